@@ -1,0 +1,273 @@
+//! The engine and its builder.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use fleetsh_core::{HostKeyCheck, HostTarget, Job, RunConfig};
+use fleetsh_shard::auth::default_identity_files;
+use fleetsh_shard::{AuthMaterial, KnownHosts, Secret, ShardConfig, SshSettings};
+
+use crate::{Error, RunHandle};
+
+/// Which ssh-agent to use.
+#[derive(Debug, Clone, Default)]
+enum Agent {
+    /// `SSH_AUTH_SOCK` if set.
+    #[default]
+    FromEnv,
+    /// This socket.
+    Socket(PathBuf),
+    /// No agent.
+    Off,
+}
+
+/// Builds an [`Engine`]. Every setting has a default that suits a 10,000-host run.
+#[derive(Debug, Clone)]
+pub struct EngineBuilder {
+    run: RunConfig,
+    user: Option<String>,
+    port: u16,
+    identity_files: Vec<PathBuf>,
+    agent: Agent,
+    agent_concurrency: usize,
+    password: Option<Secret>,
+    passphrase: Option<Secret>,
+    known_hosts: Option<PathBuf>,
+    host_key_check: HostKeyCheck,
+    client: Option<Arc<russh::client::Config>>,
+    panic_shard: Option<usize>,
+}
+
+impl Default for EngineBuilder {
+    fn default() -> Self {
+        EngineBuilder {
+            run: RunConfig::default(),
+            user: None,
+            port: 22,
+            identity_files: Vec::new(),
+            agent: Agent::FromEnv,
+            agent_concurrency: 4,
+            password: None,
+            passphrase: None,
+            known_hosts: None,
+            host_key_check: HostKeyCheck::Strict,
+            client: None,
+            panic_shard: None,
+        }
+    }
+}
+
+impl EngineBuilder {
+    /// Shard threads (`0`, the default: one per CPU).
+    pub fn shards(mut self, n: usize) -> Self {
+        self.run.shards = n;
+        self
+    }
+
+    /// Hosts in flight across all shards (default [`crate::DEFAULT_FANOUT`]).
+    pub fn fanout(mut self, n: usize) -> Self {
+        self.run.fanout = n;
+        self
+    }
+
+    /// Pin each shard thread to a core.
+    pub fn pin(mut self, pin: bool) -> Self {
+        self.run.pin = pin;
+        self
+    }
+
+    /// Shards, fanout and pinning at once.
+    pub fn run_config(mut self, run: RunConfig) -> Self {
+        self.run = run;
+        self
+    }
+
+    /// User for targets that name none (default: `$USER`, else `root`).
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.user = Some(user.into());
+        self
+    }
+
+    /// Port for targets that name none (default 22).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Adds a private key file. When any is given, the default key files are not used (as with
+    /// OpenSSH's `-i`).
+    pub fn identity_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.identity_files.push(path.into());
+        self
+    }
+
+    /// Uses the ssh-agent at this socket instead of `SSH_AUTH_SOCK`.
+    pub fn agent_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.agent = Agent::Socket(path.into());
+        self
+    }
+
+    /// Does not use ssh-agent.
+    pub fn no_agent(mut self) -> Self {
+        self.agent = Agent::Off;
+        self
+    }
+
+    /// Password for password authentication, tried after keys.
+    pub fn password(mut self, password: Secret) -> Self {
+        self.password = Some(password);
+        self
+    }
+
+    /// Passphrase for encrypted key files.
+    pub fn passphrase(mut self, passphrase: Secret) -> Self {
+        self.passphrase = Some(passphrase);
+        self
+    }
+
+    /// known_hosts file (default `~/.ssh/known_hosts`).
+    pub fn known_hosts(mut self, path: impl Into<PathBuf>) -> Self {
+        self.known_hosts = Some(path.into());
+        self
+    }
+
+    /// Host-key checking mode (default strict).
+    pub fn host_key_check(mut self, mode: HostKeyCheck) -> Self {
+        self.host_key_check = mode;
+        self
+    }
+
+    /// A custom russh client configuration (algorithms, windows). `nodelay` should stay on.
+    pub fn client_config(mut self, config: russh::client::Config) -> Self {
+        self.client = Some(Arc::new(config));
+        self
+    }
+
+    /// Test hook: the given shard panics as it starts.
+    #[doc(hidden)]
+    pub fn panic_shard_for_test(mut self, shard: usize) -> Self {
+        self.panic_shard = Some(shard);
+        self
+    }
+
+    /// Loads keys and known_hosts once and returns the engine.
+    pub fn build(self) -> Result<Engine, Error> {
+        self.run.validate()?;
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let (files, explicit) = if self.identity_files.is_empty() {
+            (
+                home.as_deref()
+                    .map(default_identity_files)
+                    .unwrap_or_default(),
+                false,
+            )
+        } else {
+            (self.identity_files.clone(), true)
+        };
+        let keys = AuthMaterial::load_keys(&files, explicit, self.passphrase.as_ref())?;
+        let agent = match &self.agent {
+            Agent::Off => None,
+            Agent::Socket(p) => Some(p.clone()),
+            Agent::FromEnv => std::env::var_os("SSH_AUTH_SOCK")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
+        };
+        let known_hosts_path = match &self.known_hosts {
+            Some(p) => p.clone(),
+            None => home
+                .unwrap_or_else(|| PathBuf::from("/"))
+                .join(".ssh")
+                .join("known_hosts"),
+        };
+        if self.host_key_check == HostKeyCheck::Off {
+            tracing::warn!(
+                "host key checking is off: connections are open to man-in-the-middle attacks"
+            );
+        }
+        let known_hosts = Arc::new(KnownHosts::load(&known_hosts_path, self.host_key_check)?);
+        let default_user = self
+            .user
+            .clone()
+            .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+            .unwrap_or_else(|| "root".to_string());
+        let settings = SshSettings {
+            client: self
+                .client
+                .clone()
+                .unwrap_or_else(|| Arc::new(fleetsh_shard::default_client_config())),
+            auth: AuthMaterial {
+                keys,
+                agent,
+                password: self.password.clone(),
+                agent_concurrency: self.agent_concurrency,
+            },
+            known_hosts,
+            default_user,
+            default_port: self.port,
+        };
+        Ok(Engine {
+            settings: Arc::new(settings),
+            shard: ShardConfig {
+                shards: self.run.shards,
+                fanout: self.run.fanout,
+                pin: self.run.pin,
+                panic_shard: self.panic_shard,
+            },
+        })
+    }
+}
+
+/// A configured engine: auth material and known_hosts loaded once, reused by every run.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    settings: Arc<SshSettings>,
+    shard: ShardConfig,
+}
+
+impl Engine {
+    /// A builder with default settings.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// Starts `job` on `hosts` and returns at once; results arrive through the handle. Fails only
+    /// on a bad job or when the shards cannot start; host failures are results.
+    pub fn run(
+        &self,
+        hosts: impl IntoIterator<Item = HostTarget>,
+        job: Job,
+    ) -> Result<RunHandle, Error> {
+        job.validate()?;
+        let targets: Arc<[HostTarget]> = hosts.into_iter().collect();
+        if targets.is_empty() {
+            return Err(fleetsh_core::Error::NoHosts.into());
+        }
+        let exec = fleetsh_shard::executor::start(
+            targets.clone(),
+            Arc::new(job),
+            self.settings.clone(),
+            &self.shard,
+        )?;
+        Ok(RunHandle::new(targets, exec))
+    }
+
+    /// The number of shard threads a run of `hosts` hosts would use.
+    pub fn shards_for(&self, hosts: usize) -> usize {
+        self.shard.effective_shards(hosts)
+    }
+
+    /// The configured fanout.
+    pub fn fanout(&self) -> usize {
+        self.shard.fanout
+    }
+
+    /// The user for targets that name none.
+    pub fn default_user(&self) -> &str {
+        &self.settings.default_user
+    }
+
+    /// The port for targets that name none.
+    pub fn default_port(&self) -> u16 {
+        self.settings.default_port
+    }
+}

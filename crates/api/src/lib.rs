@@ -1,0 +1,78 @@
+//! Run one command on tens of thousands of hosts over SSH and consume each host's result as it
+//! arrives.
+//!
+//! fleetsh partitions a run's hosts across shard threads; each shard runs its own single-threaded
+//! tokio runtime with its hosts' SSH sessions (russh), so one busy event loop never stalls the
+//! others. Events come back through lock-free crossbeam channels.
+//!
+//! Main types:
+//! - [`Engine`], built with [`Engine::builder`]: shards, fanout, user, keys, agent, known_hosts;
+//! - [`Job`]: the command and its timeouts, retries and output cap;
+//! - [`RunHandle`], returned by [`Engine::run`]: a blocking iterator of [`Event`]s, an async
+//!   [`EventStream`], [`RunHandle::join`] into a [`Report`], and [`RunHandle::cancel`].
+//!
+//! Every host ends with exactly one [`HostResult`]: exit code or signal, captured output, a typed
+//! [`HostError`] if it failed, and per-phase timings.
+//!
+//! ```no_run
+//! use fleetsh::{Engine, HostList, Job};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let hosts = HostList::new().include_spec("web[01-10]")?.build()?;
+//! let engine = Engine::builder().user("deploy").build()?;
+//! let report = engine.run(hosts, Job::new("uptime"))?.join();
+//! for r in &report.results {
+//!     println!("{}: {:?} {}", r.target, r.exit_code, String::from_utf8_lossy(&r.stdout));
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The `examples/` directory has programs that run against the embedded simulated fleet.
+#![deny(missing_docs)]
+
+mod engine;
+mod run;
+
+pub use engine::{Engine, EngineBuilder};
+pub use fleetsh_core::config::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_FANOUT, DEFAULT_OUTPUT_CAP};
+pub use fleetsh_core::{
+    ErrorKind, Event, FileConfig, HostError, HostKeyCheck, HostList, HostResult, HostTarget, Job,
+    Outcome, RunConfig, StreamKind, Timings, hosts,
+};
+pub use fleetsh_shard::Secret;
+pub use fleetsh_shard::limits;
+pub use run::{Canceller, EventStream, Report, RunHandle};
+
+/// Errors that stop a run from starting (a host's failure is never one of these: it is data in
+/// that host's [`HostResult`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Bad host spec, hosts file, config file or setting.
+    #[error(transparent)]
+    Input(#[from] fleetsh_core::Error),
+    /// Keys, known_hosts, shard start-up.
+    #[error(transparent)]
+    Engine(#[from] fleetsh_shard::Error),
+}
+
+#[cfg(test)]
+mod send_sync {
+    use super::*;
+    fn is_send_sync<T: Send + Sync>() {}
+    fn is_send<T: Send>() {}
+
+    #[test]
+    fn public_types_are_send_and_sync() {
+        is_send_sync::<Engine>();
+        is_send_sync::<EngineBuilder>();
+        is_send_sync::<Report>();
+        is_send_sync::<HostResult>();
+        is_send_sync::<Event>();
+        is_send_sync::<Canceller>();
+        is_send_sync::<Error>();
+        is_send::<RunHandle>();
+        is_send::<EventStream>();
+    }
+}

@@ -1,0 +1,321 @@
+//! A running job: events as they arrive, the final report, cancellation.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::TryRecvError;
+use fleetsh_core::{ErrorKind, Event, HostError, HostResult, HostTarget, Outcome};
+use fleetsh_shard::Executor;
+use fleetsh_shard::executor::shard_of;
+use tokio::sync::futures::OwnedNotified;
+use fleetsh_shard::executor::CancelToken as Token;
+
+/// The merger: owns the receiving end, records one result per host, and fills in an `internal`
+/// result for any host whose shard stopped without reporting it.
+#[derive(Debug)]
+struct Merger {
+    targets: Arc<[HostTarget]>,
+    results: Vec<Option<Arc<HostResult>>>,
+    remaining: usize,
+    pending: VecDeque<Event>,
+    finalized: bool,
+    shards: usize,
+}
+
+impl Merger {
+    fn accept(&mut self, ev: Event) -> Option<Event> {
+        if let Event::Finished(r) = &ev {
+            match self.results.get_mut(r.index) {
+                Some(slot @ None) => {
+                    *slot = Some(r.clone());
+                    self.remaining -= 1;
+                }
+                _ => {
+                    tracing::error!(index = r.index, "duplicate or out-of-range result dropped");
+                    return None;
+                }
+            }
+        }
+        Some(ev)
+    }
+
+    fn finalize(&mut self, exec: &mut Executor) {
+        if self.finalized {
+            return;
+        }
+        self.finalized = true;
+        exec.join();
+        for (index, slot) in self.results.iter_mut().enumerate() {
+            if slot.is_none() {
+                let target = self.targets.get(index).cloned().unwrap_or_else(|| HostTarget::new("?"));
+                let r = Arc::new(HostResult::failed(
+                    index,
+                    target,
+                    HostError::new(
+                        ErrorKind::Internal,
+                        format!(
+                            "shard {} stopped without a result for this host",
+                            shard_of(index, self.shards)
+                        ),
+                    ),
+                ));
+                *slot = Some(r.clone());
+                self.remaining -= 1;
+                self.pending.push_back(Event::Finished(r));
+            }
+        }
+    }
+}
+
+/// A running job. Iterate it (blocking) or turn it into an async [`EventStream`]; [`join`]
+/// waits for the end and returns the [`Report`]. Dropping it cancels the run.
+///
+/// [`join`]: RunHandle::join
+#[derive(Debug)]
+#[must_use = "dropping a RunHandle cancels the run"]
+pub struct RunHandle {
+    exec: Executor,
+    merger: Merger,
+    started: Instant,
+}
+
+impl RunHandle {
+    pub(crate) fn new(targets: Arc<[HostTarget]>, exec: Executor) -> Self {
+        let n = targets.len();
+        let shards = exec.shards();
+        RunHandle {
+            exec,
+            merger: Merger {
+                targets,
+                results: vec![None; n],
+                remaining: n,
+                pending: VecDeque::new(),
+                finalized: false,
+                shards,
+            },
+            started: Instant::now(),
+        }
+    }
+
+    /// The run's hosts, in order; events name hosts by their index here.
+    pub fn hosts(&self) -> &[HostTarget] {
+        &self.merger.targets
+    }
+
+    /// Hosts without a result yet.
+    pub fn remaining(&self) -> usize {
+        self.merger.remaining
+    }
+
+    /// Number of shard threads.
+    pub fn shards(&self) -> usize {
+        self.exec.shards()
+    }
+
+    /// Cancels the run: no new host starts, hosts in flight end as `cancelled` with the output
+    /// they had sent. Events keep arriving until every host has its result.
+    pub fn cancel(&self) {
+        self.exec.cancel();
+    }
+
+    /// A cloneable handle that cancels this run from any thread (e.g. a signal handler's).
+    pub fn canceller(&self) -> Canceller {
+        Canceller(self.exec.cancel_token())
+    }
+
+    /// Blocks for the next event; `None` once every host has its result.
+    pub fn next_event(&mut self) -> Option<Event> {
+        loop {
+            if let Some(ev) = self.merger.pending.pop_front() {
+                return Some(ev);
+            }
+            if self.merger.finalized {
+                return None;
+            }
+            match self.exec.events().recv() {
+                Ok(ev) => {
+                    if let Some(ev) = self.merger.accept(ev) {
+                        return Some(ev);
+                    }
+                }
+                Err(_) => self.merger.finalize(&mut self.exec),
+            }
+        }
+    }
+
+    /// Waits for every host and returns the report (results of hosts already seen through the
+    /// iterator or stream included).
+    pub fn join(mut self) -> Report {
+        while self.next_event().is_some() {}
+        self.into_report()
+    }
+
+    fn into_report(mut self) -> Report {
+        let results = std::mem::take(&mut self.merger.results)
+            .into_iter()
+            .flatten()
+            .collect();
+        Report {
+            results,
+            wall: self.started.elapsed(),
+            shards: self.exec.shards(),
+        }
+    }
+
+    /// An async stream of the events (for use inside any async runtime).
+    pub fn stream(self) -> EventStream {
+        EventStream {
+            handle: self,
+            waiter: None,
+        }
+    }
+}
+
+impl Iterator for RunHandle {
+    type Item = Event;
+    fn next(&mut self) -> Option<Event> {
+        self.next_event()
+    }
+}
+
+/// The async form of a [`RunHandle`]: a `futures_core::Stream` of [`Event`]s.
+#[must_use = "streams do nothing unless polled"]
+pub struct EventStream {
+    handle: RunHandle,
+    waiter: Option<Pin<Box<OwnedNotified>>>,
+}
+
+impl std::fmt::Debug for EventStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventStream")
+            .field("handle", &self.handle)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventStream {
+    /// Cancels the run (see [`RunHandle::cancel`]).
+    pub fn cancel(&self) {
+        self.handle.cancel();
+    }
+
+    /// The run's hosts.
+    pub fn hosts(&self) -> &[HostTarget] {
+        self.handle.hosts()
+    }
+
+    /// Consumes the rest of the stream and returns the report.
+    pub async fn join(mut self) -> Report {
+        while std::future::poll_fn(|cx| Pin::new(&mut self).poll_next_event(cx))
+            .await
+            .is_some()
+        {}
+        self.handle.into_report()
+    }
+
+    fn poll_next_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        loop {
+            let h = &mut self.handle;
+            if let Some(ev) = h.merger.pending.pop_front() {
+                return Poll::Ready(Some(ev));
+            }
+            if h.merger.finalized {
+                return Poll::Ready(None);
+            }
+            match h.exec.events().try_recv() {
+                Ok(ev) => {
+                    if let Some(ev) = h.merger.accept(ev) {
+                        return Poll::Ready(Some(ev));
+                    }
+                }
+                Err(TryRecvError::Disconnected) => h.merger.finalize(&mut h.exec),
+                Err(TryRecvError::Empty) => {
+                    let notify = h.exec.notify().clone();
+                    let waiter = self
+                        .waiter
+                        .get_or_insert_with(|| Box::pin(notify.notified_owned()));
+                    match waiter.as_mut().poll(cx) {
+                        // A permit: something was sent (or a shard ended) since we last looked.
+                        Poll::Ready(()) => self.waiter = None,
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl futures_core::Stream for EventStream {
+    type Item = Event;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+        self.poll_next_event(cx)
+    }
+}
+
+/// Cancels a run from any thread.
+#[derive(Debug, Clone)]
+pub struct Canceller(Token);
+
+impl Canceller {
+    /// Cancels the run (idempotent).
+    pub fn cancel(&self) {
+        self.0.cancel();
+    }
+
+    /// Whether the run was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.is_cancelled()
+    }
+}
+
+/// The end of a run: exactly one result per host, in host order.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// One result per host, indexed like the run's host list.
+    pub results: Vec<Arc<HostResult>>,
+    /// Wall time from the start of the run to the last result.
+    pub wall: Duration,
+    /// Shard threads used.
+    pub shards: usize,
+}
+
+impl Report {
+    /// Hosts whose command exited 0.
+    pub fn ok_count(&self) -> usize {
+        self.results.iter().filter(|r| r.is_ok()).count()
+    }
+
+    /// Whether every host ran its command and exited 0.
+    pub fn all_ok(&self) -> bool {
+        self.results.iter().all(|r| r.is_ok())
+    }
+
+    /// Results that are not OK.
+    pub fn failures(&self) -> impl Iterator<Item = &Arc<HostResult>> {
+        self.results.iter().filter(|r| !r.is_ok())
+    }
+
+    /// Counts by outcome, sorted.
+    pub fn outcome_counts(&self) -> Vec<(Outcome, usize)> {
+        let mut m = std::collections::BTreeMap::new();
+        for r in &self.results {
+            *m.entry(r.outcome()).or_insert(0) += 1;
+        }
+        m.into_iter().collect()
+    }
+
+    /// Counts of failed hosts by error kind.
+    pub fn error_counts(&self) -> Vec<(ErrorKind, usize)> {
+        let mut m = std::collections::BTreeMap::new();
+        for r in &self.results {
+            if let Some(e) = &r.error {
+                *m.entry(e.kind).or_insert(0) += 1;
+            }
+        }
+        m.into_iter().collect()
+    }
+}

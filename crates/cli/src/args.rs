@@ -1,0 +1,132 @@
+//! Command-line definitions (clap), in the conventions of pdsh and clush.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Run commands on tens of thousands of hosts over SSH.
+#[derive(Debug, Parser)]
+#[command(name = "fleetsh", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a command on every host.
+    Run(RunArgs),
+    /// Serve a simulated fleet of SSH hosts on loopback addresses until SIGINT or SIGTERM.
+    Sim(SimArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputMode {
+    /// `host: line` as lines arrive (stderr lines on stderr), then a summary on stderr.
+    Inline,
+    /// One JSON object per host on stdout, as each host finishes.
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HostKeyCheckArg {
+    /// Unknown or changed keys fail the host.
+    Strict,
+    /// Unknown keys are learned and appended; changed keys fail the host.
+    AcceptNew,
+    /// No checking (insecure).
+    Off,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("targets").required(true).multiple(true).args(["hosts", "hostfile", "sim"])))]
+pub struct RunArgs {
+    /// Target hosts: `[user@]host[:port]` and ranges such as `web[01-12,20].dc[1-2]`
+    /// (comma-separated, repeatable).
+    #[arg(short = 'w', long = "hosts", value_name = "SPEC")]
+    pub hosts: Vec<String>,
+    /// Read targets from FILE (one per line, `#` comments; repeatable).
+    #[arg(short = 'H', long = "hostfile", value_name = "FILE")]
+    pub hostfile: Vec<PathBuf>,
+    /// Start an embedded simulated fleet of N hosts in this process and target it (its keys and
+    /// known_hosts are wired in).
+    #[arg(long, value_name = "N")]
+    pub sim: Option<usize>,
+    /// Exclude hosts (ranges allowed; a bare name excludes that host on any user/port).
+    #[arg(short = 'x', long = "exclude", value_name = "SPEC")]
+    pub exclude: Vec<String>,
+    /// Remote user for targets that name none.
+    #[arg(short = 'l', long = "user", value_name = "USER")]
+    pub user: Option<String>,
+    /// Remote port for targets that name none.
+    #[arg(short = 'p', long = "port", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+    /// Private key file (repeatable; replaces the default ~/.ssh/id_* keys).
+    #[arg(short = 'i', long = "identity", value_name = "KEY")]
+    pub identity: Vec<PathBuf>,
+    /// Hosts in flight across all shards [default: 1000].
+    #[arg(short = 'f', long = "fanout", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub fanout: Option<u64>,
+    /// Shard threads [default: one per CPU].
+    #[arg(long, value_name = "N")]
+    pub shards: Option<usize>,
+    /// Pin each shard thread to a CPU core.
+    #[arg(long)]
+    pub pin: bool,
+    /// Connect timeout in seconds (TCP, SSH handshake and authentication) [default: 10].
+    #[arg(short = 't', long = "connect-timeout", value_name = "SECS")]
+    pub connect_timeout: Option<f64>,
+    /// Command timeout in seconds [default: none].
+    #[arg(short = 'u', long = "command-timeout", value_name = "SECS")]
+    pub command_timeout: Option<f64>,
+    /// Extra connection attempts after a connect or handshake failure.
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
+    /// Delay between connection attempts, in seconds [default: 1].
+    #[arg(long, value_name = "SECS")]
+    pub retry_delay: Option<f64>,
+    /// Per-host cap on captured stdout and stderr (each), in bytes [default: 1048576].
+    #[arg(long, value_name = "BYTES")]
+    pub output_cap: Option<usize>,
+    /// Host-key checking [default: strict].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub host_key_check: Option<HostKeyCheckArg>,
+    /// known_hosts file [default: ~/.ssh/known_hosts].
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+    /// Do not use ssh-agent even if SSH_AUTH_SOCK is set.
+    #[arg(long)]
+    pub no_agent: bool,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "inline")]
+    pub output: OutputMode,
+    /// Defaults for these flags from a TOML file (flags win).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The command to run (after `--`).
+    #[arg(last = true, required = true, num_args = 1.., value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Number of simulated hosts.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub count: u64,
+    /// Address of the first host; host i listens on addr-base + i (inside 127.0.0.0/8).
+    #[arg(long, value_name = "IPV4", default_value = "127.1.0.1")]
+    pub addr_base: Ipv4Addr,
+    /// Port every host listens on (0: any free port).
+    #[arg(long, default_value_t = 2222)]
+    pub port: u16,
+    /// Where to write hosts, known_hosts and the client key id_ed25519.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: PathBuf,
+    /// Seed of the host and client keys.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Server threads [default: 1].
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+}

@@ -1,0 +1,363 @@
+//! `fleetsh`: the operator's command line. Glue only: parse flags, build the engine and job,
+//! print events. The logic lives in the `fleetsh` library.
+
+mod args;
+mod output;
+
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use fleetsh::{Engine, Event, FileConfig, HostKeyCheck, HostList, Job, RunConfig, Secret};
+use fleetsh_sim::{SimConfig, SimFleet};
+
+use args::{Cli, Command, HostKeyCheckArg, OutputMode, RunArgs, SimArgs};
+
+/// A usage or configuration error: exit status 2.
+#[derive(Debug)]
+struct UsageError(anyhow::Error);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+impl std::error::Error for UsageError {}
+
+fn usage<E: Into<anyhow::Error>>(e: E) -> anyhow::Error {
+    anyhow::Error::new(UsageError(e.into()))
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FLEETSH_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(a) => run(a),
+        Command::Sim(a) => sim(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            if let Some(u) = e.downcast_ref::<UsageError>() {
+                eprintln!("fleetsh: error: {u}");
+                return ExitCode::from(2);
+            }
+            eprintln!("fleetsh: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn secs(name: &str, v: f64) -> Result<Duration> {
+    if !v.is_finite() || v <= 0.0 || v > 1e9 {
+        bail!("--{name}: {v} is not a positive number of seconds");
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+fn run(a: RunArgs) -> Result<ExitCode> {
+    let file = match &a.config {
+        Some(p) => FileConfig::load(p).map_err(usage)?,
+        None => FileConfig::default(),
+    };
+
+    // Job: built-in defaults < config file < flags.
+    let mut job = Job::new(a.command.join(" "));
+    file.apply_to_job(&mut job);
+    if let Some(v) = a.connect_timeout {
+        job.connect_timeout = secs("connect-timeout", v).map_err(usage)?;
+    }
+    if let Some(v) = a.command_timeout {
+        job.command_timeout = Some(secs("command-timeout", v).map_err(usage)?);
+    }
+    if let Some(v) = a.retries {
+        job.retries = v;
+    }
+    if let Some(v) = a.retry_delay {
+        if !v.is_finite() || !(0.0..=1e9).contains(&v) {
+            return Err(usage(anyhow::anyhow!(
+                "--retry-delay: {v} is not a number of seconds"
+            )));
+        }
+        job.retry_delay = Duration::from_secs_f64(v);
+    }
+    if let Some(v) = a.output_cap {
+        job.output_cap = v;
+    }
+    job.stream_output = a.output == OutputMode::Inline;
+    job.validate().map_err(usage)?;
+
+    let mut run_cfg = RunConfig::default();
+    file.apply_to_run(&mut run_cfg);
+    if let Some(v) = a.fanout {
+        run_cfg.fanout = usize::try_from(v).unwrap_or(usize::MAX);
+    }
+    if let Some(v) = a.shards {
+        run_cfg.shards = v;
+    }
+    if a.pin {
+        run_cfg.pin = true;
+    }
+    run_cfg.validate().map_err(usage)?;
+
+    // Open files: one per host in flight (and, with --sim, the fleet's listeners and its side of
+    // each connection).
+    let limit = fleetsh::limits::raise_nofile_limit().unwrap_or(1024);
+    let sim_fds = a.sim.map(|n| n as u64).unwrap_or(0);
+    let per_host = if a.sim.is_some() { 2 } else { 1 };
+    let fit = fleetsh::limits::max_fanout(limit, sim_fds) / per_host;
+    if fit == 0 {
+        return Err(usage(anyhow::anyhow!(
+            "the open-files limit ({limit}) is too low to run anything{}",
+            if a.sim.is_some() {
+                " next to the simulated fleet"
+            } else {
+                ""
+            }
+        )));
+    }
+    if run_cfg.fanout > fit {
+        eprintln!(
+            "fleetsh: lowering fanout from {} to {fit} to fit the open-files limit ({limit})",
+            run_cfg.fanout
+        );
+        run_cfg.fanout = fit;
+    }
+
+    // The embedded simulated fleet, if asked for.
+    let fleet = match a.sim {
+        Some(0) => return Err(usage(anyhow::anyhow!("--sim: needs at least 1 host"))),
+        Some(n) => {
+            let dir = std::env::temp_dir().join(format!("fleetsh-sim-{}", std::process::id()));
+            let f = SimFleet::start(SimConfig {
+                count: n,
+                port: 0,
+                state_dir: dir,
+                ..SimConfig::default()
+            })
+            .context("cannot start the simulated fleet")?;
+            Some(f)
+        }
+        None => None,
+    };
+
+    // Hosts.
+    let mut list = HostList::new();
+    for spec in &a.hosts {
+        list.include_spec(spec).map_err(usage)?;
+    }
+    for f in &a.hostfile {
+        list.include_file(f).map_err(usage)?;
+    }
+    if let Some(f) = &fleet {
+        list.include_file(&f.hosts_file()).map_err(usage)?;
+    }
+    for spec in &a.exclude {
+        list.exclude_spec(spec).map_err(usage)?;
+    }
+    let hosts = list.build().map_err(usage)?;
+
+    // Engine.
+    let mut b = Engine::builder().run_config(run_cfg);
+    if let Some(u) = a.user.as_ref().or(file.user.as_ref()) {
+        b = b.user(u);
+    }
+    if let Some(p) = a.port.or(file.port) {
+        b = b.port(p);
+    }
+    let mut identities: Vec<PathBuf> = if a.identity.is_empty() {
+        file.identity_files.clone().unwrap_or_default()
+    } else {
+        a.identity.clone()
+    };
+    let mut known_hosts = a.known_hosts.clone().or(file.known_hosts.clone());
+    if let Some(f) = &fleet {
+        if identities.is_empty() {
+            identities.push(f.client_key_file());
+        }
+        known_hosts.get_or_insert_with(|| f.known_hosts_file());
+    }
+    for i in identities {
+        b = b.identity_file(expand_tilde(i));
+    }
+    if let Some(k) = known_hosts {
+        b = b.known_hosts(expand_tilde(k));
+    }
+    let check = match a.host_key_check {
+        Some(HostKeyCheckArg::Strict) => HostKeyCheck::Strict,
+        Some(HostKeyCheckArg::AcceptNew) => HostKeyCheck::AcceptNew,
+        Some(HostKeyCheckArg::Off) => HostKeyCheck::Off,
+        None => file.host_key_check.unwrap_or_default(),
+    };
+    b = b.host_key_check(check);
+    if a.no_agent || fleet.is_some() {
+        b = b.no_agent();
+    }
+    if let Ok(pw) = std::env::var("FLEETSH_PASSWORD")
+        && !pw.is_empty()
+    {
+        b = b.password(Secret::new(pw));
+    }
+    if let Ok(pp) = std::env::var("FLEETSH_PASSPHRASE")
+        && !pp.is_empty()
+    {
+        b = b.passphrase(Secret::new(pp));
+    }
+    let engine = b.build().map_err(usage)?;
+
+    let mut handle = engine.run(hosts, job)?;
+    let cancelled = install_sigint(handle.canceller());
+
+    let stdout = io::stdout();
+    let stderr = io::stderr();
+    let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let mut err = stderr.lock();
+    let mut inline = output::Inline::new(handle.hosts());
+    let mode = a.output;
+    let printed: Result<()> = (|| {
+        while let Some(ev) = handle.next_event() {
+            match ev {
+                Event::Output { host, stream, data } if mode == OutputMode::Inline => {
+                    inline.output(host, stream, &data, &mut out, &mut err)?;
+                }
+                Event::Finished(r) => match mode {
+                    OutputMode::Inline => inline.finish(&r, &mut out, &mut err)?,
+                    OutputMode::Json => {
+                        serde_json::to_writer(&mut out, &output::json_result(&r))?;
+                        out.write_all(b"\n")?;
+                    }
+                },
+                _ => {}
+            }
+            if handle.remaining() == 0 || mode == OutputMode::Inline {
+                out.flush()?;
+            }
+        }
+        out.flush()?;
+        Ok(())
+    })();
+    if let Err(e) = printed {
+        handle.cancel();
+        return Err(e);
+    }
+    let report = handle.join();
+    let was_cancelled = cancelled.load(std::sync::atomic::Ordering::SeqCst);
+    output::summary(&report, was_cancelled, &mut err)?;
+    drop(fleet);
+    Ok(if was_cancelled {
+        ExitCode::from(130)
+    } else if report.all_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn expand_tilde(p: PathBuf) -> PathBuf {
+    if let Ok(rest) = p.strip_prefix("~")
+        && let Some(home) = std::env::var_os("HOME")
+    {
+        return PathBuf::from(home).join(rest);
+    }
+    p
+}
+
+/// First SIGINT: cancel the run (hosts in flight end as `cancelled`, output so far is kept and
+/// printed). Second SIGINT: exit at once.
+fn install_sigint(c: fleetsh::Canceller) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let flag = std::sync::Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    let spawned = std::thread::Builder::new()
+        .name("fleetsh-signals".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if tokio::signal::ctrl_c().await.is_err() {
+                    return;
+                }
+                eprintln!("fleetsh: interrupted; cancelling (press Ctrl-C again to exit at once)");
+                f.store(true, Ordering::SeqCst);
+                c.cancel();
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(130);
+                }
+            });
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot watch for Ctrl-C: {e}");
+    }
+    flag
+}
+
+fn sim(a: SimArgs) -> Result<ExitCode> {
+    let count = usize::try_from(a.count).map_err(usage)?;
+    // Each host needs a listener, plus one descriptor per connection it serves.
+    let limit = fleetsh::limits::raise_nofile_limit().unwrap_or(1024);
+    if (count as u64) + fleetsh::limits::FD_RESERVE > limit {
+        return Err(usage(anyhow::anyhow!(
+            "--count {count}: the open-files limit ({limit}) is too low for that many listeners"
+        )));
+    }
+    let fleet = SimFleet::start(SimConfig {
+        count,
+        addr_base: a.addr_base,
+        port: a.port,
+        state_dir: a.state_dir.clone(),
+        seed: a.seed,
+        threads: a.threads.max(1),
+        password: std::env::var("FLEETSH_SIM_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty()),
+    })
+    .map_err(usage)?;
+    eprintln!(
+        "fleetsh sim: {} hosts on port {} from {}; state in {}",
+        fleet.hosts().len(),
+        fleet.port(),
+        a.addr_base,
+        a.state_dir.display()
+    );
+    {
+        let mut out = io::stdout().lock();
+        writeln!(out, "ready {}", fleet.hosts().len())?;
+        out.flush()?;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    })?;
+    eprintln!("fleetsh sim: stopping");
+    fleet.stop();
+    Ok(ExitCode::SUCCESS)
+}

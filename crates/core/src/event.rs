@@ -1,0 +1,286 @@
+//! What a run reports: streamed [`Event`]s and one [`HostResult`] per host.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::HostTarget;
+
+/// Why a host did not run its command to completion. Stable names (see [`ErrorKind::as_str`]) are
+/// used in JSON output and are part of the public interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The host name could not be resolved to an address.
+    Resolve,
+    /// The TCP connection was refused or the host was unreachable.
+    Connect,
+    /// The TCP connection, SSH handshake or authentication did not finish within the connect timeout.
+    ConnectTimeout,
+    /// The SSH handshake (version exchange, key exchange) failed.
+    Handshake,
+    /// The server's host key is unknown (strict), changed, or revoked.
+    Hostkey,
+    /// Every authentication method was refused.
+    Auth,
+    /// The session channel could not be opened or the exec request was refused.
+    Channel,
+    /// The command did not finish within the command timeout. Output received so far is kept.
+    CommandTimeout,
+    /// The connection was lost while the command ran. Output received so far is kept.
+    Disconnected,
+    /// The run was cancelled before this host finished. Output received so far is kept.
+    Cancelled,
+    /// A bug or an internal failure (e.g. a shard thread panicked).
+    Internal,
+}
+
+impl ErrorKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [ErrorKind; 11] = [
+        ErrorKind::Resolve,
+        ErrorKind::Connect,
+        ErrorKind::ConnectTimeout,
+        ErrorKind::Handshake,
+        ErrorKind::Hostkey,
+        ErrorKind::Auth,
+        ErrorKind::Channel,
+        ErrorKind::CommandTimeout,
+        ErrorKind::Disconnected,
+        ErrorKind::Cancelled,
+        ErrorKind::Internal,
+    ];
+
+    /// The stable name: `resolve`, `connect`, `connect_timeout`, `handshake`, `hostkey`, `auth`,
+    /// `channel`, `command_timeout`, `disconnected`, `cancelled`, `internal`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Resolve => "resolve",
+            ErrorKind::Connect => "connect",
+            ErrorKind::ConnectTimeout => "connect_timeout",
+            ErrorKind::Handshake => "handshake",
+            ErrorKind::Hostkey => "hostkey",
+            ErrorKind::Auth => "auth",
+            ErrorKind::Channel => "channel",
+            ErrorKind::CommandTimeout => "command_timeout",
+            ErrorKind::Disconnected => "disconnected",
+            ErrorKind::Cancelled => "cancelled",
+            ErrorKind::Internal => "internal",
+        }
+    }
+
+    /// Whether a failure of this kind happened before the command started, so that retrying the
+    /// host cannot run the command twice. Only these kinds are retried.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Connect | ErrorKind::ConnectTimeout | ErrorKind::Handshake
+        )
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A host's failure: a typed kind and a human-readable message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostError {
+    /// The kind, stable across releases.
+    pub kind: ErrorKind,
+    /// A lowercase message saying what happened (never contains secrets).
+    pub message: String,
+}
+
+impl HostError {
+    /// A new error of `kind` with `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        HostError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for HostError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)
+    }
+}
+
+impl std::error::Error for HostError {}
+
+/// Time spent in each phase of a host's run, measured from the moment the host was started.
+/// A phase that was not reached is `None`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timings {
+    /// TCP connect (including name resolution), successful attempt only.
+    pub connect: Option<Duration>,
+    /// SSH handshake (version exchange, key exchange, host-key check) and authentication.
+    pub handshake_auth: Option<Duration>,
+    /// Session channel open and exec request.
+    pub exec: Option<Duration>,
+    /// From the start of the host to the first byte of output (stdout or stderr).
+    pub first_byte: Option<Duration>,
+    /// From the start of the host (first attempt) to its result.
+    pub total: Duration,
+}
+
+/// Which output stream bytes came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StreamKind {
+    /// The command's standard output.
+    Stdout,
+    /// The command's standard error (SSH extended data type 1).
+    Stderr,
+}
+
+/// The one result of one host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostResult {
+    /// The host's position in the run's host list.
+    pub index: usize,
+    /// The target as run: user and port are filled in with the values used.
+    pub target: HostTarget,
+    /// The command's exit status, if the server sent one.
+    pub exit_code: Option<u32>,
+    /// The signal that killed the command (name without `SIG`, e.g. `KILL`), if any.
+    pub signal: Option<String>,
+    /// Captured standard output, at most the job's `output_cap` bytes.
+    pub stdout: Vec<u8>,
+    /// Captured standard error, at most the job's `output_cap` bytes.
+    pub stderr: Vec<u8>,
+    /// Whether output was dropped because it exceeded the cap (the rest was still drained).
+    pub truncated: bool,
+    /// Why the host failed, if it did. Output already received is kept alongside.
+    pub error: Option<HostError>,
+    /// Per-phase timings.
+    pub timings: Timings,
+    /// How many connection attempts were made (1 + retries used).
+    pub attempts: u32,
+}
+
+impl HostResult {
+    /// A result for a host that failed before producing anything.
+    pub fn failed(index: usize, target: HostTarget, error: HostError) -> Self {
+        HostResult {
+            index,
+            target,
+            exit_code: None,
+            signal: None,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            truncated: false,
+            error: Some(error),
+            timings: Timings::default(),
+            attempts: 0,
+        }
+    }
+
+    /// The outcome class of this result.
+    pub fn outcome(&self) -> Outcome {
+        if let Some(e) = &self.error {
+            return Outcome::Failed(e.kind);
+        }
+        if let Some(sig) = &self.signal {
+            return Outcome::Signal(sig.clone());
+        }
+        match self.exit_code {
+            Some(0) => Outcome::Ok,
+            Some(code) => Outcome::Exit(code),
+            None => Outcome::Failed(ErrorKind::Disconnected),
+        }
+    }
+
+    /// True when the command ran and exited 0.
+    pub fn is_ok(&self) -> bool {
+        self.outcome() == Outcome::Ok
+    }
+}
+
+/// A coarse classification of a [`HostResult`], for summaries and exit statuses.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Outcome {
+    /// The command exited 0.
+    Ok,
+    /// The command exited with this non-zero status.
+    Exit(u32),
+    /// The command was killed by this signal.
+    Signal(String),
+    /// The host failed with this error kind.
+    Failed(ErrorKind),
+}
+
+/// What a run streams to its caller, in arrival order per host.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Event {
+    /// Bytes of output from a host (only when the job streams output).
+    Output {
+        /// The host's index in the run's host list.
+        host: usize,
+        /// Which stream.
+        stream: StreamKind,
+        /// The bytes, as received (not split into lines).
+        data: Vec<u8>,
+    },
+    /// A host finished: its one and only result.
+    Finished(std::sync::Arc<HostResult>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_kind_names_are_stable_and_unique() {
+        let names: Vec<&str> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "resolve",
+                "connect",
+                "connect_timeout",
+                "handshake",
+                "hostkey",
+                "auth",
+                "channel",
+                "command_timeout",
+                "disconnected",
+                "cancelled",
+                "internal"
+            ]
+        );
+    }
+
+    #[test]
+    fn only_pre_command_failures_are_retryable() {
+        let retryable: Vec<ErrorKind> = ErrorKind::ALL
+            .into_iter()
+            .filter(|k| k.is_retryable())
+            .collect();
+        assert_eq!(
+            retryable,
+            [
+                ErrorKind::Connect,
+                ErrorKind::ConnectTimeout,
+                ErrorKind::Handshake
+            ]
+        );
+    }
+
+    #[test]
+    fn outcome_classifies_results() {
+        let t = HostTarget::new("h");
+        let mut r = HostResult::failed(0, t, HostError::new(ErrorKind::Auth, "x"));
+        assert_eq!(r.outcome(), Outcome::Failed(ErrorKind::Auth));
+        r.error = None;
+        r.exit_code = Some(0);
+        assert!(r.is_ok());
+        r.exit_code = Some(3);
+        assert_eq!(r.outcome(), Outcome::Exit(3));
+        r.signal = Some("KILL".into());
+        assert_eq!(r.outcome(), Outcome::Signal("KILL".into()));
+    }
+}

@@ -1,0 +1,28 @@
+//! Plain types of [fleetsh](https://docs.rs/fleetsh): host targets and ranges, jobs, run
+//! configuration, events and per-host results. This crate has no async runtime and no SSH code,
+//! so every other crate (and programs that only parse or report) can depend on it cheaply.
+//!
+//! Main types:
+//! - [`HostTarget`] — `[user@]host[:port]`, IPv6 as `[::1]:2222`;
+//! - [`hosts::expand`] and [`HostList`] — pdsh/clush ranges (`web[01-12,20].dc[1-2]`), hosts files,
+//!   exclusions, de-duplication and a size limit;
+//! - [`Job`] and [`RunConfig`] — what to run and how, loadable from TOML ([`FileConfig`]);
+//! - [`Event`], [`HostResult`], [`HostError`] and [`ErrorKind`] — what a run reports.
+//!
+//! ```
+//! use fleetsh_core::hosts::expand;
+//! let hosts = expand("web[01-03].dc[1-2]", 1000).unwrap();
+//! assert_eq!(hosts.len(), 6);
+//! assert_eq!(hosts[0], "web01.dc1");
+//! ```
+#![deny(missing_docs)]
+
+pub mod config;
+mod error;
+pub mod event;
+pub mod hosts;
+
+pub use config::{FileConfig, HostKeyCheck, Job, RunConfig};
+pub use error::Error;
+pub use event::{ErrorKind, Event, HostError, HostResult, Outcome, StreamKind, Timings};
+pub use hosts::{HostList, HostTarget};

@@ -1,0 +1,443 @@
+//! Shard threads: start all-or-nothing, partition hosts, keep each shard's share of the fanout in
+//! flight, send events back through a crossbeam channel.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+use fleetsh_core::{ErrorKind, Event, HostError, HostResult, HostTarget, Job};
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
+pub use tokio_util::sync::CancellationToken as CancelToken;
+use tokio_util::sync::CancellationToken;
+
+use crate::Error;
+use crate::auth::AgentPool;
+use crate::transport::{HostCtx, SshSettings, run_host};
+
+/// How a run is spread over shard threads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardConfig {
+    /// Shard threads; `0` means one per CPU. Never more than the number of hosts.
+    pub shards: usize,
+    /// Hosts in flight across all shards.
+    pub fanout: usize,
+    /// Pin shard `i` to core `i % cores`.
+    pub pin: bool,
+    /// Test hook: make this shard panic right after it starts, before it runs any host.
+    #[doc(hidden)]
+    pub panic_shard: Option<usize>,
+}
+
+impl Default for ShardConfig {
+    fn default() -> Self {
+        ShardConfig {
+            shards: 0,
+            fanout: fleetsh_core::config::DEFAULT_FANOUT,
+            pin: false,
+            panic_shard: None,
+        }
+    }
+}
+
+impl ShardConfig {
+    /// The number of shard threads a run of `hosts` hosts uses.
+    pub fn effective_shards(&self, hosts: usize) -> usize {
+        let s = if self.shards == 0 {
+            num_cpus::get()
+        } else {
+            self.shards
+        };
+        s.clamp(1, hosts.max(1))
+    }
+
+    /// The share of the fanout shard `i` of `shards` keeps in flight (at least 1).
+    pub fn shard_fanout(&self, i: usize, shards: usize) -> usize {
+        let base = self.fanout / shards;
+        let extra = usize::from(i < self.fanout % shards);
+        (base + extra).max(1)
+    }
+}
+
+/// The shard that owns host `index` in a run with `shards` shards (round-robin, so that slow
+/// hosts clustered in a range spread over all shards).
+pub fn shard_of(index: usize, shards: usize) -> usize {
+    index % shards.max(1)
+}
+
+/// The sending side of a run's event channel, held by every host task of a shard.
+///
+/// Sending never blocks: the channel is unbounded (a blocking send inside a shard would stall
+/// its whole event loop). The `Notify` wakes an async consumer.
+#[derive(Debug, Clone)]
+pub struct EventSink {
+    tx: Sender<Event>,
+    notify: Arc<Notify>,
+}
+
+impl EventSink {
+    /// Sends one event. A closed channel (the caller dropped the run) is ignored.
+    pub fn send(&self, ev: Event) {
+        let _ = self.tx.send(ev);
+        self.notify.notify_one();
+    }
+}
+
+/// A running set of shards. Dropping it cancels the run and joins the threads.
+#[derive(Debug)]
+#[must_use = "a run's events must be consumed; dropping the executor cancels the run"]
+pub struct Executor {
+    events: Receiver<Event>,
+    notify: Arc<Notify>,
+    cancel: CancellationToken,
+    threads: Vec<JoinHandle<()>>,
+    shards: usize,
+}
+
+impl Executor {
+    /// The receiving side of the event channel. It disconnects once every shard has finished.
+    pub fn events(&self) -> &Receiver<Event> {
+        &self.events
+    }
+
+    /// Woken after every event; for async consumers.
+    pub fn notify(&self) -> &Arc<Notify> {
+        &self.notify
+    }
+
+    /// Number of shard threads.
+    pub fn shards(&self) -> usize {
+        self.shards
+    }
+
+    /// Cancels the run: no new host starts; hosts in flight end as `cancelled` with their output
+    /// so far. Idempotent.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// A token that is cancelled when the run is.
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Waits for every shard thread to exit, returning how many panicked.
+    pub fn join(&mut self) -> usize {
+        let mut panicked = 0;
+        for t in self.threads.drain(..) {
+            if t.join().is_err() {
+                panicked += 1;
+            }
+        }
+        panicked
+    }
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        if !self.threads.is_empty() {
+            self.cancel.cancel();
+            self.join();
+        }
+    }
+}
+
+/// Starts the shards of a run.
+///
+/// Start protocol (all-or-nothing):
+/// 1. spawn every shard thread; each pins itself (if asked) and builds its current-thread
+///    runtime, then reports ready (or its error) and waits for a go/abort word;
+/// 2. once all have reported, send go to all, or, if any spawn or runtime build failed, abort to
+///    all, join them, and return one [`Error::ShardStart`].
+pub fn start(
+    targets: Arc<[HostTarget]>,
+    job: Arc<Job>,
+    settings: Arc<SshSettings>,
+    config: &ShardConfig,
+) -> Result<Executor, Error> {
+    let n_hosts = targets.len();
+    let shards = config.effective_shards(n_hosts);
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let notify = Arc::new(Notify::new());
+    let cancel = CancellationToken::new();
+    let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<(), String>>(shards);
+    let cores = if config.pin {
+        core_affinity::get_core_ids().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+
+    let mut threads = Vec::with_capacity(shards);
+    let mut gos = Vec::with_capacity(shards);
+    let mut spawn_error = None;
+    for i in 0..shards {
+        let (go_tx, go_rx) = crossbeam_channel::bounded::<bool>(1);
+        let shard = Shard {
+            index: i,
+            shards,
+            fanout: config.shard_fanout(i, shards),
+            targets: targets.clone(),
+            ctx_parts: (job.clone(), settings.clone()),
+            sink: EventSink {
+                tx: tx.clone(),
+                notify: notify.clone(),
+            },
+            cancel: cancel.clone(),
+            panic: config.panic_shard == Some(i),
+        };
+        let core = if config.pin {
+            if cores.is_empty() {
+                tracing::warn!("pinning requested but the CPU cores are unknown; not pinning");
+                None
+            } else {
+                cores.get(i % cores.len()).copied()
+            }
+        } else {
+            None
+        };
+        let ready = ready_tx.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("fleetsh-shard-{i}"))
+            .spawn(move || shard_thread(shard, core, ready, go_rx));
+        match spawned {
+            Ok(t) => {
+                threads.push(t);
+                gos.push(go_tx);
+            }
+            Err(e) => {
+                spawn_error = Some(format!("cannot spawn shard thread {i}: {e}"));
+                break;
+            }
+        }
+    }
+    drop(ready_tx);
+    drop(tx);
+
+    let mut failure = spawn_error;
+    for _ in 0..threads.len() {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                failure.get_or_insert(e);
+            }
+            Err(_) => {
+                failure.get_or_insert("a shard thread exited before reporting ready".into());
+                break;
+            }
+        }
+    }
+    let go = failure.is_none();
+    for g in &gos {
+        let _ = g.send(go);
+    }
+    if let Some(reason) = failure {
+        cancel.cancel();
+        for t in threads {
+            let _ = t.join();
+        }
+        return Err(Error::ShardStart { reason });
+    }
+    Ok(Executor {
+        events: rx,
+        notify,
+        cancel,
+        threads,
+        shards,
+    })
+}
+
+struct Shard {
+    index: usize,
+    shards: usize,
+    fanout: usize,
+    targets: Arc<[HostTarget]>,
+    ctx_parts: (Arc<Job>, Arc<SshSettings>),
+    sink: EventSink,
+    cancel: CancellationToken,
+    panic: bool,
+}
+
+fn shard_thread(
+    shard: Shard,
+    core: Option<core_affinity::CoreId>,
+    ready: Sender<Result<(), String>>,
+    go: Receiver<bool>,
+) {
+    if let Some(core) = core
+        && !core_affinity::set_for_current(core)
+    {
+        tracing::warn!(shard = shard.index, "cannot pin shard to core {}", core.id);
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = ready.send(Err(format!(
+                "shard {}: cannot build its runtime: {e}",
+                shard.index
+            )));
+            return;
+        }
+    };
+    let _ = ready.send(Ok(()));
+    drop(ready);
+    if go.recv() != Ok(true) {
+        return;
+    }
+    let index = shard.index;
+    let notify = shard.sink.notify.clone();
+    // A panic in the shard's own code must not lose the other shards' results: catch it, drop the
+    // runtime (and with it every sender this shard holds), and let the merger fill in `internal`
+    // results for this shard's unfinished hosts.
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(shard.run())));
+    if run.is_err() {
+        tracing::error!(shard = index, "shard panicked; its unfinished hosts end as internal errors");
+    }
+    drop(rt);
+    // Wake an async consumer after this shard's senders are gone, so it sees the disconnect.
+    notify.notify_one();
+}
+
+impl Shard {
+    async fn run(self) {
+        if self.panic {
+            test_panic(self.index);
+        }
+        let (job, settings) = self.ctx_parts.clone();
+        let agent = settings
+            .auth
+            .agent
+            .clone()
+            .map(|p| Arc::new(AgentPool::new(p, settings.auth.agent_concurrency)));
+        let ctx = Arc::new(HostCtx {
+            settings,
+            agent,
+            job,
+            sink: self.sink.clone(),
+            cancel: self.cancel.clone(),
+        });
+        let permits = Arc::new(Semaphore::new(self.fanout));
+        let mut tasks = JoinSet::new();
+        let mut owner = HashMap::new();
+        let mine = (self.index..self.targets.len()).step_by(self.shards);
+        let mut not_started = Vec::new();
+        for index in mine {
+            if !not_started.is_empty() {
+                not_started.push(index);
+                continue;
+            }
+            let permit = tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => None,
+                p = permits.clone().acquire_owned() => p.ok(),
+            };
+            let Some(permit) = permit else {
+                not_started.push(index);
+                continue;
+            };
+            let ctx = ctx.clone();
+            let targets = self.targets.clone();
+            let handle = tasks.spawn(async move {
+                if let Some(target) = targets.get(index) {
+                    let result = run_host(&ctx, index, target).await;
+                    ctx.sink.send(Event::Finished(Arc::new(result)));
+                }
+                drop(permit);
+            });
+            owner.insert(handle.id(), index);
+            while let Some(done) = tasks.try_join_next_with_id() {
+                self.reap(done, &owner);
+            }
+        }
+        for index in not_started {
+            if let Some(t) = self.targets.get(index) {
+                self.sink.send(Event::Finished(Arc::new(HostResult::failed(
+                    index,
+                    t.clone(),
+                    HostError::new(ErrorKind::Cancelled, "run cancelled before this host started"),
+                ))));
+            }
+        }
+        while let Some(done) = tasks.join_next_with_id().await {
+            self.reap(done, &owner);
+        }
+    }
+
+    fn reap(
+        &self,
+        done: Result<(tokio::task::Id, ()), tokio::task::JoinError>,
+        owner: &HashMap<tokio::task::Id, usize>,
+    ) {
+        if let Err(e) = done {
+            let Some(&index) = owner.get(&e.id()) else {
+                return;
+            };
+            let Some(t) = self.targets.get(index) else {
+                return;
+            };
+            let what = if e.is_panic() {
+                "the host's task panicked (a bug; please report it)"
+            } else {
+                "the host's task was aborted"
+            };
+            tracing::error!(host = %t, "{what}");
+            self.sink.send(Event::Finished(Arc::new(HostResult::failed(
+                index,
+                t.clone(),
+                HostError::new(ErrorKind::Internal, what),
+            ))));
+        }
+    }
+}
+
+#[allow(clippy::panic)]
+fn test_panic(index: usize) {
+    panic!("test hook: shard {index} panics on purpose");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fanout_is_split_evenly_and_never_zero() {
+        let c = ShardConfig {
+            fanout: 10,
+            ..Default::default()
+        };
+        let parts: Vec<usize> = (0..3).map(|i| c.shard_fanout(i, 3)).collect();
+        assert_eq!(parts, [4, 3, 3]);
+        let c = ShardConfig {
+            fanout: 1,
+            ..Default::default()
+        };
+        assert_eq!(c.shard_fanout(1, 2), 1);
+    }
+
+    #[test]
+    fn shards_never_exceed_hosts() {
+        let c = ShardConfig {
+            shards: 8,
+            ..Default::default()
+        };
+        assert_eq!(c.effective_shards(3), 3);
+        assert_eq!(c.effective_shards(0), 1);
+        assert_eq!(c.effective_shards(100), 8);
+    }
+
+    #[test]
+    fn round_robin_partition_covers_every_host_once() {
+        let shards = 3;
+        let mut seen = vec![0; 10];
+        for s in 0..shards {
+            for i in (s..10).step_by(shards) {
+                assert_eq!(shard_of(i, shards), s);
+                seen[i] += 1;
+            }
+        }
+        assert!(seen.iter().all(|&n| n == 1));
+    }
+}

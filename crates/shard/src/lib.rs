@@ -1,0 +1,66 @@
+//! The fleetsh executor: shard threads, one current-thread tokio runtime per shard, crossbeam
+//! channels back to the caller, and the SSH transport (russh) each host runs on.
+//!
+//! Most programs use the public crate `fleetsh` instead; this crate is its engine room.
+//! Main items:
+//! - [`executor::start`] starts the shards of a run and returns an [`Executor`] whose event
+//!   channel yields every [`fleetsh_core::Event`];
+//! - [`SshSettings`] holds what every host shares: russh client config, [`AuthMaterial`],
+//!   [`KnownHosts`];
+//! - [`limits::raise_nofile_limit`] raises the open-files limit.
+//!
+//! See `docs/architecture.md` for the threads, partitioning, channels and shutdown order.
+#![deny(missing_docs)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
+
+pub mod auth;
+pub mod executor;
+pub mod known_hosts;
+pub mod limits;
+pub mod transport;
+
+use std::path::PathBuf;
+
+pub use auth::{AuthMaterial, LoadedKey, Secret};
+pub use executor::{EventSink, Executor, ShardConfig};
+pub use known_hosts::{KnownHosts, Verdict};
+pub use transport::{SshSettings, default_client_config};
+
+/// Errors of the executor that concern the whole run (a host's failure is never one of these:
+/// it is a [`fleetsh_core::HostError`] in that host's result).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A shard thread could not be started; no shard ran.
+    #[error("cannot start the shards: {reason}")]
+    ShardStart {
+        /// What failed.
+        reason: String,
+    },
+    /// The known_hosts file exists but cannot be read.
+    #[error("cannot read known_hosts file {}", path.display())]
+    KnownHosts {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A private key file named explicitly cannot be used.
+    #[error("private key {}: {reason}", path.display())]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The open-files limit cannot be read or changed.
+    #[error("open-files limit")]
+    Limit(#[source] std::io::Error),
+}

@@ -1,0 +1,41 @@
+//! Process limits that decide how many hosts can be in flight.
+
+use crate::Error;
+
+/// File descriptors the process needs besides one per host in flight (stdio, runtime, files).
+pub const FD_RESERVE: u64 = 64;
+
+/// Raises the open-files soft limit to the hard limit and returns the new soft limit.
+pub fn raise_nofile_limit() -> Result<u64, Error> {
+    let (soft, hard) = rlimit::Resource::NOFILE.get().map_err(Error::Limit)?;
+    if soft < hard {
+        rlimit::Resource::NOFILE
+            .set(hard, hard)
+            .map_err(Error::Limit)?;
+        return Ok(hard);
+    }
+    Ok(soft)
+}
+
+/// The largest fanout that fits in `limit` open files when `other` descriptors are needed
+/// elsewhere (e.g. an in-process simulated fleet's listeners).
+pub fn max_fanout(limit: u64, other: u64) -> usize {
+    usize::try_from(limit.saturating_sub(other + FD_RESERVE)).unwrap_or(usize::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raise_returns_at_least_the_old_soft_limit() {
+        let (soft, _) = rlimit::Resource::NOFILE.get().unwrap();
+        assert!(raise_nofile_limit().unwrap() >= soft);
+    }
+
+    #[test]
+    fn max_fanout_keeps_a_reserve() {
+        assert_eq!(max_fanout(1000, 100), 836);
+        assert_eq!(max_fanout(10, 100), 0);
+    }
+}

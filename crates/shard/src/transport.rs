@@ -1,0 +1,602 @@
+//! One host, end to end: TCP connect → SSH handshake with host-key check → authentication →
+//! session channel → exec → stream stdout/stderr → exit status or signal → close.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fleetsh_core::{ErrorKind, Event, HostError, HostResult, HostTarget, Job, StreamKind, Timings};
+use parking_lot::Mutex;
+use russh::client::{self, AuthResult};
+use russh::keys::{HashAlg, PrivateKeyWithHashAlg};
+use russh::{ChannelMsg, Disconnect, MethodKind, MethodSet};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{AgentPool, AuthMaterial};
+use crate::executor::EventSink;
+use crate::known_hosts::{KnownHosts, Verdict};
+
+/// Settings shared by every host of every run of an engine: SSH client config, auth material,
+/// known_hosts, default user and port.
+#[derive(Debug)]
+pub struct SshSettings {
+    /// russh client configuration (algorithms, windows, `nodelay`).
+    pub client: Arc<client::Config>,
+    /// Keys, agent, password.
+    pub auth: AuthMaterial,
+    /// Parsed known_hosts with the checking mode.
+    pub known_hosts: Arc<KnownHosts>,
+    /// User for targets that name none.
+    pub default_user: String,
+    /// Port for targets that name none.
+    pub default_port: u16,
+}
+
+/// The russh client configuration fleetsh uses by default: `nodelay` on (without it one host at
+/// a time costs ~44 ms instead of ~1.4 ms), no inactivity timeout (command timeouts are ours).
+pub fn default_client_config() -> client::Config {
+    client::Config {
+        nodelay: true,
+        ..Default::default()
+    }
+}
+
+/// Everything a host task needs from its shard.
+#[derive(Debug, Clone)]
+pub(crate) struct HostCtx {
+    pub settings: Arc<SshSettings>,
+    pub agent: Option<Arc<AgentPool>>,
+    pub job: Arc<Job>,
+    pub sink: EventSink,
+    pub cancel: CancellationToken,
+}
+
+struct ClientHandler {
+    known: Arc<KnownHosts>,
+    host: String,
+    port: u16,
+    verdict: Arc<Mutex<Option<(Verdict, String)>>>,
+}
+
+impl client::Handler for ClientHandler {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let (verdict, algo) = match key {
+            russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } => (
+                self.known.check(&self.host, self.port, key),
+                key.algorithm().as_str().to_string(),
+            ),
+            russh::keys::PublicKeyOrCertificate::Certificate(cert) => {
+                // Host certificates need @cert-authority support; until then treat the
+                // certificate's key like a plain key.
+                let key = russh::keys::PublicKey::from(cert.public_key().clone());
+                (
+                    self.known.check(&self.host, self.port, &key),
+                    key.algorithm().as_str().to_string(),
+                )
+            }
+        };
+        let ok = verdict.accepted();
+        *self.verdict.lock() = Some((verdict, algo));
+        Ok(ok)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Resolve,
+    Tcp,
+    Handshake,
+    Auth,
+}
+
+/// Runs `job` on one host and returns its one result. Never panics on network input; every
+/// failure becomes a typed [`HostError`] with the output received so far kept.
+pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -> HostResult {
+    let start = Instant::now();
+    let settings = &ctx.settings;
+    let job = &ctx.job;
+    let target = HostTarget {
+        user: Some(
+            target
+                .user
+                .clone()
+                .unwrap_or_else(|| settings.default_user.clone()),
+        ),
+        host: target.host.clone(),
+        port: Some(target.port.unwrap_or(settings.default_port)),
+    };
+    let mut result = HostResult::failed(
+        index,
+        target.clone(),
+        HostError::new(ErrorKind::Internal, "not run"),
+    );
+    result.error = None;
+
+    let mut attempt = 0u32;
+    let handle = loop {
+        attempt += 1;
+        result.attempts = attempt;
+        let mut timings = Timings::default();
+        let mut phase = Phase::Resolve;
+        let outcome = tokio::select! {
+            biased;
+            _ = ctx.cancel.cancelled() => Err(HostError::new(ErrorKind::Cancelled, "run cancelled while connecting")),
+            r = tokio::time::timeout(job.connect_timeout, connect(ctx, &target, &mut phase, &mut timings, start)) => match r {
+                Ok(r) => r,
+                Err(_) => Err(HostError::new(
+                    ErrorKind::ConnectTimeout,
+                    format!("no connection within {:?} ({})", job.connect_timeout, match phase {
+                        Phase::Resolve => "resolving the name",
+                        Phase::Tcp => "tcp connect",
+                        Phase::Handshake => "ssh handshake",
+                        Phase::Auth => "authentication",
+                    }),
+                )),
+            },
+        };
+        match outcome {
+            Ok(h) => {
+                result.timings = timings;
+                break h;
+            }
+            Err(e) if e.kind.is_retryable() && attempt <= job.retries => {
+                tracing::debug!(host = %target, attempt, "retrying after {e}");
+                tokio::select! {
+                    _ = ctx.cancel.cancelled() => {
+                        result.error = Some(HostError::new(ErrorKind::Cancelled, format!("run cancelled while waiting to retry after: {e}")));
+                        result.timings.total = start.elapsed();
+                        return result;
+                    }
+                    _ = tokio::time::sleep(job.retry_delay) => {}
+                }
+            }
+            Err(e) => {
+                result.error = Some(e);
+                result.timings = timings;
+                result.timings.total = start.elapsed();
+                return result;
+            }
+        }
+    };
+
+    run_command(ctx, &handle, &mut result, start).await;
+    // Best effort: tell the server we are done; dropping the handle ends the session task.
+    let _ = handle
+        .disconnect(Disconnect::ByApplication, "", "en")
+        .await;
+    result.timings.total = start.elapsed();
+    result
+}
+
+async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, HostError> {
+    // Literal addresses skip the resolver entirely (no blocking-pool hop).
+    let literal = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = literal.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    match tokio::net::lookup_host((host, port)).await {
+        Ok(addrs) => {
+            let v: Vec<SocketAddr> = addrs.collect();
+            if v.is_empty() {
+                Err(HostError::new(
+                    ErrorKind::Resolve,
+                    format!("{host} resolves to no address"),
+                ))
+            } else {
+                Ok(v)
+            }
+        }
+        Err(e) => Err(HostError::new(
+            ErrorKind::Resolve,
+            format!("cannot resolve {host}: {e}"),
+        )),
+    }
+}
+
+async fn connect(
+    ctx: &HostCtx,
+    target: &HostTarget,
+    phase: &mut Phase,
+    timings: &mut Timings,
+    start: Instant,
+) -> Result<client::Handle<ClientHandler>, HostError> {
+    let port = target.port.unwrap_or(22);
+    *phase = Phase::Resolve;
+    let addrs = resolve(&target.host, port).await?;
+    *phase = Phase::Tcp;
+    let mut last_err = None;
+    let mut stream = None;
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last_err = Some((addr, e)),
+        }
+    }
+    let Some(stream) = stream else {
+        let msg = match last_err {
+            Some((addr, e)) => format!("tcp connect to {addr}: {e}"),
+            None => "no address to connect to".to_string(),
+        };
+        return Err(HostError::new(ErrorKind::Connect, msg));
+    };
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!("set_nodelay: {e}");
+    }
+    let t_tcp = start.elapsed();
+    timings.connect = Some(t_tcp);
+
+    *phase = Phase::Handshake;
+    let verdict = Arc::new(Mutex::new(None));
+    let handler = ClientHandler {
+        known: ctx.settings.known_hosts.clone(),
+        host: target.host.clone(),
+        port,
+        verdict: verdict.clone(),
+    };
+    let mut handle = match client::connect_stream(ctx.settings.client.clone(), stream, handler).await
+    {
+        Ok(h) => h,
+        Err(e) => {
+            if let Some((v, algo)) = verdict.lock().take()
+                && !v.accepted()
+            {
+                let name = crate::known_hosts::lookup_name(&target.host, port);
+                return Err(HostError::new(
+                    ErrorKind::Hostkey,
+                    v.message(&name, ctx.settings.known_hosts.path(), &algo),
+                ));
+            }
+            return Err(HostError::new(
+                ErrorKind::Handshake,
+                format!("ssh handshake failed: {}", describe(&e)),
+            ));
+        }
+    };
+
+    *phase = Phase::Auth;
+    let user = target.user.clone().unwrap_or_default();
+    authenticate(ctx, &mut handle, &user).await?;
+    timings.handshake_auth = Some(start.elapsed().saturating_sub(t_tcp));
+    Ok(handle)
+}
+
+fn describe(e: &russh::Error) -> String {
+    match e {
+        russh::Error::Disconnect | russh::Error::HUP => "connection closed by the server".into(),
+        russh::Error::IO(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            "connection closed by the server".into()
+        }
+        other => other.to_string().to_lowercase(),
+    }
+}
+
+fn methods_str(m: &MethodSet) -> String {
+    if m.is_empty() {
+        return "none".into();
+    }
+    m.iter()
+        .map(|k| <&str>::from(k))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+async fn authenticate(
+    ctx: &HostCtx,
+    handle: &mut client::Handle<ClientHandler>,
+    user: &str,
+) -> Result<(), HostError> {
+    let auth = &ctx.settings.auth;
+    let mut tried: Vec<String> = Vec::new();
+    let mut offered: Option<MethodSet> = None;
+    let allows = |offered: &Option<MethodSet>, m: MethodKind| {
+        offered.as_ref().is_none_or(|o| o.contains(&m))
+    };
+    let lost = |e: russh::Error| {
+        HostError::new(
+            ErrorKind::Disconnected,
+            format!("connection lost during authentication: {}", describe(&e)),
+        )
+    };
+    let mut rsa_hash: Option<Option<HashAlg>> = None;
+
+    // 1. Agent identities (as OpenSSH: agent keys before key files).
+    if let Some(agent) = &ctx.agent {
+        let ids = agent.identities().await;
+        for key in ids {
+            if !allows(&offered, MethodKind::PublicKey) {
+                break;
+            }
+            let hash = if key.algorithm().is_rsa() {
+                best_rsa(handle, &mut rsa_hash).await
+            } else {
+                None
+            };
+            let _permit = agent.acquire().await;
+            let mut client = match agent.checkout().await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!("ssh-agent: {e}");
+                    break;
+                }
+            };
+            tried.push(format!("publickey (agent {})", key.algorithm().as_str()));
+            let r = handle
+                .authenticate_publickey_with(user, key.clone(), hash, &mut client)
+                .await;
+            match r {
+                Ok(AuthResult::Success) => {
+                    agent.checkin(client).await;
+                    return Ok(());
+                }
+                Ok(AuthResult::Failure {
+                    remaining_methods, ..
+                }) => {
+                    agent.checkin(client).await;
+                    offered = Some(remaining_methods);
+                }
+                Err(e) => {
+                    // The agent connection may be broken: do not reuse it.
+                    tracing::debug!("agent signing failed: {e}");
+                    if handle.is_closed() {
+                        return Err(lost(russh::Error::Disconnect));
+                    }
+                }
+            }
+        }
+    }
+
+    // 2. Key files.
+    for k in &auth.keys {
+        if !allows(&offered, MethodKind::PublicKey) {
+            break;
+        }
+        let hash = if k.key.algorithm().is_rsa() {
+            best_rsa(handle, &mut rsa_hash).await
+        } else {
+            None
+        };
+        tried.push(format!("publickey ({})", k.path.display()));
+        match handle
+            .authenticate_publickey(user, PrivateKeyWithHashAlg::new(k.key.clone(), hash))
+            .await
+        {
+            Ok(AuthResult::Success) => return Ok(()),
+            Ok(AuthResult::Failure {
+                remaining_methods, ..
+            }) => offered = Some(remaining_methods),
+            Err(e) => return Err(lost(e)),
+        }
+    }
+
+    // 3. Password.
+    if let Some(pw) = &auth.password
+        && allows(&offered, MethodKind::Password)
+    {
+        tried.push("password".into());
+        match handle.authenticate_password(user, pw.expose()).await {
+            Ok(AuthResult::Success) => return Ok(()),
+            Ok(AuthResult::Failure {
+                remaining_methods, ..
+            }) => offered = Some(remaining_methods),
+            Err(e) => return Err(lost(e)),
+        }
+    }
+
+    if handle.is_closed() {
+        return Err(HostError::new(
+            ErrorKind::Disconnected,
+            "connection closed by the server during authentication",
+        ));
+    }
+    let tried = if tried.is_empty() {
+        "no method (no key, agent or password available)".to_string()
+    } else {
+        tried.join(", ")
+    };
+    let offered = match &offered {
+        Some(m) => methods_str(m),
+        None => "unknown".into(),
+    };
+    Err(HostError::new(
+        ErrorKind::Auth,
+        format!("authentication as {user:?} refused; tried {tried}; server offers {offered}"),
+    ))
+}
+
+async fn best_rsa(
+    handle: &client::Handle<ClientHandler>,
+    cache: &mut Option<Option<HashAlg>>,
+) -> Option<HashAlg> {
+    if let Some(h) = cache {
+        return *h;
+    }
+    // No server-sig-algs extension: assume a modern server (rsa-sha2-256), never SHA-1.
+    let h = match handle.best_supported_rsa_hash().await {
+        Ok(Some(h)) => h,
+        _ => Some(HashAlg::Sha256),
+    };
+    *cache = Some(h);
+    h
+}
+
+fn capture(buf: &mut Vec<u8>, data: &[u8], cap: usize, truncated: &mut bool) {
+    let room = cap.saturating_sub(buf.len());
+    if data.len() > room {
+        *truncated = true;
+    }
+    let take = data.len().min(room);
+    if let Some(part) = data.get(..take) {
+        buf.extend_from_slice(part);
+    }
+}
+
+async fn run_command(
+    ctx: &HostCtx,
+    handle: &client::Handle<ClientHandler>,
+    result: &mut HostResult,
+    start: Instant,
+) {
+    let job = &ctx.job;
+    let t_exec = start.elapsed();
+    let mut channel = match handle.channel_open_session().await {
+        Ok(c) => c,
+        Err(e) => {
+            result.error = Some(HostError::new(
+                ErrorKind::Channel,
+                format!("cannot open a session channel: {}", describe(&e)),
+            ));
+            return;
+        }
+    };
+    if let Err(e) = channel.exec(true, job.command.as_bytes()).await {
+        result.error = Some(HostError::new(
+            ErrorKind::Channel,
+            format!("exec request failed: {}", describe(&e)),
+        ));
+        return;
+    }
+    let deadline = job
+        .command_timeout
+        .map(|d| tokio::time::Instant::now() + d);
+    let sleep = tokio::time::sleep_until(
+        deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86400 * 365)),
+    );
+    tokio::pin!(sleep);
+    let cap = job.output_cap;
+    let mut exec_confirmed = false;
+    let confirm = |result: &mut HostResult, confirmed: &mut bool| {
+        if !*confirmed {
+            *confirmed = true;
+            result.timings.exec = Some(start.elapsed().saturating_sub(t_exec));
+        }
+    };
+    loop {
+        let msg = tokio::select! {
+            biased;
+            _ = ctx.cancel.cancelled() => {
+                result.error = Some(HostError::new(ErrorKind::Cancelled, "run cancelled while the command ran"));
+                return;
+            }
+            _ = &mut sleep, if deadline.is_some() => {
+                result.error = Some(HostError::new(
+                    ErrorKind::CommandTimeout,
+                    format!("command did not finish within {:?}", job.command_timeout.unwrap_or_default()),
+                ));
+                return;
+            }
+            m = channel.wait() => m,
+        };
+        match msg {
+            Some(ChannelMsg::Data { data }) => {
+                confirm(result, &mut exec_confirmed);
+                if result.timings.first_byte.is_none() {
+                    result.timings.first_byte = Some(start.elapsed());
+                }
+                capture(&mut result.stdout, &data, cap, &mut result.truncated);
+                if job.stream_output {
+                    ctx.sink.send(Event::Output {
+                        host: result.index,
+                        stream: StreamKind::Stdout,
+                        data: data.to_vec(),
+                    });
+                }
+            }
+            Some(ChannelMsg::ExtendedData { data, ext }) => {
+                confirm(result, &mut exec_confirmed);
+                if result.timings.first_byte.is_none() {
+                    result.timings.first_byte = Some(start.elapsed());
+                }
+                if ext == 1 {
+                    capture(&mut result.stderr, &data, cap, &mut result.truncated);
+                    if job.stream_output {
+                        ctx.sink.send(Event::Output {
+                            host: result.index,
+                            stream: StreamKind::Stderr,
+                            data: data.to_vec(),
+                        });
+                    }
+                }
+            }
+            Some(ChannelMsg::Success) => confirm(result, &mut exec_confirmed),
+            Some(ChannelMsg::Failure) if !exec_confirmed => {
+                result.error = Some(HostError::new(
+                    ErrorKind::Channel,
+                    "the server refused the exec request",
+                ));
+                return;
+            }
+            Some(ChannelMsg::ExitStatus { exit_status }) => {
+                result.exit_code = Some(exit_status);
+            }
+            Some(ChannelMsg::ExitSignal {
+                signal_name,
+                error_message,
+                ..
+            }) => {
+                let name = sig_name(&signal_name);
+                result.signal = Some(name);
+                if !error_message.is_empty() {
+                    tracing::debug!("exit signal message: {error_message}");
+                }
+            }
+            Some(ChannelMsg::Close) | None => break,
+            Some(_) => {}
+        }
+    }
+    if result.exit_code.is_none() && result.signal.is_none() {
+        let msg = if handle.is_closed() {
+            "connection lost before the command's exit status"
+        } else {
+            "channel closed without an exit status"
+        };
+        result.error = Some(HostError::new(ErrorKind::Disconnected, msg));
+    }
+}
+
+fn sig_name(sig: &russh::Sig) -> String {
+    let s = format!("{sig:?}");
+    // `Sig::Custom(name)` debug-prints as `Custom("NAME")`.
+    if let Some(inner) = s.strip_prefix("Custom(\"").and_then(|r| r.strip_suffix("\")")) {
+        return inner.to_string();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capture_respects_cap_and_flags_truncation() {
+        let mut buf = Vec::new();
+        let mut t = false;
+        capture(&mut buf, b"hello", 8, &mut t);
+        assert!(!t);
+        capture(&mut buf, b"world", 8, &mut t);
+        assert!(t);
+        assert_eq!(buf, b"hellowor");
+    }
+
+    #[test]
+    fn signal_names_have_no_prefix() {
+        assert_eq!(sig_name(&russh::Sig::KILL), "KILL");
+        assert_eq!(sig_name(&russh::Sig::Custom("USR9".into())), "USR9");
+    }
+
+    #[tokio::test]
+    async fn literal_addresses_skip_the_resolver() {
+        let v = resolve("127.0.0.1", 22).await.unwrap();
+        assert_eq!(v, vec!["127.0.0.1:22".parse().unwrap()]);
+        let v = resolve("::1", 2222).await.unwrap();
+        assert_eq!(v, vec!["[::1]:2222".parse().unwrap()]);
+    }
+}

@@ -1,0 +1,384 @@
+//! Starting and stopping a fleet: the sim's own thread and runtime, binding, state files.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use russh::keys::{PrivateKey, PublicKey};
+use russh::server;
+use russh::{MethodKind, MethodSet, SshId};
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::{mpsc, watch};
+
+use crate::server::{HostBehaviour, Lifeline, Shared, accept_loop};
+use crate::shell::ShellHost;
+use crate::{SimConfig, SimError, SimHost, keys, layout, state};
+
+/// How often `port: 0` retries when the kernel's port is taken on some host address.
+const PORT_TRIES: usize = 20;
+/// Accept queue length of each listener (the kernel caps it at `somaxconn`).
+const BACKLOG: u32 = 1024;
+/// How long stopping waits for connections to say goodbye before the runtime drops them.
+const GRACE: Duration = Duration::from_secs(2);
+
+/// A running simulated fleet: one SSH listener per host, all served by the sim's own
+/// tokio runtime on its own threads.
+///
+/// Dropping it stops it, like [`SimFleet::stop`].
+pub struct SimFleet {
+    hosts: Vec<SimHost>,
+    port: u16,
+    state_dir: PathBuf,
+    host_keys: Vec<PublicKey>,
+    client_key: PublicKey,
+    control: Option<Control>,
+}
+
+/// The handles that stop the fleet.
+struct Control {
+    shutdown: watch::Sender<bool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for SimFleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimFleet")
+            .field("hosts", &self.hosts.len())
+            .field("first", &self.hosts.first().map(|h| h.addr))
+            .field("port", &self.port)
+            .field("state_dir", &self.state_dir)
+            .field("running", &self.control.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimFleet {
+    /// Starts a fleet and returns once every listener is bound and the state files are written.
+    ///
+    /// This blocks the calling thread (key derivation, binding, file writes); it may be
+    /// called from inside another tokio runtime, whose threads it does not use: the fleet
+    /// runs on a thread named `fleetsh-sim` and `config.threads` workers of its own.
+    ///
+    /// Steps, in order:
+    /// 1. check the config and compute every host's address;
+    /// 2. derive the host keys and the client key from `config.seed`;
+    /// 3. start the sim thread and runtime, bind every listener (with `port: 0`, retry on
+    ///    another port when the first one is taken on some address), start the accept loops;
+    /// 4. write `hosts`, `known_hosts`, `id_ed25519` and `id_ed25519.pub` into `state_dir`.
+    ///
+    /// If any step fails, everything started so far is stopped and the error returned.
+    pub fn start(config: SimConfig) -> Result<SimFleet, SimError> {
+        let SimConfig {
+            count,
+            addr_base,
+            port,
+            state_dir,
+            seed,
+            threads,
+            password,
+        } = config;
+        if count == 0 {
+            return Err(SimError::BadCount { count });
+        }
+        if threads == 0 {
+            return Err(SimError::BadThreads { threads });
+        }
+        let addrs = layout::addresses(addr_base, count)?;
+
+        let host_keys: Vec<PrivateKey> = derive_host_keys(seed, count, threads);
+        let client_key = keys::client_key(seed);
+        let host_publics: Vec<PublicKey> = host_keys.iter().map(|k| k.public_key().clone()).collect();
+
+        let shared = Arc::new(Shared {
+            client_key: client_key.public_key().key_data().clone(),
+            password,
+        });
+        let methods = if shared.password.is_some() {
+            MethodSet::from(&[MethodKind::PublicKey, MethodKind::Password][..])
+        } else {
+            MethodSet::from(&[MethodKind::PublicKey][..])
+        };
+        let hosts: Vec<Arc<crate::server::Host>> = host_keys
+            .into_iter()
+            .enumerate()
+            .map(|(index, key)| {
+                Arc::new(crate::server::Host {
+                    shell: ShellHost {
+                        name: layout::host_name(index),
+                        pid: pid_of(index),
+                    },
+                    behaviour: HostBehaviour::default(),
+                    config: Arc::new(server_config(key, methods.clone())),
+                })
+            })
+            .collect();
+
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<u16, SimError>>();
+        let thread = std::thread::Builder::new()
+            .name("fleetsh-sim".into())
+            .spawn(move || sim_thread(addrs, port, threads, hosts, shared, shutdown_rx, ready_tx))
+            .map_err(|source| SimError::Runtime { source })?;
+        let control = Control {
+            shutdown: shutdown_tx,
+            thread,
+        };
+
+        let bound = ready_rx.recv().unwrap_or_else(|_| {
+            Err(SimError::Runtime {
+                source: std::io::Error::other("the sim thread ended before binding"),
+            })
+        });
+        let port = match bound {
+            Ok(port) => port,
+            Err(e) => {
+                control.stop();
+                return Err(e);
+            }
+        };
+
+        let hosts: Vec<SimHost> = layout::addresses(addr_base, count)?
+            .into_iter()
+            .enumerate()
+            .map(|(index, ip)| SimHost {
+                index,
+                name: layout::host_name(index),
+                addr: SocketAddr::V4(SocketAddrV4::new(ip, port)),
+            })
+            .collect();
+        if let Err(e) = state::write_all(&state_dir, &hosts, &host_publics, &client_key) {
+            control.stop();
+            return Err(e);
+        }
+        tracing::info!(hosts = count, port, state_dir = %state_dir.display(), "sim fleet started");
+        Ok(SimFleet {
+            hosts,
+            port,
+            state_dir,
+            host_keys: host_publics,
+            client_key: client_key.public_key().clone(),
+            control: Some(control),
+        })
+    }
+
+    /// The hosts, in index order.
+    pub fn hosts(&self) -> &[SimHost] {
+        &self.hosts
+    }
+
+    /// The port every host listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// `state_dir/hosts`: one `IP:port` target per line.
+    pub fn hosts_file(&self) -> PathBuf {
+        self.state_dir.join(state::HOSTS)
+    }
+
+    /// `state_dir/known_hosts`: one OpenSSH `known_hosts` line per host.
+    pub fn known_hosts_file(&self) -> PathBuf {
+        self.state_dir.join(state::KNOWN_HOSTS)
+    }
+
+    /// `state_dir/id_ed25519`: the client key the fleet accepts (`id_ed25519.pub` beside it).
+    pub fn client_key_file(&self) -> PathBuf {
+        self.state_dir.join(state::CLIENT_KEY)
+    }
+
+    /// The public half of the client key the fleet accepts.
+    pub fn client_public_key(&self) -> &PublicKey {
+        &self.client_key
+    }
+
+    /// The host key of host `index`, as written to `known_hosts`.
+    pub fn host_public_key(&self, index: usize) -> Option<&PublicKey> {
+        self.host_keys.get(index)
+    }
+
+    /// Stops the fleet: listeners close, live sessions are disconnected (given up to 2 s to
+    /// go), and the sim's threads are joined. Blocks the calling thread meanwhile.
+    pub fn stop(mut self) {
+        if let Some(control) = self.control.take() {
+            control.stop();
+        }
+    }
+}
+
+impl Drop for SimFleet {
+    fn drop(&mut self) {
+        if let Some(control) = self.control.take() {
+            control.stop();
+        }
+    }
+}
+
+impl Control {
+    fn stop(self) {
+        let _ = self.shutdown.send(true);
+        if self.thread.join().is_err() {
+            tracing::error!("the sim thread panicked");
+        }
+    }
+}
+
+/// `$$` of host `index`'s shell: any stable, plausible number.
+fn pid_of(index: usize) -> u32 {
+    1000 + (index % 30_000) as u32
+}
+
+/// The russh server config of one host.
+fn server_config(key: PrivateKey, methods: MethodSet) -> server::Config {
+    server::Config {
+        server_id: SshId::Standard(concat!("SSH-2.0-fleetsh_sim_", env!("CARGO_PKG_VERSION")).into()),
+        methods,
+        // Rejections answer fast so auth-failure tests (and runs) do not wait.
+        auth_rejection_time: Duration::from_millis(5),
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        keys: vec![key],
+        inactivity_timeout: Some(Duration::from_secs(600)),
+        nodelay: true,
+        ..Default::default()
+    }
+}
+
+/// Derives the host keys, on up to `threads` threads (each key costs a scalar multiplication).
+fn derive_host_keys(seed: u64, count: usize, threads: usize) -> Vec<PrivateKey> {
+    let workers = threads
+        .max(std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .min(count.div_ceil(256))
+        .max(1);
+    if workers == 1 {
+        return (0..count).map(|i| keys::host_key(seed, i)).collect();
+    }
+    let per = count.div_ceil(workers);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = (0..workers)
+            .map(|w| {
+                let range = (w * per)..((w + 1) * per).min(count);
+                scope.spawn(move || range.map(|i| keys::host_key(seed, i)).collect::<Vec<_>>())
+            })
+            .collect();
+        let mut all = Vec::with_capacity(count);
+        for part in parts {
+            match part.join() {
+                Ok(keys) => all.extend(keys),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        all
+    })
+}
+
+/// The body of the `fleetsh-sim` thread: runtime, listeners, accept loops, then shutdown.
+fn sim_thread(
+    addrs: Vec<Ipv4Addr>,
+    port: u16,
+    threads: usize,
+    hosts: Vec<Arc<crate::server::Host>>,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+    ready: std::sync::mpsc::Sender<Result<u16, SimError>>,
+) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name("fleetsh-sim-worker")
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(source) => {
+            let _ = ready.send(Err(SimError::Runtime { source }));
+            return;
+        }
+    };
+
+    let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
+    let started = runtime.block_on(async {
+        let (port, listeners) = bind_all(&addrs, port)?;
+        let lifeline = Lifeline {
+            shutdown: shutdown.clone(),
+            _alive: alive_tx,
+        };
+        for (listener, host) in listeners.into_iter().zip(hosts) {
+            tokio::spawn(accept_loop(listener, host, shared.clone(), lifeline.clone()));
+        }
+        Ok(port)
+    });
+    let failed = started.is_err();
+    let _ = ready.send(started);
+
+    if !failed {
+        runtime.block_on(async {
+            // Shutdown, in order:
+            // 1. wait for the flag (or for the SimFleet to be gone);
+            // 2. accept loops return; connection tasks send a disconnect and return;
+            // 3. wait until every task holding a lifeline has returned, at most GRACE;
+            // 4. drop the runtime, which cancels what is left (sessions, exec tasks).
+            let _ = shutdown.wait_for(|stop| *stop).await;
+            let _ = tokio::time::timeout(GRACE, alive_rx.recv()).await;
+        });
+    }
+    runtime.shutdown_timeout(Duration::from_secs(1));
+}
+
+/// Binds one listener per address on `port` (0: a port the kernel picks, the same for all).
+fn bind_all(addrs: &[Ipv4Addr], port: u16) -> Result<(u16, Vec<TcpListener>), SimError> {
+    let bind_err = |ip: Ipv4Addr, port: u16, source| SimError::Bind {
+        addr: SocketAddr::V4(SocketAddrV4::new(ip, port)),
+        source,
+    };
+    if port != 0 {
+        let listeners = addrs
+            .iter()
+            .map(|&ip| bind_one(SocketAddrV4::new(ip, port)).map_err(|e| bind_err(ip, port, e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok((port, listeners));
+    }
+    let Some((&first_ip, rest)) = addrs.split_first() else {
+        return Err(SimError::BadCount { count: 0 });
+    };
+    'tries: for _ in 0..PORT_TRIES {
+        let first = match bind_one(SocketAddrV4::new(first_ip, 0)) {
+            Ok(listener) => listener,
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
+            Err(e) => return Err(bind_err(first_ip, 0, e)),
+        };
+        let port = first
+            .local_addr()
+            .map_err(|e| bind_err(first_ip, 0, e))?
+            .port();
+        let mut listeners = Vec::with_capacity(addrs.len());
+        listeners.push(first);
+        for &ip in rest {
+            match bind_one(SocketAddrV4::new(ip, port)) {
+                Ok(listener) => listeners.push(listener),
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                    tracing::debug!(%ip, port, "port taken on one host address; trying another port");
+                    continue 'tries;
+                }
+                Err(e) => return Err(bind_err(ip, port, e)),
+            }
+        }
+        return Ok((port, listeners));
+    }
+    Err(SimError::NoCommonPort {
+        count: addrs.len(),
+        tries: PORT_TRIES,
+    })
+}
+
+/// One listener with `SO_REUSEADDR` (so a restart on a fixed port does not trip over
+/// connections in TIME_WAIT) and a deep accept queue.
+fn bind_one(addr: SocketAddrV4) -> std::io::Result<TcpListener> {
+    let socket = TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr.into())?;
+    socket.listen(BACKLOG)
+}
