@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::TryRecvError;
 use fleetsh_core::{ErrorKind, Event, HostError, HostResult, HostTarget, Outcome};
 use fleetsh_shard::Executor;
+use fleetsh_shard::executor::CancelToken as Token;
 use fleetsh_shard::executor::shard_of;
 use tokio::sync::futures::OwnedNotified;
-use fleetsh_shard::executor::CancelToken as Token;
 
 /// The merger: owns the receiving end, records one result per host, and fills in an `internal`
 /// result for any host whose shard stopped without reporting it.
@@ -51,7 +51,11 @@ impl Merger {
         exec.join();
         for (index, slot) in self.results.iter_mut().enumerate() {
             if slot.is_none() {
-                let target = self.targets.get(index).cloned().unwrap_or_else(|| HostTarget::new("?"));
+                let target = self
+                    .targets
+                    .get(index)
+                    .cloned()
+                    .unwrap_or_else(|| HostTarget::new("?"));
                 let r = Arc::new(HostResult::failed(
                     index,
                     target,

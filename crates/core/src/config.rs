@@ -244,7 +244,7 @@ impl FileConfig {
             ("retry_delay", self.retry_delay),
         ] {
             if let Some(v) = v {
-                if !v.is_finite() || v < 0.0 || v > 1e9 {
+                if !v.is_finite() || !(0.0..=1e9).contains(&v) {
                     return Err(bad(key, format!("{v} is not a duration in seconds")));
                 }
                 if v == 0.0 && key != "retry_delay" {
@@ -373,14 +373,20 @@ host_key_check = "accept-new"
 
     #[test]
     fn host_key_check_parses_names() {
-        assert_eq!("strict".parse::<HostKeyCheck>().unwrap(), HostKeyCheck::Strict);
+        assert_eq!(
+            "strict".parse::<HostKeyCheck>().unwrap(),
+            HostKeyCheck::Strict
+        );
         assert_eq!(
             "accept-new".parse::<HostKeyCheck>().unwrap(),
             HostKeyCheck::AcceptNew
         );
         assert_eq!("off".parse::<HostKeyCheck>().unwrap(), HostKeyCheck::Off);
         let msg = "sometimes".parse::<HostKeyCheck>().unwrap_err().to_string();
-        assert!(msg.contains("sometimes") && msg.contains("host_key_check"), "{msg}");
+        assert!(
+            msg.contains("sometimes") && msg.contains("host_key_check"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -29,7 +29,9 @@ pub enum Error {
         reason: String,
     },
     /// A host spec or host list grew past the configured limit.
-    #[error("host list {what} expands to more than {limit} hosts (the limit; raise it with max_hosts)")]
+    #[error(
+        "host list {what} expands to more than {limit} hosts (the limit; raise it with max_hosts)"
+    )]
     TooManyHosts {
         /// The spec or file that overflowed.
         what: String,

@@ -294,7 +294,10 @@ fn shard_thread(
     // results for this shard's unfinished hosts.
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(shard.run())));
     if run.is_err() {
-        tracing::error!(shard = index, "shard panicked; its unfinished hosts end as internal errors");
+        tracing::error!(
+            shard = index,
+            "shard panicked; its unfinished hosts end as internal errors"
+        );
     }
     drop(rt);
     // Wake an async consumer after this shard's senders are gone, so it sees the disconnect.
@@ -357,7 +360,10 @@ impl Shard {
                 self.sink.send(Event::Finished(Arc::new(HostResult::failed(
                     index,
                     t.clone(),
-                    HostError::new(ErrorKind::Cancelled, "run cancelled before this host started"),
+                    HostError::new(
+                        ErrorKind::Cancelled,
+                        "run cancelled before this host started",
+                    ),
                 ))));
             }
         }

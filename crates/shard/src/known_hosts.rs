@@ -247,9 +247,7 @@ fn hashed_matches(salt: &[u8], hash: &[u8], name: &str) -> bool {
     let Ok(mac) = <Hmac<Sha1> as KeyInit>::new_from_slice(salt) else {
         return false;
     };
-    mac.chain_update(name.as_bytes())
-        .verify_slice(hash)
-        .is_ok()
+    mac.chain_update(name.as_bytes()).verify_slice(hash).is_ok()
 }
 
 /// OpenSSH-style pattern list: a name matches when some positive pattern matches and no negated
@@ -312,7 +310,10 @@ fn parse(text: &str, path: &Path) -> Parsed {
             first = fields.next().unwrap_or_default();
         }
         let (Some(algo), Some(b64)) = (fields.next(), fields.next()) else {
-            tracing::warn!("{}:{line_no}: malformed known_hosts line skipped", path.display());
+            tracing::warn!(
+                "{}:{line_no}: malformed known_hosts line skipped",
+                path.display()
+            );
             continue;
         };
         let key = match russh::keys::parse_public_key_base64(b64) {
@@ -465,7 +466,10 @@ mod tests {
     #[test]
     fn malformed_lines_are_skipped_not_fatal() {
         let k1 = key(1);
-        let text = format!("garbage\nweb1 ssh-ed25519 !!!notbase64\nweb1 {}\n", b64(&k1));
+        let text = format!(
+            "garbage\nweb1 ssh-ed25519 !!!notbase64\nweb1 {}\n",
+            b64(&k1)
+        );
         let (_d, kh) = store(&text, HostKeyCheck::Strict);
         assert_eq!(kh.check("web1", 22, &k1), Verdict::Trusted);
     }

@@ -167,9 +167,7 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
 
     run_command(ctx, &handle, &mut result, start).await;
     // Best effort: tell the server we are done; dropping the handle ends the session task.
-    let _ = handle
-        .disconnect(Disconnect::ByApplication, "", "en")
-        .await;
+    let _ = handle.disconnect(Disconnect::ByApplication, "", "en").await;
     result.timings.total = start.elapsed();
     result
 }
@@ -242,25 +240,25 @@ async fn connect(
         port,
         verdict: verdict.clone(),
     };
-    let mut handle = match client::connect_stream(ctx.settings.client.clone(), stream, handler).await
-    {
-        Ok(h) => h,
-        Err(e) => {
-            if let Some((v, algo)) = verdict.lock().take()
-                && !v.accepted()
-            {
-                let name = crate::known_hosts::lookup_name(&target.host, port);
+    let mut handle =
+        match client::connect_stream(ctx.settings.client.clone(), stream, handler).await {
+            Ok(h) => h,
+            Err(e) => {
+                if let Some((v, algo)) = verdict.lock().take()
+                    && !v.accepted()
+                {
+                    let name = crate::known_hosts::lookup_name(&target.host, port);
+                    return Err(HostError::new(
+                        ErrorKind::Hostkey,
+                        v.message(&name, ctx.settings.known_hosts.path(), &algo),
+                    ));
+                }
                 return Err(HostError::new(
-                    ErrorKind::Hostkey,
-                    v.message(&name, ctx.settings.known_hosts.path(), &algo),
+                    ErrorKind::Handshake,
+                    format!("ssh handshake failed: {}", describe(&e)),
                 ));
             }
-            return Err(HostError::new(
-                ErrorKind::Handshake,
-                format!("ssh handshake failed: {}", describe(&e)),
-            ));
-        }
-    };
+        };
 
     *phase = Phase::Auth;
     let user = target.user.clone().unwrap_or_default();
@@ -464,9 +462,7 @@ async fn run_command(
         ));
         return;
     }
-    let deadline = job
-        .command_timeout
-        .map(|d| tokio::time::Instant::now() + d);
+    let deadline = job.command_timeout.map(|d| tokio::time::Instant::now() + d);
     let sleep = tokio::time::sleep_until(
         deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86400 * 365)),
     );
@@ -565,7 +561,10 @@ async fn run_command(
 fn sig_name(sig: &russh::Sig) -> String {
     let s = format!("{sig:?}");
     // `Sig::Custom(name)` debug-prints as `Custom("NAME")`.
-    if let Some(inner) = s.strip_prefix("Custom(\"").and_then(|r| r.strip_suffix("\")")) {
+    if let Some(inner) = s
+        .strip_prefix("Custom(\"")
+        .and_then(|r| r.strip_suffix("\")"))
+    {
         return inner.to_string();
     }
     s

@@ -87,6 +87,7 @@ fn bind_hint(source: &std::io::Error) -> &'static str {
     }
 }
 
-/// `EMFILE` and `ENFILE` on Linux (and most Unixes).
+/// `EMFILE` on Linux (and most Unixes): this process has too many open files.
 const EMFILE: i32 = 24;
+/// `ENFILE`: the system as a whole has too many open files.
 const ENFILE: i32 = 23;

@@ -88,7 +88,8 @@ impl SimFleet {
 
         let host_keys: Vec<PrivateKey> = derive_host_keys(seed, count, threads);
         let client_key = keys::client_key(seed);
-        let host_publics: Vec<PublicKey> = host_keys.iter().map(|k| k.public_key().clone()).collect();
+        let host_publics: Vec<PublicKey> =
+            host_keys.iter().map(|k| k.public_key().clone()).collect();
 
         let shared = Arc::new(Shared {
             client_key: client_key.public_key().key_data().clone(),
@@ -220,6 +221,7 @@ impl Drop for SimFleet {
 }
 
 impl Control {
+    /// Raises the shutdown flag and joins the sim thread.
     fn stop(self) {
         let _ = self.shutdown.send(true);
         if self.thread.join().is_err() {
@@ -236,7 +238,9 @@ fn pid_of(index: usize) -> u32 {
 /// The russh server config of one host.
 fn server_config(key: PrivateKey, methods: MethodSet) -> server::Config {
     server::Config {
-        server_id: SshId::Standard(concat!("SSH-2.0-fleetsh_sim_", env!("CARGO_PKG_VERSION")).into()),
+        server_id: SshId::Standard(
+            concat!("SSH-2.0-fleetsh_sim_", env!("CARGO_PKG_VERSION")).into(),
+        ),
         methods,
         // Rejections answer fast so auth-failure tests (and runs) do not wait.
         auth_rejection_time: Duration::from_millis(5),
@@ -307,7 +311,12 @@ fn sim_thread(
             _alive: alive_tx,
         };
         for (listener, host) in listeners.into_iter().zip(hosts) {
-            tokio::spawn(accept_loop(listener, host, shared.clone(), lifeline.clone()));
+            tokio::spawn(accept_loop(
+                listener,
+                host,
+                shared.clone(),
+                lifeline.clone(),
+            ));
         }
         Ok(port)
     });

@@ -1,10 +1,11 @@
 //! Deterministic key derivation: host keys from `(seed, index)`, the client key from `seed`.
 
-use russh::keys::ssh_key::private::Ed25519Keypair;
 use russh::keys::PrivateKey;
+use russh::keys::ssh_key::private::Ed25519Keypair;
 
 /// Domain tags so host and client keys never share a seed.
 const HOST_DOMAIN: u64 = 0x686f_7374_6b65_7921; // "hostkey!"
+/// See [`HOST_DOMAIN`].
 const CLIENT_DOMAIN: u64 = 0x636c_6965_6e74_6b79; // "clientky"
 
 /// SplitMix64 finaliser: a bijective 64-bit mixer.
@@ -25,6 +26,7 @@ fn seed_bytes(domain: u64, seed: u64, index: u64) -> [u8; 32] {
     out
 }
 
+/// An Ed25519 private key from a seed, with a comment.
 fn ed25519(seed: [u8; 32], comment: &str) -> PrivateKey {
     let keypair = Ed25519Keypair::from_seed(&seed);
     let mut key = PrivateKey::from(keypair);

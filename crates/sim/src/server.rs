@@ -163,6 +163,7 @@ impl Drop for SimHandler {
 }
 
 impl SimHandler {
+    /// Accepts exactly the sim's client key.
     fn accepts_key(&self, key: &russh::keys::PublicKey) -> Auth {
         // `PublicKey ==` compares comments too: compare the key data only.
         if key.key_data() == &self.shared.client_key {
@@ -279,6 +280,8 @@ impl server::Handler for SimHandler {
         let (_read, write) = chan.split();
         let command = String::from_utf8_lossy(data).into_owned();
         let task = tokio::spawn(exec(write, session.handle(), self.host.clone(), command));
+        // Forget finished commands whose close the client has not sent (yet).
+        self.running.retain(|_, task| !task.is_finished());
         self.running.insert(channel, task.abort_handle());
         Ok(())
     }
@@ -306,7 +309,12 @@ impl Sink for ChannelSink<'_> {
 }
 
 /// Runs one exec request: output, then exit-status (or exit-signal), EOF, close.
-async fn exec(write: ChannelWriteHalf<Msg>, handle: server::Handle, host: Arc<Host>, command: String) {
+async fn exec(
+    write: ChannelWriteHalf<Msg>,
+    handle: server::Handle,
+    host: Arc<Host>,
+    command: String,
+) {
     let mut sink = ChannelSink { write: &write };
     let Ok(exit) = shell::run(&command, &host.shell, &mut sink).await else {
         return; // the client is gone
@@ -314,7 +322,13 @@ async fn exec(write: ChannelWriteHalf<Msg>, handle: server::Handle, host: Arc<Ho
     let sent = match exit {
         Exit::Status(status) => write.exit_status(status).await.is_ok(),
         Exit::Signal(name) => handle
-            .exit_signal_request(write.id(), signal(name), false, String::new(), String::new())
+            .exit_signal_request(
+                write.id(),
+                signal(name),
+                false,
+                String::new(),
+                String::new(),
+            )
             .await
             .is_ok(),
     };

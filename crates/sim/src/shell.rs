@@ -26,6 +26,7 @@ pub(crate) const CHUNK: usize = 32 * 1024;
 /// Size of the virtual file `/srv/data/26k.txt`.
 pub(crate) const FILE_26K_LEN: usize = 26_000;
 
+/// One chunk of zeros, the source of `/dev/zero`.
 static ZEROS: [u8; CHUNK] = [0; CHUNK];
 
 /// Which output stream of the command a piece of output belongs to.
@@ -95,6 +96,7 @@ struct Word {
 }
 
 impl Word {
+    /// Appends a literal character.
     fn push_char(&mut self, c: char) {
         if let Some(Seg::Lit(s)) = self.segs.last_mut() {
             s.push(c);
@@ -133,6 +135,7 @@ struct Command {
 }
 
 impl Command {
+    /// Whether there is nothing to run (no words, no redirections).
     fn is_empty(&self) -> bool {
         self.words.is_empty() && self.redirects.is_empty()
     }
@@ -160,6 +163,7 @@ pub(crate) struct Script {
 pub(crate) struct SyntaxError(pub(crate) String);
 
 #[derive(Debug)]
+/// What the lexer produces.
 enum Token {
     Word(Word),
     Op(Op),
@@ -169,6 +173,7 @@ enum Token {
     RedirectTo(u32),
 }
 
+/// Splits a script into tokens, one character at a time.
 struct Lexer<'a> {
     chars: std::iter::Peekable<std::str::Chars<'a>>,
     tokens: Vec<Token>,
@@ -180,6 +185,7 @@ struct Lexer<'a> {
 }
 
 impl Lexer<'_> {
+    /// Ends the word in progress, if any.
     fn finish_word(&mut self) {
         if self.in_word {
             let word = std::mem::take(&mut self.word);
@@ -189,6 +195,7 @@ impl Lexer<'_> {
         self.quoted = false;
     }
 
+    /// Handles the characters after a `$`.
     fn dollar(&mut self) {
         self.in_word = true;
         self.quoted = true;
@@ -239,6 +246,7 @@ impl Lexer<'_> {
         }
     }
 
+    /// Handles a `>`: `N>&M`, or `N>` followed by a target word.
     fn redirect(&mut self) -> Result<(), SyntaxError> {
         // An all-digit, unquoted word right before `>` is the file descriptor.
         let fd = match (self.in_word && !self.quoted)
@@ -275,13 +283,15 @@ impl Lexer<'_> {
             let to = digits
                 .parse::<u32>()
                 .map_err(|_| SyntaxError("syntax error: bad redirection after `>&'".into()))?;
-            self.tokens.push(Token::Redirect(Redirect::Dup { from: fd, to }));
+            self.tokens
+                .push(Token::Redirect(Redirect::Dup { from: fd, to }));
         } else {
             self.tokens.push(Token::RedirectTo(fd));
         }
         Ok(())
     }
 
+    /// Lexes the whole script.
     fn lex(mut self) -> Result<Vec<Token>, SyntaxError> {
         while let Some(c) = self.chars.next() {
             match c {
@@ -322,7 +332,9 @@ impl Lexer<'_> {
                         self.word.push_char(c);
                     }
                     if !closed {
-                        return Err(SyntaxError("syntax error: unterminated quoted string".into()));
+                        return Err(SyntaxError(
+                            "syntax error: unterminated quoted string".into(),
+                        ));
                     }
                     // `''` must still produce an (empty) word.
                     if self.word.segs.is_empty() {
@@ -357,14 +369,18 @@ impl Lexer<'_> {
                         }
                     }
                     if !closed {
-                        return Err(SyntaxError("syntax error: unterminated quoted string".into()));
+                        return Err(SyntaxError(
+                            "syntax error: unterminated quoted string".into(),
+                        ));
                     }
                 }
                 '$' => self.dollar(),
                 ';' => {
                     self.finish_word();
                     if self.chars.peek() == Some(&';') {
-                        return Err(SyntaxError("syntax error near unexpected token `;;'".into()));
+                        return Err(SyntaxError(
+                            "syntax error near unexpected token `;;'".into(),
+                        ));
                     }
                     self.tokens.push(Token::Op(Op::Seq));
                 }
@@ -508,6 +524,7 @@ struct Io<'s, S: Sink> {
 }
 
 impl<S: Sink> Io<'_, S> {
+    /// Writes to a descriptor's target (nothing for `/dev/null` or empty data).
     async fn write(&mut self, fd: Target, data: Cow<'static, [u8]>) -> Result<(), Closed> {
         match fd {
             Target::Stream(stream) if !data.is_empty() => self.sink.write(stream, data).await,
@@ -515,14 +532,17 @@ impl<S: Sink> Io<'_, S> {
         }
     }
 
+    /// Writes to the command's stdout.
     async fn out(&mut self, data: impl Into<Cow<'static, [u8]>>) -> Result<(), Closed> {
         self.write(self.out, data.into()).await
     }
 
+    /// Writes to the command's stderr.
     async fn err(&mut self, data: impl Into<Cow<'static, [u8]>>) -> Result<(), Closed> {
         self.write(self.err, data.into()).await
     }
 
+    /// Writes one line (a newline is added) to the command's stderr.
     async fn err_line(&mut self, line: String) -> Result<(), Closed> {
         self.err(format!("{line}\n").into_bytes()).await
     }
@@ -546,8 +566,11 @@ pub(crate) async fn run<S: Sink>(
     let script = match parse(script) {
         Ok(script) => script,
         Err(SyntaxError(message)) => {
-            sink.write(Stream::Stderr, format!("sh: {message}\n").into_bytes().into())
-                .await?;
+            sink.write(
+                Stream::Stderr,
+                format!("sh: {message}\n").into_bytes().into(),
+            )
+            .await?;
             return Ok(Exit::Status(2));
         }
     };
@@ -570,6 +593,7 @@ pub(crate) async fn run<S: Sink>(
     Ok(Exit::Status(status))
 }
 
+/// Expands a word's `$` segments.
 fn expand(word: &Word, host: &ShellHost, status: u32) -> String {
     let mut out = String::new();
     for seg in &word.segs {
@@ -593,6 +617,7 @@ fn expand(word: &Word, host: &ShellHost, status: u32) -> String {
     out
 }
 
+/// Runs one simple command: redirections, expansion, then the builtin.
 async fn run_command<S: Sink>(
     command: &Command,
     host: &ShellHost,
@@ -637,7 +662,8 @@ async fn run_command<S: Sink>(
             1 => io.out = target,
             2 => io.err = target,
             _ => {
-                io.err_line(format!("sh: {fd}: Bad file descriptor")).await?;
+                io.err_line(format!("sh: {fd}: Bad file descriptor"))
+                    .await?;
                 return Ok(Flow::Next(2));
             }
         }
@@ -676,12 +702,12 @@ async fn run_command<S: Sink>(
     }
 }
 
+/// `echo [-n] ARGS...`
 async fn echo<S: Sink>(args: &[String], io: &mut Io<'_, S>) -> Result<Flow, Closed> {
     let mut newline = true;
     let mut rest = args;
     while let Some((first, tail)) = rest.split_first() {
-        if first.len() >= 2 && first.starts_with('-') && first.bytes().skip(1).all(|b| b == b'n')
-        {
+        if first.len() >= 2 && first.starts_with('-') && first.bytes().skip(1).all(|b| b == b'n') {
             newline = false;
             rest = tail;
         } else {
@@ -696,6 +722,7 @@ async fn echo<S: Sink>(args: &[String], io: &mut Io<'_, S>) -> Result<Flow, Clos
     Ok(Flow::Next(0))
 }
 
+/// `exit [N]`: ends the script (status mod 256, the last status without N).
 async fn exit<S: Sink>(args: &[String], status: u32, io: &mut Io<'_, S>) -> Result<Flow, Closed> {
     let Some(arg) = args.first() else {
         return Ok(Flow::Exit(status));
@@ -726,6 +753,7 @@ fn parse_sleep(arg: &str) -> Option<Duration> {
     Duration::try_from_secs_f64(secs * unit).ok()
 }
 
+/// `sleep SECS...` on the tokio clock.
 async fn sleep<S: Sink>(args: &[String], io: &mut Io<'_, S>) -> Result<Flow, Closed> {
     if args.is_empty() {
         io.err_line("sleep: missing operand".into()).await?;
@@ -771,6 +799,7 @@ pub(crate) fn file_26k() -> &'static [u8] {
     })
 }
 
+/// `/etc/os-release`.
 const OS_RELEASE: &[u8] = b"PRETTY_NAME=\"Fleetsh Sim Linux 12 (simulated)\"
 NAME=\"Fleetsh Sim Linux\"
 VERSION_ID=\"12\"
@@ -788,6 +817,7 @@ enum File {
     Random,
 }
 
+/// Opens a virtual file; `None` if it does not exist.
 fn open(path: &str, host: &ShellHost) -> Option<File> {
     Some(match path {
         "/etc/hostname" => File::Owned(format!("{}\n", host.name).into_bytes()),
@@ -804,6 +834,7 @@ fn open(path: &str, host: &ShellHost) -> Option<File> {
 struct SplitMix64(u64);
 
 impl SplitMix64 {
+    /// The next 64 pseudo-random bits.
     fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
@@ -855,7 +886,12 @@ async fn write_file<S: Sink>(
     }
 }
 
-async fn cat<S: Sink>(args: &[String], host: &ShellHost, io: &mut Io<'_, S>) -> Result<Flow, Closed> {
+/// `cat FILE...`
+async fn cat<S: Sink>(
+    args: &[String],
+    host: &ShellHost,
+    io: &mut Io<'_, S>,
+) -> Result<Flow, Closed> {
     let mut status = 0;
     for path in args {
         match open(path, host) {
@@ -875,7 +911,12 @@ async fn cat<S: Sink>(args: &[String], host: &ShellHost, io: &mut Io<'_, S>) -> 
     Ok(Flow::Next(status))
 }
 
-async fn head<S: Sink>(args: &[String], host: &ShellHost, io: &mut Io<'_, S>) -> Result<Flow, Closed> {
+/// `head [-c N | -n N] FILE...`
+async fn head<S: Sink>(
+    args: &[String],
+    host: &ShellHost,
+    io: &mut Io<'_, S>,
+) -> Result<Flow, Closed> {
     let mut bytes: Option<u64> = None;
     let mut lines: Option<u64> = None;
     let mut files = Vec::new();
@@ -888,8 +929,11 @@ async fn head<S: Sink>(args: &[String], host: &ShellHost, io: &mut Io<'_, S>) ->
         } else if let Some(v) = arg.strip_prefix("-n") {
             ("-n", Some(v))
         } else if arg.starts_with('-') && arg.len() > 1 {
-            io.err_line(format!("head: invalid option -- '{}'", arg.trim_start_matches('-')))
-                .await?;
+            io.err_line(format!(
+                "head: invalid option -- '{}'",
+                arg.trim_start_matches('-')
+            ))
+            .await?;
             return Ok(Flow::Next(1));
         } else {
             files.push(arg.as_str());
@@ -952,6 +996,7 @@ fn line_prefix(data: &[u8], lines: u64) -> u64 {
     data.len() as u64
 }
 
+/// `seq [FIRST [STEP]] LAST`, streamed in chunks.
 async fn seq<S: Sink>(args: &[String], io: &mut Io<'_, S>) -> Result<Flow, Closed> {
     let mut nums = Vec::with_capacity(3);
     for arg in args {
@@ -1023,7 +1068,10 @@ const SIGNALS: &[(u32, &str)] = &[
 /// Parses a signal given by number or name (`9`, `KILL`, `SIGKILL`, `kill`).
 fn parse_signal(spec: &str) -> Option<&'static str> {
     if let Ok(n) = spec.parse::<u32>() {
-        return SIGNALS.iter().find(|(num, _)| *num == n).map(|(_, name)| *name);
+        return SIGNALS
+            .iter()
+            .find(|(num, _)| *num == n)
+            .map(|(_, name)| *name);
     }
     let upper = spec.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
@@ -1033,7 +1081,12 @@ fn parse_signal(spec: &str) -> Option<&'static str> {
         .map(|(_, known)| *known)
 }
 
-async fn kill<S: Sink>(args: &[String], host: &ShellHost, io: &mut Io<'_, S>) -> Result<Flow, Closed> {
+/// `kill [-s SIG | -SIG | -N] PID...`: only `$$` exists, and killing it ends the script.
+async fn kill<S: Sink>(
+    args: &[String],
+    host: &ShellHost,
+    io: &mut Io<'_, S>,
+) -> Result<Flow, Closed> {
     let mut signal = "TERM";
     let mut rest = args;
     if let Some((first, tail)) = rest.split_first() {
@@ -1084,8 +1137,10 @@ async fn kill<S: Sink>(args: &[String], host: &ShellHost, io: &mut Io<'_, S>) ->
                 status = 1;
             }
             Err(_) => {
-                io.err_line(format!("sh: kill: {pid}: arguments must be process or job IDs"))
-                    .await?;
+                io.err_line(format!(
+                    "sh: kill: {pid}: arguments must be process or job IDs"
+                ))
+                .await?;
                 status = 1;
             }
         }
@@ -1097,7 +1152,12 @@ async fn kill<S: Sink>(args: &[String], host: &ShellHost, io: &mut Io<'_, S>) ->
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
 
@@ -1161,8 +1221,14 @@ mod tests {
         assert_eq!(words(r#"echo "a\nb""#), [["echo", r"a\nb"]]);
         assert_eq!(words("echo '' \"\""), [["echo", "", ""]]);
         assert_eq!(words("echo a'b'\"c\"d"), [["echo", "abcd"]]);
-        assert_eq!(words("echo 'a;b' \"c&&d\" e\\;f"), [["echo", "a;b", "c&&d", "e;f"]]);
-        assert_eq!(words("echo $$ \"$$\" '$$'"), [["echo", "4242", "4242", "$$"]]);
+        assert_eq!(
+            words("echo 'a;b' \"c&&d\" e\\;f"),
+            [["echo", "a;b", "c&&d", "e;f"]]
+        );
+        assert_eq!(
+            words("echo $$ \"$$\" '$$'"),
+            [["echo", "4242", "4242", "$$"]]
+        );
         assert_eq!(
             words("echo $HOSTNAME ${HOSTNAME}x $NOPE. $ a$"),
             [["echo", "sim00007", "sim00007x", ".", "$", "a$"]]
@@ -1228,7 +1294,10 @@ mod tests {
 
     #[tokio::test]
     async fn empty_script() {
-        assert_eq!(sh("").await, (String::new(), String::new(), Exit::Status(0)));
+        assert_eq!(
+            sh("").await,
+            (String::new(), String::new(), Exit::Status(0))
+        );
         assert_eq!(sh("   ").await.2, Exit::Status(0));
     }
 
@@ -1240,7 +1309,10 @@ mod tests {
         assert_eq!(sh("false; exit").await.2, Exit::Status(1));
         assert_eq!(sh("exit 256").await.2, Exit::Status(0));
         assert_eq!(sh("exit 300").await.2, Exit::Status(44));
-        assert_eq!(sh("false || exit 4 && echo x").await, ("".into(), "".into(), Exit::Status(4)));
+        assert_eq!(
+            sh("false || exit 4 && echo x").await,
+            ("".into(), "".into(), Exit::Status(4))
+        );
         let (_, err, exit) = sh("exit abc").await;
         assert_eq!(err, "sh: exit: Illegal number: abc\n");
         assert_eq!(exit, Exit::Status(2));
@@ -1259,7 +1331,10 @@ mod tests {
 
     #[tokio::test]
     async fn hostname_true_false() {
-        assert_eq!(sh("hostname").await, ("sim00007\n".into(), "".into(), Exit::Status(0)));
+        assert_eq!(
+            sh("hostname").await,
+            ("sim00007\n".into(), "".into(), Exit::Status(0))
+        );
         assert_eq!(sh("true").await.2, Exit::Status(0));
         assert_eq!(sh(":").await.2, Exit::Status(0));
         assert_eq!(sh("false").await.2, Exit::Status(1));
@@ -1290,11 +1365,17 @@ mod tests {
         assert_eq!(exit, Exit::Status(0));
 
         let mut sink = VecSink::default();
-        run("cat /srv/data/26k.txt", &host(), &mut sink).await.unwrap();
+        run("cat /srv/data/26k.txt", &host(), &mut sink)
+            .await
+            .unwrap();
         assert_eq!(sink.out.len(), FILE_26K_LEN);
         assert_eq!(sink.out, file_26k());
         assert!(sink.out.ends_with(b"\n"));
-        assert!(sink.out.iter().all(|b| *b == b'\n' || b.is_ascii_graphic() || *b == b' '));
+        assert!(
+            sink.out
+                .iter()
+                .all(|b| *b == b'\n' || b.is_ascii_graphic() || *b == b' ')
+        );
         assert_eq!(sink.out.iter().filter(|b| **b == b'\n').count(), 400);
 
         let (out, err, exit) = sh("cat /etc/hostname /nope /etc/hostname").await;
@@ -1306,7 +1387,9 @@ mod tests {
     #[tokio::test]
     async fn head_streams_in_chunks() {
         let mut sink = VecSink::default();
-        let exit = run("head -c 1000000 /dev/zero", &host(), &mut sink).await.unwrap();
+        let exit = run("head -c 1000000 /dev/zero", &host(), &mut sink)
+            .await
+            .unwrap();
         assert_eq!(exit, Exit::Status(0));
         assert_eq!(sink.out.len(), 1_000_000);
         assert!(sink.out.iter().all(|b| *b == 0));
@@ -1314,9 +1397,13 @@ mod tests {
         assert_eq!(sink.writes, 1_000_000usize.div_ceil(CHUNK));
 
         let mut a = VecSink::default();
-        run("head -c 100000 /dev/urandom", &host(), &mut a).await.unwrap();
+        run("head -c 100000 /dev/urandom", &host(), &mut a)
+            .await
+            .unwrap();
         let mut b = VecSink::default();
-        run("head -c100000 /dev/urandom", &host(), &mut b).await.unwrap();
+        run("head -c100000 /dev/urandom", &host(), &mut b)
+            .await
+            .unwrap();
         assert_eq!(a.out.len(), 100_000);
         assert_eq!(a.out, b.out, "deterministic");
         assert!(a.out.iter().filter(|x| **x == 0).count() < 2_000);
@@ -1326,7 +1413,10 @@ mod tests {
         assert_eq!(sh("head -n 2 /srv/data/26k.txt").await.0.len(), 130);
         assert_eq!(sh("head /srv/data/26k.txt").await.0.len(), 650);
         let (_, err, exit) = sh("head -c 5 /nope").await;
-        assert_eq!(err, "head: cannot open '/nope' for reading: No such file or directory\n");
+        assert_eq!(
+            err,
+            "head: cannot open '/nope' for reading: No such file or directory\n"
+        );
         assert_eq!(exit, Exit::Status(1));
         assert_eq!(sh("head -c x /dev/zero").await.2, Exit::Status(1));
     }
@@ -1337,7 +1427,12 @@ mod tests {
             close_after: Some(100_000),
             ..VecSink::default()
         };
-        let result = run("head -c 100000000000 /dev/zero; echo after", &host(), &mut sink).await;
+        let result = run(
+            "head -c 100000000000 /dev/zero; echo after",
+            &host(),
+            &mut sink,
+        )
+        .await;
         assert_eq!(result, Err(Closed));
         assert!(sink.out.len() < 100_000 + CHUNK);
     }
@@ -1391,12 +1486,24 @@ mod tests {
 
     #[tokio::test]
     async fn redirects() {
-        assert_eq!(sh("echo hi >&2").await, ("".into(), "hi\n".into(), Exit::Status(0)));
-        assert_eq!(sh("echo hi 1>&2").await, ("".into(), "hi\n".into(), Exit::Status(0)));
+        assert_eq!(
+            sh("echo hi >&2").await,
+            ("".into(), "hi\n".into(), Exit::Status(0))
+        );
+        assert_eq!(
+            sh("echo hi 1>&2").await,
+            ("".into(), "hi\n".into(), Exit::Status(0))
+        );
         assert_eq!(sh(">&2 echo hi").await.1, "hi\n");
-        assert_eq!(sh("echo a >&2; echo b").await, ("b\n".into(), "a\n".into(), Exit::Status(0)));
+        assert_eq!(
+            sh("echo a >&2; echo b").await,
+            ("b\n".into(), "a\n".into(), Exit::Status(0))
+        );
         assert_eq!(sh("nope 2>&1").await.0, "sh: nope: not found\n");
-        assert_eq!(sh("nope 2>/dev/null").await, ("".into(), "".into(), Exit::Status(127)));
+        assert_eq!(
+            sh("nope 2>/dev/null").await,
+            ("".into(), "".into(), Exit::Status(127))
+        );
         assert_eq!(sh("echo hi >/dev/null").await.0, "");
         assert_eq!(sh("echo hi > /dev/null").await.0, "");
         assert_eq!(sh("cat /etc/hostname 1>&2").await.1, "sim00007\n");

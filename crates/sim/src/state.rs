@@ -64,12 +64,16 @@ pub(crate) fn write_all(
     let private = client_key
         .to_openssh(LineEnding::LF)
         .map_err(|source| SimError::Key { source })?;
-    write_file(&dir.join(CLIENT_KEY), true, |w| w.write_all(private.as_bytes()))?;
+    write_file(&dir.join(CLIENT_KEY), true, |w| {
+        w.write_all(private.as_bytes())
+    })?;
     let public = client_key
         .public_key()
         .to_openssh()
         .map_err(|source| SimError::Key { source })?;
-    write_file(&dir.join(CLIENT_KEY_PUB), false, |w| writeln!(w, "{public}"))?;
+    write_file(&dir.join(CLIENT_KEY_PUB), false, |w| {
+        writeln!(w, "{public}")
+    })?;
     Ok(())
 }
 
@@ -108,6 +112,7 @@ fn write_file(
     written.map_err(err)
 }
 
+/// The temporary name `path` is written under before the rename.
 fn tmp_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".tmp{}", std::process::id()));

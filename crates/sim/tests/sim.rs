@@ -1,5 +1,10 @@
 //! Integration tests: a real fleet on loopback, driven by a minimal russh client.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -7,10 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fleetsh_sim::{SimConfig, SimError, SimFleet};
+use russh::ChannelMsg;
 use russh::client;
 use russh::keys::ssh_key::public::KeyData;
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
-use russh::ChannelMsg;
 
 /// Accepts exactly one host key.
 struct Client {
@@ -20,8 +25,13 @@ struct Client {
 impl client::Handler for Client {
     type Error = russh::Error;
 
-    async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
-        Ok(matches!(key, PublicKeyOrCertificate::PublicKey { key, .. } if key.key_data() == &self.expected))
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        Ok(
+            matches!(key, PublicKeyOrCertificate::PublicKey { key, .. } if key.key_data() == &self.expected),
+        )
     }
 }
 
@@ -122,7 +132,10 @@ mod state_files {
         assert_eq!(fleet.hosts()[0].name, "sim00001");
         assert_eq!(fleet.hosts()[49].name, "sim00050");
         assert_eq!(fleet.hosts()[49].index, 49);
-        assert_eq!(fleet.hosts()[49].addr, format!("127.1.0.50:{port}").parse().unwrap());
+        assert_eq!(
+            fleet.hosts()[49].addr,
+            format!("127.1.0.50:{port}").parse().unwrap()
+        );
 
         let hosts = std::fs::read_to_string(fleet.hosts_file()).unwrap();
         let lines: Vec<&str> = hosts.lines().collect();
@@ -145,19 +158,29 @@ mod state_files {
         assert_eq!(distinct.len(), 50);
         for (i, host) in fleet.hosts().iter().enumerate() {
             let pattern = format!("[{}]:{}", host.addr.ip(), port);
-            assert_eq!(&keys[&pattern], fleet.host_public_key(i).unwrap().key_data());
+            assert_eq!(
+                &keys[&pattern],
+                fleet.host_public_key(i).unwrap().key_data()
+            );
         }
 
         let key = russh::keys::load_secret_key(fleet.client_key_file(), None).unwrap();
-        assert_eq!(key.public_key().key_data(), fleet.client_public_key().key_data());
-        let public = std::fs::read_to_string(fleet.client_key_file().with_extension("pub")).unwrap();
+        assert_eq!(
+            key.public_key().key_data(),
+            fleet.client_public_key().key_data()
+        );
+        let public =
+            std::fs::read_to_string(fleet.client_key_file().with_extension("pub")).unwrap();
         assert!(public.starts_with("ssh-ed25519 AAAA"), "{public}");
         let pem = std::fs::read_to_string(fleet.client_key_file()).unwrap();
         assert!(pem.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(fleet.client_key_file()).unwrap().permissions().mode();
+            let mode = std::fs::metadata(fleet.client_key_file())
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         fleet.stop();
@@ -207,8 +230,12 @@ mod state_files {
         assert!(matches!(err, SimError::BadCount { count: 0 }), "{err}");
         let err = SimFleet::start(config(|c| c.threads = 0)).unwrap_err();
         assert!(matches!(err, SimError::BadThreads { .. }), "{err}");
-        let err = SimFleet::start(config(|c| c.addr_base = "10.0.0.1".parse().unwrap())).unwrap_err();
-        assert_eq!(err.to_string(), "address base 10.0.0.1 is outside 127.0.0.0/8");
+        let err =
+            SimFleet::start(config(|c| c.addr_base = "10.0.0.1".parse().unwrap())).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "address base 10.0.0.1 is outside 127.0.0.0/8"
+        );
         let err = SimFleet::start(config(|c| {
             c.addr_base = "127.255.255.250".parse().unwrap();
             c.count = 10;
@@ -233,7 +260,10 @@ mod state_files {
         };
         assert_eq!(*addr, fleet.hosts()[0].addr);
         assert_eq!(source.kind(), std::io::ErrorKind::AddrInUse);
-        assert!(err.to_string().starts_with(&format!("cannot bind {addr}")), "{err}");
+        assert!(
+            err.to_string().starts_with(&format!("cannot bind {addr}")),
+            "{err}"
+        );
     }
 
     #[test]
@@ -263,13 +293,21 @@ mod ssh {
             let host = &fleet.hosts()[index];
             let session = login(&fleet, host.addr).await;
             let out = exec(&session, "hostname; echo hi >&2; exit 3", usize::MAX).await;
-            assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("{}\n", host.name));
+            assert_eq!(
+                String::from_utf8(out.stdout).unwrap(),
+                format!("{}\n", host.name)
+            );
             assert_eq!(out.stderr, b"hi\n");
             assert_eq!(out.status, Some(3));
             assert_eq!(out.signal, None);
 
             // A second command on the same connection.
-            let out = exec(&session, "cat /etc/hostname && false || echo fine", usize::MAX).await;
+            let out = exec(
+                &session,
+                "cat /etc/hostname && false || echo fine",
+                usize::MAX,
+            )
+            .await;
             assert_eq!(
                 String::from_utf8(out.stdout).unwrap(),
                 format!("{}\nfine\n", host.name)
@@ -340,14 +378,19 @@ mod ssh {
         let addr = fleet.hosts()[0].addr;
         let mut session = connect(addr, fleet.host_public_key(0).unwrap().key_data().clone()).await;
         let seed = [7u8; 32];
-        let wrong = PrivateKey::from(russh::keys::ssh_key::private::Ed25519Keypair::from_seed(&seed));
+        let wrong = PrivateKey::from(russh::keys::ssh_key::private::Ed25519Keypair::from_seed(
+            &seed,
+        ));
         let auth = session
             .authenticate_publickey("root", PrivateKeyWithHashAlg::new(Arc::new(wrong), None))
             .await
             .unwrap();
         assert!(!auth.success());
         // No password configured: password auth fails too.
-        let auth = session.authenticate_password("root", "anything").await.unwrap();
+        let auth = session
+            .authenticate_password("root", "anything")
+            .await
+            .unwrap();
         assert!(!auth.success());
     }
 
@@ -356,7 +399,12 @@ mod ssh {
         let (_dir, fleet) = start(2, None);
         // Host 1's key is not host 0's: a client checking known_hosts must refuse.
         let wrong = fleet.host_public_key(1).unwrap().key_data().clone();
-        let result = client::connect(client_config(), fleet.hosts()[0].addr, Client { expected: wrong }).await;
+        let result = client::connect(
+            client_config(),
+            fleet.hosts()[0].addr,
+            Client { expected: wrong },
+        )
+        .await;
         assert!(result.is_err());
     }
 
@@ -366,14 +414,20 @@ mod ssh {
         let addr = fleet.hosts()[1].addr;
         let expected = fleet.host_public_key(1).unwrap().key_data().clone();
         let mut session = connect(addr, expected.clone()).await;
-        let auth = session.authenticate_password("alice", "wrong").await.unwrap();
+        let auth = session
+            .authenticate_password("alice", "wrong")
+            .await
+            .unwrap();
         assert!(!auth.success());
-        let auth = session.authenticate_password("alice", "s3cret").await.unwrap();
+        let auth = session
+            .authenticate_password("alice", "s3cret")
+            .await
+            .unwrap();
         assert!(auth.success());
         let out = exec(&session, "echo $USER-ish; hostname", usize::MAX).await;
         assert_eq!(out.stdout, b"root-ish\nsim00002\n");
         // Public-key auth still works alongside.
-        let _ = login(&fleet, addr).await;
+        drop(login(&fleet, addr).await);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -412,7 +466,9 @@ mod ssh {
         let mut channel = session.channel_open_session().await.unwrap();
         channel.exec(true, "sleep 60").await.unwrap();
         let started = std::time::Instant::now();
-        tokio::task::spawn_blocking(move || fleet.stop()).await.unwrap();
+        tokio::task::spawn_blocking(move || fleet.stop())
+            .await
+            .unwrap();
         assert!(started.elapsed() < Duration::from_secs(5));
         // The session is gone: the channel ends without an exit status.
         let ended = tokio::time::timeout(Duration::from_secs(5), async {
@@ -422,5 +478,43 @@ mod ssh {
         })
         .await;
         assert!(ended.is_ok(), "the channel did not end after stop()");
+    }
+}
+
+mod scale {
+    use super::*;
+
+    /// Measures how long 10,000 hosts take to start (needs ~10,100 open files).
+    /// Run with `cargo test -p fleetsh-sim --release -- --ignored --nocapture start_10k`.
+    #[test]
+    #[ignore = "measurement: needs RLIMIT_NOFILE above 10,000"]
+    fn start_10k_hosts() {
+        let dir = tempfile::tempdir().unwrap();
+        let started = std::time::Instant::now();
+        let fleet = SimFleet::start(SimConfig {
+            count: 10_000,
+            port: 0,
+            state_dir: dir.path().to_path_buf(),
+            ..SimConfig::default()
+        })
+        .unwrap();
+        let elapsed = started.elapsed();
+        println!("started 10,000 hosts in {elapsed:?}");
+        let last = fleet.hosts()[9_999].clone();
+        assert_eq!(last.name, "sim10000");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let session = login(&fleet, last.addr).await;
+            let out = exec(&session, "hostname", usize::MAX).await;
+            assert_eq!(out.stdout, b"sim10000\n");
+        });
+        drop(runtime); // closes the client connection
+        let stopping = std::time::Instant::now();
+        fleet.stop();
+        println!("stopped in {:?}", stopping.elapsed());
+        assert!(elapsed < Duration::from_secs(10));
     }
 }

@@ -1,0 +1,575 @@
+//! Engine tests against the simulated fleet (a real russh SSH server on loopback). Each scenario
+//! runs with 1 shard and with several.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fleetsh::{Engine, ErrorKind, Event, HostKeyCheck, HostResult, HostTarget, Job, Secret};
+use fleetsh_sim::{SimConfig, SimFleet};
+
+struct Fleet {
+    sim: SimFleet,
+    _dir: tempfile::TempDir,
+}
+
+fn fleet(count: usize, seed: u64, password: Option<&str>) -> Fleet {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sim = SimFleet::start(SimConfig {
+        count,
+        port: 0,
+        seed,
+        state_dir: dir.path().to_path_buf(),
+        password: password.map(str::to_string),
+        ..SimConfig::default()
+    })
+    .expect("the simulated fleet must start for these tests");
+    Fleet { sim, _dir: dir }
+}
+
+impl Fleet {
+    fn targets(&self) -> Vec<HostTarget> {
+        self.sim
+            .hosts()
+            .iter()
+            .map(|h| HostTarget::new(h.addr.ip().to_string()).with_port(h.addr.port()))
+            .collect()
+    }
+
+    fn engine(&self, shards: usize) -> fleetsh::EngineBuilder {
+        Engine::builder()
+            .shards(shards)
+            .user("tester")
+            .no_agent()
+            .identity_file(self.sim.client_key_file())
+            .known_hosts(self.sim.known_hosts_file())
+    }
+
+    fn names(&self) -> HashMap<String, String> {
+        self.sim
+            .hosts()
+            .iter()
+            .map(|h| (h.addr.ip().to_string(), h.name.clone()))
+            .collect()
+    }
+}
+
+fn job(cmd: &str) -> Job {
+    let mut j = Job::new(cmd);
+    j.connect_timeout = Duration::from_secs(20);
+    j
+}
+
+/// Runs one scenario with 1 shard and with 3 shards.
+macro_rules! each_shards {
+    ($name:ident, |$shards:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            fn scenario($shards: usize) $body
+            #[test]
+            fn one_shard() {
+                scenario(1)
+            }
+            #[test]
+            fn three_shards() {
+                scenario(3)
+            }
+        }
+    };
+}
+
+fn assert_one_result_per_host(results: &[Arc<HostResult>], n: usize) {
+    assert_eq!(results.len(), n);
+    for (i, r) in results.iter().enumerate() {
+        assert_eq!(r.index, i, "results are in host order");
+    }
+}
+
+each_shards!(echo_on_every_host, |shards| {
+    let f = fleet(120, 1, None);
+    let engine = f.engine(shards).fanout(40).build().unwrap();
+    let report = engine.run(f.targets(), job("echo hello")).unwrap().join();
+    assert_one_result_per_host(&report.results, 120);
+    assert_eq!(report.shards, shards);
+    for r in &report.results {
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(r.stdout, b"hello\n");
+        assert!(r.stderr.is_empty());
+        assert!(!r.truncated);
+        assert_eq!(r.attempts, 1);
+        assert_eq!(r.target.user.as_deref(), Some("tester"));
+        let t = r.timings;
+        assert!(t.connect.is_some() && t.handshake_auth.is_some() && t.exec.is_some());
+        assert!(t.first_byte.is_some());
+        assert!(t.total >= t.first_byte.unwrap());
+    }
+});
+
+each_shards!(each_host_answers_with_its_own_name, |shards| {
+    let f = fleet(30, 2, None);
+    let names = f.names();
+    let report = f
+        .engine(shards)
+        .build()
+        .unwrap()
+        .run(f.targets(), job("hostname"))
+        .unwrap()
+        .join();
+    for r in &report.results {
+        let expect = format!("{}\n", names[&r.target.host]);
+        assert_eq!(String::from_utf8_lossy(&r.stdout), expect);
+    }
+});
+
+each_shards!(stdout_stderr_and_exit_code, |shards| {
+    let f = fleet(10, 3, None);
+    let report = f
+        .engine(shards)
+        .build()
+        .unwrap()
+        .run(f.targets(), job("echo out; echo err >&2; exit 7"))
+        .unwrap()
+        .join();
+    assert!(!report.all_ok());
+    for r in &report.results {
+        assert_eq!(r.exit_code, Some(7));
+        assert_eq!(r.stdout, b"out\n");
+        assert_eq!(r.stderr, b"err\n");
+        assert!(r.error.is_none());
+        assert_eq!(r.outcome(), fleetsh::Outcome::Exit(7));
+    }
+});
+
+each_shards!(signal_killed_command, |shards| {
+    let f = fleet(4, 4, None);
+    let report = f
+        .engine(shards)
+        .build()
+        .unwrap()
+        .run(f.targets(), job("echo before; kill -9 $$"))
+        .unwrap()
+        .join();
+    for r in &report.results {
+        assert_eq!(r.signal.as_deref(), Some("KILL"), "{r:?}");
+        assert_eq!(r.exit_code, None);
+        assert_eq!(r.stdout, b"before\n");
+        assert!(r.error.is_none());
+    }
+});
+
+each_shards!(output_cap_truncates_but_drains, |shards| {
+    let f = fleet(6, 5, None);
+    let mut j = job("head -c 300000 /dev/zero; echo tail >&2");
+    j.output_cap = 1000;
+    let report = f
+        .engine(shards)
+        .build()
+        .unwrap()
+        .run(f.targets(), j)
+        .unwrap()
+        .join();
+    for r in &report.results {
+        assert_eq!(r.stdout.len(), 1000);
+        assert!(r.truncated);
+        assert_eq!(r.stderr, b"tail\n");
+        assert_eq!(r.exit_code, Some(0), "the channel was drained to the end");
+    }
+});
+
+each_shards!(streamed_output_arrives_whole, |shards| {
+    let f = fleet(4, 6, None);
+    let mut j = job("head -c 3000000 /dev/zero; seq 3 >&2");
+    j.stream_output = true;
+    j.output_cap = 16;
+    let mut handle = f
+        .engine(shards)
+        .build()
+        .unwrap()
+        .run(f.targets(), j)
+        .unwrap();
+    let mut out = [0usize; 4];
+    let mut err: Vec<Vec<u8>> = vec![Vec::new(); 4];
+    let mut finished = 0;
+    for ev in &mut handle {
+        match ev {
+            Event::Output { host, stream, data } => match stream {
+                fleetsh::StreamKind::Stdout => out[host] += data.len(),
+                fleetsh::StreamKind::Stderr => err[host].extend_from_slice(&data),
+            },
+            Event::Finished(r) => {
+                finished += 1;
+                assert_eq!(r.exit_code, Some(0));
+                assert!(r.truncated);
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(finished, 4);
+    assert_eq!(out, [3_000_000; 4]);
+    assert!(err.iter().all(|e| e == b"1\n2\n3\n"));
+});
+
+each_shards!(strict_host_key_check_fails_unknown_hosts, |shards| {
+    let f = fleet(8, 7, None);
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    let report = f
+        .engine(shards)
+        .known_hosts(empty.path())
+        .build()
+        .unwrap()
+        .run(f.targets(), job("echo hello"))
+        .unwrap()
+        .join();
+    for r in &report.results {
+        let e = r.error.as_ref().expect("unknown host must fail");
+        assert_eq!(e.kind, ErrorKind::Hostkey, "{e}");
+        assert!(e.message.contains("not in"), "{e}");
+        assert!(r.stdout.is_empty());
+    }
+    assert!(std::fs::read_to_string(empty.path()).unwrap().is_empty());
+});
+
+each_shards!(changed_host_key_fails_even_in_accept_new, |shards| {
+    let f = fleet(5, 8, None);
+    // The same addresses, recorded with another fleet's keys (other seed).
+    let other = fleet(5, 9, None);
+    let text = std::fs::read_to_string(f.sim.known_hosts_file()).unwrap();
+    let other_text = std::fs::read_to_string(other.sim.known_hosts_file()).unwrap();
+    let forged: String = text
+        .lines()
+        .zip(other_text.lines())
+        .map(|(mine, theirs)| {
+            let name = mine.split_whitespace().next().unwrap();
+            let rest: Vec<&str> = theirs.split_whitespace().skip(1).collect();
+            format!("{name} {}\n", rest.join(" "))
+        })
+        .collect();
+    let kh = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(kh.path(), &forged).unwrap();
+    let report = f
+        .engine(shards)
+        .known_hosts(kh.path())
+        .host_key_check(HostKeyCheck::AcceptNew)
+        .build()
+        .unwrap()
+        .run(f.targets(), job("echo hello"))
+        .unwrap()
+        .join();
+    for r in &report.results {
+        let e = r.error.as_ref().expect("changed key must fail");
+        assert_eq!(e.kind, ErrorKind::Hostkey);
+        assert!(e.message.contains("does not match"), "{e}");
+    }
+    assert_eq!(std::fs::read_to_string(kh.path()).unwrap(), forged);
+});
+
+each_shards!(accept_new_learns_each_host_exactly_once, |shards| {
+    let f = fleet(300, 10, None);
+    let dir = tempfile::tempdir().unwrap();
+    let kh = dir.path().join("sub").join("known_hosts");
+    let report = f
+        .engine(shards)
+        .known_hosts(&kh)
+        .host_key_check(HostKeyCheck::AcceptNew)
+        .fanout(300)
+        .build()
+        .unwrap()
+        .run(f.targets(), job("true"))
+        .unwrap()
+        .join();
+    assert!(report.all_ok());
+    let learned = std::fs::read_to_string(&kh).unwrap();
+    let mut lines: Vec<&str> = learned.lines().collect();
+    assert_eq!(lines.len(), 300);
+    lines.sort();
+    lines.dedup();
+    assert_eq!(lines.len(), 300, "no duplicate lines");
+    // The learned file now passes strict checking.
+    let report = f
+        .engine(shards)
+        .known_hosts(&kh)
+        .build()
+        .unwrap()
+        .run(f.targets(), job("true"))
+        .unwrap()
+        .join();
+    assert!(report.all_ok());
+});
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+each_shards!(refused_connection_is_retried_then_reported, |shards| {
+    let port = free_port();
+    let targets = vec![
+        HostTarget::new("127.0.0.1").with_port(port),
+        HostTarget::new("127.0.0.1")
+            .with_port(port)
+            .with_user("other"),
+    ];
+    let kh = tempfile::NamedTempFile::new().unwrap();
+    let mut j = job("true");
+    j.retries = 2;
+    j.retry_delay = Duration::from_millis(10);
+    let report = Engine::builder()
+        .shards(shards)
+        .no_agent()
+        .known_hosts(kh.path())
+        .build()
+        .unwrap()
+        .run(targets, j)
+        .unwrap()
+        .join();
+    for r in &report.results {
+        let e = r.error.as_ref().unwrap();
+        assert_eq!(e.kind, ErrorKind::Connect, "{e}");
+        assert!(e.message.contains("refused"), "{e}");
+        assert_eq!(r.attempts, 3);
+    }
+});
+
+each_shards!(silent_server_hits_connect_timeout, |shards| {
+    // Accepts TCP but never sends an SSH banner.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let keep = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            if let Ok((s, _)) = listener.accept() {
+                held.push(s);
+            }
+        }
+        std::thread::sleep(Duration::from_secs(3));
+    });
+    let kh = tempfile::NamedTempFile::new().unwrap();
+    let mut j = job("true");
+    j.connect_timeout = Duration::from_millis(300);
+    j.retries = 1;
+    j.retry_delay = Duration::from_millis(1);
+    let report = Engine::builder()
+        .shards(shards)
+        .no_agent()
+        .known_hosts(kh.path())
+        .build()
+        .unwrap()
+        .run(vec![HostTarget::new("127.0.0.1").with_port(port)], j)
+        .unwrap()
+        .join();
+    let r = &report.results[0];
+    let e = r.error.as_ref().unwrap();
+    assert_eq!(e.kind, ErrorKind::ConnectTimeout, "{e}");
+    assert!(e.message.contains("ssh handshake"), "{e}");
+    assert_eq!(r.attempts, 2);
+    drop(keep);
+});
+
+each_shards!(command_timeout_keeps_output, |shards| {
+    let f = fleet(5, 11, None);
+    let mut j = job("echo before; sleep 30");
+    j.command_timeout = Some(Duration::from_millis(500));
+    let report = f
+        .engine(shards)
+        .build()
+        .unwrap()
+        .run(f.targets(), j)
+        .unwrap()
+        .join();
+    for r in &report.results {
+        let e = r.error.as_ref().unwrap();
+        assert_eq!(e.kind, ErrorKind::CommandTimeout);
+        assert_eq!(r.stdout, b"before\n");
+        assert_eq!(r.exit_code, None);
+    }
+});
+
+each_shards!(wrong_key_is_an_auth_error_naming_methods, |shards| {
+    let f = fleet(3, 12, None);
+    let other = fleet(1, 13, None);
+    let report = Engine::builder()
+        .shards(shards)
+        .no_agent()
+        .identity_file(other.sim.client_key_file())
+        .known_hosts(f.sim.known_hosts_file())
+        .build()
+        .unwrap()
+        .run(f.targets(), job("true"))
+        .unwrap()
+        .join();
+    for r in &report.results {
+        let e = r.error.as_ref().unwrap();
+        assert_eq!(e.kind, ErrorKind::Auth, "{e}");
+        assert!(e.message.contains("tried publickey"), "{e}");
+        assert!(e.message.contains("server offers publickey"), "{e}");
+    }
+});
+
+each_shards!(password_authentication, |shards| {
+    let f = fleet(4, 14, Some("s3cret-pw"));
+    let engine = Engine::builder()
+        .shards(shards)
+        .no_agent()
+        .identity_file(Path::new("/nonexistent-is-not-used"))
+        .known_hosts(f.sim.known_hosts_file())
+        .password(Secret::new("s3cret-pw"));
+    // An explicit key file that does not exist is a build error naming it.
+    let err = engine.clone().build().unwrap_err().to_string();
+    assert!(err.contains("/nonexistent-is-not-used"), "{err}");
+    // Without key files (defaults only, none present under a fake HOME), the password is used.
+    let engine = Engine::builder()
+        .shards(shards)
+        .no_agent()
+        .known_hosts(f.sim.known_hosts_file())
+        .password(Secret::new("s3cret-pw"))
+        .build()
+        .unwrap();
+    let report = engine.run(f.targets(), job("echo in")).unwrap().join();
+    for r in &report.results {
+        // The default key files of the user running the tests are tried first and refused.
+        assert!(r.is_ok(), "{r:?}");
+    }
+    let wrong = Engine::builder()
+        .shards(shards)
+        .no_agent()
+        .known_hosts(f.sim.known_hosts_file())
+        .password(Secret::new("wrong"))
+        .build()
+        .unwrap();
+    let report = wrong.run(f.targets(), job("echo in")).unwrap().join();
+    for r in &report.results {
+        let e = r.error.as_ref().unwrap();
+        assert_eq!(e.kind, ErrorKind::Auth);
+        assert!(e.message.contains("password"), "{e}");
+        assert!(
+            !e.message.contains("wrong"),
+            "the password never appears: {e}"
+        );
+    }
+});
+
+each_shards!(cancel_keeps_output_and_ends_every_host, |shards| {
+    let f = fleet(40, 15, None);
+    let mut j = job("echo started; sleep 30");
+    j.stream_output = true;
+    let mut handle = f
+        .engine(shards)
+        .fanout(10)
+        .build()
+        .unwrap()
+        .run(f.targets(), j)
+        .unwrap();
+    let mut started = 0;
+    while started < 10 {
+        match handle.next_event() {
+            Some(Event::Output { .. }) => started += 1,
+            Some(_) => {}
+            None => panic!("run ended before cancel"),
+        }
+    }
+    handle.cancel();
+    let report = handle.join();
+    assert_one_result_per_host(&report.results, 40);
+    let mut with_output = 0;
+    for r in &report.results {
+        let e = r.error.as_ref().expect("every host is cancelled");
+        assert_eq!(e.kind, ErrorKind::Cancelled, "{e}");
+        if r.stdout == b"started\n" {
+            with_output += 1;
+        } else {
+            assert!(r.stdout.is_empty());
+        }
+    }
+    assert!(
+        with_output >= 10,
+        "output received before the cancel is kept"
+    );
+});
+
+#[test]
+fn a_panicking_shard_does_not_lose_other_shards_results() {
+    let f = fleet(20, 16, None);
+    let report = f
+        .engine(2)
+        .panic_shard_for_test(1)
+        .build()
+        .unwrap()
+        .run(f.targets(), job("echo hello"))
+        .unwrap()
+        .join();
+    assert_one_result_per_host(&report.results, 20);
+    for r in &report.results {
+        if r.index % 2 == 0 {
+            assert!(r.is_ok(), "shard 0 completes: {r:?}");
+        } else {
+            let e = r.error.as_ref().unwrap();
+            assert_eq!(e.kind, ErrorKind::Internal);
+            assert!(e.message.contains("shard 1"), "{e}");
+        }
+    }
+}
+
+#[test]
+fn async_stream_yields_every_result() {
+    use futures_util::StreamExt;
+    let f = fleet(50, 17, None);
+    let engine = f.engine(2).build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (finished, outputs) = rt.block_on(async {
+        let mut j = job("echo hi");
+        j.stream_output = true;
+        let mut stream = engine.run(f.targets(), j).unwrap().stream();
+        let (mut finished, mut outputs) = (0, 0);
+        while let Some(ev) = stream.next().await {
+            match ev {
+                Event::Finished(r) => {
+                    assert!(r.is_ok());
+                    finished += 1;
+                }
+                Event::Output { .. } => outputs += 1,
+                _ => {}
+            }
+        }
+        (finished, outputs)
+    });
+    assert_eq!(finished, 50);
+    assert!(outputs >= 50);
+    // join() on a stream returns the full report.
+    let report = rt.block_on(
+        engine
+            .run(f.targets(), job("true"))
+            .unwrap()
+            .stream()
+            .join(),
+    );
+    assert_eq!(report.results.len(), 50);
+    assert!(report.all_ok());
+}
+
+#[test]
+fn bad_job_and_empty_host_list_are_errors() {
+    let kh = tempfile::NamedTempFile::new().unwrap();
+    let engine = Engine::builder()
+        .no_agent()
+        .known_hosts(kh.path())
+        .build()
+        .unwrap();
+    let err = engine
+        .run(vec![HostTarget::new("h")], Job::new(""))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("command"), "{err}");
+    let err = engine
+        .run(Vec::new(), Job::new("true"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no hosts"), "{err}");
+    let err = Engine::builder().fanout(0).build().unwrap_err().to_string();
+    assert!(err.contains("fanout"), "{err}");
+}

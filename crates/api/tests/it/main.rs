@@ -1,0 +1,6 @@
+//! Integration tests of the `fleetsh` crate, one module per area:
+//! - `engine`: the engine against the simulated fleet, each scenario with 1 and 3 shards;
+//! - `openssh`: interop with a real OpenSSH `sshd` started by the tests on loopback.
+
+mod engine;
+mod openssh;

@@ -1,0 +1,600 @@
+//! Interop with a real OpenSSH `sshd` that these tests start on loopback.
+//!
+//! The fixture ([`sshd`]) runs `/usr/sbin/sshd -D -e -f <config>` as a child process listening on
+//! one port of 127.0.0.1 to 127.0.0.4, so one server is four distinct hosts to the engine. Its
+//! temporary directory holds the host key, the client key and its `authorized_keys`, a matching
+//! known_hosts, and a second host key and client key that no one trusts (for the failure tests).
+//!
+//! One server serves every test running at the same time: [`sshd`] hands out an `Arc`, starts a
+//! server only when no test holds one, and the last holder's drop kills the child by its PID. So
+//! the tests share one server when they overlap, do not depend on each other, and never leave an
+//! `sshd` behind when one of them panics. (A `static` fixture would never be dropped: its `sshd`
+//! would outlive the test binary.)
+//!
+//! The server logs in as the user running the tests (`id -un`): as root it may log in anyone,
+//! as another user it can only log in that same user.
+//!
+//! Remote shell start-up files: `sshd` runs each command with the user's login shell, and Debian's
+//! bash sources `~/.bashrc` for commands run by sshd (it sees `SSH_CLIENT`). An rc file that
+//! prints would break the output assertions, and a heavy one slows every session (root's
+//! `~/.bashrc` here runs `pyenv init`: +450 ms of server CPU per command). The config sets
+//! `SetEnv HOME=<empty dir>`, so the shell looks for its rc files in an empty directory; the
+//! commands under test run unchanged, and `remote_home_is_the_empty_fixture_home` guards it.
+//!
+//! Without OpenSSH's `sshd`, every test here fails with a message saying what to install: they
+//! never skip.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use fleetsh::{Engine, EngineBuilder, ErrorKind, HostKeyCheck, HostResult, HostTarget, Job};
+
+/// The loopback addresses `sshd` listens on: four hosts for the engine.
+const ADDRS: [&str; 4] = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"];
+
+const SSHD_MISSING: &str =
+    "OpenSSH sshd not found: install openssh-server (apt-get install -y openssh-server)";
+
+/// A running OpenSSH server and the files the tests use with it.
+#[derive(Debug)]
+struct Sshd {
+    child: Child,
+    port: u16,
+    /// The login user: the user running the tests.
+    user: String,
+    /// sshd's stderr (`-e`), drained by a thread so a full pipe never blocks the server.
+    log: Arc<Mutex<Vec<u8>>>,
+    dir: tempfile::TempDir,
+}
+
+/// The shared server: started on first use, killed when the last test holding it ends.
+fn sshd() -> Arc<Sshd> {
+    static SHARED: Mutex<Weak<Sshd>> = Mutex::new(Weak::new());
+    let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(running) = shared.upgrade() {
+        return running;
+    }
+    let started = Arc::new(Sshd::start());
+    *shared = Arc::downgrade(&started);
+    started
+}
+
+impl Sshd {
+    /// Creates the keys and config and starts `sshd`; panics with a clear message if it cannot.
+    fn start() -> Sshd {
+        let program = find_sshd();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path();
+        for key in [
+            "host_ed25519",
+            "client_ed25519",
+            "other_host_ed25519",
+            "other_client_ed25519",
+        ] {
+            keygen(&p.join(key));
+        }
+        std::fs::copy(p.join("client_ed25519.pub"), p.join("authorized_keys"))
+            .expect("write authorized_keys");
+        std::fs::create_dir(p.join("home")).expect("create the empty remote HOME");
+        let (user, root) = login_user();
+        // Privilege separation: sshd started as root refuses to run without this directory.
+        let privsep = Path::new("/run/sshd");
+        if root && !privsep.is_dir() {
+            std::fs::create_dir_all(privsep).expect("create /run/sshd");
+        }
+
+        // A port that is free on 127.0.0.1 may be taken on another address, or be taken by
+        // someone else before sshd binds it: try a few ports.
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let config = p.join("sshd_config");
+            std::fs::write(&config, sshd_config(p, port)).expect("write sshd_config");
+            let host_pub = public_key(&p.join("host_ed25519.pub"));
+            let other_pub = public_key(&p.join("other_host_ed25519.pub"));
+            std::fs::write(p.join("known_hosts"), known_hosts(port, &host_pub))
+                .expect("write known_hosts");
+            std::fs::write(p.join("forged_known_hosts"), known_hosts(port, &other_pub))
+                .expect("write forged_known_hosts");
+
+            let mut child = Command::new(&program)
+                .arg("-D")
+                .arg("-e")
+                .arg("-f")
+                .arg(&config)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+            let log = Arc::new(Mutex::new(Vec::new()));
+            if let Some(mut stderr) = child.stderr.take() {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n @ 1..) = stderr.read(&mut buf) {
+                        lock(&log).extend_from_slice(&buf[..n]);
+                    }
+                });
+            }
+            match wait_until_listening(&mut child, port, &log) {
+                Ready::Yes => {
+                    return Sshd {
+                        child,
+                        port,
+                        user,
+                        log,
+                        dir,
+                    };
+                }
+                Ready::PortTaken => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    failures.push(format!("port {port}: {}", text(&log)));
+                }
+                Ready::No(why) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    // Let the drain thread collect the last lines.
+                    std::thread::sleep(Duration::from_millis(50));
+                    panic!(
+                        "{} did not start ({why}); its stderr:\n{}",
+                        program.display(),
+                        text(&log)
+                    );
+                }
+            }
+        }
+        panic!(
+            "sshd found no free port; its stderr:\n{}",
+            failures.join("\n")
+        );
+    }
+
+    /// One target per listen address, without port or user (the engine fills them in).
+    fn targets(&self) -> Vec<HostTarget> {
+        ADDRS.iter().map(|a| HostTarget::new(*a)).collect()
+    }
+
+    /// An engine builder that trusts this server and logs in with the authorized key.
+    fn engine(&self, shards: usize) -> EngineBuilder {
+        Engine::builder()
+            .shards(shards)
+            .user(&self.user)
+            .port(self.port)
+            .no_agent()
+            .identity_file(self.path("client_ed25519"))
+            .known_hosts(self.path("known_hosts"))
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// What sshd has logged so far, for failure messages.
+    fn log(&self) -> String {
+        text(&self.log)
+    }
+
+    /// Asserts that `r` ran and exited 0, with sshd's log in the failure message.
+    #[track_caller]
+    fn assert_ok(&self, r: &HostResult) {
+        assert!(r.is_ok(), "{r:?}\nsshd log:\n{}", self.log());
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        // Only the listener we started; sessions still open end with their connections.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sshd_config(dir: &Path, port: u16) -> String {
+    let mut c = format!("Port {port}\n");
+    for a in ADDRS {
+        c += &format!("ListenAddress {a}:{port}\n");
+    }
+    let path = |name: &str| dir.join(name).display().to_string();
+    c += &format!(
+        "HostKey \"{}\"\n\
+         AuthorizedKeysFile \"{}\"\n\
+         PidFile \"{}\"\n\
+         SetEnv \"HOME={}\"\n",
+        path("host_ed25519"),
+        path("authorized_keys"),
+        path("sshd.pid"),
+        path("home"),
+    );
+    // MaxStartups: sshd drops new unauthenticated connections at random once the first number
+    // are in flight. Each many-sessions test has up to 50 in flight and the two may overlap, so
+    // that number is 200 rather than 100 (which 2 × 50 plus the other tests could reach).
+    c += "UsePAM no\n\
+          StrictModes no\n\
+          PubkeyAuthentication yes\n\
+          PasswordAuthentication no\n\
+          KbdInteractiveAuthentication no\n\
+          PermitRootLogin yes\n\
+          MaxStartups 200:30:400\n\
+          LogLevel ERROR\n\
+          PrintMotd no\n";
+    c
+}
+
+/// known_hosts lines naming every listen address with `key` (`ssh-ed25519 AAAA...`).
+fn known_hosts(port: u16, key: &str) -> String {
+    ADDRS
+        .iter()
+        .map(|a| format!("[{a}]:{port} {key}\n"))
+        .collect()
+}
+
+/// The type and base64 fields of an OpenSSH public key file, without the comment.
+fn public_key(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).expect("read a public key");
+    text.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn find_sshd() -> PathBuf {
+    let default = Path::new("/usr/sbin/sshd");
+    if default.is_file() {
+        return default.to_path_buf();
+    }
+    // sshd re-executes itself and requires an absolute path.
+    std::env::var_os("PATH")
+        .and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|d| d.join("sshd"))
+                .find(|p| p.is_absolute() && p.is_file())
+        })
+        .unwrap_or_else(|| panic!("{SSHD_MISSING}"))
+}
+
+fn keygen(path: &Path) {
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "fleetsh-test", "-f"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("ssh-keygen not found ({e}): install openssh-client (apt-get install -y openssh-client)")
+        });
+    assert!(
+        out.status.success(),
+        "ssh-keygen failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The name of the user running the tests, and whether it is root.
+fn login_user() -> (String, bool) {
+    let id = |flag: &str| {
+        Command::new("id")
+            .arg(flag)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    let user = id("-un")
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .expect("cannot tell the current user's name (`id -un` failed and $USER is unset)");
+    let root = id("-u").as_deref() == Some("0");
+    (user, root)
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local_addr").port()
+}
+
+enum Ready {
+    Yes,
+    PortTaken,
+    No(String),
+}
+
+/// Waits (at most 100 × 50 ms) until every listen address answers with an SSH banner.
+fn wait_until_listening(child: &mut Child, port: u16, log: &Mutex<Vec<u8>>) -> Ready {
+    let mut pending: Vec<SocketAddr> = ADDRS
+        .iter()
+        .map(|a| SocketAddr::new(a.parse().expect("an IP address"), port))
+        .collect();
+    for _ in 0..100 {
+        if text(log).contains("Address already in use") {
+            return Ready::PortTaken;
+        }
+        match child.try_wait() {
+            Ok(Some(status)) => return Ready::No(format!("it exited with {status}")),
+            Ok(None) => {}
+            Err(e) => return Ready::No(format!("cannot wait for it: {e}")),
+        }
+        pending.retain(|addr| !answers_ssh(addr));
+        if pending.is_empty() {
+            return Ready::Yes;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ready::No(format!("no SSH banner within 5 s on {pending:?}"))
+}
+
+fn answers_ssh(addr: &SocketAddr) -> bool {
+    let Ok(stream) = TcpStream::connect_timeout(addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut banner = String::new();
+    BufReader::new(stream).read_line(&mut banner).is_ok() && banner.starts_with("SSH-2.0-")
+}
+
+fn lock(log: &Mutex<Vec<u8>>) -> std::sync::MutexGuard<'_, Vec<u8>> {
+    log.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn text(log: &Mutex<Vec<u8>>) -> String {
+    String::from_utf8_lossy(&lock(log)).into_owned()
+}
+
+fn job(cmd: &str) -> Job {
+    let mut j = Job::new(cmd);
+    j.connect_timeout = Duration::from_secs(30);
+    // A hung session fails its test instead of hanging the suite.
+    j.command_timeout = Some(Duration::from_secs(60));
+    j
+}
+
+/// Runs one scenario with 1 shard and with 2 shards.
+macro_rules! each_shards {
+    ($name:ident, |$shards:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            fn scenario($shards: usize) $body
+            #[test]
+            fn one_shard() {
+                scenario(1)
+            }
+            #[test]
+            fn two_shards() {
+                scenario(2)
+            }
+        }
+    };
+}
+
+each_shards!(echo_on_four_addresses, |shards| {
+    let sshd = sshd();
+    let report = sshd
+        .engine(shards)
+        .build()
+        .unwrap()
+        .run(sshd.targets(), job("echo hello"))
+        .unwrap()
+        .join();
+    assert_eq!(report.results.len(), 4);
+    for (i, r) in report.results.iter().enumerate() {
+        sshd.assert_ok(r);
+        assert_eq!(r.index, i, "results are in host order");
+        assert_eq!(r.target.host, ADDRS[i]);
+        assert_eq!(r.target.user.as_deref(), Some(sshd.user.as_str()));
+        assert_eq!(r.target.port, Some(sshd.port));
+        assert_eq!(r.exit_code, Some(0));
+        assert_eq!(String::from_utf8_lossy(&r.stdout), "hello\n");
+        assert!(r.stderr.is_empty(), "{r:?}");
+        assert!(!r.truncated);
+        assert_eq!(r.attempts, 1);
+    }
+});
+
+each_shards!(stdout_stderr_and_exit_code, |shards| {
+    let sshd = sshd();
+    let report = sshd
+        .engine(shards)
+        .build()
+        .unwrap()
+        .run(sshd.targets(), job("echo out; echo err 1>&2; exit 3"))
+        .unwrap()
+        .join();
+    assert_eq!(report.results.len(), 4);
+    for r in &report.results {
+        assert!(r.error.is_none(), "{r:?}\nsshd log:\n{}", sshd.log());
+        assert_eq!(r.exit_code, Some(3));
+        assert_eq!(r.signal, None);
+        assert_eq!(String::from_utf8_lossy(&r.stdout), "out\n");
+        assert_eq!(String::from_utf8_lossy(&r.stderr), "err\n");
+        assert_eq!(r.outcome(), fleetsh::Outcome::Exit(3));
+    }
+});
+
+each_shards!(signal_killed_command, |shards| {
+    let sshd = sshd();
+    // `$$` is the login shell sshd started for the command.
+    let report = sshd
+        .engine(shards)
+        .build()
+        .unwrap()
+        .run(sshd.targets(), job("kill -9 $$"))
+        .unwrap()
+        .join();
+    assert_eq!(report.results.len(), 4);
+    for r in &report.results {
+        assert!(r.error.is_none(), "{r:?}\nsshd log:\n{}", sshd.log());
+        assert_eq!(r.signal.as_deref(), Some("KILL"), "{r:?}");
+        assert_eq!(r.exit_code, None);
+        assert!(r.stdout.is_empty());
+        assert_eq!(r.outcome(), fleetsh::Outcome::Signal("KILL".into()));
+    }
+});
+
+each_shards!(changed_host_key_fails_strict_check, |shards| {
+    let sshd = sshd();
+    // The same names, recorded with another Ed25519 key.
+    let forged = sshd.path("forged_known_hosts");
+    let before = std::fs::read_to_string(&forged).unwrap();
+    let report = sshd
+        .engine(shards)
+        .known_hosts(&forged)
+        .host_key_check(HostKeyCheck::Strict)
+        .build()
+        .unwrap()
+        .run(sshd.targets(), job("echo hello"))
+        .unwrap()
+        .join();
+    assert_eq!(report.results.len(), 4);
+    for r in &report.results {
+        let e = r.error.as_ref().expect("a changed host key must fail");
+        assert_eq!(e.kind, ErrorKind::Hostkey, "{e}");
+        assert!(e.message.contains("does not match"), "{e}");
+        assert!(e.message.contains("ssh-ed25519"), "{e}");
+        assert!(r.stdout.is_empty() && r.exit_code.is_none());
+    }
+    assert_eq!(std::fs::read_to_string(&forged).unwrap(), before);
+});
+
+each_shards!(unknown_host_fails_strict_check, |shards| {
+    let sshd = sshd();
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    let report = sshd
+        .engine(shards)
+        .known_hosts(empty.path())
+        .build()
+        .unwrap()
+        .run(sshd.targets(), job("echo hello"))
+        .unwrap()
+        .join();
+    assert_eq!(report.results.len(), 4);
+    for (i, r) in report.results.iter().enumerate() {
+        let e = r.error.as_ref().expect("an unknown host must fail");
+        assert_eq!(e.kind, ErrorKind::Hostkey, "{e}");
+        assert!(e.message.contains("not in"), "{e}");
+        let name = format!("[{}]:{}", ADDRS[i], sshd.port);
+        assert!(e.message.contains(&name), "{e}");
+    }
+    assert!(std::fs::read_to_string(empty.path()).unwrap().is_empty());
+});
+
+each_shards!(wrong_client_key_is_an_auth_error, |shards| {
+    let sshd = sshd();
+    let report = Engine::builder()
+        .shards(shards)
+        .user(&sshd.user)
+        .port(sshd.port)
+        .no_agent()
+        .identity_file(sshd.path("other_client_ed25519"))
+        .known_hosts(sshd.path("known_hosts"))
+        .build()
+        .unwrap()
+        .run(sshd.targets(), job("echo hello"))
+        .unwrap()
+        .join();
+    assert_eq!(report.results.len(), 4);
+    for r in &report.results {
+        let e = r.error.as_ref().expect("an unauthorized key must fail");
+        assert_eq!(e.kind, ErrorKind::Auth, "{e}");
+        assert!(e.message.contains("other_client_ed25519"), "{e}");
+        assert!(e.message.contains("server offers publickey"), "{e}");
+        assert!(r.stdout.is_empty() && r.exit_code.is_none());
+    }
+});
+
+each_shards!(two_megabytes_of_output_arrive_whole, |shards| {
+    let sshd = sshd();
+    let mut j = job("head -c 2000000 /dev/zero");
+    // The default cap (1 MiB) would truncate.
+    j.output_cap = 4_000_000;
+    let report = sshd
+        .engine(shards)
+        .build()
+        .unwrap()
+        .run(sshd.targets(), j)
+        .unwrap()
+        .join();
+    assert_eq!(report.results.len(), 4);
+    for r in &report.results {
+        sshd.assert_ok(r);
+        assert_eq!(r.stdout.len(), 2_000_000);
+        assert!(r.stdout.iter().all(|&b| b == 0));
+        assert!(!r.truncated);
+    }
+});
+
+each_shards!(output_cap_truncates_but_drains, |shards| {
+    let sshd = sshd();
+    let mut j = job("head -c 2000000 /dev/zero");
+    j.output_cap = 1000;
+    let report = sshd
+        .engine(shards)
+        .build()
+        .unwrap()
+        .run(sshd.targets(), j)
+        .unwrap()
+        .join();
+    assert_eq!(report.results.len(), 4);
+    for r in &report.results {
+        sshd.assert_ok(r);
+        assert_eq!(r.stdout.len(), 1000);
+        assert!(r.truncated);
+        assert_eq!(r.exit_code, Some(0), "the channel was drained to the end");
+    }
+});
+
+each_shards!(two_hundred_sessions, |shards| {
+    let sshd = sshd();
+    // The four addresses 50 times each: engine.run takes the targets as given.
+    let targets: Vec<HostTarget> = (0..200)
+        .map(|i| {
+            HostTarget::new(ADDRS[i % ADDRS.len()])
+                .with_port(sshd.port)
+                .with_user(&sshd.user)
+        })
+        .collect();
+    let started = Instant::now();
+    let report = sshd
+        .engine(shards)
+        .fanout(50)
+        .build()
+        .unwrap()
+        .run(targets, job("echo hello"))
+        .unwrap()
+        .join();
+    assert_eq!(report.results.len(), 200);
+    for (i, r) in report.results.iter().enumerate() {
+        sshd.assert_ok(r);
+        assert_eq!(r.index, i, "results are in host order");
+        assert_eq!(r.target.host, ADDRS[i % ADDRS.len()]);
+        assert_eq!(String::from_utf8_lossy(&r.stdout), "hello\n");
+    }
+    eprintln!(
+        "200 sessions against sshd, {shards} shard(s): {:?}",
+        started.elapsed()
+    );
+});
+
+#[test]
+fn remote_home_is_the_empty_fixture_home() {
+    // The guard for the rc-file isolation described at the top of this module.
+    let sshd = sshd();
+    let report = sshd
+        .engine(1)
+        .build()
+        .unwrap()
+        .run(
+            vec![HostTarget::new(ADDRS[0])],
+            job("echo \"$HOME\"; ls -A \"$HOME\""),
+        )
+        .unwrap()
+        .join();
+    let r = &report.results[0];
+    sshd.assert_ok(r);
+    let home = sshd.path("home").display().to_string();
+    assert_eq!(String::from_utf8_lossy(&r.stdout), format!("{home}\n"));
+}
