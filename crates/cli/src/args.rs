@@ -16,7 +16,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a command on every host.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Serve a simulated fleet of SSH hosts on loopback addresses until SIGINT or SIGTERM.
     Sim(SimArgs),
 }

@@ -146,7 +146,7 @@ pub fn summary(report: &Report, cancelled: bool, w: &mut impl Write) -> io::Resu
         parts.join(", ")
     )?;
     let mut slow: Vec<&HostResult> = report.results.iter().map(|r| r.as_ref()).collect();
-    slow.sort_by(|a, b| b.timings.total.cmp(&a.timings.total));
+    slow.sort_by_key(|r| std::cmp::Reverse(r.timings.total));
     let slow: Vec<String> = slow
         .iter()
         .take(5)

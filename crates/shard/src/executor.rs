@@ -437,7 +437,7 @@ mod tests {
     #[test]
     fn round_robin_partition_covers_every_host_once() {
         let shards = 3;
-        let mut seen = vec![0; 10];
+        let mut seen = [0; 10];
         for s in 0..shards {
             for i in (s..10).step_by(shards) {
                 assert_eq!(shard_of(i, shards), s);

@@ -270,13 +270,13 @@ fn patterns_match(patterns: &[String], name: &str) -> bool {
 fn glob(pat: &[u8], s: &[u8]) -> bool {
     let (mut p, mut i) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
-    while i < s.len() {
+    while let Some(&ch) = s.get(i) {
         match pat.get(p) {
             Some(b'*') => {
                 star = Some((p, i));
                 p += 1;
             }
-            Some(&c) if c == b'?' || c.eq_ignore_ascii_case(&s[i]) => {
+            Some(&c) if c == b'?' || c.eq_ignore_ascii_case(&ch) => {
                 p += 1;
                 i += 1;
             }
@@ -290,7 +290,7 @@ fn glob(pat: &[u8], s: &[u8]) -> bool {
             },
         }
     }
-    pat[p.min(pat.len())..].iter().all(|&c| c == b'*')
+    pat.get(p..).unwrap_or_default().iter().all(|&c| c == b'*')
 }
 
 fn parse(text: &str, path: &Path) -> Parsed {

@@ -281,10 +281,7 @@ fn methods_str(m: &MethodSet) -> String {
     if m.is_empty() {
         return "none".into();
     }
-    m.iter()
-        .map(|k| <&str>::from(k))
-        .collect::<Vec<_>>()
-        .join(",")
+    m.iter().map(<&str>::from).collect::<Vec<_>>().join(",")
 }
 
 async fn authenticate(

@@ -24,7 +24,7 @@
 //! Without OpenSSH's `sshd`, every test here fails with a message saying what to install: they
 //! never skip.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -332,6 +332,10 @@ fn answers_ssh(addr: &SocketAddr) -> bool {
         return false;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    // Sending a version line first keeps sshd from logging an error for the probe.
+    if (&stream).write_all(b"SSH-2.0-probe\r\n").is_err() {
+        return false;
+    }
     let mut banner = String::new();
     BufReader::new(stream).read_line(&mut banner).is_ok() && banner.starts_with("SSH-2.0-")
 }
@@ -482,6 +486,56 @@ each_shards!(unknown_host_fails_strict_check, |shards| {
     assert!(std::fs::read_to_string(empty.path()).unwrap().is_empty());
 });
 
+each_shards!(accept_new_learns_lines_openssh_reads, |shards| {
+    let sshd = sshd();
+    let dir = tempfile::tempdir().unwrap();
+    let learned = dir.path().join("known_hosts");
+    let report = sshd
+        .engine(shards)
+        .known_hosts(&learned)
+        .host_key_check(HostKeyCheck::AcceptNew)
+        .build()
+        .unwrap()
+        .run(sshd.targets(), job("true"))
+        .unwrap()
+        .join();
+    for r in &report.results {
+        sshd.assert_ok(r);
+    }
+    let text = std::fs::read_to_string(&learned).unwrap();
+    assert_eq!(text.lines().count(), 4, "{text}");
+    // OpenSSH finds each host, with the server's key, in the file fleetsh wrote.
+    let host_key = public_key(&sshd.path("host_ed25519.pub"));
+    for a in ADDRS {
+        let name = format!("[{a}]:{}", sshd.port);
+        let out = Command::new("ssh-keygen")
+            .arg("-F")
+            .arg(&name)
+            .arg("-f")
+            .arg(&learned)
+            .output()
+            .unwrap();
+        let found = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "ssh-keygen -F {name}: {found}\n{text}"
+        );
+        assert!(found.contains(&host_key), "{found}");
+    }
+    // And the learned file passes strict checking.
+    let report = sshd
+        .engine(shards)
+        .known_hosts(&learned)
+        .build()
+        .unwrap()
+        .run(sshd.targets(), job("true"))
+        .unwrap()
+        .join();
+    for r in &report.results {
+        sshd.assert_ok(r);
+    }
+});
+
 each_shards!(wrong_client_key_is_an_auth_error, |shards| {
     let sshd = sshd();
     let report = Engine::builder()
@@ -597,4 +651,25 @@ fn remote_home_is_the_empty_fixture_home() {
     sshd.assert_ok(r);
     let home = sshd.path("home").display().to_string();
     assert_eq!(String::from_utf8_lossy(&r.stdout), format!("{home}\n"));
+}
+
+/// fleetsh never closes the remote command's stdin (no channel EOF after the exec request), so a
+/// command that reads stdin waits for input that never comes; `ssh host cmd </dev/null` (or
+/// `ssh -n`) ends at once. Run with `--ignored` once the engine sends EOF.
+#[test]
+#[ignore = "known fleetsh bug: the remote command's stdin is never closed (no channel EOF)"]
+fn command_reading_stdin_sees_eof() {
+    let sshd = sshd();
+    let mut j = job("cat; echo done");
+    j.command_timeout = Some(Duration::from_secs(5));
+    let report = sshd
+        .engine(1)
+        .build()
+        .unwrap()
+        .run(vec![HostTarget::new(ADDRS[0])], j)
+        .unwrap()
+        .join();
+    let r = &report.results[0];
+    sshd.assert_ok(r);
+    assert_eq!(String::from_utf8_lossy(&r.stdout), "done\n");
 }
