@@ -4,14 +4,14 @@
 mod args;
 mod output;
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use fleetsh::{Engine, Event, FileConfig, HostKeyCheck, HostList, Job, RunConfig, Secret};
+use fleetsh::{Engine, FileConfig, HostKeyCheck, HostList, Job, RunConfig, Secret};
 use fleetsh_sim::{SimConfig, SimFleet};
 
 use args::{Cli, Command, HostKeyCheckArg, OutputMode, RunArgs, SimArgs};
@@ -227,32 +227,12 @@ fn run(a: RunArgs) -> Result<ExitCode> {
     let mut handle = engine.run(hosts, job)?;
     let cancelled = install_sigint(handle.canceller());
 
-    let stdout = io::stdout();
-    let stderr = io::stderr();
-    let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
-    let mut err = stderr.lock();
-    let mut inline = output::Inline::new(handle.hosts());
-    let mode = a.output;
+    let mut printer = output::Printer::new(&a, handle.hosts());
     let printed: Result<()> = (|| {
         while let Some(ev) = handle.next_event() {
-            match ev {
-                Event::Output { host, stream, data } if mode == OutputMode::Inline => {
-                    inline.output(host, stream, &data, &mut out, &mut err)?;
-                }
-                Event::Finished(r) => match mode {
-                    OutputMode::Inline => inline.finish(&r, &mut out, &mut err)?,
-                    OutputMode::Json => {
-                        serde_json::to_writer(&mut out, &output::json_result(&r))?;
-                        out.write_all(b"\n")?;
-                    }
-                },
-                _ => {}
-            }
-            if handle.remaining() == 0 || mode == OutputMode::Inline {
-                out.flush()?;
-            }
+            printer.event(&ev, handle.remaining())?;
         }
-        out.flush()?;
+        printer.flush()?;
         Ok(())
     })();
     if let Err(e) = printed {
@@ -261,15 +241,9 @@ fn run(a: RunArgs) -> Result<ExitCode> {
     }
     let report = handle.join();
     let was_cancelled = cancelled.load(std::sync::atomic::Ordering::SeqCst);
-    output::summary(&report, was_cancelled, &mut err)?;
+    printer.finish(&report, was_cancelled)?;
     drop(fleet);
-    Ok(if was_cancelled {
-        ExitCode::from(130)
-    } else if report.all_ok() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(ExitCode::from(printer.exit_status(&report, was_cancelled)))
 }
 
 fn expand_tilde(p: PathBuf) -> PathBuf {

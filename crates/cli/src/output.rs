@@ -1,10 +1,75 @@
 //! Presentation: inline lines, JSON lines, the summary.
 
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Stderr, Stdout, Write};
 use std::time::Duration;
 
-use fleetsh::{HostResult, HostTarget, Outcome, Report, StreamKind};
+use fleetsh::{Event, HostResult, HostTarget, Outcome, Report, StreamKind};
 use serde_json::{Value, json};
+
+use crate::args::{OutputMode, RunArgs};
+
+/// Prints a run's events and its end as the flags ask.
+pub struct Printer {
+    mode: OutputMode,
+    out: BufWriter<Stdout>,
+    err: Stderr,
+    inline: Inline,
+}
+
+impl Printer {
+    pub fn new(args: &RunArgs, hosts: &[HostTarget]) -> Self {
+        Printer {
+            mode: args.output,
+            out: BufWriter::with_capacity(64 * 1024, io::stdout()),
+            err: io::stderr(),
+            inline: Inline::new(hosts),
+        }
+    }
+
+    /// One event; `remaining` is the number of hosts still without a result.
+    pub fn event(&mut self, ev: &Event, remaining: usize) -> io::Result<()> {
+        match ev {
+            Event::Output { host, stream, data } if self.mode == OutputMode::Inline => {
+                self.inline
+                    .output(*host, *stream, data, &mut self.out, &mut self.err)?;
+            }
+            Event::Finished(r) => match self.mode {
+                OutputMode::Inline => self.inline.finish(r, &mut self.out, &mut self.err)?,
+                OutputMode::Json => {
+                    serde_json::to_writer(&mut self.out, &json_result(r))?;
+                    self.out.write_all(b"\n")?;
+                }
+            },
+            _ => {}
+        }
+        if remaining == 0 || self.mode == OutputMode::Inline {
+            self.out.flush()?;
+        }
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    /// After the last event: the summary on stderr.
+    pub fn finish(&mut self, report: &Report, cancelled: bool) -> io::Result<()> {
+        self.out.flush()?;
+        summary(report, cancelled, &mut self.err)
+    }
+
+    /// 0 when every host ran and exited 0, 1 when any failed or exited non-zero, 130 when
+    /// interrupted.
+    pub fn exit_status(&self, report: &Report, cancelled: bool) -> u8 {
+        if cancelled {
+            130
+        } else if report.all_ok() {
+            0
+        } else {
+            1
+        }
+    }
+}
 
 /// Per-host partial lines for inline output.
 pub struct Inline {

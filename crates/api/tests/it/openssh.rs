@@ -87,13 +87,15 @@ impl Sshd {
             std::fs::create_dir_all(privsep).expect("create /run/sshd");
         }
 
+        let penalties = penalties_off(&program, p);
+
         // A port that is free on 127.0.0.1 may be taken on another address, or be taken by
         // someone else before sshd binds it: try a few ports.
         let mut failures = Vec::new();
         for _ in 0..3 {
             let port = free_port();
             let config = p.join("sshd_config");
-            std::fs::write(&config, sshd_config(p, port)).expect("write sshd_config");
+            std::fs::write(&config, sshd_config(p, port, penalties)).expect("write sshd_config");
             let host_pub = public_key(&p.join("host_ed25519.pub"));
             let other_pub = public_key(&p.join("other_host_ed25519.pub"));
             std::fs::write(p.join("known_hosts"), known_hosts(port, &host_pub))
@@ -195,7 +197,7 @@ impl Drop for Sshd {
     }
 }
 
-fn sshd_config(dir: &Path, port: u16) -> String {
+fn sshd_config(dir: &Path, port: u16, extra: &str) -> String {
     let mut c = format!("Port {port}\n");
     for a in ADDRS {
         c += &format!("ListenAddress {a}:{port}\n");
@@ -223,7 +225,32 @@ fn sshd_config(dir: &Path, port: u16) -> String {
           MaxStartups 200:30:400\n\
           LogLevel ERROR\n\
           PrintMotd no\n";
+    c += extra;
     c
+}
+
+/// `PerSourcePenalties no` if this sshd knows the option, else nothing.
+///
+/// OpenSSH 9.8 and later penalise a source address whose connections fail to authenticate, and
+/// refuse it for a while once the penalties add up. Every test connects from 127.0.0.1, so the
+/// wrong-key tests would lock the other tests out of the shared server. Older servers (Debian's
+/// 9.2) reject the option: `sshd -t` tells.
+fn penalties_off(program: &Path, dir: &Path) -> &'static str {
+    let option = "PerSourcePenalties no\n";
+    let probe = dir.join("probe_config");
+    let config = format!(
+        "HostKey \"{}\"\n{option}",
+        dir.join("host_ed25519").display()
+    );
+    std::fs::write(&probe, config).expect("write probe_config");
+    let known = Command::new(program)
+        .arg("-t")
+        .arg("-f")
+        .arg(&probe)
+        .stdin(Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if known { option } else { "" }
 }
 
 /// known_hosts lines naming every listen address with `key` (`ssh-ed25519 AAAA...`).
