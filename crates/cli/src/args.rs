@@ -101,6 +101,8 @@ pub struct RunArgs {
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value = "inline")]
     pub output: OutputMode,
+    // -- presentation flags (owned by output.rs) --
+    // -- end of presentation flags --
     /// Defaults for these flags from a TOML file (flags win).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,

@@ -26,6 +26,8 @@ fn json_lines(out: &Output) -> Vec<Value> {
         .collect()
 }
 
+mod output;
+
 mod run {
     use super::*;
 

@@ -32,11 +32,13 @@ pub enum ErrorKind {
     Cancelled,
     /// A bug or an internal failure (e.g. a shard thread panicked).
     Internal,
+    /// Not started because the run's failure threshold (max-fail) was passed.
+    Skipped,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::Resolve,
         ErrorKind::Connect,
         ErrorKind::ConnectTimeout,
@@ -48,10 +50,11 @@ impl ErrorKind {
         ErrorKind::Disconnected,
         ErrorKind::Cancelled,
         ErrorKind::Internal,
+        ErrorKind::Skipped,
     ];
 
     /// The stable name: `resolve`, `connect`, `connect_timeout`, `handshake`, `hostkey`, `auth`,
-    /// `channel`, `command_timeout`, `disconnected`, `cancelled`, `internal`.
+    /// `channel`, `command_timeout`, `disconnected`, `cancelled`, `internal`, `skipped`.
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::Resolve => "resolve",
@@ -65,6 +68,7 @@ impl ErrorKind {
             ErrorKind::Disconnected => "disconnected",
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::Internal => "internal",
+            ErrorKind::Skipped => "skipped",
         }
     }
 
@@ -249,7 +253,8 @@ mod tests {
                 "command_timeout",
                 "disconnected",
                 "cancelled",
-                "internal"
+                "internal",
+                "skipped"
             ]
         );
     }

@@ -20,6 +20,7 @@
 pub mod config;
 mod error;
 pub mod event;
+pub mod fold;
 pub mod hosts;
 
 pub use config::{FileConfig, HostKeyCheck, Job, RunConfig};

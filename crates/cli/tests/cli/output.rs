@@ -1,0 +1,1 @@
+//! Output formats (grouped, out-dir, progress, summary) — being written.

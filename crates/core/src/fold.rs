@@ -1,0 +1,1 @@
+//! Folding host lists back into ranges (the inverse of [`crate::hosts::expand`]) — being written.
