@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use fleetsh_core::{HostKeyCheck, HostTarget, Job, RunConfig};
 use fleetsh_shard::auth::default_identity_files;
-use fleetsh_shard::{AuthMaterial, KnownHosts, Secret, ShardConfig, SshSettings};
+use fleetsh_shard::executor::{CancelToken, RunParts};
+use fleetsh_shard::{AuthMaterial, KnownHosts, RunShared, Secret, ShardConfig, SshSettings};
+use tokio::sync::Notify;
 
 use crate::{Error, RunHandle};
 
@@ -76,7 +78,25 @@ impl EngineBuilder {
         self
     }
 
-    /// Shards, fanout and pinning at once.
+    /// Run hosts in successive batches of this size (see [`RunConfig::batch`]).
+    pub fn batch(mut self, size: fleetsh_core::Amount) -> Self {
+        self.run.batch = Some(size);
+        self
+    }
+
+    /// Stop starting hosts once more than this many have failed (see [`RunConfig::max_fail`]).
+    pub fn max_fail(mut self, threshold: fleetsh_core::Amount) -> Self {
+        self.run.max_fail = Some(threshold);
+        self
+    }
+
+    /// At most this many new connections per second across all shards.
+    pub fn rate(mut self, per_second: f64) -> Self {
+        self.run.rate = Some(per_second);
+        self
+    }
+
+    /// Shards, fanout, pinning, batches, max-fail and rate at once.
     pub fn run_config(mut self, run: RunConfig) -> Self {
         self.run = run;
         self
@@ -207,6 +227,7 @@ impl EngineBuilder {
         };
         Ok(Engine {
             settings: Arc::new(settings),
+            run: self.run.clone(),
             shard: ShardConfig {
                 shards: self.run.shards,
                 fanout: self.run.fanout,
@@ -221,6 +242,7 @@ impl EngineBuilder {
 #[derive(Debug, Clone)]
 pub struct Engine {
     settings: Arc<SshSettings>,
+    run: RunConfig,
     shard: ShardConfig,
 }
 
@@ -242,13 +264,22 @@ impl Engine {
         if targets.is_empty() {
             return Err(fleetsh_core::Error::NoHosts.into());
         }
-        let exec = fleetsh_shard::executor::start(
-            targets.clone(),
-            Arc::new(job),
-            self.settings.clone(),
-            &self.shard,
-        )?;
-        Ok(RunHandle::new(targets, exec))
+        let n = targets.len();
+        let size = self.run.batch.map_or(n, |b| b.ceil_of(n)).max(1);
+        let all: Vec<usize> = (0..n).collect();
+        let batches = all.chunks(size).map(Arc::from).collect();
+        let parts = RunParts {
+            targets,
+            job: Arc::new(job),
+            settings: self.settings.clone(),
+            shared: Arc::new(RunShared::new(
+                self.run.max_fail.map(|m| m.floor_of(n)),
+                self.run.rate,
+            )),
+            cancel: CancelToken::new(),
+            notify: Arc::new(Notify::new()),
+        };
+        Ok(RunHandle::start(parts, batches, self.shard.clone())?)
     }
 
     /// The number of shard threads a run of `hosts` hosts would use.

@@ -37,8 +37,8 @@ mod run;
 pub use engine::{Engine, EngineBuilder};
 pub use fleetsh_core::config::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_FANOUT, DEFAULT_OUTPUT_CAP};
 pub use fleetsh_core::{
-    ErrorKind, Event, FileConfig, HostError, HostKeyCheck, HostList, HostResult, HostTarget, Job,
-    Outcome, RunConfig, StreamKind, Timings, hosts,
+    Amount, ErrorKind, Event, FileConfig, HostError, HostKeyCheck, HostList, HostResult,
+    HostTarget, Job, Outcome, RunConfig, StdinData, StreamKind, Sudo, Timings, hosts,
 };
 pub use fleetsh_shard::Secret;
 pub use fleetsh_shard::limits;

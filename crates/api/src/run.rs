@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::TryRecvError;
 use fleetsh_core::{ErrorKind, Event, HostError, HostResult, HostTarget, Outcome};
-use fleetsh_shard::Executor;
 use fleetsh_shard::executor::CancelToken as Token;
-use fleetsh_shard::executor::shard_of;
+use fleetsh_shard::executor::{RunParts, shard_of};
+use fleetsh_shard::{Executor, ShardConfig};
 use tokio::sync::futures::OwnedNotified;
 
 /// The merger: owns the receiving end, records one result per host, and fills in an `internal`
@@ -23,7 +23,6 @@ struct Merger {
     remaining: usize,
     pending: VecDeque<Event>,
     finalized: bool,
-    shards: usize,
 }
 
 impl Merger {
@@ -43,13 +42,12 @@ impl Merger {
         Some(ev)
     }
 
-    fn finalize(&mut self, exec: &mut Executor) {
-        if self.finalized {
-            return;
-        }
-        self.finalized = true;
-        exec.join();
-        for (index, slot) in self.results.iter_mut().enumerate() {
+    /// Ends hosts of `batch` that have no result with `kind` and `message(position in batch)`.
+    fn fill(&mut self, batch: &[usize], kind: ErrorKind, message: impl Fn(usize) -> String) {
+        for (pos, &index) in batch.iter().enumerate() {
+            let Some(slot) = self.results.get_mut(index) else {
+                continue;
+            };
             if slot.is_none() {
                 let target = self
                     .targets
@@ -59,13 +57,7 @@ impl Merger {
                 let r = Arc::new(HostResult::failed(
                     index,
                     target,
-                    HostError::new(
-                        ErrorKind::Internal,
-                        format!(
-                            "shard {} stopped without a result for this host",
-                            shard_of(index, self.shards)
-                        ),
-                    ),
+                    HostError::new(kind, message(pos)),
                 ));
                 *slot = Some(r.clone());
                 self.remaining -= 1;
@@ -82,26 +74,99 @@ impl Merger {
 #[derive(Debug)]
 #[must_use = "dropping a RunHandle cancels the run"]
 pub struct RunHandle {
-    exec: Executor,
+    exec: Option<Executor>,
+    current: Arc<[usize]>,
+    batches: VecDeque<Arc<[usize]>>,
+    parts: RunParts,
+    config: ShardConfig,
     merger: Merger,
     started: Instant,
+    max_shards: usize,
 }
 
 impl RunHandle {
-    pub(crate) fn new(targets: Arc<[HostTarget]>, exec: Executor) -> Self {
-        let n = targets.len();
-        let shards = exec.shards();
-        RunHandle {
-            exec,
+    pub(crate) fn start(
+        parts: RunParts,
+        mut batches: VecDeque<Arc<[usize]>>,
+        config: ShardConfig,
+    ) -> Result<Self, fleetsh_shard::Error> {
+        let n = parts.targets.len();
+        let first = batches.pop_front().unwrap_or_else(|| Arc::from(Vec::new()));
+        let exec = fleetsh_shard::executor::start(&parts, first.clone(), &config)?;
+        let max_shards = exec.shards();
+        Ok(RunHandle {
+            exec: Some(exec),
+            current: first,
+            batches,
             merger: Merger {
-                targets,
+                targets: parts.targets.clone(),
                 results: vec![None; n],
                 remaining: n,
                 pending: VecDeque::new(),
                 finalized: false,
-                shards,
             },
+            parts,
+            config,
             started: Instant::now(),
+            max_shards,
+        })
+    }
+
+    /// The current batch's shards have all exited: join them, give any host of the batch without
+    /// a result an `internal` one, then start the next batch (or end its hosts as cancelled or
+    /// skipped).
+    fn batch_done(&mut self) {
+        if let Some(mut exec) = self.exec.take() {
+            exec.join();
+            let shards = exec.shards();
+            self.merger
+                .fill(&self.current.clone(), ErrorKind::Internal, |pos| {
+                    format!(
+                        "shard {} stopped without a result for this host",
+                        shard_of(pos, shards)
+                    )
+                });
+        }
+        while let Some(next) = self.batches.pop_front() {
+            if self.parts.cancel.is_cancelled() {
+                self.merger.fill(&next, ErrorKind::Cancelled, |_| {
+                    "run cancelled before this host's batch started".into()
+                });
+                continue;
+            }
+            if self.parts.shared.tripped() {
+                let m = self.parts.shared.max_fail().unwrap_or_default();
+                self.merger.fill(&next, ErrorKind::Skipped, |_| {
+                    format!("not started: more than {m} hosts failed (max-fail)")
+                });
+                continue;
+            }
+            match fleetsh_shard::executor::start(&self.parts, next.clone(), &self.config) {
+                Ok(exec) => {
+                    self.max_shards = self.max_shards.max(exec.shards());
+                    self.exec = Some(exec);
+                    self.current = next;
+                    return;
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    self.merger
+                        .fill(&next, ErrorKind::Internal, |_| msg.clone());
+                }
+            }
+        }
+        self.merger.finalized = true;
+    }
+
+    /// Receives the next raw event without blocking: `Ok(None)` when none is ready yet.
+    fn try_recv(&mut self) -> Result<Option<Event>, ()> {
+        match &self.exec {
+            Some(exec) => match exec.events().try_recv() {
+                Ok(ev) => Ok(Some(ev)),
+                Err(TryRecvError::Empty) => Ok(None),
+                Err(TryRecvError::Disconnected) => Err(()),
+            },
+            None => Err(()),
         }
     }
 
@@ -115,20 +180,20 @@ impl RunHandle {
         self.merger.remaining
     }
 
-    /// Number of shard threads.
+    /// Number of shard threads (the most used by any batch).
     pub fn shards(&self) -> usize {
-        self.exec.shards()
+        self.max_shards
     }
 
     /// Cancels the run: no new host starts, hosts in flight end as `cancelled` with the output
     /// they had sent. Events keep arriving until every host has its result.
     pub fn cancel(&self) {
-        self.exec.cancel();
+        self.parts.cancel.cancel();
     }
 
     /// A cloneable handle that cancels this run from any thread (e.g. a signal handler's).
     pub fn canceller(&self) -> Canceller {
-        Canceller(self.exec.cancel_token())
+        Canceller(self.parts.cancel.clone())
     }
 
     /// Blocks for the next event; `None` once every host has its result.
@@ -140,13 +205,17 @@ impl RunHandle {
             if self.merger.finalized {
                 return None;
             }
-            match self.exec.events().recv() {
-                Ok(ev) => {
+            let received = match &self.exec {
+                Some(exec) => exec.events().recv().ok(),
+                None => None,
+            };
+            match received {
+                Some(ev) => {
                     if let Some(ev) = self.merger.accept(ev) {
                         return Some(ev);
                     }
                 }
-                Err(_) => self.merger.finalize(&mut self.exec),
+                None => self.batch_done(),
             }
         }
     }
@@ -166,7 +235,7 @@ impl RunHandle {
         Report {
             results,
             wall: self.started.elapsed(),
-            shards: self.exec.shards(),
+            shards: self.max_shards,
         }
     }
 
@@ -230,15 +299,15 @@ impl EventStream {
             if h.merger.finalized {
                 return Poll::Ready(None);
             }
-            match h.exec.events().try_recv() {
-                Ok(ev) => {
+            match h.try_recv() {
+                Ok(Some(ev)) => {
                     if let Some(ev) = h.merger.accept(ev) {
                         return Poll::Ready(Some(ev));
                     }
                 }
-                Err(TryRecvError::Disconnected) => h.merger.finalize(&mut h.exec),
-                Err(TryRecvError::Empty) => {
-                    let notify = h.exec.notify().clone();
+                Err(()) => h.batch_done(),
+                Ok(None) => {
+                    let notify = h.parts.notify.clone();
                     let waiter = self
                         .waiter
                         .get_or_insert_with(|| Box::pin(notify.notified_owned()));

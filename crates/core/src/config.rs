@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::Error;
+use crate::{Error, Secret};
 
 /// Default number of hosts in flight across all shards.
 ///
@@ -45,6 +45,117 @@ pub struct Job {
     /// Whether to stream output chunks as [`crate::Event::Output`] events while hosts run
     /// (needed to print lines as they arrive; not needed when only results are used).
     pub stream_output: bool,
+    /// Bytes sent to every host's command on its standard input, followed by end-of-file. Read
+    /// once, shared by all hosts. Without it the command's stdin is closed at once (as with
+    /// `ssh host cmd </dev/null`).
+    pub stdin: Option<StdinData>,
+    /// Run the command through `sudo -S`, feeding the password on stdin (never in the command
+    /// line, never echoed in results).
+    pub sudo: Option<Sudo>,
+    /// Request a pseudo-terminal for the command (stderr is then merged into stdout by the
+    /// remote terminal).
+    pub pty: bool,
+    /// Environment variables set on the channel before the command (the server must accept
+    /// them, e.g. OpenSSH `AcceptEnv`; a refusal fails the host with a `channel` error naming
+    /// the variable, and the command is not run).
+    pub env: Vec<(String, String)>,
+}
+
+/// Standard input for every host's command: shared bytes whose `Debug` shows only the length.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StdinData(pub std::sync::Arc<[u8]>);
+
+impl std::fmt::Debug for StdinData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StdinData({} bytes)", self.0.len())
+    }
+}
+
+impl From<Vec<u8>> for StdinData {
+    fn from(v: Vec<u8>) -> Self {
+        StdinData(v.into())
+    }
+}
+
+/// How to run the command through sudo.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Sudo {
+    /// Run as this user (`sudo -u`); default root.
+    pub user: Option<String>,
+    /// The sudo password, fed on stdin before any other input.
+    pub password: Option<Secret>,
+}
+
+/// A number of hosts, or a percentage of the run's hosts (`10` or `25%`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Amount {
+    /// A number of hosts.
+    Count(usize),
+    /// A percentage (0–100] of the run's hosts.
+    Percent(f64),
+}
+
+impl Amount {
+    /// The percentage of `total`, rounded down (a threshold); counts are returned as they are.
+    pub fn floor_of(self, total: usize) -> usize {
+        match self {
+            Amount::Count(n) => n,
+            Amount::Percent(p) => ((total as f64) * p / 100.0).floor() as usize,
+        }
+    }
+
+    /// The percentage of `total`, rounded up and at least 1 (a batch size).
+    pub fn ceil_of(self, total: usize) -> usize {
+        match self {
+            Amount::Count(n) => n.max(1),
+            Amount::Percent(p) => (((total as f64) * p / 100.0).ceil() as usize).max(1),
+        }
+    }
+}
+
+impl FromStr for Amount {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        if let Some(p) = t.strip_suffix('%') {
+            let v: f64 = p
+                .trim()
+                .parse()
+                .map_err(|_| format!("{s:?} is not a number or a percentage"))?;
+            if !(v > 0.0 && v <= 100.0) {
+                return Err(format!("{s:?}: a percentage must be in (0, 100]"));
+            }
+            Ok(Amount::Percent(v))
+        } else {
+            t.parse::<usize>()
+                .map(Amount::Count)
+                .map_err(|_| format!("{s:?} is not a number or a percentage (like 10 or 25%)"))
+        }
+    }
+}
+
+impl std::fmt::Display for Amount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Amount::Count(n) => write!(f, "{n}"),
+            Amount::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum AmountRepr {
+    Count(usize),
+    Text(String),
+}
+
+fn de_amount<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Amount>, D::Error> {
+    match Option::<AmountRepr>::deserialize(d)? {
+        None => Ok(None),
+        Some(AmountRepr::Count(n)) => Ok(Some(Amount::Count(n))),
+        Some(AmountRepr::Text(t)) => t.parse().map(Some).map_err(serde::de::Error::custom),
+    }
 }
 
 impl Job {
@@ -58,6 +169,10 @@ impl Job {
             retry_delay: DEFAULT_RETRY_DELAY,
             output_cap: DEFAULT_OUTPUT_CAP,
             stream_output: false,
+            stdin: None,
+            sudo: None,
+            pty: false,
+            env: Vec::new(),
         }
     }
 
@@ -75,6 +190,25 @@ impl Job {
                 reason: "must be greater than zero".into(),
             });
         }
+        for (k, _) in &self.env {
+            if k.is_empty() || k.contains(['=', '\0']) {
+                return Err(Error::InvalidSetting {
+                    setting: "env",
+                    reason: format!("{k:?} is not a variable name"),
+                });
+            }
+        }
+        if let Some(u) = self.sudo.as_ref().and_then(|s| s.user.as_deref())
+            && (u.is_empty()
+                || !u
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)))
+        {
+            return Err(Error::InvalidSetting {
+                setting: "sudo_user",
+                reason: format!("{u:?} is not a user name"),
+            });
+        }
         if self.command_timeout.is_some_and(|d| d.is_zero()) {
             return Err(Error::InvalidSetting {
                 setting: "command_timeout",
@@ -85,8 +219,8 @@ impl Job {
     }
 }
 
-/// How a run is executed: shards, fanout, pinning.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How a run is executed: shards, fanout, pinning, batches, failure threshold, connection rate.
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunConfig {
     /// Number of shard threads. `0` means one per CPU.
     pub shards: usize,
@@ -94,6 +228,15 @@ pub struct RunConfig {
     pub fanout: usize,
     /// Pin each shard thread to a core (`core_affinity`). A failed pin is logged, not fatal.
     pub pin: bool,
+    /// Run the hosts in successive batches of this size (rolling changes, Ansible's `serial`):
+    /// a batch starts only when the previous one has finished.
+    pub batch: Option<Amount>,
+    /// Once more hosts than this have failed (error, non-zero exit or signal), start no new
+    /// host; the rest end as `skipped` (Ansible's `max_fail_percentage`; a percentage is of all
+    /// the run's hosts).
+    pub max_fail: Option<Amount>,
+    /// At most this many new connections per second across all shards.
+    pub rate: Option<f64>,
 }
 
 impl Default for RunConfig {
@@ -102,6 +245,9 @@ impl Default for RunConfig {
             shards: 0,
             fanout: DEFAULT_FANOUT,
             pin: false,
+            batch: None,
+            max_fail: None,
+            rate: None,
         }
     }
 }
@@ -112,6 +258,20 @@ impl RunConfig {
         if self.fanout == 0 {
             return Err(Error::InvalidSetting {
                 setting: "fanout",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if let Some(r) = self.rate
+            && !(r.is_finite() && r > 0.0)
+        {
+            return Err(Error::InvalidSetting {
+                setting: "rate",
+                reason: format!("{r} is not a positive number of connections per second"),
+            });
+        }
+        if self.batch == Some(Amount::Count(0)) {
+            return Err(Error::InvalidSetting {
+                setting: "batch",
                 reason: "must be at least 1".into(),
             });
         }
@@ -211,6 +371,20 @@ pub struct FileConfig {
     pub known_hosts: Option<PathBuf>,
     /// Host-key checking mode.
     pub host_key_check: Option<HostKeyCheck>,
+    /// Batch size (`10` or `"25%"`).
+    #[serde(default, deserialize_with = "de_amount")]
+    pub batch: Option<Amount>,
+    /// Failure threshold (`10` or `"25%"`).
+    #[serde(default, deserialize_with = "de_amount")]
+    pub max_fail: Option<Amount>,
+    /// New connections per second.
+    pub rate: Option<f64>,
+    /// Request a pseudo-terminal.
+    pub pty: Option<bool>,
+    /// Environment variables set on each channel.
+    pub env: Option<std::collections::BTreeMap<String, String>>,
+    /// User to run commands as through sudo (with `--sudo`).
+    pub sudo_user: Option<String>,
 }
 
 impl FileConfig {
@@ -255,6 +429,14 @@ impl FileConfig {
         if self.fanout == Some(0) {
             return Err(bad("fanout", "must be at least 1".into()));
         }
+        if self.batch == Some(Amount::Count(0)) {
+            return Err(bad("batch", "must be at least 1".into()));
+        }
+        if let Some(r) = self.rate
+            && !(r.is_finite() && r > 0.0)
+        {
+            return Err(bad("rate", format!("{r} is not a positive rate")));
+        }
         if self.port == Some(0) {
             return Err(bad("port", "must be 1-65535".into()));
         }
@@ -278,6 +460,12 @@ impl FileConfig {
         if let Some(v) = self.output_cap {
             job.output_cap = v;
         }
+        if let Some(v) = self.pty {
+            job.pty = v;
+        }
+        if let Some(env) = &self.env {
+            job.env = env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        }
     }
 
     /// Applies the file's values to a run config.
@@ -290,6 +478,15 @@ impl FileConfig {
         }
         if let Some(v) = self.pin {
             run.pin = v;
+        }
+        if self.batch.is_some() {
+            run.batch = self.batch;
+        }
+        if self.max_fail.is_some() {
+            run.max_fail = self.max_fail;
+        }
+        if self.rate.is_some() {
+            run.rate = self.rate;
         }
     }
 }
@@ -337,9 +534,47 @@ host_key_check = "accept-new"
             RunConfig {
                 shards: 3,
                 fanout: 500,
-                pin: true
+                pin: true,
+                ..RunConfig::default()
             }
         );
+    }
+
+    #[test]
+    fn batch_max_fail_rate_env_from_toml() {
+        let text = "batch = \"25%\"\nmax_fail = 3\nrate = 50.5\npty = true\n[env]\nLANG = \"C\"\n";
+        let cfg = FileConfig::parse(text, &p()).unwrap();
+        let mut run = RunConfig::default();
+        cfg.apply_to_run(&mut run);
+        assert_eq!(run.batch, Some(Amount::Percent(25.0)));
+        assert_eq!(run.max_fail, Some(Amount::Count(3)));
+        assert_eq!(run.rate, Some(50.5));
+        let mut job = Job::new("x");
+        cfg.apply_to_job(&mut job);
+        assert!(job.pty);
+        assert_eq!(job.env, vec![("LANG".to_string(), "C".to_string())]);
+        let msg = FileConfig::parse("batch = \"half\"", &p())
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("half") && msg.contains("batch"), "{msg}");
+        let msg = FileConfig::parse("rate = 0.0", &p())
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("`rate`"), "{msg}");
+    }
+
+    #[test]
+    fn amounts_parse_and_scale() {
+        assert_eq!("10".parse::<Amount>().unwrap(), Amount::Count(10));
+        assert_eq!("25%".parse::<Amount>().unwrap(), Amount::Percent(25.0));
+        assert!("0%".parse::<Amount>().is_err());
+        assert!("150%".parse::<Amount>().is_err());
+        assert!("ten".parse::<Amount>().unwrap_err().contains("ten"));
+        assert_eq!(Amount::Percent(25.0).ceil_of(10), 3);
+        assert_eq!(Amount::Percent(25.0).floor_of(10), 2);
+        assert_eq!(Amount::Percent(1.0).ceil_of(10), 1);
+        assert_eq!(Amount::Count(0).ceil_of(10), 1);
+        assert_eq!(Amount::Count(4).floor_of(10), 4);
     }
 
     #[test]

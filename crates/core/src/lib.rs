@@ -22,8 +22,10 @@ mod error;
 pub mod event;
 pub mod fold;
 pub mod hosts;
+mod secret;
 
-pub use config::{FileConfig, HostKeyCheck, Job, RunConfig};
+pub use config::{Amount, FileConfig, HostKeyCheck, Job, RunConfig, StdinData, Sudo};
 pub use error::Error;
 pub use event::{ErrorKind, Event, HostError, HostResult, Outcome, StreamKind, Timings};
 pub use hosts::{HostList, HostTarget};
+pub use secret::Secret;

@@ -11,28 +11,7 @@ use tokio::net::UnixStream;
 use tokio::sync::{Mutex, OnceCell, Semaphore};
 
 use crate::Error;
-
-/// A secret string (password, passphrase). Its `Debug` and `Display` never show the value.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The value, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+pub use fleetsh_core::Secret;
 
 /// A private key loaded from a file.
 #[derive(Clone)]

@@ -13,6 +13,7 @@ pub use tokio_util::sync::CancellationToken as CancelToken;
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
+use crate::RunShared;
 use crate::auth::AgentPool;
 use crate::transport::{HostCtx, SshSettings, run_host};
 
@@ -143,7 +144,25 @@ impl Drop for Executor {
     }
 }
 
-/// Starts the shards of a run.
+/// What every batch of a run shares.
+#[derive(Debug, Clone)]
+pub struct RunParts {
+    /// All the run's hosts; events and results name hosts by their index here.
+    pub targets: Arc<[HostTarget]>,
+    /// The job.
+    pub job: Arc<Job>,
+    /// SSH settings.
+    pub settings: Arc<SshSettings>,
+    /// Failure count and rate limiter.
+    pub shared: Arc<RunShared>,
+    /// Cancels the whole run.
+    pub cancel: CancellationToken,
+    /// Woken after every event and at every shard's end.
+    pub notify: Arc<Notify>,
+}
+
+/// Starts the shards of a run (or of one batch of a run): the hosts `subset` (indices into
+/// `targets`; results carry these indices).
 ///
 /// Start protocol (all-or-nothing):
 /// 1. spawn every shard thread; each pins itself (if asked) and builds its current-thread
@@ -151,16 +170,21 @@ impl Drop for Executor {
 /// 2. once all have reported, send go to all, or, if any spawn or runtime build failed, abort to
 ///    all, join them, and return one [`Error::ShardStart`].
 pub fn start(
-    targets: Arc<[HostTarget]>,
-    job: Arc<Job>,
-    settings: Arc<SshSettings>,
+    run: &RunParts,
+    subset: Arc<[usize]>,
     config: &ShardConfig,
 ) -> Result<Executor, Error> {
-    let n_hosts = targets.len();
+    let RunParts {
+        targets,
+        job,
+        settings,
+        shared,
+        cancel,
+        notify,
+    } = run.clone();
+    let n_hosts = subset.len();
     let shards = config.effective_shards(n_hosts);
     let (tx, rx) = crossbeam_channel::unbounded();
-    let notify = Arc::new(Notify::new());
-    let cancel = CancellationToken::new();
     let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<(), String>>(shards);
     let cores = if config.pin {
         core_affinity::get_core_ids().unwrap_or_default()
@@ -178,6 +202,8 @@ pub fn start(
             shards,
             fanout: config.shard_fanout(i, shards),
             targets: targets.clone(),
+            subset: subset.clone(),
+            shared: shared.clone(),
             ctx_parts: (job.clone(), settings.clone()),
             sink: EventSink {
                 tx: tx.clone(),
@@ -252,6 +278,8 @@ struct Shard {
     shards: usize,
     fanout: usize,
     targets: Arc<[HostTarget]>,
+    subset: Arc<[usize]>,
+    shared: Arc<RunShared>,
     ctx_parts: (Arc<Job>, Arc<SshSettings>),
     sink: EventSink,
     cancel: CancellationToken,
@@ -321,15 +349,22 @@ impl Shard {
             job,
             sink: self.sink.clone(),
             cancel: self.cancel.clone(),
+            shared: self.shared.clone(),
         });
         let permits = Arc::new(Semaphore::new(self.fanout));
         let mut tasks = JoinSet::new();
         let mut owner = HashMap::new();
-        let mine = (self.index..self.targets.len()).step_by(self.shards);
-        let mut not_started = Vec::new();
+        let mine: Vec<usize> = self
+            .subset
+            .iter()
+            .skip(self.index)
+            .step_by(self.shards)
+            .copied()
+            .collect();
+        let mut not_started: Vec<(usize, ErrorKind)> = Vec::new();
         for index in mine {
-            if !not_started.is_empty() {
-                not_started.push(index);
+            if let Some(&(_, why)) = not_started.first() {
+                not_started.push((index, why));
                 continue;
             }
             let permit = tokio::select! {
@@ -338,14 +373,20 @@ impl Shard {
                 p = permits.clone().acquire_owned() => p.ok(),
             };
             let Some(permit) = permit else {
-                not_started.push(index);
+                not_started.push((index, ErrorKind::Cancelled));
                 continue;
             };
+            // Checked after the permit: a host that frees a permit may just have failed.
+            if self.shared.tripped() {
+                not_started.push((index, ErrorKind::Skipped));
+                continue;
+            }
             let ctx = ctx.clone();
             let targets = self.targets.clone();
             let handle = tasks.spawn(async move {
                 if let Some(target) = targets.get(index) {
                     let result = run_host(&ctx, index, target).await;
+                    ctx.shared.record(&result);
                     ctx.sink.send(Event::Finished(Arc::new(result)));
                 }
                 drop(permit);
@@ -355,15 +396,19 @@ impl Shard {
                 self.reap(done, &owner);
             }
         }
-        for index in not_started {
+        for (index, why) in not_started {
             if let Some(t) = self.targets.get(index) {
+                let message = match why {
+                    ErrorKind::Skipped => format!(
+                        "not started: more than {} hosts failed (max-fail)",
+                        self.shared.max_fail().unwrap_or_default()
+                    ),
+                    _ => "run cancelled before this host started".to_string(),
+                };
                 self.sink.send(Event::Finished(Arc::new(HostResult::failed(
                     index,
                     t.clone(),
-                    HostError::new(
-                        ErrorKind::Cancelled,
-                        "run cancelled before this host started",
-                    ),
+                    HostError::new(why, message),
                 ))));
             }
         }

@@ -23,9 +23,11 @@
 )]
 
 pub mod auth;
+pub mod command;
 pub mod executor;
 pub mod known_hosts;
 pub mod limits;
+pub mod shared;
 pub mod transport;
 
 use std::path::PathBuf;
@@ -33,6 +35,7 @@ use std::path::PathBuf;
 pub use auth::{AuthMaterial, LoadedKey, Secret};
 pub use executor::{EventSink, Executor, ShardConfig};
 pub use known_hosts::{KnownHosts, Verdict};
+pub use shared::RunShared;
 pub use transport::{SshSettings, default_client_config};
 
 /// Errors of the executor that concern the whole run (a host's failure is never one of these:

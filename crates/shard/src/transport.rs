@@ -50,6 +50,7 @@ pub(crate) struct HostCtx {
     pub job: Arc<Job>,
     pub sink: EventSink,
     pub cancel: CancellationToken,
+    pub shared: Arc<crate::RunShared>,
 }
 
 struct ClientHandler {
@@ -124,6 +125,17 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
         result.attempts = attempt;
         let mut timings = Timings::default();
         let mut phase = Phase::Resolve;
+        if let Some(rl) = ctx.shared.rate() {
+            let slot = tokio::time::Instant::from_std(rl.reserve());
+            tokio::select! {
+                _ = ctx.cancel.cancelled() => {
+                    result.error = Some(HostError::new(ErrorKind::Cancelled, "run cancelled while waiting for a connection slot (--rate)"));
+                    result.timings.total = start.elapsed();
+                    return result;
+                }
+                _ = tokio::time::sleep_until(slot) => {}
+            }
+        }
         let outcome = tokio::select! {
             biased;
             _ = ctx.cancel.cancelled() => Err(HostError::new(ErrorKind::Cancelled, "run cancelled while connecting")),
@@ -434,6 +446,13 @@ fn capture(buf: &mut Vec<u8>, data: &[u8], cap: usize, truncated: &mut bool) {
     }
 }
 
+/// What is pending a reply on the channel, in request order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Request {
+    Env(String),
+    Pty,
+}
+
 async fn run_command(
     ctx: &HostCtx,
     handle: &client::Handle<ClientHandler>,
@@ -442,7 +461,7 @@ async fn run_command(
 ) {
     let job = &ctx.job;
     let t_exec = start.elapsed();
-    let mut channel = match handle.channel_open_session().await {
+    let channel = match handle.channel_open_session().await {
         Ok(c) => c,
         Err(e) => {
             result.error = Some(HostError::new(
@@ -452,13 +471,103 @@ async fn run_command(
             return;
         }
     };
-    if let Err(e) = channel.exec(true, job.command.as_bytes()).await {
-        result.error = Some(HostError::new(
+    let (mut read, write) = channel.split();
+    let lost = |what: &str, e: russh::Error| {
+        HostError::new(
             ErrorKind::Channel,
-            format!("exec request failed: {}", describe(&e)),
-        ));
+            format!("{what} failed: {}", describe(&e)),
+        )
+    };
+
+    // 1. Channel requests that must succeed before the command runs: environment, pty.
+    let mut pending = std::collections::VecDeque::new();
+    for (k, v) in &job.env {
+        if let Err(e) = write.set_env(true, k.as_str(), v.as_str()).await {
+            result.error = Some(lost("env request", e));
+            return;
+        }
+        pending.push_back(Request::Env(k.clone()));
+    }
+    if job.pty {
+        if let Err(e) = write.request_pty(true, "xterm", 80, 24, 0, 0, &[]).await {
+            result.error = Some(lost("pty request", e));
+            return;
+        }
+        pending.push_back(Request::Pty);
+    }
+    while let Some(req) = pending.front().cloned() {
+        let msg = tokio::select! {
+            biased;
+            _ = ctx.cancel.cancelled() => {
+                result.error = Some(HostError::new(ErrorKind::Cancelled, "run cancelled before the command started"));
+                return;
+            }
+            m = read.wait() => m,
+        };
+        match msg {
+            Some(ChannelMsg::Success) => {
+                pending.pop_front();
+            }
+            Some(ChannelMsg::Failure) => {
+                result.error = Some(HostError::new(
+                    ErrorKind::Channel,
+                    match req {
+                        Request::Env(k) => format!(
+                            "the server refused to set environment variable {k} (see its AcceptEnv); the command was not run"
+                        ),
+                        Request::Pty => {
+                            "the server refused to allocate a pty; the command was not run".into()
+                        }
+                    },
+                ));
+                return;
+            }
+            Some(ChannelMsg::Close) | None => {
+                result.error = Some(HostError::new(
+                    ErrorKind::Disconnected,
+                    "channel closed before the command started",
+                ));
+                return;
+            }
+            Some(_) => {}
+        }
+    }
+
+    // 2. The command: per-host arguments, then sudo.
+    let mut command = crate::command::render(&job.command, &result.target.host, result.index);
+    if let Some(sudo) = &job.sudo {
+        command = crate::command::sudo_wrap(&command, sudo);
+    }
+    if let Err(e) = write.exec(true, command.into_bytes()).await {
+        result.error = Some(lost("exec request", e));
         return;
     }
+
+    // 3. Standard input (sudo password first), then EOF, sent concurrently with reading so
+    //    that neither side can stall the other.
+    let secret: Option<Vec<u8>> = job
+        .sudo
+        .as_ref()
+        .and_then(|s| s.password.as_ref())
+        .map(|p| p.expose().as_bytes().to_vec());
+    let writer = async {
+        if let Some(pw) = &secret {
+            let mut line = pw.clone();
+            line.push(b'\n');
+            write.data_bytes(line).await?;
+        }
+        if let Some(input) = &job.stdin
+            && !input.0.is_empty()
+        {
+            write
+                .data_bytes(bytes::Bytes::from_owner(input.0.clone()))
+                .await?;
+        }
+        write.eof().await
+    };
+    tokio::pin!(writer);
+    let mut writer_done = false;
+
     let deadline = job.command_timeout.map(|d| tokio::time::Instant::now() + d);
     let sleep = tokio::time::sleep_until(
         deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86400 * 365)),
@@ -472,21 +581,27 @@ async fn run_command(
             result.timings.exec = Some(start.elapsed().saturating_sub(t_exec));
         }
     };
-    loop {
+    let stop = loop {
         let msg = tokio::select! {
             biased;
             _ = ctx.cancel.cancelled() => {
-                result.error = Some(HostError::new(ErrorKind::Cancelled, "run cancelled while the command ran"));
-                return;
+                break Some(HostError::new(ErrorKind::Cancelled, "run cancelled while the command ran"));
             }
             _ = &mut sleep, if deadline.is_some() => {
-                result.error = Some(HostError::new(
+                break Some(HostError::new(
                     ErrorKind::CommandTimeout,
                     format!("command did not finish within {:?}", job.command_timeout.unwrap_or_default()),
                 ));
-                return;
             }
-            m = channel.wait() => m,
+            w = &mut writer, if !writer_done => {
+                writer_done = true;
+                if let Err(e) = w {
+                    // The command may have exited without reading its input: not an error.
+                    tracing::debug!("stdin not fully sent: {e}");
+                }
+                continue;
+            }
+            m = read.wait() => m,
         };
         match msg {
             Some(ChannelMsg::Data { data }) => {
@@ -494,14 +609,14 @@ async fn run_command(
                 if result.timings.first_byte.is_none() {
                     result.timings.first_byte = Some(start.elapsed());
                 }
-                capture(&mut result.stdout, &data, cap, &mut result.truncated);
-                if job.stream_output {
-                    ctx.sink.send(Event::Output {
-                        host: result.index,
-                        stream: StreamKind::Stdout,
-                        data: data.to_vec(),
-                    });
-                }
+                on_output(
+                    ctx,
+                    result,
+                    StreamKind::Stdout,
+                    &data,
+                    cap,
+                    secret.as_deref(),
+                );
             }
             Some(ChannelMsg::ExtendedData { data, ext }) => {
                 confirm(result, &mut exec_confirmed);
@@ -509,23 +624,22 @@ async fn run_command(
                     result.timings.first_byte = Some(start.elapsed());
                 }
                 if ext == 1 {
-                    capture(&mut result.stderr, &data, cap, &mut result.truncated);
-                    if job.stream_output {
-                        ctx.sink.send(Event::Output {
-                            host: result.index,
-                            stream: StreamKind::Stderr,
-                            data: data.to_vec(),
-                        });
-                    }
+                    on_output(
+                        ctx,
+                        result,
+                        StreamKind::Stderr,
+                        &data,
+                        cap,
+                        secret.as_deref(),
+                    );
                 }
             }
             Some(ChannelMsg::Success) => confirm(result, &mut exec_confirmed),
             Some(ChannelMsg::Failure) if !exec_confirmed => {
-                result.error = Some(HostError::new(
+                break Some(HostError::new(
                     ErrorKind::Channel,
                     "the server refused the exec request",
                 ));
-                return;
             }
             Some(ChannelMsg::ExitStatus { exit_status }) => {
                 result.exit_code = Some(exit_status);
@@ -535,15 +649,27 @@ async fn run_command(
                 error_message,
                 ..
             }) => {
-                let name = sig_name(&signal_name);
-                result.signal = Some(name);
+                result.signal = Some(sig_name(&signal_name));
                 if !error_message.is_empty() {
                     tracing::debug!("exit signal message: {error_message}");
                 }
             }
-            Some(ChannelMsg::Close) | None => break,
+            Some(ChannelMsg::Close) | None => break None,
             Some(_) => {}
         }
+    };
+    if let Some(pw) = &secret {
+        crate::command::scrub(&mut result.stdout, pw);
+        crate::command::scrub(&mut result.stderr, pw);
+    }
+    if let Some(e) = stop {
+        // Ask the server to stop the command (OpenSSH honours signal requests); closing the
+        // connection follows.
+        if matches!(e.kind, ErrorKind::CommandTimeout | ErrorKind::Cancelled) {
+            let _ = write.signal(russh::Sig::TERM).await;
+        }
+        result.error = Some(e);
+        return;
     }
     if result.exit_code.is_none() && result.signal.is_none() {
         let msg = if handle.is_closed() {
@@ -552,6 +678,32 @@ async fn run_command(
             "channel closed without an exit status"
         };
         result.error = Some(HostError::new(ErrorKind::Disconnected, msg));
+    }
+}
+
+fn on_output(
+    ctx: &HostCtx,
+    result: &mut HostResult,
+    stream: StreamKind,
+    data: &[u8],
+    cap: usize,
+    secret: Option<&[u8]>,
+) {
+    let buf = match stream {
+        StreamKind::Stdout => &mut result.stdout,
+        StreamKind::Stderr => &mut result.stderr,
+    };
+    capture(buf, data, cap, &mut result.truncated);
+    if ctx.job.stream_output {
+        let mut chunk = data.to_vec();
+        if let Some(pw) = secret {
+            crate::command::scrub(&mut chunk, pw);
+        }
+        ctx.sink.send(Event::Output {
+            host: result.index,
+            stream,
+            data: chunk,
+        });
     }
 }
 

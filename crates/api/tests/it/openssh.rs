@@ -680,11 +680,10 @@ fn remote_home_is_the_empty_fixture_home() {
     assert_eq!(String::from_utf8_lossy(&r.stdout), format!("{home}\n"));
 }
 
-/// fleetsh never closes the remote command's stdin (no channel EOF after the exec request), so a
-/// command that reads stdin waits for input that never comes; `ssh host cmd </dev/null` (or
-/// `ssh -n`) ends at once. Run with `--ignored` once the engine sends EOF.
+/// Regression (found while building issue 2's interop suite): the engine must close the remote
+/// command's stdin (channel EOF after the exec request), as `ssh host cmd </dev/null` does, so a
+/// command that reads stdin ends at once.
 #[test]
-#[ignore = "known fleetsh bug: the remote command's stdin is never closed (no channel EOF)"]
 fn command_reading_stdin_sees_eof() {
     let sshd = sshd();
     let mut j = job("cat; echo done");
@@ -699,4 +698,68 @@ fn command_reading_stdin_sees_eof() {
     let r = &report.results[0];
     sshd.assert_ok(r);
     assert_eq!(String::from_utf8_lossy(&r.stdout), "done\n");
+}
+
+/// Standard input is sent to every host's command, then EOF.
+#[test]
+fn stdin_reaches_every_host() {
+    let sshd = sshd();
+    let mut j = job("wc -c; cat >/dev/null; echo end");
+    j.stdin = Some(vec![b'x'; 300_000].into());
+    j.command_timeout = Some(Duration::from_secs(20));
+    let targets: Vec<HostTarget> = ADDRS.iter().map(|a| HostTarget::new(*a)).collect();
+    let report = sshd
+        .engine(2)
+        .build()
+        .unwrap()
+        .run(targets, j)
+        .unwrap()
+        .join();
+    for r in &report.results {
+        sshd.assert_ok(r);
+        assert_eq!(String::from_utf8_lossy(&r.stdout).trim(), "300000\nend");
+    }
+}
+
+/// OpenSSH refuses environment variables its AcceptEnv does not list: the host fails with a
+/// `channel` error naming the variable, and the command is not run.
+#[test]
+fn refused_environment_variable_is_reported() {
+    let sshd = sshd();
+    let mut j = job("echo ran");
+    j.env = vec![("FLEETSH_TEST_VAR".into(), "1".into())];
+    let report = sshd
+        .engine(1)
+        .build()
+        .unwrap()
+        .run(vec![HostTarget::new(ADDRS[0])], j)
+        .unwrap()
+        .join();
+    let r = &report.results[0];
+    let e = r.error.as_ref().expect("refused env must fail the host");
+    assert_eq!(e.kind, ErrorKind::Channel, "{e}");
+    assert!(e.message.contains("FLEETSH_TEST_VAR"), "{e}");
+    assert!(r.stdout.is_empty(), "the command did not run");
+}
+
+/// A pty makes the remote side a terminal.
+#[test]
+fn pty_is_a_terminal() {
+    let sshd = sshd();
+    let mut j = job("tty");
+    j.pty = true;
+    let report = sshd
+        .engine(1)
+        .build()
+        .unwrap()
+        .run(vec![HostTarget::new(ADDRS[0])], j)
+        .unwrap()
+        .join();
+    let r = &report.results[0];
+    sshd.assert_ok(r);
+    assert!(
+        String::from_utf8_lossy(&r.stdout).starts_with("/dev/pts/"),
+        "{:?}",
+        String::from_utf8_lossy(&r.stdout)
+    );
 }

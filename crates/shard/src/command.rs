@@ -1,0 +1,120 @@
+//! What is sent as the exec request: per-host arguments, sudo wrapping, and scrubbing secrets
+//! out of output.
+
+use fleetsh_core::Sudo;
+
+/// Quotes `s` for a POSIX shell: bare when it holds only safe characters, else single-quoted.
+pub fn shell_quote(s: &str) -> String {
+    let safe = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-:@%+=,/".contains(c));
+    if safe {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// Replaces `{host}` (the host name, shell-quoted when needed) and `{index}` (the host's
+/// position in the run) in `command`, as parallel-ssh's `host_args` do.
+pub fn render(command: &str, host: &str, index: usize) -> String {
+    if !command.contains('{') {
+        return command.to_string();
+    }
+    command
+        .replace("{host}", &shell_quote(host))
+        .replace("{index}", &index.to_string())
+}
+
+/// Wraps `command` to run through sudo: `sudo -S -p '' [-u USER] -- sh -c 'COMMAND'` when a
+/// password will be fed on stdin, `sudo -n ...` (fail rather than wait for a prompt) otherwise.
+pub fn sudo_wrap(command: &str, sudo: &Sudo) -> String {
+    let mut s = String::from(if sudo.password.is_some() {
+        "sudo -S -p ''"
+    } else {
+        "sudo -n"
+    });
+    if let Some(u) = &sudo.user {
+        s.push_str(" -u ");
+        s.push_str(&shell_quote(u));
+    }
+    s.push_str(" -- sh -c ");
+    s.push_str(&shell_quote(command));
+    s
+}
+
+/// Replaces every occurrence of `secret` in `data` with `***`.
+pub fn scrub(data: &mut Vec<u8>, secret: &[u8]) {
+    if secret.is_empty() || data.len() < secret.len() {
+        return;
+    }
+    if !data.windows(secret.len()).any(|w| w == secret) {
+        return;
+    }
+    let mut out = Vec::with_capacity(data.len());
+    let mut i = 0;
+    while i < data.len() {
+        if data.get(i..i + secret.len()) == Some(secret) {
+            out.extend_from_slice(b"***");
+            i += secret.len();
+        } else {
+            if let Some(&b) = data.get(i) {
+                out.push(b);
+            }
+            i += 1;
+        }
+    }
+    *data = out;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fleetsh_core::Secret;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("web01.dc1"), "web01.dc1");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("x;rm"), "'x;rm'");
+    }
+
+    #[test]
+    fn host_arguments() {
+        assert_eq!(render("echo {host} {index}", "web1", 7), "echo web1 7");
+        assert_eq!(render("echo {host}", "a;b", 0), "echo 'a;b'");
+        assert_eq!(
+            render("find . -exec ls {} \\;", "h", 0),
+            "find . -exec ls {} \\;"
+        );
+    }
+
+    #[test]
+    fn sudo_wrapping() {
+        let s = Sudo {
+            user: Some("postgres".into()),
+            password: Some(Secret::new("pw")),
+        };
+        assert_eq!(
+            sudo_wrap("echo 'x' && id", &s),
+            r"sudo -S -p '' -u postgres -- sh -c 'echo '\''x'\'' && id'"
+        );
+        assert!(!sudo_wrap("id", &s).contains("pw"));
+        assert_eq!(sudo_wrap("id", &Sudo::default()), "sudo -n -- sh -c id");
+    }
+
+    #[test]
+    fn scrubbing() {
+        let mut d = b"pw: hunter2\nok hunter2".to_vec();
+        scrub(&mut d, b"hunter2");
+        assert_eq!(d, b"pw: ***\nok ***");
+        let mut d = b"nothing".to_vec();
+        scrub(&mut d, b"hunter2");
+        assert_eq!(d, b"nothing");
+        let mut d = b"hunt".to_vec();
+        scrub(&mut d, b"hunter2");
+        assert_eq!(d, b"hunt");
+    }
+}
