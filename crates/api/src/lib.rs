@@ -36,6 +36,7 @@ mod run;
 
 pub use engine::{Engine, EngineBuilder};
 pub use fleetsh_core::config::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_FANOUT, DEFAULT_OUTPUT_CAP};
+pub use fleetsh_core::{Groups, config, groups};
 pub use fleetsh_core::{
     Amount, ErrorKind, Event, FileConfig, HostError, HostKeyCheck, HostList, HostResult,
     HostTarget, Job, Outcome, RunConfig, StdinData, StreamKind, Sudo, Timings, hosts,

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use fleetsh::{Engine, FileConfig, HostKeyCheck, HostList, Job, RunConfig, Secret};
+use fleetsh::{Engine, FileConfig, Groups, HostKeyCheck, HostList, Job, RunConfig, Secret, Sudo};
 use fleetsh_sim::{SimConfig, SimFleet};
 
 use args::{Cli, Command, HostKeyCheckArg, OutputMode, RunArgs, SimArgs};
@@ -43,6 +43,18 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(a) => run(*a),
         Command::Sim(a) => sim(a),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            // Into a buffer first: clap_complete panics on a write error such as a closed pipe.
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "fleetsh", &mut buf);
+            io::stdout()
+                .lock()
+                .write_all(&buf)
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(Into::into)
+        }
+        Command::Man => man(),
     };
     match result {
         Ok(code) => code,
@@ -77,7 +89,10 @@ fn secs(name: &str, v: f64) -> Result<Duration> {
 fn run(a: RunArgs) -> Result<ExitCode> {
     let file = match &a.config {
         Some(p) => FileConfig::load(p).map_err(usage)?,
-        None => FileConfig::default(),
+        None => match fleetsh::config::default_config_file().filter(|p| p.exists()) {
+            Some(p) => FileConfig::load(&p).map_err(usage)?,
+            None => FileConfig::default(),
+        },
     };
 
     // Job: built-in defaults < config file < flags.
@@ -104,6 +119,25 @@ fn run(a: RunArgs) -> Result<ExitCode> {
         job.output_cap = v;
     }
     job.stream_output = a.output == OutputMode::Inline;
+    if a.pty {
+        job.pty = true;
+    }
+    if !a.env.is_empty() {
+        job.env = a.env.clone();
+    }
+    let sudo_user = a.sudo_user.clone().or(file.sudo_user.clone());
+    if a.sudo || a.sudo_user.is_some() {
+        job.sudo = Some(Sudo {
+            user: sudo_user,
+            password: std::env::var("FLEETSH_SUDO_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty())
+                .map(Secret::new),
+        });
+    }
+    if a.stdin {
+        job.stdin = Some(read_stdin().map_err(usage)?.into());
+    }
     job.validate().map_err(usage)?;
 
     let mut run_cfg = RunConfig::default();
@@ -116,6 +150,15 @@ fn run(a: RunArgs) -> Result<ExitCode> {
     }
     if a.pin {
         run_cfg.pin = true;
+    }
+    if a.batch.is_some() {
+        run_cfg.batch = a.batch;
+    }
+    if a.max_fail.is_some() {
+        run_cfg.max_fail = a.max_fail;
+    }
+    if a.rate.is_some() {
+        run_cfg.rate = a.rate;
     }
     run_cfg.validate().map_err(usage)?;
 
@@ -162,8 +205,26 @@ fn run(a: RunArgs) -> Result<ExitCode> {
 
     // Hosts.
     let mut list = HostList::new();
+    let groups = match Groups::default_path().filter(|p| p.exists()) {
+        Some(p) => Groups::load(&p).map_err(usage)?,
+        None => Groups::new(),
+    };
     for spec in &a.hosts {
-        list.include_spec(spec).map_err(usage)?;
+        if Groups::is_expression(spec) {
+            for t in groups
+                .evaluate(spec, fleetsh::hosts::DEFAULT_MAX_HOSTS)
+                .map_err(usage)?
+            {
+                list.include_target(t);
+            }
+        } else {
+            list.include_spec(spec).map_err(usage)?;
+        }
+    }
+    if let Some(f) = &a.retry_failed {
+        for t in failed_hosts(f).map_err(usage)? {
+            list.include_target(t);
+        }
     }
     for f in &a.hostfile {
         list.include_file(f).map_err(usage)?;
@@ -172,7 +233,16 @@ fn run(a: RunArgs) -> Result<ExitCode> {
         list.include_file(&f.hosts_file()).map_err(usage)?;
     }
     for spec in &a.exclude {
-        list.exclude_spec(spec).map_err(usage)?;
+        if Groups::is_expression(spec) {
+            for t in groups
+                .evaluate(spec, fleetsh::hosts::DEFAULT_MAX_HOSTS)
+                .map_err(usage)?
+            {
+                list.exclude_target(t);
+            }
+        } else {
+            list.exclude_spec(spec).map_err(usage)?;
+        }
     }
     let hosts = list.build().map_err(usage)?;
 
@@ -244,6 +314,72 @@ fn run(a: RunArgs) -> Result<ExitCode> {
     printer.finish(&report, was_cancelled)?;
     drop(fleet);
     Ok(ExitCode::from(printer.exit_status(&report, was_cancelled)))
+}
+
+/// The hosts that failed in an earlier `-o json` output: an error, a non-zero exit or a signal.
+fn failed_hosts(path: &std::path::Path) -> Result<Vec<fleetsh::HostTarget>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--retry-failed: cannot read {}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(line).with_context(|| {
+            format!("--retry-failed: {}:{}: not a JSON object", path.display(), i + 1)
+        })?;
+        let Some(host) = v.get("host").and_then(|h| h.as_str()) else {
+            bail!(
+                "--retry-failed: {}:{}: no \"host\" field (is this `fleetsh run -o json` output?)",
+                path.display(),
+                i + 1
+            );
+        };
+        let failed = !v["error"].is_null() || !v["signal"].is_null() || v["exit_code"] != 0;
+        if failed {
+            let mut t = fleetsh::HostTarget::new(host);
+            if let Some(p) = v["port"].as_u64().and_then(|p| u16::try_from(p).ok()) {
+                t = t.with_port(p);
+            }
+            if let Some(u) = v["user"].as_str() {
+                t = t.with_user(u);
+            }
+            out.push(t);
+        }
+    }
+    if out.is_empty() {
+        bail!("--retry-failed: no failed host in {}", path.display());
+    }
+    Ok(out)
+}
+
+fn man() -> Result<ExitCode> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let mut out = io::stdout().lock();
+    clap_mangen::Man::new(cmd.clone()).render(&mut out)?;
+    for sub in cmd.get_subcommands() {
+        // `fleetsh-run(1)` etc.: the subcommand's own page.
+        let name: &'static str = Box::leak(format!("fleetsh-{}", sub.get_name()).into_boxed_str());
+        clap_mangen::Man::new(sub.clone().name(name)).render(&mut out)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Most bytes `-I` reads from standard input.
+const MAX_STDIN: u64 = 64 * 1024 * 1024;
+
+fn read_stdin() -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    io::stdin()
+        .lock()
+        .take(MAX_STDIN + 1)
+        .read_to_end(&mut buf)
+        .context("--stdin: cannot read standard input")?;
+    if buf.len() as u64 > MAX_STDIN {
+        bail!("--stdin: standard input is larger than {MAX_STDIN} bytes");
+    }
+    Ok(buf)
 }
 
 fn expand_tilde(p: PathBuf) -> PathBuf {

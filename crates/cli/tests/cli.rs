@@ -26,6 +26,9 @@ fn json_lines(out: &Output) -> Vec<Value> {
         .collect()
 }
 
+#[path = "cli/control.rs"]
+mod control;
+#[path = "cli/output.rs"]
 mod output;
 
 mod run {

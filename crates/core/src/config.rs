@@ -9,6 +9,20 @@ use serde::Deserialize;
 
 use crate::{Error, Secret};
 
+/// fleetsh's configuration directory: `$XDG_CONFIG_HOME/fleetsh`, else `~/.config/fleetsh`.
+pub fn config_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("fleetsh"))
+}
+
+/// The default config file, `config.toml` in [`config_dir`], if any.
+pub fn default_config_file() -> Option<PathBuf> {
+    config_dir().map(|d| d.join("config.toml"))
+}
+
 /// Default number of hosts in flight across all shards.
 ///
 /// 1,000 keeps a 10,000-host run about ten waves deep while staying well inside common open-file

@@ -527,7 +527,7 @@ fn materialize(segments: &[Segment<'_>], out: &mut Vec<String>) {
 /// Expands `spec` and parses each host as a [`HostTarget`].
 ///
 /// A parse error of an expanded host names that host and the spec it came from.
-fn expand_targets(spec: &str, limit: usize) -> Result<Vec<HostTarget>, Error> {
+pub(crate) fn expand_targets(spec: &str, limit: usize) -> Result<Vec<HostTarget>, Error> {
     expand(spec, limit)?
         .into_iter()
         .map(|host| {
@@ -712,6 +712,12 @@ impl HostList {
         let targets = read_hosts_file(path, remaining).map_err(|e| relimit(e, limit))?;
         self.includes.extend(targets);
         Ok(self)
+    }
+
+    /// Excludes one target (a target without user and port excludes that host on any).
+    pub fn exclude_target(&mut self, t: HostTarget) -> &mut Self {
+        self.excludes.push(t);
+        self
     }
 
     /// Adds one target. The limit is checked by [`build`](HostList::build).

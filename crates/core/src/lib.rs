@@ -21,11 +21,13 @@ pub mod config;
 mod error;
 pub mod event;
 pub mod fold;
+pub mod groups;
 pub mod hosts;
 mod secret;
 
 pub use config::{Amount, FileConfig, HostKeyCheck, Job, RunConfig, StdinData, Sudo};
 pub use error::Error;
 pub use event::{ErrorKind, Event, HostError, HostResult, Outcome, StreamKind, Timings};
+pub use groups::Groups;
 pub use hosts::{HostList, HostTarget};
 pub use secret::Secret;

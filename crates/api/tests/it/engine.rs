@@ -573,3 +573,121 @@ fn bad_job_and_empty_host_list_are_errors() {
     let err = Engine::builder().fanout(0).build().unwrap_err().to_string();
     assert!(err.contains("fanout"), "{err}");
 }
+
+each_shards!(batches_run_one_after_another_with_host_args, |shards| {
+    let f = fleet(30, 18, None);
+    let mut handle = f
+        .engine(shards)
+        .batch(fleetsh::Amount::Count(10))
+        .build()
+        .unwrap()
+        .run(f.targets(), job("echo {index} {host}"))
+        .unwrap();
+    let mut order = Vec::new();
+    for ev in &mut handle {
+        if let Event::Finished(r) = ev {
+            assert!(r.is_ok(), "{r:?}");
+            let expect = format!("{} {}\n", r.index, r.target.host);
+            assert_eq!(String::from_utf8_lossy(&r.stdout), expect);
+            order.push(r.index);
+        }
+    }
+    assert_eq!(order.len(), 30);
+    for (pos, idx) in order.iter().enumerate() {
+        assert_eq!(pos / 10, idx / 10, "batch {} finished out of turn: {order:?}", idx / 10);
+    }
+});
+
+#[test]
+fn max_fail_skips_the_rest_once_passed() {
+    let f = fleet(40, 19, None);
+    let report = f
+        .engine(1)
+        .fanout(1)
+        .max_fail(fleetsh::Amount::Count(3))
+        .build()
+        .unwrap()
+        .run(f.targets(), job("exit 1"))
+        .unwrap()
+        .join();
+    assert_one_result_per_host(&report.results, 40);
+    let ran = report.results.iter().filter(|r| r.exit_code == Some(1)).count();
+    assert_eq!(ran, 4, "hosts run until failures pass the threshold of 3");
+    for r in report.results.iter().filter(|r| r.exit_code.is_none()) {
+        let e = r.error.as_ref().unwrap();
+        assert_eq!(e.kind, ErrorKind::Skipped);
+        assert!(e.message.contains("max-fail"), "{e}");
+    }
+}
+
+each_shards!(max_fail_percentage_stops_later_batches, |shards| {
+    let f = fleet(20, 20, None);
+    let report = f
+        .engine(shards)
+        .batch(fleetsh::Amount::Count(5))
+        .max_fail(fleetsh::Amount::Percent(10.0))
+        .build()
+        .unwrap()
+        .run(f.targets(), job("exit 2"))
+        .unwrap()
+        .join();
+    let kinds: Vec<Option<ErrorKind>> = report
+        .results
+        .iter()
+        .map(|r| r.error.as_ref().map(|e| e.kind))
+        .collect();
+    assert!(kinds[..5].iter().all(|k| k.is_none()), "the first batch ran");
+    assert!(
+        kinds[5..].iter().all(|k| *k == Some(ErrorKind::Skipped)),
+        "{kinds:?}"
+    );
+});
+
+#[test]
+fn rate_spaces_new_connections() {
+    let f = fleet(10, 21, None);
+    let started = std::time::Instant::now();
+    let report = f
+        .engine(2)
+        .rate(20.0)
+        .build()
+        .unwrap()
+        .run(f.targets(), job("true"))
+        .unwrap()
+        .join();
+    assert!(report.all_ok());
+    // Ten connections at 20/s: the last starts at least 9 × 50 ms after the first.
+    assert!(
+        started.elapsed() >= Duration::from_millis(450),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn cancelled_batched_run_ends_later_batches_as_cancelled() {
+    let f = fleet(12, 22, None);
+    let mut j = job("echo go; sleep 30");
+    j.stream_output = true;
+    let mut handle = f
+        .engine(2)
+        .batch(fleetsh::Amount::Count(4))
+        .build()
+        .unwrap()
+        .run(f.targets(), j)
+        .unwrap();
+    let mut seen = 0;
+    while seen < 4 {
+        if let Some(Event::Output { .. }) = handle.next_event() {
+            seen += 1;
+        }
+    }
+    handle.cancel();
+    let report = handle.join();
+    assert_one_result_per_host(&report.results, 12);
+    for r in &report.results {
+        assert_eq!(r.error.as_ref().unwrap().kind, ErrorKind::Cancelled);
+    }
+    assert!(report.results[..4].iter().all(|r| r.stdout == b"go\n"));
+    assert!(report.results[4..].iter().all(|r| r.stdout.is_empty()));
+}

@@ -1,0 +1,238 @@
+//! Control options: batches, max-fail, rate, retry-failed, groups, default config file,
+//! per-host arguments, stdin, sudo, pty, env, completions and man page.
+
+use super::*;
+
+fn fleetsh_env(args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Output {
+    use std::io::Write;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleetsh"));
+    cmd.args(args)
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("FLEETSH_PASSWORD")
+        .env_remove("FLEETSH_SUDO_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("run fleetsh");
+    let mut input = child.stdin.take().unwrap();
+    if let Some(data) = stdin {
+        input.write_all(data).unwrap();
+    }
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn batch_and_max_fail_skip_the_rest() {
+    let out = fleetsh(&[
+        "run", "--sim", "12", "--batch", "4", "--max-fail", "0", "-o", "json", "--", "exit 1",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 12);
+    let ran = lines.iter().filter(|v| v["exit_code"] == 1).count();
+    let skipped = lines
+        .iter()
+        .filter(|v| v["error"]["kind"] == "skipped")
+        .count();
+    assert_eq!((ran, skipped), (4, 8), "the first batch runs, the others are skipped");
+}
+
+#[test]
+fn bad_control_values_are_usage_errors() {
+    for (flag, value) in [("--batch", "0"), ("--max-fail", "x%"), ("--rate", "0"), ("--batch", "200%")] {
+        let out = fleetsh(&["run", "-w", "h", flag, value, "--", "true"]);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {}", text(&out.stderr));
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(value) || err.contains(flag.trim_start_matches('-')),
+            "{flag} {value}: {err}"
+        );
+    }
+    let out = fleetsh(&["run", "-w", "h", "--env", "NOEQUALS", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("NOEQUALS"));
+}
+
+#[test]
+fn per_host_arguments() {
+    let out = fleetsh(&["run", "--sim", "5", "-o", "json", "--", "echo {host} {index}"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for v in json_lines(&out) {
+        let host = v["host"].as_str().unwrap();
+        let said = v["stdout"].as_str().unwrap();
+        assert!(said.starts_with(&format!("{host} ")), "{said}");
+    }
+}
+
+/// A separate `fleetsh sim`, so that two runs reach the same hosts.
+struct SimProcess {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+}
+
+impl SimProcess {
+    fn start(count: usize, base: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fleetsh"))
+            .args(["sim", "--count", &count.to_string(), "--port", "0", "--addr-base", base])
+            .arg("--state-dir")
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), format!("ready {count}"));
+        SimProcess { child, dir }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_str().unwrap().to_string()
+    }
+
+    fn args<'a>(&'a self, owned: &'a mut Vec<String>) -> Vec<&'a str> {
+        *owned = vec![
+            "-i".into(),
+            self.path("id_ed25519"),
+            "--known-hosts".into(),
+            self.path("known_hosts"),
+        ];
+        owned.iter().map(String::as_str).collect()
+    }
+}
+
+impl Drop for SimProcess {
+    fn drop(&mut self) {
+        // Only the process this test started, by PID.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn retry_failed_runs_only_the_failed_hosts() {
+    let sim = SimProcess::start(6, "127.4.0.1");
+    let mut owned = Vec::new();
+    let common = sim.args(&mut owned);
+    let hosts = sim.path("hosts");
+    let mut args = vec!["run", "-H", &hosts];
+    args.extend(common.iter().copied());
+    args.extend(["-o", "json", "--", "exit {index}"]);
+    let first = fleetsh(&args);
+    assert_eq!(first.status.code(), Some(1));
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("first.json");
+    std::fs::write(&saved, &first.stdout).unwrap();
+    let saved = saved.to_str().unwrap();
+    let mut args = vec!["run", "--retry-failed", saved];
+    args.extend(common.iter().copied());
+    args.extend(["-o", "json", "--", "true"]);
+    let second = fleetsh(&args);
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    let mut retried: Vec<String> = json_lines(&second)
+        .iter()
+        .map(|v| v["host"].as_str().unwrap().to_string())
+        .collect();
+    retried.sort();
+    assert_eq!(
+        retried,
+        ["127.4.0.2", "127.4.0.3", "127.4.0.4", "127.4.0.5", "127.4.0.6"],
+        "host 0 exited 0 and is not retried"
+    );
+    // A file that is not fleetsh JSON output is a usage error naming it.
+    let bogus = dir.path().join("bogus.json");
+    std::fs::write(&bogus, "not json\n").unwrap();
+    let out = fleetsh(&["run", "--retry-failed", bogus.to_str().unwrap(), "--", "true"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("bogus.json:1"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn groups_and_default_config_file() {
+    let sim = SimProcess::start(6, "127.5.0.1");
+    let cfg = tempfile::tempdir().unwrap();
+    let d = cfg.path().join("fleetsh");
+    std::fs::create_dir_all(&d).unwrap();
+    let port = std::fs::read_to_string(sim.path("hosts"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        d.join("groups.toml"),
+        "web = \"127.5.0.[1-4]\"\ncanary = [\"127.5.0.2\", \"127.5.0.5\"]\n",
+    )
+    .unwrap();
+    // The default config file gives the port, the key and known_hosts.
+    std::fs::write(
+        d.join("config.toml"),
+        format!(
+            "port = {port}\nidentity_files = [{:?}]\nknown_hosts = {:?}\n",
+            sim.path("id_ed25519"),
+            sim.path("known_hosts")
+        ),
+    )
+    .unwrap();
+    let xdg = cfg.path().to_str().unwrap();
+    let run = |spec: &str| {
+        let out = fleetsh_env(
+            &["run", "-w", spec, "-o", "json", "--", "hostname"],
+            &[("XDG_CONFIG_HOME", xdg)],
+            None,
+        );
+        assert!(out.status.success(), "{spec}: {}", text(&out.stderr));
+        let mut hosts: Vec<String> = json_lines(&out)
+            .iter()
+            .map(|v| v["host"].as_str().unwrap().to_string())
+            .collect();
+        hosts.sort();
+        hosts
+    };
+    assert_eq!(run("@web"), ["127.5.0.1", "127.5.0.2", "127.5.0.3", "127.5.0.4"]);
+    assert_eq!(run("@web!127.5.0.[1-2]"), ["127.5.0.3", "127.5.0.4"]);
+    assert_eq!(run("@web&@canary"), ["127.5.0.2"]);
+    assert_eq!(run("@canary,127.5.0.6"), ["127.5.0.2", "127.5.0.5", "127.5.0.6"]);
+    let out = fleetsh_env(
+        &["run", "-w", "@nope", "--", "true"],
+        &[("XDG_CONFIG_HOME", xdg)],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("@nope"), "{}", text(&out.stderr));
+    // A bad default config file is named in the error.
+    std::fs::write(d.join("config.toml"), "fanout = \"lots\"\n").unwrap();
+    let out = fleetsh_env(&["run", "-w", "h", "--", "true"], &[("XDG_CONFIG_HOME", xdg)], None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("config.toml") && err.contains("fanout"), "{err}");
+}
+
+#[test]
+fn completions_and_man_page() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = fleetsh(&["completions", shell]);
+        assert!(out.status.success());
+        assert!(text(&out.stdout).contains("fleetsh"), "{shell}");
+        assert!(text(&out.stdout).contains("max-fail"), "{shell}");
+    }
+    let out = fleetsh(&["man"]);
+    assert!(out.status.success());
+    let man = text(&out.stdout);
+    assert!(man.contains(".TH fleetsh 1"), "{}", &man[..200]);
+    assert!(man.contains("fleetsh\\-run"), "subcommand pages are included");
+    let out = fleetsh(&["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2));
+}
