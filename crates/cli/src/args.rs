@@ -19,6 +19,13 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Serve a simulated fleet of SSH hosts on loopback addresses until SIGINT or SIGTERM.
     Sim(SimArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout: `fleetsh man | man -l -`.
+    Man,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -40,10 +47,11 @@ pub enum HostKeyCheckArg {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("targets").required(true).multiple(true).args(["hosts", "hostfile", "sim"])))]
+#[command(group(clap::ArgGroup::new("targets").required(true).multiple(true).args(["hosts", "hostfile", "sim", "retry_failed"])))]
 pub struct RunArgs {
     /// Target hosts: `[user@]host[:port]` and ranges such as `web[01-12,20].dc[1-2]`
-    /// (comma-separated, repeatable).
+    /// (comma-separated, repeatable); `@group` from ~/.config/fleetsh/groups.toml, with `!`
+    /// (minus) and `&` (intersection).
     #[arg(short = 'w', long = "hosts", value_name = "SPEC")]
     pub hosts: Vec<String>,
     /// Read targets from FILE (one per line, `#` comments; repeatable).
@@ -53,6 +61,10 @@ pub struct RunArgs {
     /// known_hosts are wired in).
     #[arg(long, value_name = "N")]
     pub sim: Option<usize>,
+    /// Run only the hosts that failed in an earlier `-o json` output FILE (an error, a non-zero
+    /// exit or a signal).
+    #[arg(long, value_name = "FILE")]
+    pub retry_failed: Option<PathBuf>,
     /// Exclude hosts (ranges allowed; a bare name excludes that host on any user/port).
     #[arg(short = 'x', long = "exclude", value_name = "SPEC")]
     pub exclude: Vec<String>,
@@ -95,6 +107,32 @@ pub struct RunArgs {
     /// known_hosts file [default: ~/.ssh/known_hosts].
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
+    /// Run the hosts in successive batches of N hosts or P% of them (rolling changes).
+    #[arg(long, value_name = "N|P%")]
+    pub batch: Option<fleetsh::Amount>,
+    /// Once more than N hosts (or P% of all hosts) have failed, start no new host; the rest end
+    /// as `skipped`.
+    #[arg(long, value_name = "N|P%")]
+    pub max_fail: Option<fleetsh::Amount>,
+    /// At most N new connections per second (spares bastions, LDAP and sshd's MaxStartups).
+    #[arg(long, value_name = "N")]
+    pub rate: Option<f64>,
+    /// Send this program's standard input to every host's command (read once, at most 64 MiB).
+    #[arg(short = 'I', long = "stdin")]
+    pub stdin: bool,
+    /// Run the command through `sudo -S`; the password comes from FLEETSH_SUDO_PASSWORD (fed on
+    /// stdin, never shown). Without it, `sudo -n` is used.
+    #[arg(long)]
+    pub sudo: bool,
+    /// The user sudo runs the command as (implies --sudo).
+    #[arg(long, value_name = "USER")]
+    pub sudo_user: Option<String>,
+    /// Request a pseudo-terminal for the command.
+    #[arg(long)]
+    pub pty: bool,
+    /// Set an environment variable on the channel (repeatable; the server must accept it).
+    #[arg(long = "env", value_name = "K=V", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
     /// Do not use ssh-agent even if SSH_AUTH_SOCK is set.
     #[arg(long)]
     pub no_agent: bool,
@@ -131,4 +169,11 @@ pub struct SimArgs {
     /// Server threads [default: 1].
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("{s:?} is not K=V")),
+    }
 }
