@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use fleetsh_core::{HostKeyCheck, HostTarget, Job, RunConfig};
 use fleetsh_shard::auth::default_identity_files;
-use fleetsh_shard::executor::{CancelToken, RunParts};
+use fleetsh_shard::executor::{CancelToken, OutputBudget, RunParts};
 use fleetsh_shard::{AuthMaterial, KnownHosts, RunShared, Secret, ShardConfig, SshSettings};
 use tokio::sync::Notify;
 
@@ -199,11 +199,6 @@ impl EngineBuilder {
                 .join(".ssh")
                 .join("known_hosts"),
         };
-        if self.host_key_check == HostKeyCheck::Off {
-            tracing::warn!(
-                "host key checking is off: connections are open to man-in-the-middle attacks"
-            );
-        }
         let known_hosts = Arc::new(KnownHosts::load(&known_hosts_path, self.host_key_check)?);
         let default_user = self
             .user
@@ -278,7 +273,13 @@ impl Engine {
             )),
             cancel: CancelToken::new(),
             notify: Arc::new(Notify::new()),
+            budget: OutputBudget::default(),
         };
+        if self.settings.known_hosts.mode() == HostKeyCheck::Off {
+            tracing::warn!(
+                "host key checking is off: connections are open to man-in-the-middle attacks"
+            );
+        }
         Ok(RunHandle::start(parts, batches, self.shard.clone())?)
     }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::TryRecvError;
 use fleetsh_core::{ErrorKind, Event, HostError, HostResult, HostTarget, Outcome};
 use fleetsh_shard::executor::CancelToken as Token;
-use fleetsh_shard::executor::{RunParts, shard_of};
+use fleetsh_shard::executor::{OutputBudget, RunParts, shard_of};
 use fleetsh_shard::{Executor, ShardConfig};
 use tokio::sync::futures::OwnedNotified;
 
@@ -26,7 +26,10 @@ struct Merger {
 }
 
 impl Merger {
-    fn accept(&mut self, ev: Event) -> Option<Event> {
+    fn accept(&mut self, ev: Event, budget: &OutputBudget) -> Option<Event> {
+        if let Event::Output { data, .. } = &ev {
+            budget.give(data.len());
+        }
         if let Event::Finished(r) = &ev {
             match self.results.get_mut(r.index) {
                 Some(slot @ None) => {
@@ -211,7 +214,7 @@ impl RunHandle {
             };
             match received {
                 Some(ev) => {
-                    if let Some(ev) = self.merger.accept(ev) {
+                    if let Some(ev) = self.merger.accept(ev, &self.parts.budget) {
                         return Some(ev);
                     }
                 }
@@ -301,7 +304,7 @@ impl EventStream {
             }
             match h.try_recv() {
                 Ok(Some(ev)) => {
-                    if let Some(ev) = h.merger.accept(ev) {
+                    if let Some(ev) = h.merger.accept(ev, &h.parts.budget) {
                         return Poll::Ready(Some(ev));
                     }
                 }

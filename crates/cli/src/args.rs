@@ -34,6 +34,9 @@ pub enum OutputMode {
     Inline,
     /// One JSON object per host on stdout, as each host finishes.
     Json,
+    /// At the end, hosts with identical output printed once under their folded host list
+    /// (clush -b, dshbak -c).
+    Grouped,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -140,6 +143,23 @@ pub struct RunArgs {
     #[arg(short = 'o', long = "output", value_enum, default_value = "inline")]
     pub output: OutputMode,
     // -- presentation flags (owned by output.rs) --
+    /// Inline output without the `host: ` prefix (pdsh -N).
+    #[arg(short = 'N', long = "no-prefix")]
+    pub no_prefix: bool,
+    /// When to colour host prefixes and failure notes of inline output.
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
+    pub color: crate::output::ColorChoice,
+    /// Also write each host's output to DIR/HOST.out, DIR/HOST.err and DIR/HOST.status
+    /// (created if missing; files are replaced atomically).
+    #[arg(long, value_name = "DIR", value_parser = crate::output::out_dir_arg)]
+    pub out_dir: Option<PathBuf>,
+    /// Never show the progress bar (shown on stderr only when stderr is a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Exit with the largest remote exit status (pdsh -S): 255 for a host that failed without
+    /// one, 128+N for a command killed by signal N.
+    #[arg(short = 'S', long = "max-exit-status")]
+    pub max_exit_status: bool,
     // -- end of presentation flags --
     /// Defaults for these flags from a TOML file (flags win).
     #[arg(long, value_name = "FILE")]
@@ -169,6 +189,13 @@ pub struct SimArgs {
     /// Server threads [default: 1].
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Inject faults: `KIND=PERCENT[,KIND=PERCENT...]`, deterministic per host index and seed
+    /// (see `docs/reliability.md` for the kinds).
+    #[arg(long, value_name = "SPEC")]
+    pub fault: Option<String>,
+    /// Delay every server reply by this many milliseconds (a far network).
+    #[arg(long, value_name = "MS")]
+    pub latency: Option<u64>,
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {

@@ -443,6 +443,15 @@ fn sim(a: SimArgs) -> Result<ExitCode> {
         password: std::env::var("FLEETSH_SIM_PASSWORD")
             .ok()
             .filter(|p| !p.is_empty()),
+        sudo_password: std::env::var("FLEETSH_SIM_SUDO_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty()),
+        faults: match &a.fault {
+            Some(spec) => fleetsh_sim::parse_faults(spec).map_err(usage)?,
+            None => Vec::new(),
+        },
+        latency: a.latency.map(Duration::from_millis),
+        ..SimConfig::default()
     })
     .map_err(usage)?;
     eprintln!(

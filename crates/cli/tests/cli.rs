@@ -30,6 +30,10 @@ fn json_lines(out: &Output) -> Vec<Value> {
 mod control;
 #[path = "cli/output.rs"]
 mod output;
+#[path = "cli/reliability.rs"]
+mod reliability;
+#[path = "cli/security.rs"]
+mod security;
 
 mod run {
     use super::*;

@@ -67,26 +67,64 @@ impl AuthMaterial {
             if !explicit && !path.exists() {
                 continue;
             }
-            match russh::keys::load_secret_key(path, passphrase.map(|p| p.expose())) {
+            warn_if_readable_by_others(path);
+            match load_key(path, passphrase) {
                 Ok(key) => keys.push(LoadedKey {
                     path: path.clone(),
                     key: Arc::new(key),
                 }),
-                Err(e) if explicit => {
+                Err(reason) if explicit => {
                     return Err(Error::Key {
                         path: path.clone(),
-                        reason: key_error_reason(&e, passphrase.is_some()),
+                        reason,
                     });
                 }
-                Err(e) => tracing::warn!(
-                    "skipping key {}: {}",
-                    path.display(),
-                    key_error_reason(&e, passphrase.is_some())
-                ),
+                Err(reason) => tracing::warn!("skipping key {}: {reason}", path.display()),
             }
         }
         Ok(keys)
     }
+}
+
+/// Loads a private key: OpenSSH format first (so an encrypted key gets a precise error), then
+/// the other formats russh reads (PEM, PKCS#8).
+fn load_key(path: &Path, passphrase: Option<&Secret>) -> Result<PrivateKey, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
+    match PrivateKey::from_openssh(text.trim()) {
+        Ok(key) if key.is_encrypted() => {
+            let Some(pp) = passphrase else {
+                return Err("the key is encrypted; set FLEETSH_PASSPHRASE".into());
+            };
+            key.decrypt(pp.expose().as_bytes()).map_err(|_| {
+                "cannot decrypt the key with the passphrase from FLEETSH_PASSPHRASE".into()
+            })
+        }
+        Ok(key) => Ok(key),
+        Err(_) => russh::keys::load_secret_key(path, passphrase.map(|p| p.expose()))
+            .map_err(|e| key_error_reason(&e, passphrase.is_some())),
+    }
+}
+
+/// OpenSSH refuses a private key that others can read; fleetsh uses it but says so, once per
+/// key file per engine.
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                "permissions {mode:04o} for private key {} are too open: others can read it \
+                 (OpenSSH refuses such a key; run chmod 600)",
+                path.display()
+            );
+        }
+    }
+}
+
+/// Whether others than the owner may read or write `path`.
+pub fn key_too_open(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
 }
 
 fn key_error_reason(e: &russh::keys::Error, had_passphrase: bool) -> String {

@@ -134,11 +134,18 @@ impl KnownHosts {
                 });
             }
         };
-        Ok(KnownHosts {
+        Ok(Self::parse_text(&text, path, mode))
+    }
+
+    /// A store parsed from `text`, the contents of the known_hosts file at `path` (which is
+    /// named in warnings and receives learned hosts in accept-new mode). Unparsable lines are
+    /// skipped as in [`load`](Self::load).
+    pub fn parse_text(text: &str, path: &Path, mode: HostKeyCheck) -> Self {
+        KnownHosts {
             path: path.to_path_buf(),
             mode,
-            state: Mutex::new(parse(&text, path)),
-        })
+            state: Mutex::new(parse(text, path)),
+        }
     }
 
     /// The file's path.

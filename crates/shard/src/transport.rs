@@ -453,63 +453,47 @@ enum Request {
     Pty,
 }
 
-async fn run_command(
-    ctx: &HostCtx,
+type ReadHalf = russh::ChannelReadHalf;
+type WriteHalf = russh::ChannelWriteHalf<client::Msg>;
+
+/// Opens the session channel and sends the environment and pty requests, waiting for each
+/// reply in order.
+async fn open_channel(
     handle: &client::Handle<ClientHandler>,
-    result: &mut HostResult,
-    start: Instant,
-) {
-    let job = &ctx.job;
-    let t_exec = start.elapsed();
-    let channel = match handle.channel_open_session().await {
-        Ok(c) => c,
-        Err(e) => {
-            result.error = Some(HostError::new(
-                ErrorKind::Channel,
-                format!("cannot open a session channel: {}", describe(&e)),
-            ));
-            return;
-        }
-    };
-    let (mut read, write) = channel.split();
-    let lost = |what: &str, e: russh::Error| {
+    job: &Job,
+) -> Result<(ReadHalf, WriteHalf), HostError> {
+    let channel = handle.channel_open_session().await.map_err(|e| {
         HostError::new(
             ErrorKind::Channel,
-            format!("{what} failed: {}", describe(&e)),
+            format!("cannot open a session channel: {}", describe(&e)),
         )
+    })?;
+    let (mut read, write) = channel.split();
+    let lost = |what: &str, e: russh::Error| {
+        HostError::new(ErrorKind::Channel, format!("{what} failed: {}", describe(&e)))
     };
-
-    // 1. Channel requests that must succeed before the command runs: environment, pty.
     let mut pending = std::collections::VecDeque::new();
     for (k, v) in &job.env {
-        if let Err(e) = write.set_env(true, k.as_str(), v.as_str()).await {
-            result.error = Some(lost("env request", e));
-            return;
-        }
+        write
+            .set_env(true, k.as_str(), v.as_str())
+            .await
+            .map_err(|e| lost("env request", e))?;
         pending.push_back(Request::Env(k.clone()));
     }
     if job.pty {
-        if let Err(e) = write.request_pty(true, "xterm", 80, 24, 0, 0, &[]).await {
-            result.error = Some(lost("pty request", e));
-            return;
-        }
+        write
+            .request_pty(true, "xterm", 80, 24, 0, 0, &[])
+            .await
+            .map_err(|e| lost("pty request", e))?;
         pending.push_back(Request::Pty);
     }
     while let Some(req) = pending.front().cloned() {
-        let msg = tokio::select! {
-            biased;
-            _ = ctx.cancel.cancelled() => {
-                result.error = Some(HostError::new(ErrorKind::Cancelled, "run cancelled before the command started"));
-                return;
-            }
-            m = read.wait() => m,
-        };
-        match msg {
+        match read.wait().await {
             Some(ChannelMsg::Success) => {
                 pending.pop_front();
             }
             Some(ChannelMsg::Failure) => {
-                result.error = Some(HostError::new(
+                return Err(HostError::new(
                     ErrorKind::Channel,
                     match req {
                         Request::Env(k) => format!(
@@ -520,18 +504,51 @@ async fn run_command(
                         }
                     },
                 ));
-                return;
             }
             Some(ChannelMsg::Close) | None => {
-                result.error = Some(HostError::new(
+                return Err(HostError::new(
                     ErrorKind::Disconnected,
                     "channel closed before the command started",
                 ));
-                return;
             }
             Some(_) => {}
         }
     }
+    Ok((read, write))
+}
+
+async fn run_command(
+    ctx: &HostCtx,
+    handle: &client::Handle<ClientHandler>,
+    result: &mut HostResult,
+    start: Instant,
+) {
+    let job = &ctx.job;
+    let t_exec = start.elapsed();
+    // 1. Session channel and the requests that must succeed before the command runs
+    //    (environment, pty), bounded by the connect timeout: a server that stops answering
+    //    after authentication must not hold the host forever.
+    let opened = tokio::select! {
+        biased;
+        _ = ctx.cancel.cancelled() => Err(HostError::new(ErrorKind::Cancelled, "run cancelled before the command started")),
+        r = tokio::time::timeout(job.connect_timeout, open_channel(handle, job)) => match r {
+            Ok(r) => r,
+            Err(_) => Err(HostError::new(
+                ErrorKind::Channel,
+                format!("the server did not open a session channel within {:?}", job.connect_timeout),
+            )),
+        },
+    };
+    let (mut read, write) = match opened {
+        Ok(halves) => halves,
+        Err(e) => {
+            result.error = Some(e);
+            return;
+        }
+    };
+    let lost = |what: &str, e: russh::Error| {
+        HostError::new(ErrorKind::Channel, format!("{what} failed: {}", describe(&e)))
+    };
 
     // 2. The command: per-host arguments, then sudo.
     let mut command = crate::command::render(&job.command, &result.target.host, result.index);
@@ -616,7 +633,8 @@ async fn run_command(
                     &data,
                     cap,
                     secret.as_deref(),
-                );
+                )
+                .await;
             }
             Some(ChannelMsg::ExtendedData { data, ext }) => {
                 confirm(result, &mut exec_confirmed);
@@ -631,7 +649,8 @@ async fn run_command(
                         &data,
                         cap,
                         secret.as_deref(),
-                    );
+                    )
+                    .await;
                 }
             }
             Some(ChannelMsg::Success) => confirm(result, &mut exec_confirmed),
@@ -681,7 +700,7 @@ async fn run_command(
     }
 }
 
-fn on_output(
+async fn on_output(
     ctx: &HostCtx,
     result: &mut HostResult,
     stream: StreamKind,
@@ -695,6 +714,15 @@ fn on_output(
     };
     capture(buf, data, cap, &mut result.truncated);
     if ctx.job.stream_output {
+        // Wait for room before sending (and before reading more of this channel).
+        let room = tokio::select! {
+            biased;
+            _ = ctx.cancel.cancelled() => false,
+            ok = ctx.sink.budget().take(data.len()) => ok,
+        };
+        if !room {
+            return;
+        }
         let mut chunk = data.to_vec();
         if let Some(pw) = secret {
             crate::command::scrub(&mut chunk, pw);

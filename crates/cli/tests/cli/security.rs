@@ -1,0 +1,160 @@
+//! Secrets never reach output or logs; insecure settings are warned about.
+
+use super::*;
+
+const PASSWORD: &str = "Pw-0f-the-fleet-7731";
+const PASSPHRASE: &str = "Pp-0f-the-key-5519";
+const SUDO: &str = "Sudo-pw-9917";
+
+/// A `fleetsh sim` process with password authentication, stopped by PID on drop.
+struct Sim {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+}
+
+impl Sim {
+    fn start(base: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fleetsh"))
+            .args(["sim", "--count", "3", "--port", "0", "--addr-base", base])
+            .arg("--state-dir")
+            .arg(dir.path())
+            .env("FLEETSH_SIM_PASSWORD", PASSWORD)
+            .env("FLEETSH_SIM_SUDO_PASSWORD", SUDO)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready 3");
+        Sim { child, dir }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_str().unwrap().to_string()
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn run_with(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleetsh"));
+    cmd.args(args).env_remove("SSH_AUTH_SOCK");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn assert_no_secret(out: &Output) {
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    for secret in [PASSWORD, PASSPHRASE, SUDO] {
+        assert!(!all.contains(secret), "secret {secret:?} leaked:\n{all}");
+    }
+}
+
+#[test]
+fn secrets_never_appear_even_at_trace_level() {
+    let sim = Sim::start("127.6.0.1");
+    let home = tempfile::tempdir().unwrap();
+    // An encrypted key: loading it uses the passphrase; the sim does not accept it, so
+    // authentication falls through to the password.
+    let key = home.path().join("id_enc");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", PASSPHRASE, "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen (openssh-client) is needed for this test");
+    assert!(made.success());
+    let key = key.to_str().unwrap().to_string();
+    let kh = sim.path("known_hosts");
+    let hosts = sim.path("hosts");
+    let home_s = home.path().to_str().unwrap();
+    for (pw, json) in [(PASSWORD, true), (PASSWORD, false), ("wrong-pw-1", true)] {
+        let mut args = vec!["run", "-H", &hosts, "-i", &key, "--known-hosts", &kh];
+        if json {
+            args.extend(["-o", "json"]);
+        }
+        args.extend(["--sudo", "--", "echo in"]);
+        let out = run_with(
+            &args,
+            &[
+                ("HOME", home_s),
+                ("FLEETSH_LOG", "trace"),
+                ("FLEETSH_PASSWORD", pw),
+                ("FLEETSH_PASSPHRASE", PASSPHRASE),
+                ("FLEETSH_SUDO_PASSWORD", SUDO),
+            ],
+        );
+        assert!(
+            text(&out.stderr).contains("TRACE") || text(&out.stderr).contains("DEBUG"),
+            "logs were on"
+        );
+        assert_no_secret(&out);
+        let stdout = text(&out.stdout);
+        if pw != PASSWORD {
+            assert_eq!(stdout.matches("\"kind\":\"auth\"").count(), 3, "{stdout}");
+        } else if json {
+            // Password authentication and sudo with its password both worked.
+            assert_eq!(stdout.matches("\"stdout\":\"in\\n\"").count(), 3, "{stdout}");
+        } else {
+            assert_eq!(stdout.matches(": in").count(), 3, "{stdout}");
+        }
+    }
+}
+
+#[test]
+fn wrong_passphrase_is_a_clear_error_without_the_passphrase() {
+    let home = tempfile::tempdir().unwrap();
+    let key = home.path().join("id_enc");
+    assert!(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", PASSPHRASE, "-f"])
+        .arg(&key)
+        .status()
+        .unwrap()
+        .success());
+    let key = key.to_str().unwrap();
+    for env in [vec![], vec![("FLEETSH_PASSPHRASE", "not-it-4417")]] {
+        let out = run_with(&["run", "-w", "127.0.0.1", "-i", key, "--", "true"], &env);
+        assert_eq!(out.status.code(), Some(2));
+        let err = text(&out.stderr);
+        assert!(err.contains(key), "{err}");
+        assert!(err.contains("FLEETSH_PASSPHRASE"), "{err}");
+        assert!(!err.contains("not-it-4417"), "{err}");
+    }
+}
+
+#[test]
+fn readable_private_key_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("id");
+    assert!(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap()
+        .success());
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = fleetsh(&["run", "--sim", "2", "-i", key.to_str().unwrap(), "--", "true"]);
+    let err = text(&out.stderr);
+    assert!(err.contains("too open") && err.contains("0644"), "{err}");
+}
+
+#[test]
+fn host_key_checking_off_warns_once() {
+    let out = fleetsh(&["run", "--sim", "20", "--host-key-check", "off", "--", "true"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert_eq!(err.matches("host key checking is off").count(), 1, "{err}");
+}
