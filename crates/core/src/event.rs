@@ -123,8 +123,15 @@ pub struct Timings {
     pub connect: Option<Duration>,
     /// SSH handshake (version exchange, key exchange, host-key check) and authentication.
     pub handshake_auth: Option<Duration>,
-    /// Session channel open and exec request.
+    /// Session channel open, with its environment and pty requests.
+    pub channel_open: Option<Duration>,
+    /// The exec request, until the server confirmed it (or sent output).
     pub exec: Option<Duration>,
+    /// Reading the command's output: from the exec confirmation to the end of its output (EOF,
+    /// or the exit status when the server sends no EOF).
+    pub read: Option<Duration>,
+    /// From the end of output to the channel's close.
+    pub close: Option<Duration>,
     /// From the start of the host to the first byte of output (stdout or stderr).
     pub first_byte: Option<Duration>,
     /// From the start of the host (first attempt) to its result.

@@ -470,7 +470,10 @@ async fn open_channel(
     })?;
     let (mut read, write) = channel.split();
     let lost = |what: &str, e: russh::Error| {
-        HostError::new(ErrorKind::Channel, format!("{what} failed: {}", describe(&e)))
+        HostError::new(
+            ErrorKind::Channel,
+            format!("{what} failed: {}", describe(&e)),
+        )
     };
     let mut pending = std::collections::VecDeque::new();
     for (k, v) in &job.env {
@@ -524,7 +527,7 @@ async fn run_command(
     start: Instant,
 ) {
     let job = &ctx.job;
-    let t_exec = start.elapsed();
+    let t_open = start.elapsed();
     // 1. Session channel and the requests that must succeed before the command runs
     //    (environment, pty), bounded by the connect timeout: a server that stops answering
     //    after authentication must not hold the host forever.
@@ -546,8 +549,13 @@ async fn run_command(
             return;
         }
     };
+    let t_exec = start.elapsed();
+    result.timings.channel_open = Some(t_exec.saturating_sub(t_open));
     let lost = |what: &str, e: russh::Error| {
-        HostError::new(ErrorKind::Channel, format!("{what} failed: {}", describe(&e)))
+        HostError::new(
+            ErrorKind::Channel,
+            format!("{what} failed: {}", describe(&e)),
+        )
     };
 
     // 2. The command: per-host arguments, then sudo.
@@ -592,6 +600,7 @@ async fn run_command(
     tokio::pin!(sleep);
     let cap = job.output_cap;
     let mut exec_confirmed = false;
+    let mut output_end: Option<Duration> = None;
     let confirm = |result: &mut HostResult, confirmed: &mut bool| {
         if !*confirmed {
             *confirmed = true;
@@ -662,7 +671,9 @@ async fn run_command(
             }
             Some(ChannelMsg::ExitStatus { exit_status }) => {
                 result.exit_code = Some(exit_status);
+                end_of_output(result, &mut output_end, start, t_exec);
             }
+            Some(ChannelMsg::Eof) => end_of_output(result, &mut output_end, start, t_exec),
             Some(ChannelMsg::ExitSignal {
                 signal_name,
                 error_message,
@@ -673,7 +684,13 @@ async fn run_command(
                     tracing::debug!("exit signal message: {error_message}");
                 }
             }
-            Some(ChannelMsg::Close) | None => break None,
+            Some(ChannelMsg::Close) | None => {
+                end_of_output(result, &mut output_end, start, t_exec);
+                if let Some(end) = output_end {
+                    result.timings.close = Some(start.elapsed().saturating_sub(end));
+                }
+                break None;
+            }
             Some(_) => {}
         }
     };
@@ -733,6 +750,22 @@ async fn on_output(
             data: chunk,
         });
     }
+}
+
+/// Records the end of the command's output (first of EOF, exit status, close).
+fn end_of_output(
+    result: &mut HostResult,
+    end: &mut Option<Duration>,
+    start: Instant,
+    t_exec: Duration,
+) {
+    if end.is_some() {
+        return;
+    }
+    let now = start.elapsed();
+    *end = Some(now);
+    let read_from = t_exec + result.timings.exec.unwrap_or_default();
+    result.timings.read = Some(now.saturating_sub(read_from));
 }
 
 fn sig_name(sig: &russh::Sig) -> String {

@@ -1,0 +1,2 @@
+//! Benchmark harness (being written).
+fn main() {}
