@@ -36,11 +36,11 @@ mod run;
 
 pub use engine::{Engine, EngineBuilder};
 pub use fleetsh_core::config::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_FANOUT, DEFAULT_OUTPUT_CAP};
-pub use fleetsh_core::{Groups, config, groups};
 pub use fleetsh_core::{
     Amount, ErrorKind, Event, FileConfig, HostError, HostKeyCheck, HostList, HostResult,
     HostTarget, Job, Outcome, RunConfig, StdinData, StreamKind, Sudo, Timings, hosts,
 };
+pub use fleetsh_core::{Groups, config, fold, groups};
 pub use fleetsh_shard::Secret;
 pub use fleetsh_shard::limits;
 pub use run::{Canceller, EventStream, Report, RunHandle};

@@ -326,7 +326,11 @@ fn failed_hosts(path: &std::path::Path) -> Result<Vec<fleetsh::HostTarget>> {
             continue;
         }
         let v: serde_json::Value = serde_json::from_str(line).with_context(|| {
-            format!("--retry-failed: {}:{}: not a JSON object", path.display(), i + 1)
+            format!(
+                "--retry-failed: {}:{}: not a JSON object",
+                path.display(),
+                i + 1
+            )
         })?;
         let Some(host) = v.get("host").and_then(|h| h.as_str()) else {
             bail!(

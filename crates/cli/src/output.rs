@@ -1,6 +1,17 @@
-//! Presentation: inline lines, JSON lines, the summary.
+//! Presentation: inline lines, JSON lines, grouped output, `--out-dir` files, the progress bar,
+//! the summary and the exit status. `docs/output.md` describes what the user sees.
+//!
+//! Everything an event prints is first rendered into two buffers (stdout, stderr) and then
+//! written in one go, so that while the progress bar is visible it can be cleared around the
+//! write ([`Progress::suspend`]) and never cuts a line.
 
-use std::io::{self, BufWriter, Stderr, Stdout, Write};
+mod color;
+mod grouped;
+mod outdir;
+mod progress;
+mod summary;
+
+use std::io::{self, BufWriter, IsTerminal, Stderr, Stdout, Write};
 use std::time::Duration;
 
 use fleetsh::{Event, HostResult, HostTarget, Outcome, Report, StreamKind};
@@ -8,21 +19,52 @@ use serde_json::{Value, json};
 
 use crate::args::{OutputMode, RunArgs};
 
+pub use color::ColorChoice;
+use color::Painter;
+use grouped::Groups;
+use outdir::OutDir;
+pub use outdir::out_dir_arg;
+use progress::Progress;
+
 /// Prints a run's events and its end as the flags ask.
 pub struct Printer {
     mode: OutputMode,
+    /// Each host as given (its `Display` form), by index: prefixes, headers, file names.
+    names: Vec<String>,
     out: BufWriter<Stdout>,
     err: Stderr,
+    stdout_tty: bool,
+    /// What the current event prints, written by [`Printer::emit`].
+    pending_out: Vec<u8>,
+    pending_err: Vec<u8>,
     inline: Inline,
+    groups: Option<Groups>,
+    out_dir: Option<OutDir>,
+    progress: Option<Progress>,
+    max_exit_status: bool,
 }
 
 impl Printer {
     pub fn new(args: &RunArgs, hosts: &[HostTarget]) -> Self {
+        let stdout_tty = io::stdout().is_terminal();
+        let stderr_tty = io::stderr().is_terminal();
+        let no_color = std::env::var_os("NO_COLOR");
+        let paint_out = Painter::new(args.color, stdout_tty, no_color.as_deref());
+        let paint_err = Painter::new(args.color, stderr_tty, no_color.as_deref());
+        let show_progress = stderr_tty && !args.no_progress;
         Printer {
             mode: args.output,
+            names: hosts.iter().map(ToString::to_string).collect(),
             out: BufWriter::with_capacity(64 * 1024, io::stdout()),
             err: io::stderr(),
-            inline: Inline::new(hosts),
+            stdout_tty,
+            pending_out: Vec::new(),
+            pending_err: Vec::new(),
+            inline: Inline::new(hosts.len(), !args.no_prefix, paint_out, paint_err),
+            groups: (args.output == OutputMode::Grouped).then(|| Groups::new(paint_out)),
+            out_dir: args.out_dir.clone().map(OutDir::new),
+            progress: show_progress.then(|| Progress::new(hosts.len())),
+            max_exit_status: args.max_exit_status,
         }
     }
 
@@ -30,124 +72,287 @@ impl Printer {
     pub fn event(&mut self, ev: &Event, remaining: usize) -> io::Result<()> {
         match ev {
             Event::Output { host, stream, data } if self.mode == OutputMode::Inline => {
-                self.inline
-                    .output(*host, *stream, data, &mut self.out, &mut self.err)?;
+                self.inline.output(
+                    *host,
+                    *stream,
+                    data,
+                    &self.names,
+                    &mut self.pending_out,
+                    &mut self.pending_err,
+                );
             }
-            Event::Finished(r) => match self.mode {
-                OutputMode::Inline => self.inline.finish(r, &mut self.out, &mut self.err)?,
-                OutputMode::Json => {
-                    serde_json::to_writer(&mut self.out, &json_result(r))?;
-                    self.out.write_all(b"\n")?;
+            Event::Finished(r) => {
+                match self.mode {
+                    OutputMode::Inline => self.inline.finish(
+                        r,
+                        &self.names,
+                        &mut self.pending_out,
+                        &mut self.pending_err,
+                    ),
+                    OutputMode::Json => {
+                        serde_json::to_writer(&mut self.pending_out, &json_result(r))?;
+                        self.pending_out.push(b'\n');
+                    }
+                    OutputMode::Grouped => {
+                        if let Some(g) = &mut self.groups {
+                            g.add(r);
+                        }
+                    }
                 }
-            },
+                if let Some(d) = &mut self.out_dir {
+                    let name = self.names.get(r.index).map_or("?", String::as_str);
+                    d.write(name, r, &mut self.pending_err);
+                }
+                if let Some(p) = &self.progress {
+                    p.record(r);
+                }
+            }
             _ => {}
         }
-        if remaining == 0 || self.mode == OutputMode::Inline {
-            self.out.flush()?;
+        // Inline and JSON lines reach the reader as each host produces them.
+        self.emit(remaining == 0 || self.mode != OutputMode::Grouped)
+    }
+
+    /// Writes what the last event rendered: stdout first, then stderr. With the progress bar
+    /// visible, the bar is cleared around writes that reach the terminal.
+    fn emit(&mut self, flush: bool) -> io::Result<()> {
+        if self.pending_out.is_empty() && self.pending_err.is_empty() {
+            return if flush { self.out.flush() } else { Ok(()) };
         }
+        let Printer {
+            out,
+            err,
+            pending_out,
+            pending_err,
+            progress,
+            stdout_tty,
+            ..
+        } = self;
+        let on_terminal = !pending_err.is_empty() || *stdout_tty;
+        let mut write = |flush: bool| -> io::Result<()> {
+            out.write_all(pending_out)?;
+            if flush {
+                out.flush()?;
+            }
+            err.write_all(pending_err)
+        };
+        match progress {
+            Some(p) if on_terminal => p.suspend(|| write(true))?,
+            _ => write(flush)?,
+        }
+        pending_out.clear();
+        pending_err.clear();
         Ok(())
     }
 
     pub fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
+        self.emit(true)
     }
 
-    /// After the last event: the summary on stderr.
+    /// After the last event: grouped output on stdout, then the summary on stderr.
     pub fn finish(&mut self, report: &Report, cancelled: bool) -> io::Result<()> {
+        if let Some(p) = self.progress.take() {
+            p.finish();
+        }
+        self.emit(true)?;
+        if let Some(g) = &self.groups {
+            g.write(&self.names, &mut self.out)?;
+        }
         self.out.flush()?;
-        summary(report, cancelled, &mut self.err)
+        let mut text = Vec::new();
+        summary::write(report, cancelled, &self.names, &mut text)?;
+        if let Some(d) = &self.out_dir {
+            d.write_summary(&mut text)?;
+        }
+        self.err.write_all(&text)
     }
 
-    /// 0 when every host ran and exited 0, 1 when any failed or exited non-zero, 130 when
-    /// interrupted.
+    /// The process exit status:
+    /// - 130 when interrupted;
+    /// - with `-S`, the largest remote exit status ([`remote_status`]);
+    /// - otherwise 0 when every host ran and exited 0, else 1;
+    /// - at least 1 when an `--out-dir` file could not be written.
     pub fn exit_status(&self, report: &Report, cancelled: bool) -> u8 {
         if cancelled {
-            130
+            return 130;
+        }
+        let status = if self.max_exit_status {
+            report
+                .results
+                .iter()
+                .map(|r| remote_status(r))
+                .max()
+                .unwrap_or(0)
         } else if report.all_ok() {
             0
         } else {
             1
+        };
+        if status == 0 && self.out_dir.as_ref().is_some_and(OutDir::failed) {
+            1
+        } else {
+            status
         }
     }
 }
 
+/// A host's status as `ssh` would report it: the exit status (at most 255), 128 + the signal
+/// number for a command killed by a signal (255 for a signal without a known number), 255 for a
+/// host that failed without an exit status.
+pub fn remote_status(r: &HostResult) -> u8 {
+    match r.outcome() {
+        Outcome::Ok => 0,
+        Outcome::Exit(code) => u8::try_from(code).unwrap_or(255),
+        Outcome::Signal(name) => signal_number(&name).map_or(255, |n| 128 + n),
+        Outcome::Failed(_) => 255,
+    }
+}
+
+/// The number of a signal named as in SSH's `exit-signal` (without `SIG`), with Linux numbers
+/// for the ones that differ between systems (`USR1`, `USR2`, `BUS`, `SYS`...).
+pub fn signal_number(name: &str) -> Option<u8> {
+    Some(match name.strip_prefix("SIG").unwrap_or(name) {
+        "HUP" => 1,
+        "INT" => 2,
+        "QUIT" => 3,
+        "ILL" => 4,
+        "TRAP" => 5,
+        "ABRT" => 6,
+        "BUS" => 7,
+        "FPE" => 8,
+        "KILL" => 9,
+        "USR1" => 10,
+        "SEGV" => 11,
+        "USR2" => 12,
+        "PIPE" => 13,
+        "ALRM" => 14,
+        "TERM" => 15,
+        "XCPU" => 24,
+        "XFSZ" => 25,
+        "SYS" => 31,
+        _ => return None,
+    })
+}
+
+/// The longest piece of a line held back waiting for its newline.
+const MAX_LINE: usize = 64 * 1024;
+
 /// Per-host partial lines for inline output.
-pub struct Inline {
-    prefixes: Vec<String>,
+struct Inline {
     partial_out: Vec<Vec<u8>>,
     partial_err: Vec<Vec<u8>>,
+    prefix: bool,
+    paint_out: Painter,
+    paint_err: Painter,
 }
 
 impl Inline {
-    pub fn new(hosts: &[HostTarget]) -> Self {
+    fn new(hosts: usize, prefix: bool, paint_out: Painter, paint_err: Painter) -> Self {
         Inline {
-            prefixes: hosts.iter().map(|h| h.to_string()).collect(),
-            partial_out: vec![Vec::new(); hosts.len()],
-            partial_err: vec![Vec::new(); hosts.len()],
+            partial_out: vec![Vec::new(); hosts],
+            partial_err: vec![Vec::new(); hosts],
+            prefix,
+            paint_out,
+            paint_err,
         }
     }
 
-    /// Prints every complete line of `data` as `host: line`, keeping the tail for later.
-    pub fn output(
+    /// Renders every complete line of `data` as `host: line`, keeping the tail for later.
+    fn output(
         &mut self,
         host: usize,
         stream: StreamKind,
         data: &[u8],
-        out: &mut impl Write,
-        err: &mut impl Write,
-    ) -> io::Result<()> {
-        let (buf, w): (&mut Vec<u8>, &mut dyn Write) = match stream {
-            StreamKind::Stdout => (&mut self.partial_out[host], out),
-            StreamKind::Stderr => (&mut self.partial_err[host], err),
+        names: &[String],
+        out: &mut Vec<u8>,
+        err: &mut Vec<u8>,
+    ) {
+        let (partial, w, paint, style) = match stream {
+            StreamKind::Stdout => (&mut self.partial_out, out, self.paint_out, Style::Out),
+            StreamKind::Stderr => (&mut self.partial_err, err, self.paint_err, Style::Err),
+        };
+        let Some(buf) = partial.get_mut(host) else {
+            return;
         };
         buf.extend_from_slice(data);
-        let prefix = &self.prefixes[host];
+        let name = names.get(host).map_or("?", String::as_str);
         let mut start = 0;
-        while let Some(pos) = buf[start..].iter().position(|&b| b == b'\n') {
-            let line = &buf[start..start + pos];
-            write_line(w, prefix, line)?;
+        while let Some(pos) = buf
+            .get(start..)
+            .and_then(|b| b.iter().position(|&c| c == b'\n'))
+        {
+            let line = buf.get(start..start + pos).unwrap_or_default();
+            self::line(w, self.prefix.then_some(name), paint, style, line);
             start += pos + 1;
         }
         buf.drain(..start);
-        Ok(())
+        // A line without a newline for megabytes is printed in pieces, so it cannot grow
+        // memory without bound.
+        while buf.len() >= MAX_LINE {
+            let piece: Vec<u8> = buf.drain(..MAX_LINE).collect();
+            self::line(w, self.prefix.then_some(name), paint, style, &piece);
+        }
     }
 
-    /// Flushes a host's unterminated last lines and reports a failure inline.
-    pub fn finish(
-        &mut self,
-        r: &HostResult,
-        out: &mut impl Write,
-        err: &mut impl Write,
-    ) -> io::Result<()> {
-        let prefix = &self.prefixes[r.index];
-        let tail = std::mem::take(&mut self.partial_out[r.index]);
-        if !tail.is_empty() {
-            write_line(out, prefix, &tail)?;
+    /// Renders a host's unterminated last lines and its failure, if any.
+    fn finish(&mut self, r: &HostResult, names: &[String], out: &mut Vec<u8>, err: &mut Vec<u8>) {
+        let name = names.get(r.index).map_or("?", String::as_str);
+        let prefix = self.prefix.then_some(name);
+        if let Some(tail) = self.partial_out.get_mut(r.index).map(std::mem::take)
+            && !tail.is_empty()
+        {
+            line(out, prefix, self.paint_out, Style::Out, &tail);
         }
-        let tail = std::mem::take(&mut self.partial_err[r.index]);
-        if !tail.is_empty() {
-            write_line(err, prefix, &tail)?;
+        if let Some(tail) = self.partial_err.get_mut(r.index).map(std::mem::take)
+            && !tail.is_empty()
+        {
+            line(err, prefix, self.paint_err, Style::Err, &tail);
         }
-        match r.outcome() {
-            Outcome::Ok => {}
-            Outcome::Exit(code) => writeln!(err, "{prefix}: [exit {code}]")?,
-            Outcome::Signal(sig) => writeln!(err, "{prefix}: [killed by signal {sig}]")?,
-            Outcome::Failed(_) => {
-                if let Some(e) = &r.error {
-                    writeln!(err, "{prefix}: [{}] {}", e.kind, e.message)?;
-                }
-            }
-        }
-        Ok(())
+        let note = match r.outcome() {
+            Outcome::Ok => return,
+            Outcome::Exit(code) => format!("[exit {code}]"),
+            Outcome::Signal(sig) => format!("[killed by signal {sig}]"),
+            Outcome::Failed(kind) => match &r.error {
+                Some(e) => format!("[{kind}] {}", e.message),
+                None => format!("[{kind}]"),
+            },
+        };
+        // The note names the host even with -N: it says which host failed.
+        line(
+            err,
+            Some(name),
+            self.paint_err,
+            Style::Note,
+            note.as_bytes(),
+        );
     }
 }
 
-fn write_line(w: &mut dyn Write, prefix: &str, line: &[u8]) -> io::Result<()> {
+/// How a line is painted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Style {
+    /// A stdout line: the prefix in the host's colour.
+    Out,
+    /// A stderr line: the prefix in the host's colour, bold.
+    Err,
+    /// A status note (`[exit 4]`): prefix as for stderr, the note in red.
+    Note,
+}
+
+/// Appends `prefix: line\n` (or `line\n`), dropping a trailing `\r`; invalid UTF-8 is replaced.
+fn line(w: &mut Vec<u8>, prefix: Option<&str>, paint: Painter, style: Style, line: &[u8]) {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    w.write_all(prefix.as_bytes())?;
-    w.write_all(b": ")?;
-    w.write_all(&String::from_utf8_lossy(line).into_owned().into_bytes())?;
-    w.write_all(b"\n")
+    if let Some(prefix) = prefix {
+        paint.prefix(w, prefix, style);
+        w.extend_from_slice(b": ");
+    }
+    let text = String::from_utf8_lossy(line);
+    if style == Style::Note {
+        paint.note(w, &text);
+    } else {
+        w.extend_from_slice(text.as_bytes());
+    }
+    w.push(b'\n');
 }
 
 fn ms(d: Option<Duration>) -> Value {
@@ -181,44 +386,88 @@ pub fn json_result(r: &HostResult) -> Value {
         "timings_ms": {
             "connect": ms(r.timings.connect),
             "handshake_auth": ms(r.timings.handshake_auth),
+            "channel_open": ms(r.timings.channel_open),
             "exec": ms(r.timings.exec),
+            "read": ms(r.timings.read),
+            "close": ms(r.timings.close),
             "first_byte": ms(r.timings.first_byte),
             "total": ms(Some(r.timings.total)),
         },
     })
 }
 
-/// The end-of-run summary: counts by outcome, wall time, the slowest hosts.
-pub fn summary(report: &Report, cancelled: bool, w: &mut impl Write) -> io::Result<()> {
-    let n = report.results.len();
-    let mut parts = Vec::new();
-    for (outcome, count) in report.outcome_counts() {
-        let name = match outcome {
-            Outcome::Ok => "ok".to_string(),
-            Outcome::Exit(c) => format!("exit {c}"),
-            Outcome::Signal(s) => format!("signal {s}"),
-            Outcome::Failed(k) => k.as_str().to_string(),
-        };
-        parts.push(format!("{name}: {count}"));
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use fleetsh::{ErrorKind, HostError};
+
+    fn result(exit: Option<u32>, signal: Option<&str>, error: Option<ErrorKind>) -> HostResult {
+        let mut r = HostResult::failed(
+            0,
+            HostTarget::new("h"),
+            HostError::new(ErrorKind::Auth, "x"),
+        );
+        r.error = error.map(|k| HostError::new(k, "m"));
+        r.exit_code = exit;
+        r.signal = signal.map(str::to_string);
+        r
     }
-    let secs = report.wall.as_secs_f64();
-    writeln!(
-        w,
-        "fleetsh: {n} hosts in {secs:.2}s ({:.0} hosts/s) on {} shards{}; {}",
-        n as f64 / secs.max(1e-9),
-        report.shards,
-        if cancelled { ", cancelled" } else { "" },
-        parts.join(", ")
-    )?;
-    let mut slow: Vec<&HostResult> = report.results.iter().map(|r| r.as_ref()).collect();
-    slow.sort_by_key(|r| std::cmp::Reverse(r.timings.total));
-    let slow: Vec<String> = slow
-        .iter()
-        .take(5)
-        .map(|r| format!("{} {:.3}s", r.target.host, r.timings.total.as_secs_f64()))
-        .collect();
-    if !slow.is_empty() {
-        writeln!(w, "fleetsh: slowest: {}", slow.join(", "))?;
+
+    #[test]
+    fn remote_status_is_what_ssh_would_exit_with() {
+        assert_eq!(remote_status(&result(Some(0), None, None)), 0);
+        assert_eq!(remote_status(&result(Some(3), None, None)), 3);
+        assert_eq!(remote_status(&result(Some(300), None, None)), 255);
+        assert_eq!(remote_status(&result(None, Some("KILL"), None)), 137);
+        assert_eq!(remote_status(&result(None, Some("TERM"), None)), 143);
+        assert_eq!(remote_status(&result(None, Some("WINCH"), None)), 255);
+        assert_eq!(
+            remote_status(&result(None, None, Some(ErrorKind::Connect))),
+            255
+        );
+        assert_eq!(
+            remote_status(&result(None, None, None)),
+            255,
+            "no status at all"
+        );
     }
-    Ok(())
+
+    #[test]
+    fn inline_lines_prefix_and_tail() {
+        let names = vec!["web1".to_string()];
+        let mut inline = Inline::new(1, true, Painter::OFF, Painter::OFF);
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        inline.output(
+            0,
+            StreamKind::Stdout,
+            b"a\nb\r\npart",
+            &names,
+            &mut out,
+            &mut err,
+        );
+        inline.output(0, StreamKind::Stderr, b"oops\n", &names, &mut out, &mut err);
+        assert_eq!(out, b"web1: a\nweb1: b\n");
+        assert_eq!(err, b"web1: oops\n");
+        inline.finish(&result(Some(4), None, None), &names, &mut out, &mut err);
+        assert_eq!(out, b"web1: a\nweb1: b\nweb1: part\n");
+        assert_eq!(err, b"web1: oops\nweb1: [exit 4]\n");
+    }
+
+    #[test]
+    fn inline_without_prefix_keeps_the_host_in_notes() {
+        let names = vec!["web1".to_string()];
+        let mut inline = Inline::new(1, false, Painter::OFF, Painter::OFF);
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        inline.output(0, StreamKind::Stdout, b"a\n", &names, &mut out, &mut err);
+        inline.output(0, StreamKind::Stderr, b"e\n", &names, &mut out, &mut err);
+        inline.finish(
+            &result(None, Some("KILL"), None),
+            &names,
+            &mut out,
+            &mut err,
+        );
+        assert_eq!(out, b"a\n");
+        assert_eq!(err, b"e\nweb1: [killed by signal KILL]\n");
+    }
 }

@@ -39,3 +39,26 @@ mod tests {
         assert_eq!(max_fanout(10, 100), 0);
     }
 }
+
+/// The process's peak resident set size in bytes (Linux `VmHWM`), if known.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod rss_tests {
+    #[test]
+    fn peak_rss_is_known_on_linux() {
+        let rss = super::peak_rss_bytes().unwrap();
+        assert!(rss > 1024 * 1024, "{rss}");
+    }
+}

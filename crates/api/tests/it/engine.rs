@@ -594,7 +594,12 @@ each_shards!(batches_run_one_after_another_with_host_args, |shards| {
     }
     assert_eq!(order.len(), 30);
     for (pos, idx) in order.iter().enumerate() {
-        assert_eq!(pos / 10, idx / 10, "batch {} finished out of turn: {order:?}", idx / 10);
+        assert_eq!(
+            pos / 10,
+            idx / 10,
+            "batch {} finished out of turn: {order:?}",
+            idx / 10
+        );
     }
 });
 
@@ -611,7 +616,11 @@ fn max_fail_skips_the_rest_once_passed() {
         .unwrap()
         .join();
     assert_one_result_per_host(&report.results, 40);
-    let ran = report.results.iter().filter(|r| r.exit_code == Some(1)).count();
+    let ran = report
+        .results
+        .iter()
+        .filter(|r| r.exit_code == Some(1))
+        .count();
     assert_eq!(ran, 4, "hosts run until failures pass the threshold of 3");
     for r in report.results.iter().filter(|r| r.exit_code.is_none()) {
         let e = r.error.as_ref().unwrap();
@@ -636,7 +645,10 @@ each_shards!(max_fail_percentage_stops_later_batches, |shards| {
         .iter()
         .map(|r| r.error.as_ref().map(|e| e.kind))
         .collect();
-    assert!(kinds[..5].iter().all(|k| k.is_none()), "the first batch ran");
+    assert!(
+        kinds[..5].iter().all(|k| k.is_none()),
+        "the first batch ran"
+    );
     assert!(
         kinds[5..].iter().all(|k| *k == Some(ErrorKind::Skipped)),
         "{kinds:?}"

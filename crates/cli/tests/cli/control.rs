@@ -28,7 +28,17 @@ fn fleetsh_env(args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Out
 #[test]
 fn batch_and_max_fail_skip_the_rest() {
     let out = fleetsh(&[
-        "run", "--sim", "12", "--batch", "4", "--max-fail", "0", "-o", "json", "--", "exit 1",
+        "run",
+        "--sim",
+        "12",
+        "--batch",
+        "4",
+        "--max-fail",
+        "0",
+        "-o",
+        "json",
+        "--",
+        "exit 1",
     ]);
     assert_eq!(out.status.code(), Some(1));
     let lines = json_lines(&out);
@@ -38,14 +48,28 @@ fn batch_and_max_fail_skip_the_rest() {
         .iter()
         .filter(|v| v["error"]["kind"] == "skipped")
         .count();
-    assert_eq!((ran, skipped), (4, 8), "the first batch runs, the others are skipped");
+    assert_eq!(
+        (ran, skipped),
+        (4, 8),
+        "the first batch runs, the others are skipped"
+    );
 }
 
 #[test]
 fn bad_control_values_are_usage_errors() {
-    for (flag, value) in [("--batch", "0"), ("--max-fail", "x%"), ("--rate", "0"), ("--batch", "200%")] {
+    for (flag, value) in [
+        ("--batch", "0"),
+        ("--max-fail", "x%"),
+        ("--rate", "0"),
+        ("--batch", "200%"),
+    ] {
         let out = fleetsh(&["run", "-w", "h", flag, value, "--", "true"]);
-        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {}", text(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{flag} {value}: {}",
+            text(&out.stderr)
+        );
         let err = text(&out.stderr);
         assert!(
             err.contains(value) || err.contains(flag.trim_start_matches('-')),
@@ -59,7 +83,15 @@ fn bad_control_values_are_usage_errors() {
 
 #[test]
 fn per_host_arguments() {
-    let out = fleetsh(&["run", "--sim", "5", "-o", "json", "--", "echo {host} {index}"]);
+    let out = fleetsh(&[
+        "run",
+        "--sim",
+        "5",
+        "-o",
+        "json",
+        "--",
+        "echo {host} {index}",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     for v in json_lines(&out) {
         let host = v["host"].as_str().unwrap();
@@ -78,7 +110,15 @@ impl SimProcess {
     fn start(count: usize, base: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_fleetsh"))
-            .args(["sim", "--count", &count.to_string(), "--port", "0", "--addr-base", base])
+            .args([
+                "sim",
+                "--count",
+                &count.to_string(),
+                "--port",
+                "0",
+                "--addr-base",
+                base,
+            ])
             .arg("--state-dir")
             .arg(dir.path())
             .stdout(Stdio::piped())
@@ -145,15 +185,31 @@ fn retry_failed_runs_only_the_failed_hosts() {
     retried.sort();
     assert_eq!(
         retried,
-        ["127.4.0.2", "127.4.0.3", "127.4.0.4", "127.4.0.5", "127.4.0.6"],
+        [
+            "127.4.0.2",
+            "127.4.0.3",
+            "127.4.0.4",
+            "127.4.0.5",
+            "127.4.0.6"
+        ],
         "host 0 exited 0 and is not retried"
     );
     // A file that is not fleetsh JSON output is a usage error naming it.
     let bogus = dir.path().join("bogus.json");
     std::fs::write(&bogus, "not json\n").unwrap();
-    let out = fleetsh(&["run", "--retry-failed", bogus.to_str().unwrap(), "--", "true"]);
+    let out = fleetsh(&[
+        "run",
+        "--retry-failed",
+        bogus.to_str().unwrap(),
+        "--",
+        "true",
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("bogus.json:1"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("bogus.json:1"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -201,10 +257,16 @@ fn groups_and_default_config_file() {
         hosts.sort();
         hosts
     };
-    assert_eq!(run("@web"), ["127.5.0.1", "127.5.0.2", "127.5.0.3", "127.5.0.4"]);
+    assert_eq!(
+        run("@web"),
+        ["127.5.0.1", "127.5.0.2", "127.5.0.3", "127.5.0.4"]
+    );
     assert_eq!(run("@web!127.5.0.[1-2]"), ["127.5.0.3", "127.5.0.4"]);
     assert_eq!(run("@web&@canary"), ["127.5.0.2"]);
-    assert_eq!(run("@canary,127.5.0.6"), ["127.5.0.2", "127.5.0.5", "127.5.0.6"]);
+    assert_eq!(
+        run("@canary,127.5.0.6"),
+        ["127.5.0.2", "127.5.0.5", "127.5.0.6"]
+    );
     let out = fleetsh_env(
         &["run", "-w", "@nope", "--", "true"],
         &[("XDG_CONFIG_HOME", xdg)],
@@ -214,10 +276,17 @@ fn groups_and_default_config_file() {
     assert!(text(&out.stderr).contains("@nope"), "{}", text(&out.stderr));
     // A bad default config file is named in the error.
     std::fs::write(d.join("config.toml"), "fanout = \"lots\"\n").unwrap();
-    let out = fleetsh_env(&["run", "-w", "h", "--", "true"], &[("XDG_CONFIG_HOME", xdg)], None);
+    let out = fleetsh_env(
+        &["run", "-w", "h", "--", "true"],
+        &[("XDG_CONFIG_HOME", xdg)],
+        None,
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
-    assert!(err.contains("config.toml") && err.contains("fanout"), "{err}");
+    assert!(
+        err.contains("config.toml") && err.contains("fanout"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -232,7 +301,10 @@ fn completions_and_man_page() {
     assert!(out.status.success());
     let man = text(&out.stdout);
     assert!(man.contains(".TH fleetsh 1"), "{}", &man[..200]);
-    assert!(man.contains("fleetsh\\-run"), "subcommand pages are included");
+    assert!(
+        man.contains("fleetsh\\-run"),
+        "subcommand pages are included"
+    );
     let out = fleetsh(&["completions", "tcsh"]);
     assert_eq!(out.status.code(), Some(2));
 }

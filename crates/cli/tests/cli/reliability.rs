@@ -15,7 +15,13 @@ fn signal(child: &std::process::Child, sig: &str) {
 fn sigint_cancels_keeps_output_and_json_stays_valid() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_fleetsh"))
         .args([
-            "run", "--sim", "30", "-o", "json", "--", "echo started; sleep {index}0",
+            "run",
+            "--sim",
+            "30",
+            "-o",
+            "json",
+            "--",
+            "echo started; sleep {index}0",
         ])
         .env_remove("SSH_AUTH_SOCK")
         .stdout(Stdio::piped())
@@ -42,7 +48,10 @@ fn sigint_cancels_keeps_output_and_json_stays_valid() {
     assert_eq!(lines.len(), 29, "every other host ends with one line");
     for v in &lines {
         assert_eq!(v["error"]["kind"], "cancelled", "{v}");
-        assert_eq!(v["stdout"], "started\n", "output received before the interrupt is kept");
+        assert_eq!(
+            v["stdout"], "started\n",
+            "output received before the interrupt is kept"
+        );
     }
     let err = text(&out.stderr);
     assert!(err.contains("cancelled"), "{err}");
@@ -64,5 +73,8 @@ fn fanout_is_lowered_to_fit_the_open_files_limit() {
     assert!(err.contains("lowering fanout from 1000"), "{err}");
     let lines = json_lines(&out);
     assert_eq!(lines.len(), 100);
-    assert!(lines.iter().all(|v| v["exit_code"] == 0), "no EMFILE failures");
+    assert!(
+        lines.iter().all(|v| v["exit_code"] == 0),
+        "no EMFILE failures"
+    );
 }

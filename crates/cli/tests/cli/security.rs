@@ -106,7 +106,11 @@ fn secrets_never_appear_even_at_trace_level() {
             assert_eq!(stdout.matches("\"kind\":\"auth\"").count(), 3, "{stdout}");
         } else if json {
             // Password authentication and sudo with its password both worked.
-            assert_eq!(stdout.matches("\"stdout\":\"in\\n\"").count(), 3, "{stdout}");
+            assert_eq!(
+                stdout.matches("\"stdout\":\"in\\n\"").count(),
+                3,
+                "{stdout}"
+            );
         } else {
             assert_eq!(stdout.matches(": in").count(), 3, "{stdout}");
         }
@@ -117,12 +121,14 @@ fn secrets_never_appear_even_at_trace_level() {
 fn wrong_passphrase_is_a_clear_error_without_the_passphrase() {
     let home = tempfile::tempdir().unwrap();
     let key = home.path().join("id_enc");
-    assert!(Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", PASSPHRASE, "-f"])
-        .arg(&key)
-        .status()
-        .unwrap()
-        .success());
+    assert!(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", PASSPHRASE, "-f"])
+            .arg(&key)
+            .status()
+            .unwrap()
+            .success()
+    );
     let key = key.to_str().unwrap();
     for env in [vec![], vec![("FLEETSH_PASSPHRASE", "not-it-4417")]] {
         let out = run_with(&["run", "-w", "127.0.0.1", "-i", key, "--", "true"], &env);
@@ -138,22 +144,40 @@ fn wrong_passphrase_is_a_clear_error_without_the_passphrase() {
 fn readable_private_key_is_warned_about() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("id");
-    assert!(Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .status()
-        .unwrap()
-        .success());
+    assert!(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&key)
+            .status()
+            .unwrap()
+            .success()
+    );
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = fleetsh(&["run", "--sim", "2", "-i", key.to_str().unwrap(), "--", "true"]);
+    let out = fleetsh(&[
+        "run",
+        "--sim",
+        "2",
+        "-i",
+        key.to_str().unwrap(),
+        "--",
+        "true",
+    ]);
     let err = text(&out.stderr);
     assert!(err.contains("too open") && err.contains("0644"), "{err}");
 }
 
 #[test]
 fn host_key_checking_off_warns_once() {
-    let out = fleetsh(&["run", "--sim", "20", "--host-key-check", "off", "--", "true"]);
+    let out = fleetsh(&[
+        "run",
+        "--sim",
+        "20",
+        "--host-key-check",
+        "off",
+        "--",
+        "true",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert_eq!(err.matches("host key checking is off").count(), 1, "{err}");

@@ -1,0 +1,171 @@
+//! The end-of-run summary on stderr, in every output mode:
+//!
+//! ```text
+//! fleetsh: 20 hosts in 0.41s (49 hosts/s) on 2 shards; ok: 17, exit 3: 2, connect: 1
+//! fleetsh: per-host time: p50 0.210s, p90 0.300s, p99 0.310s, max 0.310s
+//! fleetsh: slowest: 127.1.0.4 0.310s, ...
+//! fleetsh: exit 3 (2): 127.1.0.[3,7]:2222
+//! fleetsh: connect (1): 127.1.0.250:1
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::time::Duration;
+
+use fleetsh::{ErrorKind, HostResult, Outcome, Report};
+use fleetsh_core::fold::fold_items;
+
+/// A failing-hosts list longer than this many characters is cut (at an item boundary).
+const MAX_LIST: usize = 2000;
+
+/// An outcome as the summary names it: `ok`, `exit 3`, `signal KILL`, `connect_timeout`.
+pub fn outcome_name(o: &Outcome) -> String {
+    match o {
+        Outcome::Ok => "ok".to_string(),
+        Outcome::Exit(c) => format!("exit {c}"),
+        Outcome::Signal(s) => format!("signal {s}"),
+        Outcome::Failed(k) => k.as_str().to_string(),
+    }
+}
+
+/// Writes the summary; `names` are the hosts as given, by index.
+pub fn write(
+    report: &Report,
+    cancelled: bool,
+    names: &[String],
+    w: &mut impl Write,
+) -> io::Result<()> {
+    let n = report.results.len();
+    let counts: Vec<String> = report
+        .outcome_counts()
+        .iter()
+        .map(|(outcome, count)| format!("{}: {count}", outcome_name(outcome)))
+        .collect();
+    let secs = report.wall.as_secs_f64();
+    writeln!(
+        w,
+        "fleetsh: {n} hosts in {secs:.2}s ({:.0} hosts/s) on {} shards{}; {}",
+        n as f64 / secs.max(1e-9),
+        report.shards,
+        if cancelled { ", cancelled" } else { "" },
+        counts.join(", ")
+    )?;
+    if let Some(rss) = fleetsh::limits::peak_rss_bytes() {
+        writeln!(w, "fleetsh: peak RSS {} MiB", rss / (1024 * 1024))?;
+    }
+
+    // Per-host times of the hosts that were started (skipped hosts took no time).
+    let mut times: Vec<Duration> = report
+        .results
+        .iter()
+        .filter(|r| r.outcome() != Outcome::Failed(ErrorKind::Skipped))
+        .map(|r| r.timings.total)
+        .collect();
+    times.sort_unstable();
+    if let Some(max) = times.last() {
+        writeln!(
+            w,
+            "fleetsh: per-host time: p50 {:.3}s, p90 {:.3}s, p99 {:.3}s, max {:.3}s",
+            percentile(&times, 50).as_secs_f64(),
+            percentile(&times, 90).as_secs_f64(),
+            percentile(&times, 99).as_secs_f64(),
+            max.as_secs_f64()
+        )?;
+    }
+
+    let mut slow: Vec<&HostResult> = report.results.iter().map(|r| r.as_ref()).collect();
+    slow.sort_by_key(|r| std::cmp::Reverse(r.timings.total));
+    let slow: Vec<String> = slow
+        .iter()
+        .take(5)
+        .map(|r| format!("{} {:.3}s", r.target.host, r.timings.total.as_secs_f64()))
+        .collect();
+    if !slow.is_empty() {
+        writeln!(w, "fleetsh: slowest: {}", slow.join(", "))?;
+    }
+
+    // Failing hosts, folded, per outcome.
+    let mut failing: BTreeMap<Outcome, Vec<&str>> = BTreeMap::new();
+    for r in &report.results {
+        let outcome = r.outcome();
+        if outcome != Outcome::Ok {
+            let name = names.get(r.index).map_or("?", String::as_str);
+            failing.entry(outcome).or_default().push(name);
+        }
+    }
+    for (outcome, hosts) in &failing {
+        writeln!(
+            w,
+            "fleetsh: {} ({}): {}",
+            outcome_name(outcome),
+            hosts.len(),
+            folded_list(hosts, MAX_LIST)
+        )?;
+    }
+    Ok(())
+}
+
+/// The nearest-rank `p`th percentile of sorted, non-empty `times`.
+pub fn percentile(times: &[Duration], p: usize) -> Duration {
+    let rank = (times.len() * p).div_ceil(100).max(1);
+    times
+        .get(rank - 1)
+        .or(times.last())
+        .copied()
+        .unwrap_or_default()
+}
+
+/// `hosts` folded; past `max` characters, cut after a whole item with `and N more`.
+pub fn folded_list(hosts: &[&str], max: usize) -> String {
+    let items = fold_items(hosts);
+    let total: usize = items.iter().map(|i| i.count).sum();
+    let mut out = String::new();
+    let mut shown = 0;
+    for item in &items {
+        if !out.is_empty() && out.len() + item.spec.len() + 1 > max {
+            out.push_str(&format!(" and {} more", total - shown));
+            break;
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(&item.spec);
+        shown += item.count;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_nearest_rank() {
+        let t: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&t, 50), Duration::from_millis(50));
+        assert_eq!(percentile(&t, 90), Duration::from_millis(90));
+        assert_eq!(percentile(&t, 99), Duration::from_millis(99));
+        let one = [Duration::from_secs(2)];
+        assert_eq!(percentile(&one, 50), Duration::from_secs(2));
+        assert_eq!(percentile(&one, 99), Duration::from_secs(2));
+        let three: Vec<Duration> = (1..=3).map(Duration::from_secs).collect();
+        assert_eq!(percentile(&three, 50), Duration::from_secs(2));
+        assert_eq!(percentile(&three, 90), Duration::from_secs(3));
+    }
+
+    #[test]
+    fn long_lists_are_cut_at_an_item() {
+        // Hosts that do not fold together: one item each.
+        let hosts: Vec<String> = (0..100).map(|i| format!("n{i}-{i}")).collect();
+        let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
+        assert_eq!(folded_list(&hosts[..3], 100), "n0-0,n1-1,n2-2");
+        let cut = folded_list(&hosts, 20);
+        assert_eq!(cut, "n0-0,n1-1,n2-2,n3-3 and 96 more");
+        let hosts = ["web1", "web2", "web3", "web5"];
+        assert_eq!(
+            folded_list(&hosts, 5),
+            "web[1-3,5]",
+            "one item is never cut"
+        );
+    }
+}
