@@ -108,6 +108,10 @@ struct SimProcess {
 
 impl SimProcess {
     fn start(count: usize, base: &str) -> Self {
+        Self::start_with(count, base, &[])
+    }
+
+    fn start_with(count: usize, base: &str, env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_fleetsh"))
             .args([
@@ -121,6 +125,7 @@ impl SimProcess {
             ])
             .arg("--state-dir")
             .arg(dir.path())
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -307,4 +312,110 @@ fn completions_and_man_page() {
     );
     let out = fleetsh(&["completions", "tcsh"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn stdin_is_sent_to_every_host() {
+    let data = vec![b'z'; 200_000];
+    let out = fleetsh_env(
+        &["run", "--sim", "8", "-I", "-o", "json", "--", "wc -c"],
+        &[],
+        Some(&data),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 8);
+    for v in &lines {
+        assert_eq!(v["stdout"].as_str().unwrap().trim(), "200000", "{v}");
+    }
+    // Without -I, the command's stdin is closed at once: `cat` ends with nothing.
+    let out = fleetsh_env(
+        &[
+            "run",
+            "--sim",
+            "2",
+            "-u",
+            "10",
+            "-o",
+            "json",
+            "--",
+            "cat; echo end",
+        ],
+        &[],
+        Some(b"not sent"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for v in json_lines(&out) {
+        assert_eq!(v["stdout"], "end\n", "{v}");
+    }
+}
+
+#[test]
+fn env_pty_and_sudo() {
+    let out = fleetsh(&[
+        "run",
+        "--sim",
+        "3",
+        "--env",
+        "GREETING=hi there",
+        "--env",
+        "N=7",
+        "-o",
+        "json",
+        "--",
+        "echo $GREETING $N",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for v in json_lines(&out) {
+        assert_eq!(v["stdout"], "hi there 7\n", "{v}");
+    }
+    let out = fleetsh(&["run", "--sim", "2", "--pty", "-o", "json", "--", "tty"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for v in json_lines(&out) {
+        assert!(
+            v["stdout"].as_str().unwrap().starts_with("/dev/pts/"),
+            "{v}"
+        );
+    }
+    let out = fleetsh(&["run", "--sim", "2", "-o", "json", "--", "tty"]);
+    assert_eq!(out.status.code(), Some(1), "no pty without --pty");
+}
+
+#[test]
+fn sudo_runs_as_the_user_and_never_shows_the_password() {
+    let sim = SimProcess::start_with(
+        3,
+        "127.7.0.1",
+        &[("FLEETSH_SIM_SUDO_PASSWORD", "sudo-Pw-4242")],
+    );
+    let mut owned = Vec::new();
+    let common = sim.args(&mut owned);
+    let hosts = sim.path("hosts");
+    for pty in [false, true] {
+        let mut args = vec!["run", "-H", &hosts];
+        args.extend(common.iter().copied());
+        if pty {
+            args.push("--pty");
+        }
+        args.extend(["--sudo-user", "postgres", "-o", "json", "--", "whoami"]);
+        let out = fleetsh_env(&args, &[("FLEETSH_SUDO_PASSWORD", "sudo-Pw-4242")], None);
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(!all.contains("sudo-Pw-4242"), "pty={pty}: {all}");
+        assert!(out.status.success(), "pty={pty}: {all}");
+        for v in json_lines(&out) {
+            assert!(v["stdout"].as_str().unwrap().contains("postgres"), "{v}");
+        }
+    }
+    // A wrong password: sudo's own refusal, exit 1, still no password shown.
+    let mut args = vec!["run", "-H", &hosts];
+    args.extend(common.iter().copied());
+    args.extend(["--sudo", "-o", "json", "--", "whoami"]);
+    let out = fleetsh_env(&args, &[("FLEETSH_SUDO_PASSWORD", "wrong-9090")], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!text(&out.stdout).contains("wrong-9090"));
+    assert!(
+        text(&out.stdout).contains("incorrect password"),
+        "{}",
+        text(&out.stdout)
+    );
 }
