@@ -100,69 +100,6 @@ fn per_host_arguments() {
     }
 }
 
-/// A separate `fleetsh sim`, so that two runs reach the same hosts.
-struct SimProcess {
-    child: std::process::Child,
-    dir: tempfile::TempDir,
-}
-
-impl SimProcess {
-    fn start(count: usize, base: &str) -> Self {
-        Self::start_with(count, base, &[])
-    }
-
-    fn start_with(count: usize, base: &str, env: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fleetsh"))
-            .args([
-                "sim",
-                "--count",
-                &count.to_string(),
-                "--port",
-                "0",
-                "--addr-base",
-                base,
-            ])
-            .arg("--state-dir")
-            .arg(dir.path())
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), format!("ready {count}"));
-        SimProcess { child, dir }
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).to_str().unwrap().to_string()
-    }
-
-    fn args<'a>(&'a self, owned: &'a mut Vec<String>) -> Vec<&'a str> {
-        *owned = vec![
-            "-i".into(),
-            self.path("id_ed25519"),
-            "--known-hosts".into(),
-            self.path("known_hosts"),
-        ];
-        owned.iter().map(String::as_str).collect()
-    }
-}
-
-impl Drop for SimProcess {
-    fn drop(&mut self) {
-        // Only the process this test started, by PID.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn retry_failed_runs_only_the_failed_hosts() {
     let sim = SimProcess::start(6, "127.4.0.1");

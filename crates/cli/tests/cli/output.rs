@@ -243,29 +243,8 @@ fn out_dir_files_for_ok_exit_and_signal() {
 #[test]
 fn out_dir_rerun_replaces_files() {
     // A separate sim server keeps its port across both runs, so the file names are the same.
-    let state = tempfile::tempdir().unwrap();
-    let d = state.path();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fleetsh"))
-        .args([
-            "sim",
-            "--count",
-            "2",
-            "--port",
-            "0",
-            "--addr-base",
-            "127.5.0.1",
-        ])
-        .arg("--state-dir")
-        .arg(d)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "ready 2");
+    let sim = SimProcess::start(2, "127.8.0.1");
+    let d = sim.dir.path().to_path_buf();
     let p = |n: &str| d.join(n).to_str().unwrap().to_string();
     let out_dir = tempfile::tempdir().unwrap();
     let od = out_dir.path().to_str().unwrap();
@@ -288,15 +267,11 @@ fn out_dir_rerun_replaces_files() {
     };
     let first = run("echo first; echo oops >&2; exit 7");
     let second = run("echo second");
-    // Stop the server we started, by PID, before asserting.
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    let hosts = std::fs::read_to_string(d.join("hosts")).unwrap();
+    drop(sim);
     assert_eq!(first.status.code(), Some(1), "{}", text(&first.stderr));
     assert_eq!(second.status.code(), Some(0), "{}", text(&second.stderr));
-    let hosts = std::fs::read_to_string(d.join("hosts")).unwrap();
-    let host = hosts.lines().find(|l| l.starts_with("127.5.0.1")).unwrap();
+    let host = hosts.lines().find(|l| l.starts_with("127.8.0.1")).unwrap();
     assert_eq!(read(out_dir.path(), &format!("{host}.out")), "second\n");
     assert_eq!(read(out_dir.path(), &format!("{host}.err")), "");
     assert_eq!(read(out_dir.path(), &format!("{host}.status")), "0\n");

@@ -6,45 +6,16 @@ const PASSWORD: &str = "Pw-0f-the-fleet-7731";
 const PASSPHRASE: &str = "Pp-0f-the-key-5519";
 const SUDO: &str = "Sudo-pw-9917";
 
-/// A `fleetsh sim` process with password authentication, stopped by PID on drop.
-struct Sim {
-    child: std::process::Child,
-    dir: tempfile::TempDir,
-}
-
-impl Sim {
-    fn start(base: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fleetsh"))
-            .args(["sim", "--count", "3", "--port", "0", "--addr-base", base])
-            .arg("--state-dir")
-            .arg(dir.path())
-            .env("FLEETSH_SIM_PASSWORD", PASSWORD)
-            .env("FLEETSH_SIM_SUDO_PASSWORD", SUDO)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready 3");
-        Sim { child, dir }
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).to_str().unwrap().to_string()
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
+/// A `fleetsh sim` process with password authentication and a sudo password.
+fn password_sim(base: &str) -> SimProcess {
+    SimProcess::start_with(
+        3,
+        base,
+        &[
+            ("FLEETSH_SIM_PASSWORD", PASSWORD),
+            ("FLEETSH_SIM_SUDO_PASSWORD", SUDO),
+        ],
+    )
 }
 
 fn run_with(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -65,7 +36,7 @@ fn assert_no_secret(out: &Output) {
 
 #[test]
 fn secrets_never_appear_even_at_trace_level() {
-    let sim = Sim::start("127.6.0.1");
+    let sim = password_sim("127.6.0.1");
     let home = tempfile::tempdir().unwrap();
     // An encrypted key: loading it uses the passphrase; the sim does not accept it, so
     // authentication falls through to the password.
