@@ -34,10 +34,14 @@ pub struct SshSettings {
 }
 
 /// The russh client configuration fleetsh uses by default: `nodelay` on (without it one host at
-/// a time costs ~44 ms instead of ~1.4 ms), no inactivity timeout (command timeouts are ours).
+/// a time costs ~44 ms instead of ~1.4 ms), no inactivity timeout (command timeouts are ours),
+/// and a channel buffer of 16 messages instead of 100: fleetsh drains every channel
+/// continuously, and the buffer is what a host that floods output can make the client hold
+/// (up to 16 packets of 32 KiB per host in flight, instead of 100).
 pub fn default_client_config() -> client::Config {
     client::Config {
         nodelay: true,
+        channel_buffer_size: 16,
         ..Default::default()
     }
 }

@@ -66,6 +66,20 @@ pub enum SimError {
         #[source]
         source: russh::keys::ssh_key::Error,
     },
+    /// An item of a fault spec (or a `SimConfig::faults` entry) is malformed.
+    #[error("bad fault `{token}`: {reason}")]
+    BadFault {
+        /// The offending item, as written.
+        token: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The fault percentages add up to more than 100.
+    #[error("fault shares add up to {total}% of the hosts, more than 100%")]
+    FaultShares {
+        /// The sum of the percentages.
+        total: f64,
+    },
     /// The sim's runtime or its thread could not be started.
     #[error("cannot start the sim runtime")]
     Runtime {

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::server::{HostBehaviour, Lifeline, Shared, accept_loop};
 use crate::shell::ShellHost;
-use crate::{SimConfig, SimError, SimHost, keys, layout, state};
+use crate::{Fault, SimConfig, SimError, SimHost, fault, keys, layout, state};
 
 /// How often `port: 0` retries when the kernel's port is taken on some host address.
 const PORT_TRIES: usize = 20;
@@ -32,6 +32,8 @@ pub struct SimFleet {
     state_dir: PathBuf,
     host_keys: Vec<PublicKey>,
     client_key: PublicKey,
+    /// Each host's fault, by index.
+    faults: Vec<Option<Fault>>,
     control: Option<Control>,
 }
 
@@ -61,8 +63,9 @@ impl SimFleet {
     /// runs on a thread named `fleetsh-sim` and `config.threads` workers of its own.
     ///
     /// Steps, in order:
-    /// 1. check the config and compute every host's address;
-    /// 2. derive the host keys and the client key from `config.seed`;
+    /// 1. check the config, compute every host's address and assign the faults;
+    /// 2. derive the host keys and the client key from `config.seed` (and, for
+    ///    `hostkey-mismatch` hosts, the other key they serve);
     /// 3. start the sim thread and runtime, bind every listener (with `port: 0`, retry on
     ///    another port when the first one is taken on some address), start the accept loops;
     /// 4. write `hosts`, `known_hosts`, `id_ed25519` and `id_ed25519.pub` into `state_dir`.
@@ -77,6 +80,10 @@ impl SimFleet {
             seed,
             threads,
             password,
+            accept_env,
+            sudo_password,
+            faults,
+            latency,
         } = config;
         if count == 0 {
             return Err(SimError::BadCount { count });
@@ -85,6 +92,7 @@ impl SimFleet {
             return Err(SimError::BadThreads { threads });
         }
         let addrs = layout::addresses(addr_base, count)?;
+        let faults = fault::assign(&faults, count, seed)?;
 
         let host_keys: Vec<PrivateKey> = derive_host_keys(seed, count, threads);
         let client_key = keys::client_key(seed);
@@ -94,6 +102,9 @@ impl SimFleet {
         let shared = Arc::new(Shared {
             client_key: client_key.public_key().key_data().clone(),
             password,
+            accept_env,
+            sudo_password: sudo_password.map(Arc::from),
+            latency,
         });
         let methods = if shared.password.is_some() {
             MethodSet::from(&[MethodKind::PublicKey, MethodKind::Password][..])
@@ -102,14 +113,21 @@ impl SimFleet {
         };
         let hosts: Vec<Arc<crate::server::Host>> = host_keys
             .into_iter()
+            .zip(&faults)
             .enumerate()
-            .map(|(index, key)| {
+            .map(|(index, (key, fault))| {
+                let key = match fault {
+                    Some(Fault::HostkeyMismatch) => keys::mismatch_host_key(seed, index),
+                    _ => key,
+                };
                 Arc::new(crate::server::Host {
                     shell: ShellHost {
                         name: layout::host_name(index),
                         pid: pid_of(index),
                     },
-                    behaviour: HostBehaviour::default(),
+                    behaviour: HostBehaviour {
+                        fault: fault.clone(),
+                    },
                     config: Arc::new(server_config(key, methods.clone())),
                 })
             })
@@ -152,13 +170,15 @@ impl SimFleet {
             control.stop();
             return Err(e);
         }
-        tracing::info!(hosts = count, port, state_dir = %state_dir.display(), "sim fleet started");
+        let faulty = faults.iter().filter(|f| f.is_some()).count();
+        tracing::info!(hosts = count, faulty, port, state_dir = %state_dir.display(), "sim fleet started");
         Ok(SimFleet {
             hosts,
             port,
             state_dir,
             host_keys: host_publics,
             client_key: client_key.public_key().clone(),
+            faults,
             control: Some(control),
         })
     }
@@ -201,6 +221,14 @@ impl SimFleet {
     /// The host key of host `index`, as written to `known_hosts`.
     pub fn host_public_key(&self, index: usize) -> Option<&PublicKey> {
         self.host_keys.get(index)
+    }
+
+    /// The fault of host `index` (`None`: a healthy host, or no such host).
+    ///
+    /// Faults come from [`SimConfig::faults`], assigned deterministically from the seed
+    /// (see [`parse_faults`](crate::parse_faults) for the assignment rule).
+    pub fn fault_of(&self, index: usize) -> Option<&Fault> {
+        self.faults.get(index).and_then(Option::as_ref)
     }
 
     /// Stops the fleet: listeners close, live sessions are disconnected (given up to 2 s to

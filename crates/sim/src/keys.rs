@@ -5,11 +5,13 @@ use russh::keys::ssh_key::private::Ed25519Keypair;
 
 /// Domain tags so host and client keys never share a seed.
 const HOST_DOMAIN: u64 = 0x686f_7374_6b65_7921; // "hostkey!"
+/// See [`HOST_DOMAIN`]: the other host key of a `hostkey-mismatch` host.
+const MISMATCH_DOMAIN: u64 = 0x6d69_736d_6174_6368; // "mismatch"
 /// See [`HOST_DOMAIN`].
 const CLIENT_DOMAIN: u64 = 0x636c_6965_6e74_6b79; // "clientky"
 
 /// SplitMix64 finaliser: a bijective 64-bit mixer.
-fn mix(mut z: u64) -> u64 {
+pub(crate) fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -39,6 +41,11 @@ pub(crate) fn host_key(seed: u64, index: usize) -> PrivateKey {
     ed25519(seed_bytes(HOST_DOMAIN, seed, index as u64), "")
 }
 
+/// The key a `hostkey-mismatch` host serves instead of [`host_key`] (which `known_hosts` lists).
+pub(crate) fn mismatch_host_key(seed: u64, index: usize) -> PrivateKey {
+    ed25519(seed_bytes(MISMATCH_DOMAIN, seed, index as u64), "")
+}
+
 /// The Ed25519 client key the fleet accepts.
 pub(crate) fn client_key(seed: u64) -> PrivateKey {
     ed25519(seed_bytes(CLIENT_DOMAIN, seed, 0), "fleetsh-sim-client")
@@ -59,6 +66,14 @@ mod tests {
             client_key(0).public_key().key_data()
         );
         assert_eq!(client_key(7).public_key(), client_key(7).public_key());
+        assert_ne!(
+            host_key(0, 3).public_key().key_data(),
+            mismatch_host_key(0, 3).public_key().key_data()
+        );
+        assert_eq!(
+            mismatch_host_key(0, 3).public_key(),
+            mismatch_host_key(0, 3).public_key()
+        );
         assert_eq!(client_key(0).algorithm(), russh::keys::Algorithm::Ed25519);
     }
 }

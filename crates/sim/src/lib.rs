@@ -7,14 +7,58 @@
 //! `seq`, `sleep`, `exit N`, `kill -9 $$`, `;`/`&&`/`||`, `>&2`, ...) whose output streams
 //! with SSH flow control, so a fleet of 10,000 hosts costs little more than its sockets.
 //!
-//! - [`SimConfig`]: how many hosts, where, which port, where the state files go, the key seed.
+//! - [`SimConfig`]: how many hosts, where, which port, where the state files go, the key
+//!   seed, accepted environment variables, the sudo password, faults and latency.
 //! - [`SimFleet`]: [`SimFleet::start`] binds every listener and writes the state files
 //!   (`hosts`, `known_hosts`, `id_ed25519`); the fleet serves on its own runtime and threads
 //!   until [`SimFleet::stop`] or drop.
 //! - [`SimHost`]: one host's index, name and address.
-//! - [`SimError`]: why a fleet could not start.
+//! - [`SimError`]: why a fleet could not start (or a fault spec is bad).
+//! - [`Fault`], [`parse_faults`]: hosts that misbehave on purpose.
 //!
 //! Used by tests, benches, `fleetsh sim` and `fleetsh run --sim N`.
+//!
+//! # The session a command sees
+//!
+//! - **stdin**: what the client sends on the channel (and its EOF) is the command's
+//!   standard input, shared by every command of the script: `cat` / `cat -`, `wc [-clw]`,
+//!   `head -c N` / `head -n N` without a file, `read [-r] [NAME...]` (one line into
+//!   variables), `sh` (a script from stdin) and `sudo -S` read it. Input waits in a 4 MiB
+//!   pipe (beyond it the connection's input is held back, like a full pipe); input left
+//!   when the command is done with stdin is drained and discarded. russh re-opens the
+//!   client's window as soon as data arrives, so while a command waits for window space to
+//!   write output, up to 64 MiB more stdin is buffered to keep window adjustments flowing
+//!   (a client more than that ahead of reading the output of a command that echoes its
+//!   input, `cat`, would stall the connection).
+//! - **environment**: accepted `env` requests ([`SimConfig::accept_env`]) set variables
+//!   that `$NAME` / `${NAME}` expand and that `env` prints (sorted `NAME=value` lines).
+//! - **user**: `whoami`, `id`, `$USER`, `$LOGNAME`, `$HOME` follow the authenticated user
+//!   (the target user inside `sudo`).
+//! - **pty**: after a `pty-req`, `tty` prints `/dev/pts/0` (without one: `not a tty`,
+//!   status 1); as on a real terminal, stderr is merged into stdout, every `\n` of the
+//!   output becomes `\r\n` (`onlcr`), and input is echoed: what a command reads from stdin
+//!   (a `read` line, a `sudo` password, `cat` input) is written to stdout as it reads it.
+//!   Without a pty nothing read from stdin is ever echoed.
+//! - **sudo**: `sudo -S -p PROMPT [-u USER] [--] CMD ARGS...` (the client's form is
+//!   `sudo -S -p '' [-u USER] -- sh -c 'SCRIPT'`) prints PROMPT on stderr, reads one line
+//!   of stdin and compares it with [`SimConfig::sudo_password`]: right, CMD runs as USER
+//!   (default root) with the rest of stdin; wrong, `Sorry, try again.` and
+//!   `sudo: 1 incorrect password attempt` on stderr, status 1; no sudo password
+//!   configured, `sudo: a password is required`, status 1.
+//! - **`sh -c 'SCRIPT'`** (also `bash`, `/bin/sh`) runs SCRIPT through the built-in shell.
+//!
+//! # Faults
+//!
+//! [`SimConfig::faults`] gives a share of the hosts a [`Fault`]: refused or silent
+//! connections, slow banners, failing authentication, a wrong host key, connections cut
+//! after the first line of output, commands that hang, flood, or exit with a fixed status.
+//! The spec syntax of `fleetsh sim --faults` is `KIND[:ARG]=PERCENT[,...]`, for example
+//! `refuse=5,slow-banner:3000=2.5,exit:3=10` ([`parse_faults`] lists every kind and the
+//! assignment rule). Which hosts get which fault is decided by the seed;
+//! [`SimFleet::fault_of`] tells.
+//! [`SimConfig::latency`] delays what every host reads from its clients, so each round
+//! trip takes that much longer (see its docs for what exactly is delayed). No fault costs
+//! CPU while idle, and [`SimFleet::stop`] ends silent, hung and flooding connections too.
 //!
 //! # Example
 //!
@@ -48,17 +92,21 @@
 )]
 
 mod error;
+mod fault;
 mod fleet;
 mod keys;
 mod layout;
 mod server;
 mod shell;
 mod state;
+mod stream;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 pub use error::SimError;
+pub use fault::{Fault, parse_faults};
 pub use fleet::SimFleet;
 
 /// How to start a [`SimFleet`].
@@ -82,6 +130,22 @@ pub struct SimConfig {
     pub threads: usize,
     /// If set, password authentication with this password is accepted too (any user name).
     pub password: Option<String>,
+    /// Which `env` requests are accepted, like OpenSSH's `AcceptEnv`: `None` (default)
+    /// accepts every variable; `Some(patterns)` only names matching one of the patterns
+    /// (`*` and `?` are wildcards, e.g. `LC_*`). Refused requests get a channel failure.
+    pub accept_env: Option<Vec<String>>,
+    /// The password the built-in `sudo` accepts (on stdin, with `-S`). Default `None`:
+    /// `sudo` always fails with `sudo: a password is required`.
+    pub sudo_password: Option<String>,
+    /// Faults and the percentage of hosts (0.0 to 100.0) that get each; at most one fault
+    /// per host, the shares add up to at most 100. Default none. See [`Fault`] and
+    /// [`parse_faults`].
+    pub faults: Vec<(Fault, f64)>,
+    /// Emulated network latency: every host sees what its clients send this much later,
+    /// so every client request (key exchange steps, auth, channel open, exec, window
+    /// adjustments, stdin) is answered that much later. What the server sends is not
+    /// delayed itself. Default `None`.
+    pub latency: Option<Duration>,
 }
 
 impl Default for SimConfig {
@@ -94,6 +158,10 @@ impl Default for SimConfig {
             seed: 0,
             threads: 1,
             password: None,
+            accept_env: None,
+            sudo_password: None,
+            faults: Vec::new(),
+            latency: None,
         }
     }
 }
@@ -109,6 +177,10 @@ impl std::fmt::Debug for SimConfig {
             .field("threads", &self.threads)
             // Never print the password.
             .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("accept_env", &self.accept_env)
+            .field("sudo_password", &self.sudo_password.as_ref().map(|_| "***"))
+            .field("faults", &self.faults)
+            .field("latency", &self.latency)
             .finish()
     }
 }
@@ -136,14 +208,18 @@ mod tests {
         assert_send_sync::<SimFleet>();
         assert_send_sync::<SimHost>();
         assert_send_sync::<SimError>();
+        assert_send_sync::<Fault>();
     }
 
     #[test]
     fn config_debug_hides_password() {
         let config = SimConfig {
             password: Some("hunter2".into()),
+            sudo_password: Some("hunter3".into()),
             ..SimConfig::default()
         };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter3"), "{shown}");
         let shown = format!("{config:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("***"), "{shown}");

@@ -1,34 +1,78 @@
 //! The SSH side of the sim: per-host accept loops, the russh handler, and exec tasks.
+//!
+//! # Stdin
+//!
+//! Each session channel gets, when it opens, a stdin pump: a task that reads the channel's
+//! messages and writes their data into a [`STDIN_PIPE`]-byte pipe the command reads as
+//! stdin (the client's EOF closes the pipe). russh hands channel messages over through a
+//! 100-message queue and stalls the whole session when it is full; it also re-opens the
+//! client's window as soon as it has queued the data, so the pump is the only brake:
+//!
+//! 1. The command reads: the pump moves data into the pipe as room frees up.
+//! 2. The command does not read, and the pipe is full: the pump stops reading, the queue
+//!    fills and the session waits, which holds the connection's input back like a full
+//!    pipe would.
+//! 3. The command waits for window space to write its output (`cat` of a big input): the
+//!    window adjustment that would free it is queued behind stdin the stalled session has
+//!    not read, so waiting would deadlock. The pump then keeps reading into a spill buffer
+//!    (up to [`STDIN_SPILL`] bytes) until the command can write again.
+//! 4. The command is done with stdin (it ended, or its script did): the rest is drained and
+//!    discarded, so unread input never stalls the session for long.
+//!
+//! Per-host faults ([`Fault`]) act here: at accept (`refuse`, `silent`, `slow-banner`),
+//! in the handler (`auth-fail`), in the host's russh config (`hostkey-mismatch`), and
+//! around the command (`drop`, `hang`, `flood`, `exit`).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use russh::keys::ssh_key::public::KeyData;
 use russh::server::{self, Auth, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
-use russh::{Channel, ChannelId, ChannelWriteHalf, Disconnect, Sig};
-use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use russh::{Channel, ChannelId, ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Disconnect, Sig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::AbortHandle;
 
-use crate::shell::{self, Closed, Exit, ShellHost, Sink, Stream};
+use crate::Fault;
+use crate::shell::{self, CHUNK, Closed, Context, Exit, ShellHost, Sink, Stdin, Stream};
+use crate::stream::{CutSwitch, SimStream};
 
-/// Per-host behaviour knobs. Empty for now: this is where per-host faults (refuse, silent,
-/// slow banner, auth failure, host-key mismatch, drop after the first line, hang, flood,
-/// forced exit status, latency) will live, read by the accept loop and the handler.
+/// Capacity of a channel's stdin pipe.
+const STDIN_PIPE: usize = 4 << 20;
+
+/// Most stdin held beyond the pipe while the command waits for output window space.
+const STDIN_SPILL: usize = 64 << 20;
+
+/// `drop` fault: the longest wait for the exec request's reply to be written.
+const DROP_REPLY_WAIT: Duration = Duration::from_secs(1);
+
+/// `drop` fault: the longest wait for the first line to be written; then the connection is
+/// cut anyway.
+const DROP_LINE_WAIT: Duration = Duration::from_secs(5);
+
+/// Fewest bytes a channel data packet adds on the wire to its data: packet length (4),
+/// padding length (1), message type (1), channel (4), data length (4), padding (4 at least)
+/// and a MAC or AEAD tag (16 at least with every cipher russh offers).
+const MIN_PACKET_OVERHEAD: u64 = 34;
+
+/// Per-host behaviour: the host's fault, if any.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct HostBehaviour {}
+pub(crate) struct HostBehaviour {
+    pub(crate) fault: Option<Fault>,
+}
 
 /// Everything one simulated host needs to serve.
 #[derive(Debug)]
 pub(crate) struct Host {
     /// What the shell sees (name, `$$`).
     pub(crate) shell: ShellHost,
-    /// The host's fault knobs.
-    #[allow(dead_code)] // read once faults exist
+    /// The host's fault.
     pub(crate) behaviour: HostBehaviour,
-    /// The russh config with this host's key.
+    /// The russh config with this host's key (the other key for `hostkey-mismatch`).
     pub(crate) config: Arc<server::Config>,
 }
 
@@ -39,6 +83,12 @@ pub(crate) struct Shared {
     pub(crate) client_key: KeyData,
     /// The password accepted for password auth, if any.
     pub(crate) password: Option<String>,
+    /// Patterns of the environment variables accepted (`None`: all).
+    pub(crate) accept_env: Option<Vec<String>>,
+    /// The password `sudo` accepts, if any.
+    pub(crate) sudo_password: Option<Arc<str>>,
+    /// How late the server sees what clients send.
+    pub(crate) latency: Option<Duration>,
 }
 
 /// Keeps the fleet's shutdown protocol: a flag every task watches, and a channel whose
@@ -77,18 +127,21 @@ pub(crate) async fn accept_loop(
                 if let Err(e) = stream.set_nodelay(true) {
                     tracing::debug!(host = %host.shell.name, %peer, "set_nodelay failed: {e}");
                 }
-                let handler = SimHandler {
-                    host: host.clone(),
-                    shared: shared.clone(),
-                    pending: HashMap::new(),
-                    running: HashMap::new(),
-                };
-                tokio::spawn(serve_connection(
-                    host.config.clone(),
-                    stream,
-                    handler,
-                    lifeline.clone(),
-                ));
+                match host.behaviour.fault {
+                    // Closed before a single byte is sent.
+                    Some(Fault::Refuse) => drop(stream),
+                    Some(Fault::Silent) => {
+                        tokio::spawn(silent(stream, lifeline.clone()));
+                    }
+                    _ => {
+                        tokio::spawn(serve_connection(
+                            host.clone(),
+                            shared.clone(),
+                            stream,
+                            lifeline.clone(),
+                        ));
+                    }
+                }
             }
             Err(e) => {
                 tracing::warn!(
@@ -105,18 +158,63 @@ pub(crate) async fn accept_loop(
     }
 }
 
-/// Runs one SSH connection until it ends or the fleet stops.
+/// A `silent` host's connection: never writes; reads and discards until the client closes
+/// the connection or the fleet stops.
+async fn silent(mut stream: TcpStream, mut lifeline: Lifeline) {
+    let mut buf = vec![0u8; 1024];
+    loop {
+        tokio::select! {
+            () = lifeline.stopping() => return,
+            read = stream.read(&mut buf) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            },
+        }
+    }
+}
+
+/// Runs one SSH connection until it ends, the fleet stops, or a `drop` fault cuts it.
 async fn serve_connection(
-    config: Arc<server::Config>,
-    stream: tokio::net::TcpStream,
-    handler: SimHandler,
+    host: Arc<Host>,
+    shared: Arc<Shared>,
+    stream: TcpStream,
     mut lifeline: Lifeline,
 ) {
+    if let Some(Fault::SlowBanner(delay)) = host.behaviour.fault {
+        tokio::select! {
+            () = lifeline.stopping() => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+    // `drop` fault: a switch that shuts the socket down under the session (which runs in
+    // a task of its own once started).
+    let (stream, cut) = match host.behaviour.fault {
+        Some(Fault::Drop) => match CutSwitch::new(stream) {
+            Ok((stream, switch)) => (stream, Some(switch)),
+            Err(e) => {
+                tracing::warn!(host = %host.shell.name, "cannot set up the drop fault: {e}");
+                return;
+            }
+        },
+        _ => (stream, None),
+    };
+    let mut stream = SimStream::new(stream, shared.latency);
+    if let Some(switch) = &cut {
+        stream = stream.with_cut_switch(switch.clone());
+    }
+    let handler = SimHandler {
+        host: host.clone(),
+        shared: shared.clone(),
+        cut,
+        user: String::new(),
+        pending: HashMap::new(),
+        running: HashMap::new(),
+    };
     // `run_stream` waits for the client's identification line: a silent client must not
     // hold up shutdown.
     let started = tokio::select! {
         () = lifeline.stopping() => return,
-        started = server::run_stream(config, stream, handler) => started,
+        started = server::run_stream(host.config.clone(), stream, handler) => started,
     };
     let mut session = match started {
         Ok(session) => session,
@@ -142,12 +240,29 @@ async fn serve_connection(
     }
 }
 
+/// A session channel between its opening and its exec request.
+struct PendingChannel {
+    write: ChannelWriteHalf<Msg>,
+    /// The reading end of the channel's stdin pipe.
+    stdin: DuplexStream,
+    /// Whether the command waits for output window space (read by the stdin pump).
+    output: Arc<OutputWait>,
+    /// Variables from accepted `env` requests.
+    env: BTreeMap<String, String>,
+    /// A `pty-req` was accepted.
+    pty: bool,
+}
+
 /// The per-connection russh handler.
 struct SimHandler {
     host: Arc<Host>,
     shared: Arc<Shared>,
+    /// Cuts the connection (`drop` fault only).
+    cut: Option<Arc<CutSwitch>>,
+    /// The authenticated user.
+    user: String,
     /// Session channels opened but not yet given an exec request.
-    pending: HashMap<ChannelId, Channel<Msg>>,
+    pending: HashMap<ChannelId, PendingChannel>,
     /// Exec tasks by channel, aborted when the channel or the connection closes.
     running: HashMap<ChannelId, AbortHandle>,
 }
@@ -163,13 +278,34 @@ impl Drop for SimHandler {
 }
 
 impl SimHandler {
-    /// Accepts exactly the sim's client key.
+    /// Accepts exactly the sim's client key (nothing on an `auth-fail` host).
     fn accepts_key(&self, key: &russh::keys::PublicKey) -> Auth {
         // `PublicKey ==` compares comments too: compare the key data only.
-        if key.key_data() == &self.shared.client_key {
+        if !self.auth_fails() && key.key_data() == &self.shared.client_key {
             Auth::Accept
         } else {
             Auth::reject()
+        }
+    }
+
+    /// Whether this host rejects every authentication.
+    fn auth_fails(&self) -> bool {
+        matches!(self.host.behaviour.fault, Some(Fault::AuthFail))
+    }
+
+    /// Remembers the user of a successful authentication.
+    fn authenticated(&mut self, user: &str, auth: Auth) -> Auth {
+        if matches!(auth, Auth::Accept) {
+            self.user = user.to_owned();
+        }
+        auth
+    }
+
+    /// Whether an `env` request for `name` is accepted.
+    fn accepts_env(&self, name: &str) -> bool {
+        match &self.shared.accept_env {
+            None => true,
+            Some(patterns) => patterns.iter().any(|p| glob_match(p, name)),
         }
     }
 }
@@ -187,17 +323,19 @@ impl server::Handler for SimHandler {
 
     async fn auth_publickey(
         &mut self,
-        _user: &str,
+        user: &str,
         key: VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
-        Ok(self.accepts_key(key.public_key))
+        let auth = self.accepts_key(key.public_key);
+        Ok(self.authenticated(user, auth))
     }
 
-    async fn auth_password(&mut self, _user: &str, password: &str) -> Result<Auth, Self::Error> {
-        Ok(match &self.shared.password {
-            Some(expected) if expected == password => Auth::Accept,
+    async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        let auth = match &self.shared.password {
+            Some(expected) if expected == password && !self.auth_fails() => Auth::Accept,
             _ => Auth::reject(),
-        })
+        };
+        Ok(self.authenticated(user, auth))
     }
 
     async fn channel_open_session(
@@ -206,7 +344,21 @@ impl server::Handler for SimHandler {
         reply: server::ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.pending.insert(channel.id(), channel);
+        let id = channel.id();
+        let (read, write) = channel.split();
+        let (pipe_in, pipe_out) = tokio::io::duplex(STDIN_PIPE);
+        let output = Arc::new(OutputWait::default());
+        tokio::spawn(pump_stdin(read, pipe_in, output.clone()));
+        self.pending.insert(
+            id,
+            PendingChannel {
+                write,
+                stdin: pipe_out,
+                output,
+                env: BTreeMap::new(),
+                pty: false,
+            },
+        );
         reply.accept().await;
         Ok(())
     }
@@ -234,17 +386,36 @@ impl server::Handler for SimHandler {
         _modes: &[(russh::Pty, u32)],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        session.channel_success(channel)
+        match self.pending.get_mut(&channel) {
+            Some(pending) => {
+                pending.pty = true;
+                session.channel_success(channel)
+            }
+            // Too late: the command runs already.
+            None => session.channel_failure(channel),
+        }
     }
 
     async fn env_request(
         &mut self,
         channel: ChannelId,
-        _variable_name: &str,
-        _variable_value: &str,
+        variable_name: &str,
+        variable_value: &str,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        session.channel_success(channel)
+        let accepted = self.accepts_env(variable_name);
+        match self.pending.get_mut(&channel) {
+            Some(pending) if accepted => {
+                pending
+                    .env
+                    .insert(variable_name.to_owned(), variable_value.to_owned());
+                session.channel_success(channel)
+            }
+            _ => {
+                tracing::debug!(name = variable_name, "env request refused");
+                session.channel_failure(channel)
+            }
+        }
     }
 
     async fn shell_request(
@@ -270,20 +441,224 @@ impl server::Handler for SimHandler {
         data: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        let Some(chan) = self.pending.remove(&channel) else {
+        let Some(pending) = self.pending.remove(&channel) else {
             // Unknown channel, or a second exec on the same channel.
             return session.channel_failure(channel);
         };
         session.channel_success(channel)?;
-        // Nothing reads the client's stdin: dropping the read half makes russh discard it
-        // instead of blocking the session once the channel's buffer is full.
-        let (_read, write) = chan.split();
-        let command = String::from_utf8_lossy(data).into_owned();
-        let task = tokio::spawn(exec(write, session.handle(), self.host.clone(), command));
+        let mut ctx = Context::new(self.host.shell.clone(), self.user.clone());
+        ctx.env = pending.env;
+        ctx.pty = pending.pty;
+        ctx.sudo_password = self.shared.sudo_password.clone();
+        ctx.stdin = Stdin::new(pending.stdin);
+        let drop = self.cut.as_ref().map(|switch| DropFault {
+            progress: switch.progress(),
+            // The success reply above is queued, not written yet.
+            at_exec: switch.written(),
+            switch: switch.clone(),
+        });
+        let job = Job {
+            write: pending.write,
+            output: pending.output,
+            handle: session.handle(),
+            host: self.host.clone(),
+            drop,
+            command: String::from_utf8_lossy(data).into_owned(),
+            ctx,
+        };
+        let task = tokio::spawn(exec(job));
         // Forget finished commands whose close the client has not sent (yet).
         self.running.retain(|_, task| !task.is_finished());
         self.running.insert(channel, task.abort_handle());
         Ok(())
+    }
+}
+
+/// Whether `name` matches an OpenSSH-style pattern (`*` any run, `?` one character).
+fn glob_match(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    // Iterative matcher with one backtracking point for the last `*`.
+    let (mut pi, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ni));
+                pi += 1;
+            }
+            Some(&c) if c == '?' || Some(&c) == n.get(ni) => {
+                pi += 1;
+                ni += 1;
+            }
+            _ => match star {
+                Some((sp, sn)) => {
+                    pi = sp + 1;
+                    ni = sn + 1;
+                    star = Some((sp, sn + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p.get(pi..).unwrap_or_default().iter().all(|c| *c == '*')
+}
+
+/// Whether a channel's command is writing output (and so possibly waiting for window
+/// space); see step 3 of the [module docs](self#stdin).
+#[derive(Debug, Default)]
+struct OutputWait {
+    writing: AtomicBool,
+    /// Wakes the pump when `writing` turns on.
+    started: Notify,
+}
+
+impl OutputWait {
+    /// Marks the command as writing until the guard is dropped.
+    fn writing(&self) -> WritingGuard<'_> {
+        self.writing.store(true, Ordering::Release);
+        self.started.notify_one();
+        WritingGuard(self)
+    }
+
+    fn is_writing(&self) -> bool {
+        self.writing.load(Ordering::Acquire)
+    }
+}
+
+/// See [`OutputWait::writing`].
+struct WritingGuard<'a>(&'a OutputWait);
+
+impl Drop for WritingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.writing.store(false, Ordering::Release);
+    }
+}
+
+/// Reads a channel's messages until it closes, feeding its data to the command's stdin
+/// pipe; see the [module docs](self#stdin) for when it reads and when it waits.
+async fn pump_stdin(mut read: ChannelReadHalf, pipe: DuplexStream, output: Arc<OutputWait>) {
+    let mut pipe = Some(pipe);
+    // Data read from the channel, not yet in the pipe; `offset` into the front piece.
+    let mut queue = VecDeque::new();
+    let mut queued = 0usize;
+    let mut offset = 0usize;
+    let mut eof = false;
+    loop {
+        if queue.is_empty()
+            && eof
+            && let Some(mut p) = pipe.take()
+        {
+            let _ = p.shutdown().await; // the command sees the end of its input
+        }
+        // Read when nothing waits for the pipe, when there is no pipe any more (discard),
+        // or when the command waits to write its output (spill).
+        let may_read =
+            queue.is_empty() || pipe.is_none() || (output.is_writing() && queued < STDIN_SPILL);
+        let front = unsent(&queue, offset);
+        tokio::select! {
+            written = feed(pipe.as_mut(), front), if pipe.is_some() && front.is_some() => {
+                match written {
+                    Ok(n) => {
+                        offset += n;
+                        queued -= n;
+                        if unsent(&queue, offset).is_some_and(<[u8]>::is_empty) {
+                            queue.pop_front();
+                            offset = 0;
+                        }
+                    }
+                    Err(_) => {
+                        // The command is done with stdin: discard from now on.
+                        pipe = None;
+                        queue.clear();
+                        queued = 0;
+                        offset = 0;
+                    }
+                }
+            }
+            msg = read.wait(), if may_read => match msg {
+                Some(ChannelMsg::Data { data }) => {
+                    if pipe.is_some() && !eof && !data.is_empty() {
+                        queued += data.len();
+                        queue.push_back(data);
+                    }
+                }
+                Some(ChannelMsg::Eof) => eof = true,
+                Some(_) => {}
+                None => return,
+            },
+            () = output.started.notified(), if !may_read => {}
+        }
+    }
+}
+
+/// The part of the queue's front piece not written yet. (Generic so that the pieces' type,
+/// `bytes::Bytes`, which russh does not re-export, need not be named.)
+fn unsent<B: AsRef<[u8]>>(queue: &VecDeque<B>, offset: usize) -> Option<&[u8]> {
+    queue.front().and_then(|piece| piece.as_ref().get(offset..))
+}
+
+/// Writes some of `data` into the pipe.
+async fn feed(pipe: Option<&mut DuplexStream>, data: Option<&[u8]>) -> std::io::Result<usize> {
+    match (pipe, data) {
+        (Some(pipe), Some(data)) => pipe.write(data).await,
+        _ => Ok(0),
+    }
+}
+
+/// One exec request: the channel, the command and what it runs with.
+struct Job {
+    write: ChannelWriteHalf<Msg>,
+    output: Arc<OutputWait>,
+    handle: server::Handle,
+    host: Arc<Host>,
+    /// Set on `drop` hosts.
+    drop: Option<DropFault>,
+    command: String,
+    ctx: Context,
+}
+
+/// How a `drop` host cuts its connection once a command's first line is on the wire.
+///
+/// The session writes in its own task, so "sent" means "queued" to the command. To make
+/// sure the client gets the line, in order:
+/// 1. wait until the exec request's reply has been written (so later writes are the
+///    command's), and note the bytes written by then;
+/// 2. queue the line;
+/// 3. arm the stream's [`CutSwitch`] at that count plus the line plus
+///    [`MIN_PACKET_OVERHEAD`]: the write that gets there shuts the socket down right after
+///    handing the line to the kernel, and the client gets a FIN after it.
+///
+/// The waits are bounded ([`DROP_REPLY_WAIT`], [`DROP_LINE_WAIT`]), so a client that asked
+/// for no reply, or stopped reading, is still cut.
+struct DropFault {
+    switch: Arc<CutSwitch>,
+    progress: watch::Receiver<u64>,
+    /// Bytes written when the exec request was answered.
+    at_exec: u64,
+}
+
+impl DropFault {
+    /// Step 1: waits for the exec reply to be written; the bytes written by then.
+    async fn reply_written(&mut self) -> u64 {
+        let at_exec = self.at_exec;
+        let _ =
+            tokio::time::timeout(DROP_REPLY_WAIT, self.progress.wait_for(|n| *n > at_exec)).await;
+        self.switch.written()
+    }
+
+    /// Step 3, for `len` bytes of output queued when `before` bytes were written (`len` 0:
+    /// cut at once).
+    async fn cut_after(self, before: u64, len: usize) {
+        if len == 0 {
+            self.switch.cut_now();
+            return;
+        }
+        self.switch
+            .cut_at(before + len as u64 + MIN_PACKET_OVERHEAD);
+        // The session is gone once the cut happens, and this task with it; if the line
+        // cannot be written (the client stopped reading), cut anyway.
+        tokio::time::sleep(DROP_LINE_WAIT).await;
+        self.switch.cut_now();
     }
 }
 
@@ -292,12 +667,21 @@ impl server::Handler for SimHandler {
 /// `ChannelWriteHalf::{data_bytes, extended_data_bytes}` reserve window space before each
 /// packet and wait for the client's window adjustments: that is the backpressure. (The
 /// session `Handle::data` does not wait for window space: it queues without bound.)
+///
+/// With a pty, output goes through a terminal's output processing: stderr is merged into
+/// stdout (both are the terminal) and every `\n` becomes `\r\n` (`onlcr`).
 struct ChannelSink<'a> {
     write: &'a ChannelWriteHalf<Msg>,
+    output: &'a OutputWait,
+    pty: bool,
+    /// `drop` fault: the connection is cut after the first line of stdout.
+    drop: Option<DropFault>,
 }
 
-impl Sink for ChannelSink<'_> {
-    async fn write(&mut self, stream: Stream, data: Cow<'static, [u8]>) -> Result<(), Closed> {
+impl ChannelSink<'_> {
+    /// Sends one piece as it is.
+    async fn send(&self, stream: Stream, data: Cow<'static, [u8]>) -> Result<(), Closed> {
+        let _writing = self.output.writing();
         let sent = match (stream, data) {
             (Stream::Stdout, Cow::Borrowed(d)) => self.write.data_bytes(d).await,
             (Stream::Stdout, Cow::Owned(d)) => self.write.data_bytes(d).await,
@@ -308,17 +692,111 @@ impl Sink for ChannelSink<'_> {
     }
 }
 
-/// Runs one exec request: output, then exit-status (or exit-signal), EOF, close.
-async fn exec(
-    write: ChannelWriteHalf<Msg>,
-    handle: server::Handle,
-    host: Arc<Host>,
-    command: String,
-) {
-    let mut sink = ChannelSink { write: &write };
-    let Ok(exit) = shell::run(&command, &host.shell, &mut sink).await else {
-        return; // the client is gone
+impl Sink for ChannelSink<'_> {
+    async fn write(&mut self, stream: Stream, data: Cow<'static, [u8]>) -> Result<(), Closed> {
+        let (stream, data) = if self.pty {
+            (Stream::Stdout, onlcr(data))
+        } else {
+            (stream, data)
+        };
+        if stream == Stream::Stdout
+            && self.drop.is_some()
+            && let Some(end) = data.iter().position(|b| *b == b'\n')
+            && let Some(mut fault) = self.drop.take()
+        {
+            let before = fault.reply_written().await;
+            let line = prefix(data, end + 1);
+            let len = line.len();
+            self.send(stream, line).await?;
+            fault.cut_after(before, len).await;
+            return Err(Closed);
+        }
+        self.send(stream, data).await
+    }
+}
+
+/// The first `len` bytes of `data`, without copying borrowed data.
+fn prefix(data: Cow<'static, [u8]>, len: usize) -> Cow<'static, [u8]> {
+    match data {
+        Cow::Borrowed(d) => Cow::Borrowed(d.get(..len).unwrap_or(d)),
+        Cow::Owned(mut d) => {
+            d.truncate(len);
+            Cow::Owned(d)
+        }
+    }
+}
+
+/// A terminal's `onlcr` output processing: every `\n` becomes `\r\n`.
+fn onlcr(data: Cow<'static, [u8]>) -> Cow<'static, [u8]> {
+    let newlines = data.iter().filter(|b| **b == b'\n').count();
+    if newlines == 0 {
+        return data;
+    }
+    let mut out = Vec::with_capacity(data.len() + newlines);
+    for b in data.iter() {
+        if *b == b'\n' {
+            out.push(b'\r');
+        }
+        out.push(*b);
+    }
+    Cow::Owned(out)
+}
+
+/// The endless output of a `flood` host: 32 KiB of a repeated 64-byte text line.
+fn flood_chunk() -> &'static [u8] {
+    static CHUNK_DATA: OnceLock<Vec<u8>> = OnceLock::new();
+    CHUNK_DATA.get_or_init(|| {
+        let line = b"fleetsh-sim flood: the quick brown fox jumps over the lazy dog.\n";
+        line.iter().copied().cycle().take(CHUNK).collect()
+    })
+}
+
+/// Runs one exec request: output, then exit-status (or exit-signal), EOF, close, with the
+/// host's fault applied after the output.
+async fn exec(job: Job) {
+    let Job {
+        write,
+        output,
+        handle,
+        host,
+        drop: drop_fault,
+        command,
+        mut ctx,
+    } = job;
+    let fault = host.behaviour.fault.as_ref();
+    let mut sink = ChannelSink {
+        write: &write,
+        output: &output,
+        pty: ctx.pty,
+        drop: drop_fault,
     };
+    let result = shell::run(&command, &mut ctx, &mut sink).await;
+    // Done with stdin: from now on the pump discards it.
+    drop(ctx);
+    let Ok(mut exit) = result else {
+        return; // the client is gone (or the connection was cut)
+    };
+    match fault {
+        // No whole line was written: cut the connection instead of reporting the status.
+        Some(Fault::Drop) => {
+            if let Some(mut fault) = sink.drop.take() {
+                let before = fault.reply_written().await;
+                fault.cut_after(before, 0).await;
+            }
+            return;
+        }
+        Some(Fault::Hang) => std::future::pending::<()>().await,
+        Some(Fault::Flood) => {
+            while sink
+                .write(Stream::Stdout, flood_chunk().into())
+                .await
+                .is_ok()
+            {}
+            return;
+        }
+        Some(Fault::Exit(status)) => exit = Exit::Status(u32::from(*status)),
+        _ => {}
+    }
     let sent = match exit {
         Exit::Status(status) => write.exit_status(status).await.is_ok(),
         Exit::Signal(name) => handle
@@ -354,5 +832,50 @@ fn signal(name: &str) -> Sig {
         "TERM" => Sig::TERM,
         "USR1" => Sig::USR1,
         other => Sig::Custom(other.to_owned()),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_patterns() {
+        assert!(glob_match("LANG", "LANG"));
+        assert!(!glob_match("LANG", "LANGUAGE"));
+        assert!(glob_match("LC_*", "LC_ALL"));
+        assert!(glob_match("LC_*", "LC_"));
+        assert!(!glob_match("LC_*", "XLC_ALL"));
+        assert!(glob_match("*", "ANY"));
+        assert!(glob_match("A?C", "ABC"));
+        assert!(!glob_match("A?C", "AC"));
+        assert!(glob_match("*_TOKEN", "GH_TOKEN"));
+        assert!(glob_match("a*b*c", "aXXbYYbc"));
+        assert!(!glob_match("a*b*c", "aXXbYYbd"));
+    }
+
+    #[test]
+    fn terminal_output_processing() {
+        assert_eq!(onlcr(Cow::Borrowed(b"a\nb\n")).as_ref(), b"a\r\nb\r\n");
+        assert_eq!(onlcr(Cow::Borrowed(b"none")).as_ref(), b"none");
+        assert!(matches!(onlcr(Cow::Borrowed(b"none")), Cow::Borrowed(_)));
+        assert_eq!(prefix(Cow::Borrowed(b"one\ntwo\n"), 4).as_ref(), b"one\n");
+        assert_eq!(
+            prefix(Cow::Owned(b"one\ntwo\n".to_vec()), 4).as_ref(),
+            b"one\n"
+        );
+    }
+
+    #[test]
+    fn flood_is_text_lines() {
+        let chunk = flood_chunk();
+        assert_eq!(chunk.len(), CHUNK);
+        assert!(chunk.starts_with(b"fleetsh-sim flood: "));
+        assert!(
+            chunk
+                .iter()
+                .all(|b| *b == b'\n' || b.is_ascii_graphic() || *b == b' ')
+        );
     }
 }

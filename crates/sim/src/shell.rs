@@ -1,24 +1,41 @@
 //! The built-in shell that runs exec requests on a simulated host.
 //!
 //! It is pure: it knows nothing of SSH. A script is parsed once ([`parse`]) and run
-//! ([`run`]) against a [`Sink`] that receives stdout and stderr incrementally, so big
-//! outputs (`head -c 100000000 /dev/zero`, `seq 10000000`) stream in [`CHUNK`]-sized
-//! pieces and stop as soon as the sink reports that the reader is gone.
+//! ([`run`]) with a [`Context`] (host, user, variables, pty, [`Stdin`]) against a [`Sink`]
+//! that receives stdout and stderr incrementally, so big outputs (`head -c 100000000
+//! /dev/zero`, `seq 10000000`) stream in [`CHUNK`]-sized pieces and stop as soon as the sink
+//! reports that the reader is gone.
 //!
 //! Grammar (a small, POSIX-flavoured subset):
 //!
 //! 1. Words are split on blanks; `'...'`, `"..."` and `\x` quote as in `sh`.
-//!    `$$`, `$?`, `$NAME` and `${NAME}` expand (outside single quotes).
+//!    `$$`, `$?`, `$NAME` and `${NAME}` expand (outside single quotes). A variable is looked
+//!    up in the shell's variables (`read`, `NAME=value`), then the environment the client
+//!    sent, then `HOSTNAME`, `USER`, `LOGNAME`, `HOME`, `SHELL`; unknown ones are empty.
 //! 2. Commands are joined by `;`, newline, `&&` and `||`, evaluated left to right with
 //!    the usual short-circuit rules on the last exit status.
 //! 3. Redirections `>&2`, `1>&2`, `2>&1`, `>/dev/null`, `2>/dev/null` apply to one command.
 //!    Pipes, background jobs, subshells and input redirection are syntax errors (status 2).
+//! 4. `NAME=value` alone sets a shell variable; before a command it sets that command's
+//!    environment.
+//!
+//! Every command reads the same standard input: `read X` takes one line and leaves the
+//! rest to the commands after it. With a pty ([`Context::pty`]), what a command reads
+//! from stdin is echoed to stdout when it reads it, as a terminal echoes typed lines.
+
+mod input;
+mod stdin;
+mod sudo;
 
 use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::future::Future;
-use std::sync::OnceLock;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+pub(crate) use stdin::Stdin;
 
 /// Size of the pieces big outputs are produced in.
 pub(crate) const CHUNK: usize = 32 * 1024;
@@ -498,11 +515,129 @@ pub(crate) fn parse(script: &str) -> Result<Script, SyntaxError> {
 // Running
 // ---------------------------------------------------------------------------------------------
 
+/// Longest line `read`, `sudo` and `head -n` take from stdin in one piece.
+const MAX_LINE: usize = 1 << 20;
+
+/// Longest script `sh` reads from stdin.
+const MAX_STDIN_SCRIPT: usize = 1 << 20;
+
+/// How deeply `sh -c` / `sudo sh -c` may nest.
+const MAX_DEPTH: u32 = 32;
+
+/// Everything a script runs with besides its output: where and as whom it runs, its
+/// variables, whether it has a terminal, and its standard input.
+#[derive(Debug)]
+pub(crate) struct Context {
+    /// The host it runs on.
+    pub(crate) host: ShellHost,
+    /// The effective user: the login user, or the target user inside `sudo`.
+    pub(crate) user: String,
+    /// The environment the client set (SSH `env` requests), printed by `env`.
+    pub(crate) env: BTreeMap<String, String>,
+    /// A pty was allocated: what commands read from stdin is echoed to stdout, as a
+    /// terminal echoes typed lines.
+    pub(crate) pty: bool,
+    /// The password `sudo` accepts; `None`: `sudo` always fails.
+    pub(crate) sudo_password: Option<Arc<str>>,
+    /// Standard input, shared by every command of the script.
+    pub(crate) stdin: Stdin,
+    /// Shell variables (`read`, `NAME=value`); they shadow `env`.
+    vars: HashMap<String, String>,
+    /// `$?`.
+    status: u32,
+    /// Nesting depth of `sh -c`.
+    depth: u32,
+}
+
+impl Context {
+    /// A context for `user` on `host`: no environment, no pty, no sudo, empty stdin.
+    pub(crate) fn new(host: ShellHost, user: impl Into<String>) -> Context {
+        Context {
+            host,
+            user: user.into(),
+            env: BTreeMap::new(),
+            pty: false,
+            sudo_password: None,
+            stdin: Stdin::empty(),
+            vars: HashMap::new(),
+            status: 0,
+            depth: 0,
+        }
+    }
+
+    /// The value of `$name`: shell variables, then the client's environment, then what
+    /// the login sets (`HOSTNAME`, `USER`, `LOGNAME`, `HOME`, `SHELL`).
+    fn var(&self, name: &str) -> Option<Cow<'_, str>> {
+        if let Some(v) = self.vars.get(name).or_else(|| self.env.get(name)) {
+            return Some(Cow::Borrowed(v));
+        }
+        Some(match name {
+            "HOSTNAME" => Cow::Borrowed(self.host.name.as_str()),
+            "USER" | "LOGNAME" => Cow::Borrowed(self.user.as_str()),
+            "HOME" => Cow::Owned(home_of(&self.user)),
+            "SHELL" => Cow::Borrowed("/bin/sh"),
+            _ => return None,
+        })
+    }
+
+    /// What a subshell (`sh -c`, `sudo`) may change and must give back.
+    fn save(&self) -> Saved {
+        Saved {
+            user: self.user.clone(),
+            vars: self.vars.clone(),
+            env: self.env.clone(),
+            status: self.status,
+        }
+    }
+
+    /// Undoes a subshell's changes.
+    fn restore(&mut self, saved: Saved) {
+        self.user = saved.user;
+        self.vars = saved.vars;
+        self.env = saved.env;
+        self.status = saved.status;
+    }
+}
+
+/// See [`Context::save`].
+struct Saved {
+    user: String,
+    vars: HashMap<String, String>,
+    env: BTreeMap<String, String>,
+    status: u32,
+}
+
+/// `$HOME` of a user.
+fn home_of(user: &str) -> String {
+    if user == "root" {
+        "/root".to_owned()
+    } else {
+        format!("/home/{user}")
+    }
+}
+
 /// Where one of a command's output descriptors points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Target {
     Stream(Stream),
     Null,
+}
+
+/// Where a (sub)shell's descriptors 1 and 2 point before a command's own redirections:
+/// a script run by `sh -c ... >&2` writes its stdout to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fds {
+    out: Target,
+    err: Target,
+}
+
+impl Default for Fds {
+    fn default() -> Self {
+        Fds {
+            out: Target::Stream(Stream::Stdout),
+            err: Target::Stream(Stream::Stderr),
+        }
+    }
 }
 
 /// What a command asks of the script after it ran.
@@ -555,79 +690,126 @@ impl<S: Sink> Io<'_, S> {
         }
         Ok(())
     }
+
+    /// The terminal echo of input a command read: with a pty, `data` goes to the
+    /// terminal (stdout, whatever the command's redirections); without one, nowhere.
+    async fn echo_input(&mut self, pty: bool, data: &[u8]) -> Result<(), Closed> {
+        if pty && !data.is_empty() {
+            self.sink.write(Stream::Stdout, data.to_vec().into()).await
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// Runs a script to its end (or until the sink is closed).
 pub(crate) async fn run<S: Sink>(
     script: &str,
-    host: &ShellHost,
+    ctx: &mut Context,
     sink: &mut S,
 ) -> Result<Exit, Closed> {
-    let script = match parse(script) {
-        Ok(script) => script,
+    Ok(match run_source(script, ctx, sink, Fds::default()).await? {
+        Flow::Next(status) | Flow::Exit(status) => Exit::Status(status),
+        Flow::Killed(signal) => Exit::Signal(signal),
+    })
+}
+
+/// Parses and runs script text; a syntax error is reported like `sh` does (status 2).
+async fn run_source<S: Sink>(
+    text: &str,
+    ctx: &mut Context,
+    sink: &mut S,
+    fds: Fds,
+) -> Result<Flow, Closed> {
+    match parse(text) {
+        Ok(script) => run_script(&script, ctx, sink, fds).await,
         Err(SyntaxError(message)) => {
-            sink.write(
-                Stream::Stderr,
-                format!("sh: {message}\n").into_bytes().into(),
-            )
-            .await?;
-            return Ok(Exit::Status(2));
-        }
-    };
-    let mut status = 0u32;
-    for (op, command) in &script.commands {
-        let run = match op {
-            Op::Seq => true,
-            Op::And => status == 0,
-            Op::Or => status != 0,
-        };
-        if !run {
-            continue;
-        }
-        match run_command(command, host, status, sink).await? {
-            Flow::Next(s) => status = s,
-            Flow::Exit(s) => return Ok(Exit::Status(s)),
-            Flow::Killed(sig) => return Ok(Exit::Signal(sig)),
+            let mut io = Io {
+                sink,
+                out: fds.out,
+                err: fds.err,
+            };
+            io.err_line(format!("sh: {message}")).await?;
+            Ok(Flow::Next(2))
         }
     }
-    Ok(Exit::Status(status))
+}
+
+/// A boxed future: `sh -c` makes running a script recursive.
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Runs a parsed script: `Next` with the last status at its end, or how it stopped early.
+fn run_script<'a, S: Sink>(
+    script: &'a Script,
+    ctx: &'a mut Context,
+    sink: &'a mut S,
+    fds: Fds,
+) -> BoxFuture<'a, Result<Flow, Closed>> {
+    Box::pin(async move {
+        for (op, command) in &script.commands {
+            let run = match op {
+                Op::Seq => true,
+                Op::And => ctx.status == 0,
+                Op::Or => ctx.status != 0,
+            };
+            if !run {
+                continue;
+            }
+            match run_command(command, ctx, sink, fds).await? {
+                Flow::Next(status) => ctx.status = status,
+                stop => return Ok(stop),
+            }
+        }
+        Ok(Flow::Next(ctx.status))
+    })
 }
 
 /// Expands a word's `$` segments.
-fn expand(word: &Word, host: &ShellHost, status: u32) -> String {
+fn expand(word: &Word, ctx: &Context) -> String {
     let mut out = String::new();
     for seg in &word.segs {
         match seg {
             Seg::Lit(s) => out.push_str(s),
             Seg::Pid => {
-                let _ = write!(out, "{}", host.pid);
+                let _ = write!(out, "{}", ctx.host.pid);
             }
             Seg::Status => {
-                let _ = write!(out, "{status}");
+                let _ = write!(out, "{}", ctx.status);
             }
-            Seg::Var(name) => match name.as_str() {
-                "HOSTNAME" => out.push_str(&host.name),
-                "HOME" => out.push_str("/root"),
-                "USER" | "LOGNAME" => out.push_str("root"),
-                "SHELL" => out.push_str("/bin/sh"),
-                _ => {}
-            },
+            Seg::Var(name) => {
+                if let Some(value) = ctx.var(name) {
+                    out.push_str(&value);
+                }
+            }
         }
     }
     out
 }
 
-/// Runs one simple command: redirections, expansion, then the builtin.
+/// `NAME=value` with a valid name: the name and the value.
+fn assignment(word: &str) -> Option<(&str, &str)> {
+    let (name, value) = word.split_once('=')?;
+    is_name(name).then_some((name, value))
+}
+
+/// A valid variable name: a letter or `_`, then letters, digits or `_`.
+fn is_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+/// Runs one simple command: redirections, expansion, assignments, then the builtin.
 async fn run_command<S: Sink>(
     command: &Command,
-    host: &ShellHost,
-    status: u32,
+    ctx: &mut Context,
     sink: &mut S,
+    fds: Fds,
 ) -> Result<Flow, Closed> {
     let mut io = Io {
         sink,
-        out: Target::Stream(Stream::Stdout),
-        err: Target::Stream(Stream::Stderr),
+        out: fds.out,
+        err: fds.err,
     };
     for redirect in &command.redirects {
         let (fd, target) = match redirect {
@@ -644,11 +826,11 @@ async fn run_command<S: Sink>(
                 (*from, target)
             }
             Redirect::File { fd, path } => {
-                let path = expand(path, host, status);
+                let path = expand(path, ctx);
                 let target = match path.as_str() {
                     "/dev/null" => Target::Null,
-                    "/dev/stdout" => Target::Stream(Stream::Stdout),
-                    "/dev/stderr" => Target::Stream(Stream::Stderr),
+                    "/dev/stdout" => fds.out,
+                    "/dev/stderr" => fds.err,
                     _ => {
                         io.err_line(format!("sh: cannot create {path}: Read-only file system"))
                             .await?;
@@ -669,32 +851,79 @@ async fn run_command<S: Sink>(
         }
     }
 
-    let argv: Vec<String> = command
-        .words
+    let argv: Vec<String> = command.words.iter().map(|w| expand(w, ctx)).collect();
+    // Leading `NAME=value` words: shell variables, or, before a command, its environment.
+    let assignments = argv
         .iter()
-        .map(|w| expand(w, host, status))
-        .collect();
+        .take_while(|word| assignment(word).is_some())
+        .count();
+    let (assigns, argv) = argv.split_at(assignments);
+    let pairs = assigns.iter().filter_map(|word| assignment(word));
+    if argv.is_empty() {
+        for (name, value) in pairs {
+            ctx.vars.insert(name.to_owned(), value.to_owned());
+        }
+        return Ok(Flow::Next(0));
+    }
+    if assigns.is_empty() {
+        return run_argv(argv, ctx, &mut io).await;
+    }
+    let saved = ctx.env.clone();
+    for (name, value) in pairs {
+        ctx.env.insert(name.to_owned(), value.to_owned());
+    }
+    let flow = run_argv(argv, ctx, &mut io).await;
+    ctx.env = saved;
+    flow
+}
+
+/// Runs a builtin with its arguments. Boxed: `sudo sudo ...` recurses.
+fn run_argv<'a, 'io, S: Sink>(
+    argv: &'a [String],
+    ctx: &'a mut Context,
+    io: &'a mut Io<'io, S>,
+) -> BoxFuture<'a, Result<Flow, Closed>> {
+    Box::pin(run_builtin(argv, ctx, io))
+}
+
+/// See [`run_argv`].
+async fn run_builtin<S: Sink>(
+    argv: &[String],
+    ctx: &mut Context,
+    io: &mut Io<'_, S>,
+) -> Result<Flow, Closed> {
     let Some((name, args)) = argv.split_first() else {
-        return Ok(Flow::Next(0)); // redirections only
+        return Ok(Flow::Next(0));
     };
     let name = name
         .strip_prefix("/usr/bin/")
         .or_else(|| name.strip_prefix("/bin/"))
         .unwrap_or(name);
     match name {
-        "echo" => echo(args, &mut io).await,
+        "echo" => echo(args, io).await,
         "hostname" => {
-            io.out(format!("{}\n", host.name).into_bytes()).await?;
+            io.out(format!("{}\n", ctx.host.name).into_bytes()).await?;
             Ok(Flow::Next(0))
         }
         "true" | ":" => Ok(Flow::Next(0)),
         "false" => Ok(Flow::Next(1)),
-        "exit" => exit(args, status, &mut io).await,
-        "sleep" => sleep(args, &mut io).await,
-        "cat" => cat(args, host, &mut io).await,
-        "head" => head(args, host, &mut io).await,
-        "seq" => seq(args, &mut io).await,
-        "kill" => kill(args, host, &mut io).await,
+        "exit" => exit(args, ctx.status, io).await,
+        "sleep" => sleep(args, io).await,
+        "cat" => cat(args, ctx, io).await,
+        "head" => head(args, ctx, io).await,
+        "seq" => seq(args, io).await,
+        "kill" => kill(args, &ctx.host, io).await,
+        "wc" => input::wc(args, ctx, io).await,
+        "read" => input::read(args, ctx, io).await,
+        "env" => input::env(args, ctx, io).await,
+        "tty" => input::tty(args, ctx, io).await,
+        "whoami" => {
+            io.out(format!("{}\n", ctx.user).into_bytes()).await?;
+            Ok(Flow::Next(0))
+        }
+        "id" => input::id(args, ctx, io).await,
+        "sudo" => sudo::sudo(args, ctx, io).await,
+        "sh" | "bash" | "dash" => sudo::sh(args, ctx, io).await,
         _ => {
             io.err_line(format!("sh: {name}: not found")).await?;
             Ok(Flow::Next(127))
@@ -886,15 +1115,25 @@ async fn write_file<S: Sink>(
     }
 }
 
-/// `cat FILE...`
+/// `cat [FILE...]`: `-` or no file at all copies stdin to stdout until its end.
 async fn cat<S: Sink>(
     args: &[String],
-    host: &ShellHost,
+    ctx: &mut Context,
     io: &mut Io<'_, S>,
 ) -> Result<Flow, Closed> {
+    let stdin_only = [String::from("-")];
+    let paths = if args.is_empty() {
+        &stdin_only[..]
+    } else {
+        args
+    };
     let mut status = 0;
-    for path in args {
-        match open(path, host) {
+    for path in paths {
+        if path == "-" {
+            copy_stdin(ctx, io, u64::MAX).await?;
+            continue;
+        }
+        match open(path, &ctx.host) {
             Some(File::Zeros | File::Random) => {
                 io.err_line(format!("cat: {path}: endless files are not simulated"))
                     .await?;
@@ -911,10 +1150,29 @@ async fn cat<S: Sink>(
     Ok(Flow::Next(status))
 }
 
-/// `head [-c N | -n N] FILE...`
+/// Copies up to `limit` bytes of stdin to stdout, as they come.
+async fn copy_stdin<S: Sink>(
+    ctx: &mut Context,
+    io: &mut Io<'_, S>,
+    limit: u64,
+) -> Result<(), Closed> {
+    let mut left = limit;
+    while left > 0 {
+        let max = usize::try_from(left).unwrap_or(usize::MAX).min(CHUNK);
+        let Some(chunk) = ctx.stdin.chunk(max).await else {
+            break;
+        };
+        left -= chunk.len() as u64;
+        io.echo_input(ctx.pty, &chunk).await?;
+        io.out(chunk).await?;
+    }
+    Ok(())
+}
+
+/// `head [-c N | -n N] [FILE...]`: `-` or no file at all reads stdin.
 async fn head<S: Sink>(
     args: &[String],
-    host: &ShellHost,
+    ctx: &mut Context,
     io: &mut Io<'_, S>,
 ) -> Result<Flow, Closed> {
     let mut bytes: Option<u64> = None;
@@ -956,10 +1214,27 @@ async fn head<S: Sink>(
             bytes = None;
         }
     }
+    if files.is_empty() {
+        files.push("-");
+    }
     let mut status = 0;
-    // Without files, head reads stdin, which is empty here.
     for path in files {
-        let Some(file) = open(path, host) else {
+        if path == "-" {
+            match bytes {
+                Some(n) => copy_stdin(ctx, io, n).await?,
+                None => {
+                    for _ in 0..lines.unwrap_or(10) {
+                        let Some(line) = ctx.stdin.line(MAX_LINE).await else {
+                            break;
+                        };
+                        io.echo_input(ctx.pty, &line).await?;
+                        io.out(line).await?;
+                    }
+                }
+            }
+            continue;
+        }
+        let Some(file) = open(path, &ctx.host) else {
             io.err_line(format!(
                 "head: cannot open '{path}' for reading: No such file or directory"
             ))
@@ -1193,9 +1468,18 @@ mod tests {
         }
     }
 
+    fn ctx() -> Context {
+        Context::new(host(), "root")
+    }
+
     async fn sh(script: &str) -> (String, String, Exit) {
+        sh_with(script, &mut ctx()).await
+    }
+
+    /// Runs `script` with `ctx`, collecting its output.
+    async fn sh_with(script: &str, ctx: &mut Context) -> (String, String, Exit) {
         let mut sink = VecSink::default();
-        let exit = run(script, &host(), &mut sink).await.unwrap();
+        let exit = run(script, ctx, &mut sink).await.unwrap();
         (
             String::from_utf8(sink.out).unwrap(),
             String::from_utf8(sink.err).unwrap(),
@@ -1208,7 +1492,7 @@ mod tests {
         script
             .commands
             .iter()
-            .map(|(_, c)| c.words.iter().map(|w| expand(w, &host(), 0)).collect())
+            .map(|(_, c)| c.words.iter().map(|w| expand(w, &ctx())).collect())
             .collect()
     }
 
@@ -1365,7 +1649,7 @@ mod tests {
         assert_eq!(exit, Exit::Status(0));
 
         let mut sink = VecSink::default();
-        run("cat /srv/data/26k.txt", &host(), &mut sink)
+        run("cat /srv/data/26k.txt", &mut ctx(), &mut sink)
             .await
             .unwrap();
         assert_eq!(sink.out.len(), FILE_26K_LEN);
@@ -1387,7 +1671,7 @@ mod tests {
     #[tokio::test]
     async fn head_streams_in_chunks() {
         let mut sink = VecSink::default();
-        let exit = run("head -c 1000000 /dev/zero", &host(), &mut sink)
+        let exit = run("head -c 1000000 /dev/zero", &mut ctx(), &mut sink)
             .await
             .unwrap();
         assert_eq!(exit, Exit::Status(0));
@@ -1397,11 +1681,11 @@ mod tests {
         assert_eq!(sink.writes, 1_000_000usize.div_ceil(CHUNK));
 
         let mut a = VecSink::default();
-        run("head -c 100000 /dev/urandom", &host(), &mut a)
+        run("head -c 100000 /dev/urandom", &mut ctx(), &mut a)
             .await
             .unwrap();
         let mut b = VecSink::default();
-        run("head -c100000 /dev/urandom", &host(), &mut b)
+        run("head -c100000 /dev/urandom", &mut ctx(), &mut b)
             .await
             .unwrap();
         assert_eq!(a.out.len(), 100_000);
@@ -1429,7 +1713,7 @@ mod tests {
         };
         let result = run(
             "head -c 100000000000 /dev/zero; echo after",
-            &host(),
+            &mut ctx(),
             &mut sink,
         )
         .await;
@@ -1447,7 +1731,7 @@ mod tests {
         assert_eq!(sh("seq").await.2, Exit::Status(1));
 
         let mut sink = VecSink::default();
-        run("seq 100000", &host(), &mut sink).await.unwrap();
+        run("seq 100000", &mut ctx(), &mut sink).await.unwrap();
         let text = String::from_utf8(sink.out).unwrap();
         assert_eq!(text.lines().count(), 100_000);
         assert_eq!(text.lines().last(), Some("100000"));
@@ -1513,6 +1797,211 @@ mod tests {
         let (_, err, exit) = sh("echo hi > /tmp/x").await;
         assert_eq!(err, "sh: cannot create /tmp/x: Read-only file system\n");
         assert_eq!(exit, Exit::Status(2));
+    }
+
+    /// A context with `input` as stdin.
+    fn with_stdin(input: &'static [u8]) -> Context {
+        let mut ctx = ctx();
+        ctx.stdin = Stdin::new(input);
+        ctx
+    }
+
+    #[tokio::test]
+    async fn cat_and_wc_read_stdin() {
+        let (out, _, exit) = sh_with("cat", &mut with_stdin(b"a\nb\n")).await;
+        assert_eq!((out.as_str(), exit), ("a\nb\n", Exit::Status(0)));
+        assert_eq!(sh_with("cat -", &mut with_stdin(b"x")).await.0, "x");
+        assert_eq!(
+            sh_with(
+                "cat /etc/hostname - /etc/hostname",
+                &mut with_stdin(b"mid\n")
+            )
+            .await
+            .0,
+            "sim00007\nmid\nsim00007\n"
+        );
+        assert_eq!(sh_with("wc -c", &mut with_stdin(b"12345")).await.0, "5\n");
+        assert_eq!(sh_with("wc -l", &mut with_stdin(b"a\nb\nc")).await.0, "2\n");
+        assert_eq!(
+            sh_with("wc", &mut with_stdin(b"one two\nthree\n")).await.0,
+            "      2       3      14\n"
+        );
+        assert_eq!(sh("wc -c /etc/hostname").await.0, "9 /etc/hostname\n");
+        assert_eq!(sh("wc -c").await.0, "0\n", "no stdin is empty stdin");
+        // The first command takes it all.
+        assert_eq!(
+            sh_with("cat; wc -c", &mut with_stdin(b"abc")).await.0,
+            "abc0\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn head_reads_stdin() {
+        let mut c = with_stdin(b"line1\nline2\nline3\n");
+        assert_eq!(
+            sh_with("head -n 1; cat", &mut c).await.0,
+            "line1\nline2\nline3\n"
+        );
+        let mut c = with_stdin(b"abcdef");
+        assert_eq!(sh_with("head -c 2; echo; cat", &mut c).await.0, "ab\ncdef");
+        let mut c = with_stdin(b"abcdef");
+        assert_eq!(sh_with("head -c 100 -", &mut c).await.0, "abcdef");
+    }
+
+    #[tokio::test]
+    async fn read_sets_variables() {
+        let mut c = with_stdin(b"hello world\nsecond  line here\nlast");
+        let (out, _, exit) = sh_with(
+            "read X; echo got $X; read A B; echo \"[$A] [$B]\"; read -r R; echo $R $?; read Z; echo \"z=$Z\" $?",
+            &mut c,
+        )
+        .await;
+        assert_eq!(out, "got hello world\n[second] [line here]\nlast 1\nz= 1\n");
+        assert_eq!(exit, Exit::Status(0));
+        let (out, _, _) = sh_with("read; echo $REPLY", &mut with_stdin(b"r\n")).await;
+        assert_eq!(out, "r\n");
+        let (_, err, exit) = sh("read 1x").await;
+        assert_eq!(err, "sh: read: '1x': not a valid identifier\n");
+        assert_eq!(exit, Exit::Status(2));
+    }
+
+    #[tokio::test]
+    async fn variables_and_env() {
+        let mut c = ctx();
+        c.env.insert("LANG".into(), "C.UTF-8".into());
+        c.env.insert("APP".into(), "x y".into());
+        let (out, _, _) = sh_with("env; echo $LANG ${APP}!", &mut c).await;
+        assert_eq!(out, "APP=x y\nLANG=C.UTF-8\nC.UTF-8 x y!\n");
+        assert_eq!(sh("X=1; echo $X").await.0, "1\n");
+        assert_eq!(sh("X=1 Y=2; echo $X$Y").await.0, "12\n");
+        assert_eq!(sh("X=1 env; echo [$X]").await.0, "X=1\n[]\n");
+        assert_eq!(sh("echo $USER $HOME").await.0, "root /root\n");
+        let mut alice = Context::new(host(), "alice");
+        assert_eq!(
+            sh_with(
+                "echo $USER $LOGNAME $HOME; whoami; id -un; id -u",
+                &mut alice
+            )
+            .await
+            .0,
+            "alice alice /home/alice\nalice\nalice\n1000\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn tty_and_pty_echo() {
+        assert_eq!(
+            sh("tty").await,
+            ("not a tty\n".into(), "".into(), Exit::Status(1))
+        );
+        let mut c = with_stdin(b"typed\n");
+        c.pty = true;
+        let (out, _, exit) = sh_with("tty; read X; echo got $X", &mut c).await;
+        assert_eq!(out, "/dev/pts/0\ntyped\ngot typed\n");
+        assert_eq!(exit, Exit::Status(0));
+        // The echo goes to the terminal whatever the redirections.
+        let mut c = with_stdin(b"typed\n");
+        c.pty = true;
+        assert_eq!(sh_with("read X >/dev/null", &mut c).await.0, "typed\n");
+    }
+
+    #[tokio::test]
+    async fn sh_c_runs_a_subshell() {
+        assert_eq!(
+            sh("sh -c 'echo in; exit 3'; echo after $?").await.0,
+            "in\nafter 3\n"
+        );
+        assert_eq!(sh("/bin/sh -c 'X=1'; echo [$X]").await.0, "[]\n");
+        assert_eq!(sh("bash -lc 'hostname'").await.0, "sim00007\n");
+        assert_eq!(sh("sh -ec 'echo hi' >&2").await.1, "hi\n");
+        assert_eq!(sh("sh -c 'echo a >&2' 2>/dev/null").await.1, "");
+        let (_, err, exit) = sh("sh -c").await;
+        assert_eq!(err, "sh: -c: option requires an argument\n");
+        assert_eq!(exit, Exit::Status(2));
+        assert_eq!(sh("sh -c \"echo 'x\"").await.2, Exit::Status(2));
+        assert_eq!(sh("sh -c \"echo 'x\"; echo $?").await.0, "2\n");
+        assert_eq!(
+            sh("sh -c 'kill -9 $$'; echo no").await.2,
+            Exit::Signal("KILL")
+        );
+        // A script on stdin.
+        let (out, _, _) = sh_with("sh", &mut with_stdin(b"echo one\nhostname\n")).await;
+        assert_eq!(out, "one\nsim00007\n");
+        // Endless nesting stops at MAX_DEPTH.
+        let (_, err, exit) = sh("X='sh -c \"$X\"'; sh -c \"$X\"").await;
+        assert_eq!(err, "sh: too many nested shells\n");
+        assert_eq!(exit, Exit::Status(2));
+    }
+
+    /// A context with a sudo password and `input` as stdin.
+    fn sudo_ctx(input: &'static [u8]) -> Context {
+        let mut c = with_stdin(input);
+        c.sudo_password = Some(Arc::from("pw"));
+        c
+    }
+
+    #[tokio::test]
+    async fn sudo_checks_the_password() {
+        let script = "sudo -S -p '' -u alice -- sh -c 'whoami; echo $USER $HOME $SUDO_USER; cat'";
+        let (out, err, exit) = sh_with(script, &mut sudo_ctx(b"pw\nrest of stdin\n")).await;
+        assert_eq!(out, "alice\nalice /home/alice root\nrest of stdin\n");
+        assert_eq!(err, "");
+        assert_eq!(exit, Exit::Status(0));
+
+        let (out, err, exit) = sh_with(
+            "sudo -S -p '' -- sh -c 'whoami; exit 4'; echo $? $USER",
+            &mut sudo_ctx(b"pw\n"),
+        )
+        .await;
+        assert_eq!((out.as_str(), err.as_str()), ("root\n4 root\n", ""));
+        assert_eq!(exit, Exit::Status(0));
+
+        let (out, err, exit) =
+            sh_with("sudo -S -p 'Password: ' whoami", &mut sudo_ctx(b"wrong\n")).await;
+        assert_eq!(out, "");
+        assert_eq!(
+            err,
+            "Password: Sorry, try again.\nsudo: 1 incorrect password attempt\n"
+        );
+        assert_eq!(exit, Exit::Status(1));
+
+        let (_, err, exit) = sh_with("sudo -S whoami", &mut sudo_ctx(b"")).await;
+        assert_eq!(
+            err,
+            "[sudo] password for root: sudo: no password was provided\n"
+        );
+        assert_eq!(exit, Exit::Status(1));
+
+        let (_, err, exit) = sh_with("sudo -S -p '' whoami", &mut with_stdin(b"pw\n")).await;
+        assert_eq!(err, "sudo: a password is required\n");
+        assert_eq!(exit, Exit::Status(1));
+
+        let (_, err, exit) = sh_with("sudo whoami", &mut sudo_ctx(b"pw\n")).await;
+        assert!(err.starts_with("sudo: a terminal is required"), "{err}");
+        assert_eq!(exit, Exit::Status(1));
+
+        let (_, err, exit) = sh_with("sudo -x whoami", &mut sudo_ctx(b"pw\n")).await;
+        assert!(
+            err.starts_with("sudo: invalid option -- 'x'\nusage: sudo"),
+            "{err}"
+        );
+        assert_eq!(exit, Exit::Status(1));
+        assert_eq!(
+            sh_with("sudo -Sp '%u@%h: ' -ubob whoami", &mut sudo_ctx(b"pw\n"))
+                .await
+                .1,
+            "root@sim00007: "
+        );
+    }
+
+    #[tokio::test]
+    async fn sudo_password_is_echoed_only_with_a_pty() {
+        let (out, _, _) = sh_with("sudo -S -p '' whoami", &mut sudo_ctx(b"pw\n")).await;
+        assert_eq!(out, "root\n");
+        let mut c = sudo_ctx(b"pw\n");
+        c.pty = true;
+        let (out, _, _) = sh_with("sudo -p '' whoami", &mut c).await;
+        assert_eq!(out, "pw\nroot\n");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fleetsh_sim::{SimConfig, SimError, SimFleet};
+use fleetsh_sim::{Fault, SimConfig, SimError, SimFleet};
 use russh::ChannelMsg;
 use russh::client;
 use russh::keys::ssh_key::public::KeyData;
@@ -361,7 +361,7 @@ mod ssh {
         let mut channel = session.channel_open_session().await.unwrap();
         channel.request_subsystem(true, "sftp").await.unwrap();
         assert!(matches!(channel.wait().await, Some(ChannelMsg::Failure)));
-        // env and pty are accepted (and ignored).
+        // env and pty are accepted.
         let mut channel = session.channel_open_session().await.unwrap();
         channel.set_env(true, "LANG", "C").await.unwrap();
         assert!(matches!(channel.wait().await, Some(ChannelMsg::Success)));
@@ -424,8 +424,8 @@ mod ssh {
             .await
             .unwrap();
         assert!(auth.success());
-        let out = exec(&session, "echo $USER-ish; hostname", usize::MAX).await;
-        assert_eq!(out.stdout, b"root-ish\nsim00002\n");
+        let out = exec(&session, "echo $USER-ish; whoami; hostname", usize::MAX).await;
+        assert_eq!(out.stdout, b"alice-ish\nalice\nsim00002\n");
         // Public-key auth still works alongside.
         drop(login(&fleet, addr).await);
     }
@@ -478,6 +478,745 @@ mod ssh {
         })
         .await;
         assert!(ended.is_ok(), "the channel did not end after stop()");
+    }
+}
+
+/// What to send with a command besides the exec request.
+#[derive(Debug, Default)]
+struct Request {
+    /// Environment variables, each sent as an `env` request before exec.
+    env: Vec<(&'static str, &'static str)>,
+    /// Ask for a pty before exec.
+    pty: bool,
+    /// Data to send as stdin after exec; EOF follows it. `None`: send EOF at once.
+    stdin: Option<Vec<u8>>,
+    /// Read output slower than stdin is written: pause 1 ms every this many data messages.
+    pause_every: Option<usize>,
+}
+
+/// The replies to the `env` requests of a [`Request`], in order: accepted or not.
+type EnvReplies = Vec<bool>;
+
+/// Waits for the reply to a channel request.
+async fn reply(channel: &mut russh::Channel<client::Msg>) -> bool {
+    loop {
+        match channel.wait().await {
+            Some(ChannelMsg::Success) => return true,
+            Some(ChannelMsg::Failure) => return false,
+            Some(_) => {}
+            None => panic!("the channel closed before replying"),
+        }
+    }
+}
+
+/// Runs `command` with env, pty and stdin; stdin is written while output is read.
+async fn exec_with(
+    session: &client::Handle<Client>,
+    command: &str,
+    request: Request,
+) -> (Outcome, EnvReplies) {
+    let mut channel = session.channel_open_session().await.unwrap();
+    let mut replies = Vec::new();
+    for (name, value) in &request.env {
+        channel.set_env(true, *name, *value).await.unwrap();
+        replies.push(reply(&mut channel).await);
+    }
+    if request.pty {
+        channel
+            .request_pty(true, "xterm", 80, 24, 0, 0, &[])
+            .await
+            .unwrap();
+        assert!(reply(&mut channel).await, "pty refused");
+    }
+    channel.exec(true, command).await.unwrap();
+    let (mut read, write) = channel.split();
+    let stdin = request.stdin;
+    let writer = tokio::spawn(async move {
+        if let Some(data) = stdin {
+            // The command may end without reading it all: the channel may be gone then.
+            let _ = write.data(&data[..]).await;
+        }
+        let _ = write.eof().await;
+        write
+    });
+    let mut out = Outcome::default();
+    let mut messages = 0usize;
+    while let Some(msg) = read.wait().await {
+        match msg {
+            ChannelMsg::Data { data } => {
+                out.stdout_len += data.len();
+                out.stdout.extend_from_slice(&data);
+                messages += 1;
+                if request
+                    .pause_every
+                    .is_some_and(|n| messages.is_multiple_of(n))
+                {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+            ChannelMsg::ExtendedData { data, ext: 1 } => out.stderr.extend_from_slice(&data),
+            ChannelMsg::ExitStatus { exit_status } => out.status = Some(exit_status),
+            ChannelMsg::ExitSignal { signal_name, .. } => {
+                out.signal = Some(format!("{signal_name:?}"));
+            }
+            _ => {}
+        }
+    }
+    // The command may have ended without reading all of stdin: then the channel is gone
+    // and the writer waits for window space forever.
+    writer.abort();
+    let _ = writer.await;
+    (out, replies)
+}
+
+/// Runs `command` with `stdin`, then EOF.
+async fn exec_stdin(session: &client::Handle<Client>, command: &str, stdin: &[u8]) -> Outcome {
+    let request = Request {
+        stdin: Some(stdin.to_vec()),
+        ..Request::default()
+    };
+    exec_with(session, command, request).await.0
+}
+
+/// Starts a fleet from a config built on top of the test defaults.
+fn start_with(config: impl FnOnce(&mut SimConfig)) -> (tempfile::TempDir, SimFleet) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = SimConfig {
+        port: 0,
+        state_dir: dir.path().join("state"),
+        ..SimConfig::default()
+    };
+    config(&mut c);
+    let fleet = SimFleet::start(c).unwrap();
+    (dir, fleet)
+}
+
+/// `n` bytes of varied text.
+fn text(n: usize) -> Vec<u8> {
+    (0..n)
+        .map(|i| b"abcdefghijklmnopqrstuvwxyz\n"[i % 27])
+        .collect()
+}
+
+mod session {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stdin_reaches_cat_and_wc() {
+        let (_dir, fleet) = start(1, None);
+        let session = login(&fleet, fleet.hosts()[0].addr).await;
+        let out = exec_stdin(&session, "cat", b"hello\nworld\n").await;
+        assert_eq!(out.stdout, b"hello\nworld\n");
+        assert_eq!(out.status, Some(0));
+        let out = exec_stdin(&session, "wc -c", b"12345").await;
+        assert_eq!(out.stdout, b"5\n");
+        // No stdin at all: EOF at once.
+        let out = exec_with(&session, "cat -; echo end", Request::default())
+            .await
+            .0;
+        assert_eq!(out.stdout, b"end\n");
+
+        // 5 MB through cat, read back while it is still being sent.
+        let big = text(5_000_000);
+        let out = exec_stdin(&session, "cat", &big).await;
+        assert_eq!(out.stdout.len(), big.len());
+        assert!(out.stdout == big, "cat changed the data");
+        assert_eq!(out.status, Some(0));
+        let out = exec_stdin(&session, "wc -c", &big).await;
+        assert_eq!(out.stdout, b"5000000\n");
+        let out = exec_stdin(&session, "head -c 10; echo; wc -l", &big).await;
+        assert_eq!(out.stdout, b"abcdefghij\n185185\n");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn large_stdin_is_counted() {
+        let (_dir, fleet) = start(1, None);
+        let session = login(&fleet, fleet.hosts()[0].addr).await;
+        let out = exec_stdin(&session, "wc -c", &vec![b'x'; 20_000_000]).await;
+        assert_eq!(out.stdout, b"20000000\n");
+        assert_eq!(out.status, Some(0));
+    }
+
+    /// Regression: with a plain bounded stdin pipe, `cat` of 20 MB deadlocked when the
+    /// client read its output a little slower than it wrote stdin: cat waited for output
+    /// window space while the window adjustment sat behind stdin the stalled session could
+    /// not hand over (russh re-opens the stdin window eagerly).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cat_of_20_mb_stdin_does_not_deadlock() {
+        let (_dir, fleet) = start(1, None);
+        let session = login(&fleet, fleet.hosts()[0].addr).await;
+        let big = text(20_000_000);
+        let request = Request {
+            stdin: Some(big.clone()),
+            pause_every: Some(4),
+            ..Request::default()
+        };
+        let (out, _) =
+            tokio::time::timeout(Duration::from_secs(25), exec_with(&session, "cat", request))
+                .await
+                .expect("cat of 20 MB stalled");
+        assert_eq!(out.stdout.len(), big.len());
+        assert!(out.stdout == big, "cat changed the data");
+        assert_eq!(out.status, Some(0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unread_stdin_does_not_stall_the_session() {
+        let (_dir, fleet) = start(1, None);
+        let session = login(&fleet, fleet.hosts()[0].addr).await;
+        // The command never reads: the 10 MB are drained and discarded.
+        let out = tokio::time::timeout(
+            Duration::from_secs(20),
+            exec_stdin(&session, "sleep 0.2; echo done", &text(10_000_000)),
+        )
+        .await
+        .expect("the session stalled");
+        assert_eq!(out.stdout, b"done\n");
+        assert_eq!(out.status, Some(0));
+        let out = exec(&session, "echo still fine", usize::MAX).await;
+        assert_eq!(out.stdout, b"still fine\n");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn read_takes_one_line() {
+        let (_dir, fleet) = start(1, None);
+        let session = login(&fleet, fleet.hosts()[0].addr).await;
+        let out = exec_stdin(&session, "read X; echo got $X", b"hello there\nmore\n").await;
+        assert_eq!(out.stdout, b"got hello there\n");
+        assert_eq!(out.status, Some(0));
+        let out = exec_stdin(&session, "read X; read Y; cat; echo $Y-$X", b"1\n2\n3\n").await;
+        assert_eq!(out.stdout, b"3\n2-1\n");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn env_is_accepted_and_expanded() {
+        let (_dir, fleet) = start(1, None);
+        let session = login(&fleet, fleet.hosts()[0].addr).await;
+        let request = Request {
+            env: vec![("LANG", "C.UTF-8"), ("APP_MODE", "blue green")],
+            ..Request::default()
+        };
+        let (out, replies) = exec_with(&session, "echo $LANG ${APP_MODE}!; env", request).await;
+        assert_eq!(replies, [true, true]);
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            "C.UTF-8 blue green!\nAPP_MODE=blue green\nLANG=C.UTF-8\n"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn accept_env_refuses_other_names() {
+        let (_dir, fleet) = start_with(|c| {
+            c.accept_env = Some(vec!["LANG".into(), "LC_*".into()]);
+        });
+        let session = login(&fleet, fleet.hosts()[0].addr).await;
+        let request = Request {
+            env: vec![
+                ("LANG", "C"),
+                ("SECRET", "x"),
+                ("LC_ALL", "C"),
+                ("LANGUAGE", "y"),
+            ],
+            ..Request::default()
+        };
+        let (out, replies) = exec_with(&session, "echo [$SECRET]; env", request).await;
+        assert_eq!(replies, [true, false, true, false]);
+        assert_eq!(out.stdout, b"[]\nLANG=C\nLC_ALL=C\n");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tty_with_and_without_pty() {
+        let (_dir, fleet) = start(1, None);
+        let session = login(&fleet, fleet.hosts()[0].addr).await;
+        let out = exec(&session, "tty", usize::MAX).await;
+        assert_eq!(out.stdout, b"not a tty\n");
+        assert_eq!(out.status, Some(1));
+
+        let pty = || Request {
+            pty: true,
+            ..Request::default()
+        };
+        let (out, _) = exec_with(&session, "tty", pty()).await;
+        assert_eq!(out.stdout, b"/dev/pts/0\r\n");
+        assert_eq!(out.status, Some(0));
+        // stderr is the terminal too; onlcr turns every \n into \r\n.
+        let (out, _) = exec_with(&session, "echo out; echo err >&2; echo two", pty()).await;
+        assert_eq!(out.stdout, b"out\r\nerr\r\ntwo\r\n");
+        assert_eq!(out.stderr, b"");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pty_echoes_stdin_lines() {
+        let (_dir, fleet) = start(1, None);
+        let session = login(&fleet, fleet.hosts()[0].addr).await;
+        let request = Request {
+            pty: true,
+            stdin: Some(b"typed line\n".to_vec()),
+            ..Request::default()
+        };
+        let (out, _) = exec_with(&session, "read X; echo got $X", request).await;
+        assert_eq!(out.stdout, b"typed line\r\ngot typed line\r\n");
+        // Without a pty, nothing read is echoed.
+        let out = exec_stdin(&session, "read X; echo got $X", b"typed line\n").await;
+        assert_eq!(out.stdout, b"got typed line\n");
+    }
+}
+
+mod sudo {
+    use super::*;
+
+    fn start_sudo(password: Option<&str>) -> (tempfile::TempDir, SimFleet) {
+        let password = password.map(str::to_owned);
+        start_with(move |c| c.sudo_password = password)
+    }
+
+    const AS_ROOT: &str = "sudo -S -p '' -- sh -c 'whoami; cat'";
+    const AS_ALICE: &str = "sudo -S -p '' -u alice -- sh -c 'whoami; echo $HOME; cat'";
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn right_password_runs_the_command() {
+        let (_dir, fleet) = start_sudo(Some("s3cret"));
+        let session = login(&fleet, fleet.hosts()[0].addr).await;
+        let out = exec_stdin(&session, AS_ROOT, b"s3cret\nthe rest\n").await;
+        assert_eq!(out.stdout, b"root\nthe rest\n");
+        assert_eq!(out.stderr, b"");
+        assert_eq!(out.status, Some(0));
+        let out = exec_stdin(&session, AS_ALICE, b"s3cret\n").await;
+        assert_eq!(out.stdout, b"alice\n/home/alice\n");
+        assert_eq!(out.status, Some(0));
+        let out = exec_stdin(&session, "sudo -S -p '' -- sh -c 'exit 5'", b"s3cret\n").await;
+        assert_eq!(out.status, Some(5));
+        // The prompt goes to stderr, before the password is read.
+        let out = exec_stdin(&session, "sudo -S -p 'pw? ' -u bob whoami", b"s3cret\n").await;
+        assert_eq!(
+            (out.stdout.as_slice(), out.stderr.as_slice()),
+            (&b"bob\n"[..], &b"pw? "[..])
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn wrong_password_is_refused() {
+        let (_dir, fleet) = start_sudo(Some("s3cret"));
+        let session = login(&fleet, fleet.hosts()[0].addr).await;
+        let out = exec_stdin(&session, AS_ALICE, b"guess\nthe rest\n").await;
+        assert_eq!(out.stdout, b"");
+        assert_eq!(
+            out.stderr,
+            b"Sorry, try again.\nsudo: 1 incorrect password attempt\n"
+        );
+        assert_eq!(out.status, Some(1));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_sudo_password_always_fails() {
+        let (_dir, fleet) = start_sudo(None);
+        let session = login(&fleet, fleet.hosts()[0].addr).await;
+        let out = exec_stdin(&session, AS_ROOT, b"anything\n").await;
+        assert_eq!(out.stdout, b"");
+        assert_eq!(out.stderr, b"sudo: a password is required\n");
+        assert_eq!(out.status, Some(1));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn password_is_echoed_only_with_a_pty() {
+        let (_dir, fleet) = start_sudo(Some("s3cret"));
+        let session = login(&fleet, fleet.hosts()[0].addr).await;
+        let out = exec_stdin(&session, AS_ROOT, b"s3cret\n").await;
+        assert!(!out.stdout.windows(6).any(|w| w == b"s3cret"));
+        assert!(!out.stderr.windows(6).any(|w| w == b"s3cret"));
+        let request = Request {
+            pty: true,
+            stdin: Some(b"s3cret\n".to_vec()),
+            ..Request::default()
+        };
+        let (out, _) = exec_with(&session, "sudo -S -p '[sudo] pw: ' whoami", request).await;
+        assert_eq!(out.stdout, b"[sudo] pw: s3cret\r\nroot\r\n");
+        assert_eq!(out.status, Some(0));
+    }
+}
+
+mod faults {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    /// One host of each fault in a 10-host fleet (10% each), one healthy host.
+    fn start_faulty(config: impl FnOnce(&mut SimConfig)) -> (tempfile::TempDir, SimFleet) {
+        start_with(|c| {
+            c.count = 10;
+            c.password = Some("pw".into());
+            c.faults = fleetsh_sim::parse_faults(
+                "refuse=10,silent=10,slow-banner:500=10,auth-fail=10,hostkey-mismatch=10,\
+                 drop=10,hang=10,flood=10,exit:7=10",
+            )
+            .unwrap();
+            config(c);
+        })
+    }
+
+    /// The address of the host with a fault of this kind (`None`: the healthy one).
+    fn host_with(fleet: &SimFleet, kind: Option<&str>) -> SocketAddr {
+        let index = (0..fleet.hosts().len())
+            .find(|&i| fleet.fault_of(i).map(Fault::kind) == kind)
+            .unwrap_or_else(|| panic!("no host with {kind:?}"));
+        fleet.hosts()[index].addr
+    }
+
+    /// The host key of the host at `addr` in known_hosts.
+    fn known_key(fleet: &SimFleet, addr: SocketAddr) -> KeyData {
+        known_hosts(fleet)[&format!("[{}]:{}", addr.ip(), addr.port())].clone()
+    }
+
+    #[test]
+    fn each_host_has_at_most_one_fault() {
+        let (_dir, fleet) = start_faulty(|_| {});
+        let mut kinds: Vec<_> = (0..10)
+            .map(|i| fleet.fault_of(i).map_or("healthy", Fault::kind))
+            .collect();
+        kinds.sort_unstable();
+        assert_eq!(
+            kinds,
+            [
+                "auth-fail",
+                "drop",
+                "exit",
+                "flood",
+                "hang",
+                "healthy",
+                "hostkey-mismatch",
+                "refuse",
+                "silent",
+                "slow-banner"
+            ]
+        );
+        assert_eq!(fleet.fault_of(10), None);
+        // Deterministic: the same seed gives the same hosts.
+        let (_dir2, again) = start_faulty(|_| {});
+        for i in 0..10 {
+            assert_eq!(fleet.fault_of(i), again.fault_of(i));
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn refuse_closes_before_the_banner() {
+        let (_dir, fleet) = start_faulty(|_| {});
+        let addr = host_with(&fleet, Some("refuse"));
+        let mut raw = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(5), raw.read(&mut buf))
+            .await
+            .expect("no close")
+            .unwrap_or(0);
+        assert_eq!(n, 0, "got {:?}", &buf[..n]);
+        let result = client::connect(
+            client_config(),
+            addr,
+            Client {
+                expected: known_key(&fleet, addr),
+            },
+        )
+        .await;
+        assert!(result.is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn silent_sends_nothing() {
+        let (_dir, fleet) = start_faulty(|_| {});
+        let mut buf = [0u8; 64];
+        // A healthy host sends its banner at once.
+        let mut healthy = tokio::net::TcpStream::connect(host_with(&fleet, None))
+            .await
+            .unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(5), healthy.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(buf[..n].starts_with(b"SSH-2.0-"));
+        let mut raw = tokio::net::TcpStream::connect(host_with(&fleet, Some("silent")))
+            .await
+            .unwrap();
+        let read = tokio::time::timeout(Duration::from_millis(300), raw.read(&mut buf)).await;
+        assert!(read.is_err(), "the silent host sent {read:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn slow_banner_comes_late() {
+        let (_dir, fleet) = start_faulty(|_| {});
+        let addr = host_with(&fleet, Some("slow-banner"));
+        assert_eq!(
+            fleet.fault_of(fleet.hosts().iter().position(|h| h.addr == addr).unwrap()),
+            Some(&Fault::SlowBanner(Duration::from_millis(500)))
+        );
+        let started = std::time::Instant::now();
+        let mut raw = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut buf = [0u8; 64];
+        let n = raw.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"SSH-2.0-"));
+        assert!(started.elapsed() >= Duration::from_millis(500));
+        // The session works after the wait.
+        let session = login(&fleet, addr).await;
+        assert_eq!(exec(&session, "echo ok", usize::MAX).await.stdout, b"ok\n");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn auth_fail_rejects_everything() {
+        let (_dir, fleet) = start_faulty(|_| {});
+        let addr = host_with(&fleet, Some("auth-fail"));
+        let mut session = connect(addr, known_key(&fleet, addr)).await;
+        let key = russh::keys::load_secret_key(fleet.client_key_file(), None).unwrap();
+        let auth = session
+            .authenticate_publickey("root", PrivateKeyWithHashAlg::new(Arc::new(key), None))
+            .await
+            .unwrap();
+        assert!(!auth.success());
+        let auth = session.authenticate_password("root", "pw").await.unwrap();
+        assert!(!auth.success());
+        // The healthy host takes the same credentials.
+        let mut healthy = connect(
+            host_with(&fleet, None),
+            known_key(&fleet, host_with(&fleet, None)),
+        )
+        .await;
+        assert!(
+            healthy
+                .authenticate_password("root", "pw")
+                .await
+                .unwrap()
+                .success()
+        );
+    }
+
+    /// Accepts any host key and remembers it.
+    struct Recorder(Arc<std::sync::Mutex<Option<KeyData>>>);
+
+    impl client::Handler for Recorder {
+        type Error = russh::Error;
+
+        async fn check_server_key(
+            &mut self,
+            key: &PublicKeyOrCertificate,
+        ) -> Result<bool, Self::Error> {
+            if let PublicKeyOrCertificate::PublicKey { key, .. } = key {
+                *self.0.lock().unwrap() = Some(key.key_data().clone());
+            }
+            Ok(true)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hostkey_mismatch_serves_another_key() {
+        let (_dir, fleet) = start_faulty(|_| {});
+        let addr = host_with(&fleet, Some("hostkey-mismatch"));
+        let listed = known_key(&fleet, addr);
+        let index = fleet.hosts().iter().position(|h| h.addr == addr).unwrap();
+        assert_eq!(&listed, fleet.host_public_key(index).unwrap().key_data());
+        // A client checking known_hosts refuses it.
+        assert!(
+            client::connect(
+                client_config(),
+                addr,
+                Client {
+                    expected: listed.clone()
+                }
+            )
+            .await
+            .is_err()
+        );
+        let seen = Arc::new(std::sync::Mutex::new(None));
+        let _session = client::connect(client_config(), addr, Recorder(seen.clone()))
+            .await
+            .unwrap();
+        let seen = seen.lock().unwrap().clone().expect("no host key seen");
+        assert_ne!(seen, listed);
+        // The same other key every time.
+        let again = Arc::new(std::sync::Mutex::new(None));
+        let _session = client::connect(client_config(), addr, Recorder(again.clone()))
+            .await
+            .unwrap();
+        assert_eq!(again.lock().unwrap().as_ref(), Some(&seen));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn drop_cuts_after_the_first_line() {
+        let (_dir, fleet) = start_faulty(|_| {});
+        let session = login(&fleet, host_with(&fleet, Some("drop"))).await;
+        let out = tokio::time::timeout(
+            Duration::from_secs(10),
+            exec(&session, "echo first; echo second; sleep 30", usize::MAX),
+        )
+        .await
+        .expect("the connection was not cut");
+        assert_eq!(out.stdout, b"first\n");
+        assert_eq!((out.status, out.signal), (None, None));
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while !session.is_closed() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the session is still open");
+    }
+
+    /// Many connections cut at once: each still gets its first line (the cut waits for it
+    /// to be written, not a fixed time).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn drop_keeps_the_first_line_under_load() {
+        let (_dir, fleet) = start_with(|c| {
+            c.count = 150;
+            c.faults = vec![(Fault::Drop, 100.0)];
+        });
+        let fleet = Arc::new(fleet);
+        let tasks: Vec<_> = (0..fleet.hosts().len())
+            .map(|i| {
+                let fleet = fleet.clone();
+                tokio::spawn(async move {
+                    let session = login(&fleet, fleet.hosts()[i].addr).await;
+                    exec(&session, "echo first; echo second", usize::MAX).await
+                })
+            })
+            .collect();
+        for task in tasks {
+            let out = tokio::time::timeout(Duration::from_secs(60), task)
+                .await
+                .expect("a dropped connection did not end")
+                .unwrap();
+            assert_eq!(out.stdout, b"first\n");
+            assert_eq!(out.status, None);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hang_never_exits() {
+        let (_dir, fleet) = start_faulty(|_| {});
+        let session = login(&fleet, host_with(&fleet, Some("hang"))).await;
+        let mut channel = session.channel_open_session().await.unwrap();
+        channel.exec(true, "echo out; exit 0").await.unwrap();
+        let mut stdout = Vec::new();
+        let waited = tokio::time::timeout(Duration::from_millis(300), async {
+            while let Some(msg) = channel.wait().await {
+                match msg {
+                    ChannelMsg::Data { data } => stdout.extend_from_slice(&data),
+                    ChannelMsg::ExitStatus { .. } | ChannelMsg::Eof | ChannelMsg::Close => {
+                        panic!("the hung command ended: {msg:?}")
+                    }
+                    _ => {}
+                }
+            }
+        })
+        .await;
+        assert!(waited.is_err(), "the channel ended");
+        assert_eq!(stdout, b"out\n");
+        session
+            .disconnect(russh::Disconnect::ByApplication, "", "")
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn flood_writes_until_the_client_goes() {
+        let (_dir, fleet) = start_faulty(|_| {});
+        let session = login(&fleet, host_with(&fleet, Some("flood"))).await;
+        let mut channel = session.channel_open_session().await.unwrap();
+        channel.exec(true, "echo start").await.unwrap();
+        let mut seen = 0usize;
+        let mut first = Vec::new();
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while seen <= 1_000_000 {
+                match channel.wait().await {
+                    Some(ChannelMsg::Data { data }) => {
+                        seen += data.len();
+                        if first.len() < 100 {
+                            first.extend_from_slice(&data);
+                        }
+                    }
+                    Some(ChannelMsg::ExitStatus { .. }) => panic!("the flood ended"),
+                    Some(_) => {}
+                    None => panic!("the channel closed"),
+                }
+            }
+        })
+        .await
+        .expect("less than 1 MB in 20 s");
+        assert!(
+            first.starts_with(b"start\nfleetsh-sim flood: "),
+            "{first:?}"
+        );
+        drop(channel);
+        session
+            .disconnect(russh::Disconnect::ByApplication, "", "")
+            .await
+            .unwrap();
+        // The host serves the next client.
+        let session = login(&fleet, host_with(&fleet, Some("flood"))).await;
+        drop(session);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn exit_forces_the_status() {
+        let (_dir, fleet) = start_faulty(|_| {});
+        let session = login(&fleet, host_with(&fleet, Some("exit"))).await;
+        let out = exec(&session, "echo hi; exit 0", usize::MAX).await;
+        assert_eq!(out.stdout, b"hi\n");
+        assert_eq!(out.status, Some(7));
+        let out = exec(&session, "kill -9 $$", usize::MAX).await;
+        assert_eq!((out.status, out.signal), (Some(7), None));
+        // The healthy host is unaffected.
+        let session = login(&fleet, host_with(&fleet, None)).await;
+        assert_eq!(exec(&session, "exit 0", usize::MAX).await.status, Some(0));
+    }
+
+    /// How long opening a channel and running `true` takes on an established session.
+    async fn round_trip(fleet: &SimFleet) -> Duration {
+        let session = login(fleet, fleet.hosts()[0].addr).await;
+        let started = std::time::Instant::now();
+        let out = exec(&session, "true", usize::MAX).await;
+        assert_eq!(out.status, Some(0));
+        started.elapsed()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn latency_delays_replies() {
+        let (_dir, far) = start_with(|c| c.latency = Some(Duration::from_millis(150)));
+        let (_dir2, near) = start(1, None);
+        let far_time = round_trip(&far).await;
+        let near_time = round_trip(&near).await;
+        // Channel open and exec are two round trips at least.
+        assert!(far_time >= Duration::from_millis(300), "{far_time:?}");
+        assert!(near_time < far_time, "{near_time:?} vs {far_time:?}");
+        // The handshake is delayed too.
+        let started = std::time::Instant::now();
+        drop(login(&far, far.hosts()[0].addr).await);
+        assert!(
+            started.elapsed() >= Duration::from_millis(600),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stop_is_prompt_with_stuck_connections() {
+        let (_dir, fleet) = start_faulty(|_| {});
+        let _silent = tokio::net::TcpStream::connect(host_with(&fleet, Some("silent")))
+            .await
+            .unwrap();
+        let _slow = tokio::net::TcpStream::connect(host_with(&fleet, Some("slow-banner")))
+            .await
+            .unwrap();
+        let hang = login(&fleet, host_with(&fleet, Some("hang"))).await;
+        let hung = hang.channel_open_session().await.unwrap();
+        hung.exec(true, "true").await.unwrap();
+        let flood = login(&fleet, host_with(&fleet, Some("flood"))).await;
+        let mut flooding = flood.channel_open_session().await.unwrap();
+        flooding.exec(true, "true").await.unwrap();
+        // The flood has started (and is now blocked on the window).
+        while !matches!(flooding.wait().await, Some(ChannelMsg::Data { .. })) {}
+        tokio::time::sleep(Duration::from_millis(100)).await;
+
+        let started = std::time::Instant::now();
+        tokio::task::spawn_blocking(move || fleet.stop())
+            .await
+            .unwrap();
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(1500), "stop took {took:?}");
     }
 }
 
