@@ -426,6 +426,10 @@ each_shards!(password_authentication, |shards| {
         .password(Secret::new("s3cret-pw"))
         .build()
         .unwrap();
+    assert!(
+        !format!("{engine:?}").contains("s3cret-pw"),
+        "Debug never shows the password"
+    );
     let report = engine.run(f.targets(), job("echo in")).unwrap().join();
     for r in &report.results {
         // The default key files of the user running the tests are tried first and refused.

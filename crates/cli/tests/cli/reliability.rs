@@ -170,3 +170,33 @@ fn flooding_hosts_do_not_grow_memory() {
         assert!(mib < 512, "{mode}: peak RSS {mib} MiB");
     }
 }
+
+/// Megabytes without a newline are printed in 64 KiB pieces (memory stays bounded), and a pty's
+/// `\r\n` line ends print as plain lines.
+#[test]
+fn long_lines_and_carriage_returns_inline() {
+    let out = fleetsh(&[
+        "run",
+        "--sim",
+        "2",
+        "--",
+        "head -c 1000000 /dev/zero; echo; echo tail",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let pieces: Vec<&str> = stdout.lines().filter(|l| l.contains('\0')).collect();
+    // 1,000,000 bytes per host = 15 pieces of 65,536 bytes + one of 16,960.
+    assert_eq!(pieces.len(), 2 * 16, "{}", pieces.len());
+    let zeros: usize = pieces.iter().map(|l| l.matches('\0').count()).sum();
+    assert_eq!(zeros, 2_000_000, "no byte lost");
+    assert_eq!(stdout.lines().filter(|l| l.ends_with(": tail")).count(), 2);
+    let out = fleetsh(&["run", "--sim", "2", "--pty", "--", "echo one; echo two"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(!stdout.contains('\r'), "{stdout:?}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.ends_with(": one")).count(),
+        2,
+        "{stdout:?}"
+    );
+}
