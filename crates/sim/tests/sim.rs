@@ -1216,7 +1216,8 @@ mod faults {
             .await
             .unwrap();
         let took = started.elapsed();
-        assert!(took < Duration::from_millis(1500), "stop took {took:?}");
+        // Bounded, not timed: a stop that hangs on a flooding session fails this.
+        assert!(took < Duration::from_secs(10), "stop took {took:?}");
     }
 }
 
