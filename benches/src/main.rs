@@ -1,2 +1,973 @@
-//! Benchmark harness (being written).
-fn main() {}
+//! `fleetsh-bench`: the fleetsh benchmark harness.
+//!
+//! ```text
+//! cargo build --release -p fleetsh-cli -p fleetsh-bench
+//! target/release/fleetsh-bench echo --hosts 1000,10000
+//! target/release/fleetsh-bench all --json
+//! ```
+//!
+//! Every scenario drives a simulated fleet that runs in separate processes (`fleetsh sim`, the
+//! release binary next to this one, stopped by PID with SIGTERM), and every measurement runs in a
+//! fresh child process of this binary (`fleetsh-bench measure SPEC`), so that its peak RSS
+//! (`VmHWM`, process-lifetime) and CPU (`/proc/self/stat`) belong to that measurement alone. The
+//! simulator's CPU is read from `/proc/<sim pid>/stat` over the same interval.
+//!
+//! Scenarios: `echo` (`echo hello` on 1,000 and 10,000 hosts), `seeds` (`cat` of a 26,000-byte
+//! file with concurrency stepped over 1..200, per-phase medians), `idle` (RSS per authenticated
+//! session held open), `scaling` (shards = 1..CPUs against plain-russh baselines on one
+//! multi-thread and one current-thread runtime), `kex` (ML-KEM hybrid vs curve25519), `all`.
+//! Each prints a plain-text table, and with `--json` one JSON object per scenario.
+//! `docs/benchmarks.md` explains the method and records results.
+
+mod fleet;
+mod measure;
+mod plain;
+mod procfs;
+mod table;
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+
+use fleet::Fleet;
+use measure::{Client, Kex, Sample, Spec};
+use table::{Table, num};
+
+/// Client CPU floor per handshake with russh's RustCrypto crates, from
+/// `/work/shared/notes/russh-measured.md` (µs).
+const FLOOR_US_CURVE25519: f64 = 230.0;
+/// See [`FLOOR_US_CURVE25519`]: `mlkem768x25519-sha256`.
+const FLOOR_US_MLKEM: f64 = 470.0;
+/// Pause between measurements so the sim finishes closing the previous run's connections.
+const SETTLE: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fleetsh-bench",
+    about = "fleetsh benchmarks against a simulated fleet"
+)]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+    /// Also print one JSON object per scenario (after its table).
+    #[arg(long, global = true)]
+    json: bool,
+    /// The `fleetsh` binary that serves the simulated fleet [default: `fleetsh` next to this
+    /// binary, i.e. target/release/fleetsh].
+    #[arg(long, global = true, value_name = "PATH")]
+    fleetsh: Option<PathBuf>,
+    /// Server threads of each sim process.
+    #[arg(long, global = true, default_value_t = 1)]
+    sim_threads: usize,
+    /// Emulated network latency of the sim, in ms (`fleetsh sim --latency`): every client
+    /// request is answered that much later.
+    #[arg(long, global = true, value_name = "MS")]
+    sim_latency: Option<u64>,
+    /// Repetitions of each measurement (interleaved); the row with the median wall time is shown.
+    #[arg(long, global = true, default_value_t = 1)]
+    reps: usize,
+    /// Key exchange of every engine run except in the `kex` scenario.
+    #[arg(long, global = true, value_enum, default_value_t = KexArg::Default)]
+    kex: KexArg,
+    /// Connect timeout per host (TCP + handshake + auth), seconds.
+    #[arg(long, global = true, default_value_t = 30.0)]
+    connect_timeout: f64,
+    /// Limit on each measurement process, seconds (it is killed after that).
+    #[arg(long, global = true, default_value_t = 900)]
+    child_timeout: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum KexArg {
+    /// russh's default order (mlkem768x25519-sha256 first).
+    Default,
+    /// curve25519-sha256 first.
+    Curve25519,
+}
+
+impl From<KexArg> for Kex {
+    fn from(k: KexArg) -> Kex {
+        match k {
+            KexArg::Default => Kex::Default,
+            KexArg::Curve25519 => Kex::Curve25519,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Subcommand)]
+enum Scenario {
+    /// `echo hello` on N hosts (the engine's defaults: shards = CPUs).
+    Echo {
+        /// Host counts.
+        #[arg(long, value_delimiter = ',', default_values_t = [1000, 10000])]
+        hosts: Vec<usize>,
+        /// Hosts in flight.
+        #[arg(long, default_value_t = fleetsh::DEFAULT_FANOUT)]
+        fanout: usize,
+        /// Shards (0: one per CPU).
+        #[arg(long, default_value_t = 0)]
+        shards: usize,
+    },
+    /// `cat /srv/data/26k.txt` with concurrency stepped: median time per phase.
+    Seeds {
+        /// Concurrency (fanout) steps.
+        #[arg(long, value_delimiter = ',', default_values_t = [1, 10, 50, 100, 200])]
+        concurrency: Vec<usize>,
+        /// Hosts per step: max(this, 4 × concurrency).
+        #[arg(long, default_value_t = 200)]
+        min_hosts: usize,
+        /// Shards (0: min(CPUs, concurrency), so that in-flight never exceeds the fanout).
+        #[arg(long, default_value_t = 0)]
+        shards: usize,
+    },
+    /// N authenticated sessions held open at once (`sleep S`, fanout N): RSS per session.
+    Idle {
+        /// Sessions.
+        #[arg(long, default_value_t = 10_000)]
+        hosts: usize,
+        /// Seconds each command sleeps [default: max(20, hosts / 200)], long enough for every
+        /// session to open before the first one ends.
+        #[arg(long)]
+        sleep: Option<u64>,
+    },
+    /// `echo hello` on N hosts: shards 1..CPUs against a multi-thread and a current-thread
+    /// plain-russh baseline.
+    Scaling {
+        /// Hosts.
+        #[arg(long, default_value_t = 10_000)]
+        hosts: usize,
+        /// Hosts in flight.
+        #[arg(long, default_value_t = fleetsh::DEFAULT_FANOUT)]
+        fanout: usize,
+        /// Shard counts [default: 1 up to the CPU count].
+        #[arg(long, value_delimiter = ',')]
+        shards: Vec<usize>,
+    },
+    /// `echo hello` with russh's default key exchange (ML-KEM hybrid) and with curve25519.
+    Kex {
+        /// Hosts.
+        #[arg(long, default_value_t = 2000)]
+        hosts: usize,
+        /// Hosts in flight.
+        #[arg(long, default_value_t = fleetsh::DEFAULT_FANOUT)]
+        fanout: usize,
+    },
+    /// `echo hello` on N hosts with the fanout (and optionally the connection rate) stepped:
+    /// hosts/s and latency against concurrency, for choosing a fanout.
+    Sweep {
+        /// Hosts per step.
+        #[arg(long, default_value_t = 2000)]
+        hosts: usize,
+        /// Fanout steps.
+        #[arg(long, value_delimiter = ',', default_values_t = [10, 50, 100, 250, 500, 1000, 2000])]
+        fanouts: Vec<usize>,
+        /// Connection-rate steps (new connections per second), each run at the largest fanout.
+        #[arg(long, value_delimiter = ',')]
+        rates: Vec<f64>,
+    },
+    /// Every scenario with its defaults (sweep included).
+    All,
+    /// Internal: run one measurement described by SPEC (JSON) and print its sample (JSON).
+    #[command(hide = true)]
+    Measure {
+        /// The spec.
+        spec: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match &cli.scenario {
+        Scenario::Measure { spec } => measure_here(spec),
+        _ => Bench::new(&cli).and_then(|b| b.run(&cli.scenario)),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(io) = e.downcast_ref::<std::io::Error>()
+                && io.kind() == std::io::ErrorKind::BrokenPipe
+            {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("fleetsh-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The child side: one measurement, one JSON line on stdout.
+fn measure_here(spec: &str) -> Result<()> {
+    let spec: Spec = serde_json::from_str(spec).context("bad measurement spec")?;
+    let sample = measure::run(&spec)?;
+    println!("{}", serde_json::to_string(&sample)?);
+    Ok(())
+}
+
+/// The machine, as recorded with every scenario.
+#[derive(Debug, Clone, Serialize)]
+struct Machine {
+    nproc: usize,
+    cpu_model: String,
+    clk_tck: u64,
+    nofile_hard_limit: Option<u64>,
+}
+
+/// One scenario's output.
+#[derive(Debug, Serialize)]
+struct ScenarioReport {
+    scenario: &'static str,
+    date: String,
+    machine: Machine,
+    load_before: [f64; 3],
+    load_after: [f64; 3],
+    sim_processes: usize,
+    sim_threads: usize,
+    sim_latency_ms: Option<u64>,
+    reps: usize,
+    rows: Vec<Sample>,
+    /// Per row: the range over the repetitions.
+    spread: Vec<Spread>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ratios: Vec<Ratio>,
+}
+
+/// How much a row varied over its repetitions.
+#[derive(Debug, Serialize)]
+struct Spread {
+    label: String,
+    hosts_per_s: [f64; 2],
+    client_cpu_us_per_host: [f64; 2],
+}
+
+impl Spread {
+    fn of(v: &[Sample]) -> Option<Spread> {
+        let first = v.first()?;
+        let range = |f: fn(&Sample) -> f64| {
+            v.iter()
+                .map(f)
+                .fold([f64::INFINITY, f64::NEG_INFINITY], |[lo, hi], x| {
+                    [lo.min(x), hi.max(x)]
+                })
+        };
+        Some(Spread {
+            label: first.label.clone(),
+            hosts_per_s: range(|s| s.hosts_per_s),
+            client_cpu_us_per_host: range(|s| s.client_cpu_us_per_host),
+        })
+    }
+}
+
+/// A client compared with the multi-thread baseline (scaling).
+#[derive(Debug, Serialize)]
+struct Ratio {
+    label: String,
+    hosts_per_s_vs_mt: f64,
+    p99_vs_mt: Option<f64>,
+    cpu_per_host_vs_mt: f64,
+}
+
+struct Bench {
+    exe: PathBuf,
+    fleetsh: PathBuf,
+    json: bool,
+    sim_threads: usize,
+    sim_latency: Option<u64>,
+    reps: usize,
+    kex: Kex,
+    connect_timeout: f64,
+    child_timeout: Duration,
+    machine: Machine,
+}
+
+impl Bench {
+    fn new(cli: &Cli) -> Result<Bench> {
+        let exe = std::env::current_exe().context("locating this binary")?;
+        let fleetsh = match &cli.fleetsh {
+            Some(p) => p.clone(),
+            None => exe.with_file_name("fleetsh"),
+        };
+        if !fleetsh.is_file() {
+            bail!(
+                "{} not found: build it with `cargo build --release -p fleetsh-cli` or pass --fleetsh",
+                fleetsh.display()
+            );
+        }
+        if cli.reps == 0 || cli.sim_threads == 0 {
+            bail!("--reps and --sim-threads must be at least 1");
+        }
+        Ok(Bench {
+            exe,
+            fleetsh,
+            json: cli.json,
+            sim_threads: cli.sim_threads,
+            sim_latency: cli.sim_latency,
+            reps: cli.reps,
+            kex: cli.kex.into(),
+            connect_timeout: cli.connect_timeout,
+            child_timeout: Duration::from_secs(cli.child_timeout),
+            machine: Machine {
+                nproc: procfs::nproc(),
+                cpu_model: procfs::cpu_model(),
+                clk_tck: procfs::clock_ticks_per_second(),
+                nofile_hard_limit: procfs::nofile_hard_limit(),
+            },
+        })
+    }
+
+    fn run(&self, scenario: &Scenario) -> Result<()> {
+        match scenario {
+            Scenario::Echo {
+                hosts,
+                fanout,
+                shards,
+            } => self.echo(hosts, *fanout, *shards),
+            Scenario::Seeds {
+                concurrency,
+                min_hosts,
+                shards,
+            } => self.seeds(concurrency, *min_hosts, *shards),
+            Scenario::Idle { hosts, sleep } => self.idle(*hosts, *sleep),
+            Scenario::Scaling {
+                hosts,
+                fanout,
+                shards,
+            } => self.scaling(*hosts, *fanout, shards),
+            Scenario::Kex { hosts, fanout } => self.kex(*hosts, *fanout),
+            Scenario::Sweep {
+                hosts,
+                fanouts,
+                rates,
+            } => self.sweep(*hosts, fanouts, rates),
+            Scenario::All => {
+                self.echo(&[1000, 10_000], fleetsh::DEFAULT_FANOUT, 0)?;
+                self.seeds(&[1, 10, 50, 100, 200], 200, 0)?;
+                self.idle(10_000, None)?;
+                self.scaling(10_000, fleetsh::DEFAULT_FANOUT, &[])?;
+                self.kex(2000, fleetsh::DEFAULT_FANOUT)?;
+                self.sweep(2000, &[10, 50, 100, 250, 500, 1000, 2000], &[])
+            }
+            Scenario::Measure { .. } => Ok(()),
+        }
+    }
+
+    /// A spec with this bench's defaults (paths are filled in once the fleet runs).
+    fn spec(&self, label: String, client: Client, hosts: usize, fanout: usize, cmd: &str) -> Spec {
+        Spec {
+            label,
+            client,
+            kex: self.kex,
+            hosts,
+            fanout,
+            rate: None,
+            command: cmd.into(),
+            connect_timeout_s: self.connect_timeout,
+            command_timeout_s: 120.0,
+            hosts_file: PathBuf::new(),
+            known_hosts: PathBuf::new(),
+            identity: PathBuf::new(),
+            sim_pids: Vec::new(),
+            sample_rss: false,
+        }
+    }
+
+    /// Starts a fleet big enough for `specs`, runs each spec `reps` times (interleaved) in a fresh
+    /// process, and returns, per spec, the sample with the median wall time.
+    fn measure(
+        &self,
+        scenario: &'static str,
+        mut specs: Vec<Spec>,
+    ) -> Result<(Vec<Sample>, ScenarioReport)> {
+        let hosts = specs.iter().map(|s| s.hosts).max().unwrap_or(1);
+        let in_flight = specs
+            .iter()
+            .map(|s| s.fanout.min(s.hosts))
+            .max()
+            .unwrap_or(1);
+        let limit = procfs::nofile_hard_limit().unwrap_or(1024);
+        let processes = fleet::processes_needed(hosts, in_flight, limit);
+        eprintln!(
+            "fleetsh-bench {scenario}: starting {hosts} simulated hosts in {processes} process(es)"
+        );
+        let fleet = Fleet::start(
+            &self.fleetsh,
+            hosts,
+            processes,
+            self.sim_threads,
+            self.sim_latency,
+        )?;
+        for s in &mut specs {
+            s.hosts_file = fleet.hosts_file();
+            s.known_hosts = fleet.known_hosts_file();
+            s.identity = fleet.identity_file();
+            s.sim_pids = fleet.pids();
+        }
+        let date = procfs::utc_now();
+        let load_before = procfs::loadavg();
+        let mut all: Vec<Vec<Sample>> = vec![Vec::new(); specs.len()];
+        for rep in 0..self.reps {
+            for (i, spec) in specs.iter().enumerate() {
+                std::thread::sleep(SETTLE);
+                eprintln!(
+                    "fleetsh-bench {scenario}: {} (rep {}/{})",
+                    spec.label,
+                    rep + 1,
+                    self.reps
+                );
+                let sample = self.run_child(spec)?;
+                if sample.failures > 0 {
+                    eprintln!(
+                        "fleetsh-bench {scenario}: {}: {} failures {:?}",
+                        spec.label, sample.failures, sample.errors
+                    );
+                }
+                if let Some(v) = all.get_mut(i) {
+                    v.push(sample);
+                }
+            }
+        }
+        let load_after = procfs::loadavg();
+        let sim_processes = fleet.processes();
+        fleet.stop();
+        let spread = all.iter().filter_map(|v| Spread::of(v)).collect();
+        let rows: Vec<Sample> = all
+            .into_iter()
+            .filter_map(|mut v| {
+                v.sort_by(|a, b| a.wall_s.total_cmp(&b.wall_s));
+                let mid = v.len() / 2;
+                v.into_iter().nth(mid)
+            })
+            .collect();
+        let report = ScenarioReport {
+            scenario,
+            date,
+            machine: self.machine.clone(),
+            load_before,
+            load_after,
+            sim_processes,
+            sim_threads: self.sim_threads,
+            sim_latency_ms: self.sim_latency,
+            reps: self.reps,
+            rows: rows.clone(),
+            spread,
+            ratios: Vec::new(),
+        };
+        Ok((rows, report))
+    }
+
+    /// Runs `fleetsh-bench measure SPEC` and reads its one JSON line, within the child timeout.
+    fn run_child(&self, spec: &Spec) -> Result<Sample> {
+        let mut child = Command::new(&self.exe)
+            .arg("measure")
+            .arg(serde_json::to_string(spec)?)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting a measurement process")?;
+        let Some(mut stdout) = child.stdout.take() else {
+            bail!("measurement process without stdout");
+        };
+        let reader = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stdout.read_to_string(&mut s);
+            s
+        });
+        let deadline = Instant::now() + self.child_timeout;
+        let status = loop {
+            if let Some(st) = child.try_wait()? {
+                break st;
+            }
+            if Instant::now() >= deadline {
+                // Child::kill sends SIGKILL to this child's PID only.
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!(
+                    "{}: no result within {:?} (raise --child-timeout)",
+                    spec.label,
+                    self.child_timeout
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let out = reader.join().unwrap_or_default();
+        if !status.success() {
+            bail!("{}: measurement process failed ({status})", spec.label);
+        }
+        let line = out.lines().last().unwrap_or_default();
+        serde_json::from_str(line).with_context(|| format!("{}: bad sample {line:?}", spec.label))
+    }
+
+    fn emit(&self, title: &str, report: &ScenarioReport, table: &Table, notes: &[String]) {
+        println!(
+            "== {title} ({}; {} CPUs; load {:.2} -> {:.2}; sim: {} process(es) x {} thread(s){}; reps {}) ==",
+            report.date,
+            report.machine.nproc,
+            report.load_before[0],
+            report.load_after[0],
+            report.sim_processes,
+            report.sim_threads,
+            report
+                .sim_latency_ms
+                .map_or(String::new(), |ms| format!(", latency {ms} ms")),
+            report.reps,
+        );
+        print!("{}", table.render());
+        for n in notes {
+            println!("{n}");
+        }
+        if report.reps > 1 {
+            let ranges: Vec<String> = report
+                .spread
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{}: {:.0}-{:.0} hosts/s, {:.0}-{:.0} us/host",
+                        s.label,
+                        s.hosts_per_s[0],
+                        s.hosts_per_s[1],
+                        s.client_cpu_us_per_host[0],
+                        s.client_cpu_us_per_host[1]
+                    )
+                })
+                .collect();
+            println!(
+                "rows: the repetition with the median wall time; range over {} reps: {}",
+                report.reps,
+                ranges.join("; ")
+            );
+        }
+        println!();
+        if self.json {
+            match serde_json::to_string(report) {
+                Ok(j) => println!("{j}"),
+                Err(e) => eprintln!("fleetsh-bench: cannot encode JSON: {e}"),
+            }
+        }
+    }
+
+    fn echo(&self, hosts: &[usize], fanout: usize, shards: usize) -> Result<()> {
+        let specs = hosts
+            .iter()
+            .map(|&n| {
+                self.spec(
+                    format!("echo {n}"),
+                    Client::Engine { shards },
+                    n,
+                    fanout,
+                    "echo hello",
+                )
+            })
+            .collect();
+        let (rows, report) = self.measure("echo", specs)?;
+        let table = generic_table(&rows, &[]);
+        self.emit(
+            &format!("echo hello, fanout {fanout}"),
+            &report,
+            &table.table,
+            &[cpu_resolution_note(&rows)],
+        );
+        Ok(())
+    }
+
+    fn seeds(&self, steps: &[usize], min_hosts: usize, shards: usize) -> Result<()> {
+        let nproc = self.machine.nproc;
+        let specs = steps
+            .iter()
+            .map(|&c| {
+                let c = c.max(1);
+                let s = if shards == 0 { nproc.min(c) } else { shards };
+                self.spec(
+                    format!("concurrency {c}"),
+                    Client::Engine { shards: s },
+                    min_hosts.max(4 * c),
+                    c,
+                    "cat /srv/data/26k.txt",
+                )
+            })
+            .collect();
+        let (rows, report) = self.measure("seeds", specs)?;
+        let mut t = Table::new(&[
+            "concurrency",
+            "hosts",
+            "shards",
+            "connect+auth ms",
+            "channel open ms",
+            "execute ms",
+            "read ms",
+            "close+exit ms",
+            "total/host ms",
+            "p99 ms",
+            "hosts/s",
+            "CPU us/host",
+            "bytes/host",
+            "others' cores",
+            "fail",
+        ]);
+        for r in &rows {
+            let p = &r.phases;
+            t.row(vec![
+                r.fanout.to_string(),
+                r.hosts.to_string(),
+                r.threads.to_string(),
+                num(p.connect_auth_ms, 2),
+                num(p.channel_open_ms, 2),
+                num(p.exec_ms, 2),
+                num(p.read_ms, 2),
+                num(p.close_ms, 2),
+                num(p.total_p50_ms, 2),
+                num(p.total_p99_ms, 2),
+                num(Some(r.hosts_per_s), 0),
+                num(Some(r.client_cpu_us_per_host), 0),
+                num(Some(r.output_bytes_per_host), 0),
+                num(Some(r.other_cores), 2),
+                r.failures.to_string(),
+            ]);
+        }
+        self.emit(
+            "cat /srv/data/26k.txt (26,000 bytes), medians per phase",
+            &report,
+            &t,
+            &["phases are medians over successful hosts; total/host is the median of timings.total".into()],
+        );
+        Ok(())
+    }
+
+    fn idle(&self, hosts: usize, sleep: Option<u64>) -> Result<()> {
+        let sleep = sleep.unwrap_or_else(|| (hosts as u64 / 200).max(20));
+        let mut spec = self.spec(
+            format!("idle {hosts}"),
+            Client::Engine { shards: 0 },
+            hosts,
+            hosts,
+            &format!("sleep {sleep}"),
+        );
+        spec.sample_rss = true;
+        // Every session connects at once: the handshakes queue behind each other.
+        spec.connect_timeout_s = spec.connect_timeout_s.max(600.0);
+        spec.command_timeout_s = sleep as f64 + 600.0;
+        let (rows, report) = self.measure("idle", vec![spec])?;
+        let mut t = Table::new(&[
+            "sessions",
+            "all open",
+            "last ready s",
+            "first done s",
+            "RSS before MiB",
+            "plateau MiB",
+            "KiB/session",
+            "peak RSS MiB",
+            "client CPU us/host",
+            "sim CPU us/host",
+            "fail",
+        ]);
+        for r in &rows {
+            let p = r.plateau.as_ref();
+            t.row(vec![
+                r.hosts.to_string(),
+                p.map_or("-".into(), |p| {
+                    if p.all_open { "yes" } else { "NO" }.to_string()
+                }),
+                num(p.map(|p| p.last_ready_s), 1),
+                num(p.map(|p| p.first_finish_s), 1),
+                num(p.map(|p| p.before_kib as f64 / 1024.0), 1),
+                num(p.map(|p| p.plateau_kib as f64 / 1024.0), 1),
+                num(p.map(|p| p.per_session_kib), 1),
+                num(Some(r.peak_rss_kib as f64 / 1024.0), 1),
+                num(Some(r.client_cpu_us_per_host), 0),
+                num(Some(r.sim_cpu_us_per_host), 0),
+                r.failures.to_string(),
+            ]);
+        }
+        self.emit(
+            &format!("{hosts} authenticated sessions held open (`sleep {sleep}`, fanout {hosts})"),
+            &report,
+            &t,
+            &[
+                "each session has one open channel with a running command; KiB/session = \
+               (max VmRSS while all were open - VmRSS before) / sessions"
+                    .into(),
+            ],
+        );
+        Ok(())
+    }
+
+    fn scaling(&self, hosts: usize, fanout: usize, shards: &[usize]) -> Result<()> {
+        let nproc = self.machine.nproc;
+        let shards: Vec<usize> = if shards.is_empty() {
+            (1..=nproc).collect()
+        } else {
+            shards.to_vec()
+        };
+        let cmd = "echo hello";
+        let mut specs = vec![
+            self.spec(
+                format!("plain russh mt({nproc})"),
+                Client::PlainMultiThread { workers: nproc },
+                hosts,
+                fanout,
+                cmd,
+            ),
+            self.spec(
+                "plain russh ct".into(),
+                Client::PlainCurrentThread,
+                hosts,
+                fanout,
+                cmd,
+            ),
+        ];
+        for &s in &shards {
+            specs.push(self.spec(
+                format!("engine shards={s}"),
+                Client::Engine { shards: s },
+                hosts,
+                fanout,
+                cmd,
+            ));
+        }
+        let (rows, mut report) = self.measure("scaling", specs)?;
+        let mt = rows.first().cloned();
+        let ratios: Vec<Ratio> = match &mt {
+            Some(mt) => rows
+                .iter()
+                .map(|r| Ratio {
+                    label: r.label.clone(),
+                    hosts_per_s_vs_mt: r.hosts_per_s / mt.hosts_per_s,
+                    p99_vs_mt: r
+                        .phases
+                        .total_p99_ms
+                        .zip(mt.phases.total_p99_ms)
+                        .map(|(a, b)| a / b),
+                    cpu_per_host_vs_mt: r.client_cpu_us_per_host / mt.client_cpu_us_per_host,
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let extra: Vec<Vec<String>> = ratios
+            .iter()
+            .map(|q| {
+                vec![
+                    format!("{:.2}x", q.hosts_per_s_vs_mt),
+                    q.p99_vs_mt.map_or("-".into(), |v| format!("{v:.2}x")),
+                    format!("{:.2}x", q.cpu_per_host_vs_mt),
+                ]
+            })
+            .collect();
+        let table =
+            generic_table(&rows, &[("hosts/s vs mt", "p99 vs mt", "CPU vs mt")]).with_extra(&extra);
+        report.ratios = ratios;
+        self.emit(
+            &format!("scaling: echo hello on {hosts} hosts, fanout {fanout}"),
+            &report,
+            &table.table,
+            &[
+                "baselines: plain russh client (same russh config, known_hosts and key, no shards) \
+                 on one tokio runtime; the engine's transport (run_host) is pub(crate)"
+                    .into(),
+            ],
+        );
+        Ok(())
+    }
+
+    fn sweep(&self, hosts: usize, fanouts: &[usize], rates: &[f64]) -> Result<()> {
+        let cmd = "echo hello";
+        let mut specs: Vec<Spec> = fanouts
+            .iter()
+            .map(|&f| {
+                self.spec(
+                    format!("fanout {f}"),
+                    Client::Engine { shards: 0 },
+                    hosts,
+                    f.max(1),
+                    cmd,
+                )
+            })
+            .collect();
+        let top = fanouts
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(fleetsh::DEFAULT_FANOUT);
+        for &r in rates {
+            let mut s = self.spec(
+                format!("fanout {top} rate {r}/s"),
+                Client::Engine { shards: 0 },
+                hosts,
+                top,
+                cmd,
+            );
+            s.rate = Some(r);
+            specs.push(s);
+        }
+        let (rows, report) = self.measure("sweep", specs)?;
+        let mut t = Table::new(&[
+            "fanout",
+            "rate/s",
+            "hosts",
+            "wall s",
+            "hosts/s",
+            "connect+auth ms",
+            "p50 ms",
+            "p99 ms",
+            "client CPU us/host",
+            "sim CPU us/host",
+            "peak RSS MiB",
+            "others' cores",
+            "fail",
+        ]);
+        for r in &rows {
+            t.row(vec![
+                r.fanout.to_string(),
+                num(r.rate, 0),
+                r.hosts.to_string(),
+                num(Some(r.wall_s), 2),
+                num(Some(r.hosts_per_s), 0),
+                num(r.phases.connect_auth_ms, 1),
+                num(r.phases.total_p50_ms, 1),
+                num(r.phases.total_p99_ms, 1),
+                num(Some(r.client_cpu_us_per_host), 0),
+                num(Some(r.sim_cpu_us_per_host), 0),
+                num(Some(r.peak_rss_kib as f64 / 1024.0), 1),
+                num(Some(r.other_cores), 2),
+                r.failures.to_string(),
+            ]);
+        }
+        self.emit(
+            &format!("fanout sweep: echo hello on {hosts} hosts"),
+            &report,
+            &t,
+            &[cpu_resolution_note(&rows)],
+        );
+        Ok(())
+    }
+
+    fn kex(&self, hosts: usize, fanout: usize) -> Result<()> {
+        let cmd = "echo hello";
+        let mut specs = Vec::new();
+        for kex in [Kex::Default, Kex::Curve25519] {
+            let mut s = self.spec(
+                format!("kex {}", kex.name()),
+                Client::Engine { shards: 0 },
+                hosts,
+                fanout,
+                cmd,
+            );
+            s.kex = kex;
+            specs.push(s);
+        }
+        let (rows, report) = self.measure("kex", specs)?;
+        let extra: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                let floor = if r.kex == Kex::Curve25519.name() {
+                    FLOOR_US_CURVE25519
+                } else {
+                    FLOOR_US_MLKEM
+                };
+                vec![
+                    format!("{floor:.0}"),
+                    format!("{:.2}x", r.client_cpu_us_per_host / floor),
+                ]
+            })
+            .collect();
+        let table = generic_table(&rows, &[("floor us", "x floor", "")]).with_extra(&extra);
+        self.emit(
+            &format!("key exchange: echo hello on {hosts} hosts, fanout {fanout}"),
+            &report,
+            &table.table,
+            &[
+                "floor: client crypto per handshake with russh's RustCrypto crates \
+                 (notes/russh-measured.md): 230 us curve25519, 470 us mlkem768x25519"
+                    .into(),
+                cpu_resolution_note(&rows),
+            ],
+        );
+        Ok(())
+    }
+}
+
+/// A table of the columns every throughput run has, plus up to three extra headers.
+struct GenericTable {
+    table: Table,
+    rows: usize,
+}
+
+fn generic_table(rows: &[Sample], extra: &[(&str, &str, &str)]) -> GenericTable {
+    let mut headers = vec![
+        "run",
+        "kex",
+        "hosts",
+        "fanout",
+        "threads",
+        "wall s",
+        "hosts/s",
+        "client CPU us/host",
+        "sim CPU us/host",
+        "client/sim",
+        "peak RSS MiB",
+        "p50 ms",
+        "p99 ms",
+        "others' cores",
+        "fail",
+    ];
+    for (a, b, c) in extra {
+        headers.extend([*a, *b, *c].into_iter().filter(|h| !h.is_empty()));
+    }
+    let mut t = Table::new(&headers);
+    for r in rows {
+        t.row(vec![
+            r.label.clone(),
+            r.kex.clone(),
+            r.hosts.to_string(),
+            r.fanout.to_string(),
+            r.threads.to_string(),
+            num(Some(r.wall_s), 2),
+            num(Some(r.hosts_per_s), 0),
+            num(Some(r.client_cpu_us_per_host), 0),
+            num(Some(r.sim_cpu_us_per_host), 0),
+            num(r.client_sim_cpu_ratio, 2),
+            num(Some(r.peak_rss_kib as f64 / 1024.0), 1),
+            num(r.phases.total_p50_ms, 1),
+            num(r.phases.total_p99_ms, 1),
+            num(Some(r.other_cores), 2),
+            r.failures.to_string(),
+        ]);
+    }
+    GenericTable {
+        table: t,
+        rows: rows.len(),
+    }
+}
+
+impl GenericTable {
+    /// Appends `extra[i]` to data row `i`.
+    fn with_extra(mut self, extra: &[Vec<String>]) -> Self {
+        debug_assert!(extra.len() <= self.rows);
+        self.table.extend_rows(extra);
+        self
+    }
+}
+
+/// Says how coarse the CPU counters are relative to the smallest measured CPU.
+fn cpu_resolution_note(rows: &[Sample]) -> String {
+    let tck = rows.first().map_or(100, |r| r.clk_tck);
+    let min_cpu = rows
+        .iter()
+        .map(|r| r.client_cpu_s)
+        .fold(f64::INFINITY, f64::min);
+    let step = 1.0 / tck as f64;
+    format!(
+        "CPU counters tick at {tck} Hz ({:.0} ms); the smallest client CPU here is {:.2} s, so \
+         per-host CPU is good to about {:.1}%",
+        step * 1e3,
+        min_cpu,
+        if min_cpu > 0.0 {
+            100.0 * step / min_cpu
+        } else {
+            100.0
+        }
+    )
+}
