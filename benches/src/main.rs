@@ -15,7 +15,8 @@
 //! Scenarios: `echo` (`echo hello` on 1,000 and 10,000 hosts), `seeds` (`cat` of a 26,000-byte
 //! file with concurrency stepped over 1..200, per-phase medians), `idle` (RSS per authenticated
 //! session held open), `scaling` (shards = 1..CPUs against plain-russh baselines on one
-//! multi-thread and one current-thread runtime), `kex` (ML-KEM hybrid vs curve25519), `all`.
+//! multi-thread and one current-thread runtime), `kex` (ML-KEM hybrid vs curve25519), `sweep`
+//! (fanout and rate stepped), `all`.
 //! Each prints a plain-text table, and with `--json` one JSON object per scenario.
 //! `docs/benchmarks.md` explains the method and records results.
 

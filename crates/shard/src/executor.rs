@@ -50,7 +50,9 @@ impl ShardConfig {
         } else {
             self.shards
         };
-        s.clamp(1, hosts.max(1))
+        // Never more shards than hosts, nor than the fanout (each shard keeps at least one host
+        // in flight, so more shards than the fanout would exceed it).
+        s.clamp(1, hosts.max(1).min(self.fanout.max(1)))
     }
 
     /// The share of the fanout shard `i` of `shards` keeps in flight (at least 1).
@@ -532,6 +534,16 @@ mod tests {
         assert_eq!(c.effective_shards(3), 3);
         assert_eq!(c.effective_shards(0), 1);
         assert_eq!(c.effective_shards(100), 8);
+        let c = ShardConfig {
+            shards: 2,
+            fanout: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            c.effective_shards(100),
+            1,
+            "fanout 1 means one host in flight"
+        );
     }
 
     #[test]
