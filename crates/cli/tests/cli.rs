@@ -39,6 +39,11 @@ impl SimProcess {
     }
 
     pub fn start_with(count: usize, base: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_full(count, base, env, &[])
+    }
+
+    /// With environment variables and extra `fleetsh sim` arguments (e.g. `--fault`).
+    pub fn start_full(count: usize, base: &str, env: &[(&str, &str)], extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_fleetsh"))
             .args([
@@ -50,6 +55,7 @@ impl SimProcess {
                 "--addr-base",
                 base,
             ])
+            .args(extra)
             .arg("--state-dir")
             .arg(dir.path())
             .envs(env.iter().copied())

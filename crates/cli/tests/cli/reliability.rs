@@ -94,29 +94,13 @@ fn peak_rss_mib(stderr: &str) -> u64 {
 /// (plus the streamed-output budget in inline mode), whatever the servers send.
 #[test]
 fn flooding_hosts_do_not_grow_memory() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fleetsh"))
-        .args([
-            "sim",
-            "--count",
-            "300",
-            "--port",
-            "0",
-            "--addr-base",
-            "127.21.0.1",
-        ])
-        .args(["--fault", "flood=100", "--threads", "2", "--state-dir"])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "ready 300");
-    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let sim = SimProcess::start_full(
+        300,
+        "127.21.0.1",
+        &[],
+        &["--fault", "flood=100", "--threads", "2"],
+    );
+    let p = |n: &str| sim.path(n);
     let common = [
         "run".to_string(),
         "-H".into(),
@@ -157,10 +141,7 @@ fn flooding_hosts_do_not_grow_memory() {
         }
         results.push((mode, peak_rss_mib(&err)));
     }
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    drop(sim);
     eprintln!("peak RSS with 300 flooding hosts: {results:?}");
     // Per host in flight: 2 × the 64 KiB cap + russh's channel buffer (16 packets of 32 KiB) +
     // session state; inline mode adds at most the 64 MiB streamed-output budget. 300 hosts:
