@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use fleetsh_core::{HostKeyCheck, HostTarget, Job, RunConfig};
+use fleetsh_core::{Action, GetPlan, HostKeyCheck, HostTarget, Job, PutPlan, RunConfig};
 use fleetsh_shard::auth::default_identity_files;
 use fleetsh_shard::executor::{CancelToken, OutputBudget, RunParts};
 use fleetsh_shard::{AuthMaterial, KnownHosts, RunShared, Secret, ShardConfig, SshSettings};
@@ -281,6 +281,46 @@ impl Engine {
             );
         }
         Ok(RunHandle::start(parts, batches, self.shard.clone())?)
+    }
+
+    /// Uploads `plan` to every host over SFTP (see [`fleetsh_core::transfer`] for where files
+    /// land). Each local file was read once into the plan and is shared by every host; each
+    /// file is written under a temporary name and renamed into place, so a failed or
+    /// cancelled upload never leaves a partial target. Results carry
+    /// [`HostResult::transfer`] counts; [`Event::Transferred`] reports progress.
+    ///
+    /// `template` gives the limits (connect/command timeouts, retries); its command and
+    /// action are ignored. Use `Job::new("")` for the defaults.
+    ///
+    /// [`Event::Transferred`]: fleetsh_core::Event::Transferred
+    pub fn copy_to(
+        &self,
+        hosts: impl IntoIterator<Item = HostTarget>,
+        plan: PutPlan,
+        template: &Job,
+    ) -> Result<RunHandle, Error> {
+        let job = Job {
+            action: Action::Put(Arc::new(plan)),
+            ..template.clone()
+        };
+        self.run(hosts, job)
+    }
+
+    /// Downloads `plan.remotes` from every host over SFTP into `plan.local_dir/HOST/`, where
+    /// `HOST` is the host as given (so hosts never overwrite each other's files). Names the
+    /// server sends are checked: nothing is ever written outside that directory. Files are
+    /// written under a temporary name and renamed into place.
+    pub fn copy_from(
+        &self,
+        hosts: impl IntoIterator<Item = HostTarget>,
+        plan: GetPlan,
+        template: &Job,
+    ) -> Result<RunHandle, Error> {
+        let job = Job {
+            action: Action::Get(Arc::new(plan)),
+            ..template.clone()
+        };
+        self.run(hosts, job)
     }
 
     /// The number of shard threads a run of `hosts` hosts would use.

@@ -8,6 +8,8 @@
 //! Main types:
 //! - [`Engine`], built with [`Engine::builder`]: shards, fanout, user, keys, agent, known_hosts;
 //! - [`Job`]: the command and its timeouts, retries and output cap;
+//! - [`Engine::copy_to`] and [`Engine::copy_from`]: SFTP uploads ([`PutPlan`]) and
+//!   downloads ([`GetPlan`]) on every host, atomic per file;
 //! - [`RunHandle`], returned by [`Engine::run`]: a blocking iterator of [`Event`]s, an async
 //!   [`EventStream`], [`RunHandle::join`] into a [`Report`], and [`RunHandle::cancel`].
 //!
@@ -36,6 +38,7 @@ mod run;
 
 pub use engine::{Engine, EngineBuilder};
 pub use fleetsh_core::config::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_FANOUT, DEFAULT_OUTPUT_CAP};
+pub use fleetsh_core::{Action, GetPlan, PutPlan, TransferStats, transfer};
 pub use fleetsh_core::{
     Amount, ErrorKind, Event, FileConfig, HostError, HostKeyCheck, HostList, HostResult,
     HostTarget, Job, Outcome, RunConfig, StdinData, StreamKind, Sudo, Timings, hosts,

@@ -17,6 +17,11 @@ pub struct Cli {
 pub enum Command {
     /// Run a command on every host.
     Run(Box<RunArgs>),
+    /// Upload files to every host over SFTP (atomic per file): `put -w SPEC LOCAL... REMOTE`.
+    Put(Box<PutArgs>),
+    /// Download files from every host over SFTP into LOCALDIR/HOST/: `get -w SPEC REMOTE...
+    /// LOCALDIR`.
+    Get(Box<GetArgs>),
     /// Serve a simulated fleet of SSH hosts on loopback addresses until SIGINT or SIGTERM.
     Sim(SimArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -49,9 +54,10 @@ pub enum HostKeyCheckArg {
     Off,
 }
 
+/// What `run`, `put` and `get` share: targets, connection, run control and presentation.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("targets").required(true).multiple(true).args(["hosts", "hostfile", "sim", "retry_failed"])))]
-pub struct RunArgs {
+pub struct CommonArgs {
     /// Target hosts: `[user@]host[:port]` and ranges such as `web[01-12,20].dc[1-2]`
     /// (comma-separated, repeatable); `@group` from ~/.config/fleetsh/groups.toml, with `!`
     /// (minus) and `&` (intersection).
@@ -74,9 +80,6 @@ pub struct RunArgs {
     /// Remote user for targets that name none.
     #[arg(short = 'l', long = "user", value_name = "USER")]
     pub user: Option<String>,
-    /// Remote port for targets that name none.
-    #[arg(short = 'p', long = "port", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
-    pub port: Option<u16>,
     /// Private key file (repeatable; replaces the default ~/.ssh/id_* keys).
     #[arg(short = 'i', long = "identity", value_name = "KEY")]
     pub identity: Vec<PathBuf>,
@@ -120,22 +123,6 @@ pub struct RunArgs {
     /// At most N new connections per second (spares bastions, LDAP and sshd's MaxStartups).
     #[arg(long, value_name = "N")]
     pub rate: Option<f64>,
-    /// Send this program's standard input to every host's command (read once, at most 64 MiB).
-    #[arg(short = 'I', long = "stdin")]
-    pub stdin: bool,
-    /// Run the command through `sudo -S`; the password comes from FLEETSH_SUDO_PASSWORD (fed on
-    /// stdin, never shown). Without it, `sudo -n` is used.
-    #[arg(long)]
-    pub sudo: bool,
-    /// The user sudo runs the command as (implies --sudo).
-    #[arg(long, value_name = "USER")]
-    pub sudo_user: Option<String>,
-    /// Request a pseudo-terminal for the command.
-    #[arg(long)]
-    pub pty: bool,
-    /// Set an environment variable on the channel (repeatable; the server must accept it).
-    #[arg(long = "env", value_name = "K=V", value_parser = parse_env)]
-    pub env: Vec<(String, String)>,
     /// Do not use ssh-agent even if SSH_AUTH_SOCK is set.
     #[arg(long)]
     pub no_agent: bool,
@@ -164,9 +151,71 @@ pub struct RunArgs {
     /// Defaults for these flags from a TOML file (flags win).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Remote port for targets that name none.
+    #[arg(short = 'p', long = "port", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+    /// Send this program's standard input to every host's command (read once, at most 64 MiB).
+    #[arg(short = 'I', long = "stdin")]
+    pub stdin: bool,
+    /// Run the command through `sudo -S`; the password comes from FLEETSH_SUDO_PASSWORD (fed on
+    /// stdin, never shown). Without it, `sudo -n` is used.
+    #[arg(long)]
+    pub sudo: bool,
+    /// The user sudo runs the command as (implies --sudo).
+    #[arg(long, value_name = "USER")]
+    pub sudo_user: Option<String>,
+    /// Request a pseudo-terminal for the command.
+    #[arg(long)]
+    pub pty: bool,
+    /// Set an environment variable on the channel (repeatable; the server must accept it).
+    #[arg(long = "env", value_name = "K=V", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
     /// The command to run (after `--`).
     #[arg(last = true, required = true, num_args = 1.., value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PutArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Remote port for targets that name none (scp's -P).
+    #[arg(short = 'P', long = "port", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+    /// Copy directories recursively.
+    #[arg(short = 'r', long)]
+    pub recursive: bool,
+    /// Keep modes (including setuid/setgid/sticky bits) and modification times.
+    #[arg(short = 'p', long)]
+    pub preserve: bool,
+    /// Local files (or directories with -r), then the remote destination.
+    #[arg(required = true, num_args = 2.., value_name = "LOCAL... REMOTE")]
+    pub paths: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Remote port for targets that name none (scp's -P).
+    #[arg(short = 'P', long = "port", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+    /// Copy directories recursively.
+    #[arg(short = 'r', long)]
+    pub recursive: bool,
+    /// Keep modes and modification times.
+    #[arg(short = 'p', long)]
+    pub preserve: bool,
+    /// Remote files (or directories with -r), then the local directory (each host's files
+    /// go to LOCALDIR/HOST/).
+    #[arg(required = true, num_args = 2.., value_name = "REMOTE... LOCALDIR")]
+    pub paths: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -14,7 +14,9 @@ use clap::Parser;
 use fleetsh::{Engine, FileConfig, Groups, HostKeyCheck, HostList, Job, RunConfig, Secret, Sudo};
 use fleetsh_sim::{SimConfig, SimFleet};
 
-use args::{Cli, Command, HostKeyCheckArg, OutputMode, RunArgs, SimArgs};
+use args::{
+    Cli, Command, CommonArgs, GetArgs, HostKeyCheckArg, OutputMode, PutArgs, RunArgs, SimArgs,
+};
 
 /// A usage or configuration error: exit status 2.
 #[derive(Debug)]
@@ -42,6 +44,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(a) => run(*a),
+        Command::Put(a) => put(*a),
+        Command::Get(a) => get(*a),
         Command::Sim(a) => sim(a),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
@@ -86,7 +90,18 @@ fn secs(name: &str, v: f64) -> Result<Duration> {
     Ok(Duration::from_secs_f64(v))
 }
 
-fn run(a: RunArgs) -> Result<ExitCode> {
+/// What `run`, `put` and `get` build the same way from the shared flags.
+struct Setup {
+    engine: Engine,
+    hosts: Vec<fleetsh::HostTarget>,
+    /// Limits (timeouts, retries, output cap) from the config file and the flags.
+    job: Job,
+    file: FileConfig,
+    /// The embedded simulated fleet (`--sim`), stopped when dropped.
+    fleet: Option<SimFleet>,
+}
+
+fn setup(a: &CommonArgs, port: Option<u16>) -> Result<Setup> {
     let file = match &a.config {
         Some(p) => FileConfig::load(p).map_err(usage)?,
         None => match fleetsh::config::default_config_file().filter(|p| p.exists()) {
@@ -95,8 +110,8 @@ fn run(a: RunArgs) -> Result<ExitCode> {
         },
     };
 
-    // Job: built-in defaults < config file < flags.
-    let mut job = Job::new(a.command.join(" "));
+    // Job limits: built-in defaults < config file < flags.
+    let mut job = Job::new("");
     file.apply_to_job(&mut job);
     if let Some(v) = a.connect_timeout {
         job.connect_timeout = secs("connect-timeout", v).map_err(usage)?;
@@ -119,27 +134,6 @@ fn run(a: RunArgs) -> Result<ExitCode> {
         job.output_cap = v;
     }
     job.stream_output = a.output == OutputMode::Inline;
-    if a.pty {
-        job.pty = true;
-    }
-    if !a.env.is_empty() {
-        job.env = a.env.clone();
-    }
-    let sudo_user = a.sudo_user.clone().or(file.sudo_user.clone());
-    if a.sudo || a.sudo_user.is_some() {
-        job.sudo = Some(Sudo {
-            user: sudo_user,
-            password: std::env::var("FLEETSH_SUDO_PASSWORD")
-                .ok()
-                .filter(|p| !p.is_empty())
-                .map(Secret::new),
-        });
-    }
-    if a.stdin {
-        job.stdin = Some(read_stdin().map_err(usage)?.into());
-    }
-    job.validate().map_err(usage)?;
-
     let mut run_cfg = RunConfig::default();
     file.apply_to_run(&mut run_cfg);
     if let Some(v) = a.fanout {
@@ -251,7 +245,7 @@ fn run(a: RunArgs) -> Result<ExitCode> {
     if let Some(u) = a.user.as_ref().or(file.user.as_ref()) {
         b = b.user(u);
     }
-    if let Some(p) = a.port.or(file.port) {
+    if let Some(p) = port.or(file.port) {
         b = b.port(p);
     }
     let mut identities: Vec<PathBuf> = if a.identity.is_empty() {
@@ -293,11 +287,96 @@ fn run(a: RunArgs) -> Result<ExitCode> {
         b = b.passphrase(Secret::new(pp));
     }
     let engine = b.build().map_err(usage)?;
+    Ok(Setup {
+        engine,
+        hosts,
+        job,
+        file,
+        fleet,
+    })
+}
 
+fn run(a: RunArgs) -> Result<ExitCode> {
+    let Setup {
+        engine,
+        hosts,
+        mut job,
+        file,
+        fleet,
+    } = setup(&a.common, a.port)?;
+    job.command = a.command.join(" ");
+    if a.pty {
+        job.pty = true;
+    }
+    if !a.env.is_empty() {
+        job.env = a.env.clone();
+    }
+    let sudo_user = a.sudo_user.clone().or(file.sudo_user.clone());
+    if a.sudo || a.sudo_user.is_some() {
+        job.sudo = Some(Sudo {
+            user: sudo_user,
+            password: std::env::var("FLEETSH_SUDO_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty())
+                .map(Secret::new),
+        });
+    }
+    if a.stdin {
+        job.stdin = Some(read_stdin().map_err(usage)?.into());
+    }
+    job.validate().map_err(usage)?;
+    execute(&a.common, &engine, hosts, job, fleet)
+}
+
+fn put(a: PutArgs) -> Result<ExitCode> {
+    let Some((remote, locals)) = a.paths.split_last() else {
+        return Err(usage(anyhow::anyhow!("put: needs LOCAL... REMOTE")));
+    };
+    let locals: Vec<PathBuf> = locals.iter().map(PathBuf::from).collect();
+    // Read the local files once (before connecting anywhere): bad input fails fast.
+    let plan =
+        fleetsh::PutPlan::from_local(&locals, remote, a.recursive, a.preserve).map_err(usage)?;
+    let s = setup(&a.common, a.port)?;
+    let job = Job {
+        action: fleetsh::Action::Put(std::sync::Arc::new(plan)),
+        ..s.job
+    };
+    job.validate().map_err(usage)?;
+    execute(&a.common, &s.engine, s.hosts, job, s.fleet)
+}
+
+fn get(a: GetArgs) -> Result<ExitCode> {
+    let Some((local, remotes)) = a.paths.split_last() else {
+        return Err(usage(anyhow::anyhow!("get: needs REMOTE... LOCALDIR")));
+    };
+    let plan = fleetsh::GetPlan::new(
+        remotes.to_vec(),
+        expand_tilde(PathBuf::from(local)),
+        a.recursive,
+        a.preserve,
+    )
+    .map_err(usage)?;
+    let s = setup(&a.common, a.port)?;
+    let job = Job {
+        action: fleetsh::Action::Get(std::sync::Arc::new(plan)),
+        ..s.job
+    };
+    job.validate().map_err(usage)?;
+    execute(&a.common, &s.engine, s.hosts, job, s.fleet)
+}
+
+/// Runs `job`, printing events as they come, and returns the exit status.
+fn execute(
+    a: &CommonArgs,
+    engine: &Engine,
+    hosts: Vec<fleetsh::HostTarget>,
+    job: Job,
+    fleet: Option<SimFleet>,
+) -> Result<ExitCode> {
     let mut handle = engine.run(hosts, job)?;
     let cancelled = install_sigint(handle.canceller());
 
-    let mut printer = output::Printer::new(&a, handle.hosts());
+    let mut printer = output::Printer::new(a, handle.hosts());
     let printed: Result<()> = (|| {
         while let Some(ev) = handle.next_event() {
             printer.event(&ev, handle.remaining())?;
@@ -339,7 +418,10 @@ fn failed_hosts(path: &std::path::Path) -> Result<Vec<fleetsh::HostTarget>> {
                 i + 1
             );
         };
-        let failed = !v["error"].is_null() || !v["signal"].is_null() || v["exit_code"] != 0;
+        // A transfer result has no exit code; it failed only with an error.
+        let transfer = v.get("bytes").is_some();
+        let failed =
+            !v["error"].is_null() || !v["signal"].is_null() || (!transfer && v["exit_code"] != 0);
         if failed {
             let mut t = fleetsh::HostTarget::new(host);
             if let Some(p) = v["port"].as_u64().and_then(|p| u16::try_from(p).ok()) {

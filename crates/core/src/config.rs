@@ -73,6 +73,9 @@ pub struct Job {
     /// them, e.g. OpenSSH `AcceptEnv`; a refusal fails the host with a `channel` error naming
     /// the variable, and the command is not run).
     pub env: Vec<(String, String)>,
+    /// What the job does on each host: run `command` (the default), or copy files over SFTP
+    /// ([`Job::put`], [`Job::get`]).
+    pub action: crate::Action,
 }
 
 /// Standard input for every host's command: shared bytes whose `Debug` shows only the length.
@@ -187,16 +190,53 @@ impl Job {
             sudo: None,
             pty: false,
             env: Vec::new(),
+            action: crate::Action::Exec,
+        }
+    }
+
+    /// A job uploading `plan` to every host over SFTP (the command timeout, if set, bounds
+    /// the whole transfer).
+    pub fn put(plan: crate::PutPlan) -> Self {
+        Job {
+            action: crate::Action::Put(std::sync::Arc::new(plan)),
+            ..Job::new("")
+        }
+    }
+
+    /// A job downloading `plan` from every host over SFTP into `plan.local_dir/HOST/`.
+    pub fn get(plan: crate::GetPlan) -> Self {
+        Job {
+            action: crate::Action::Get(std::sync::Arc::new(plan)),
+            ..Job::new("")
         }
     }
 
     /// Checks that the limits can work.
     pub fn validate(&self) -> Result<(), Error> {
-        if self.command.is_empty() {
+        if self.action == crate::Action::Exec && self.command.is_empty() {
             return Err(Error::InvalidSetting {
                 setting: "command",
                 reason: "the command is empty".into(),
             });
+        }
+        if self.action != crate::Action::Exec {
+            let what = if self.sudo.is_some() {
+                Some("sudo")
+            } else if self.pty {
+                Some("pty")
+            } else if !self.env.is_empty() {
+                Some("env")
+            } else if self.stdin.is_some() {
+                Some("stdin")
+            } else {
+                None
+            };
+            if let Some(setting) = what {
+                return Err(Error::InvalidSetting {
+                    setting,
+                    reason: "applies to commands only, not to file transfers".into(),
+                });
+            }
         }
         if self.connect_timeout.is_zero() {
             return Err(Error::InvalidSetting {

@@ -24,6 +24,7 @@ pub mod fold;
 pub mod groups;
 pub mod hosts;
 mod secret;
+pub mod transfer;
 
 pub use config::{Amount, FileConfig, HostKeyCheck, Job, RunConfig, StdinData, Sudo};
 pub use error::Error;
@@ -31,3 +32,4 @@ pub use event::{ErrorKind, Event, HostError, HostResult, Outcome, StreamKind, Ti
 pub use groups::Groups;
 pub use hosts::{HostList, HostTarget};
 pub use secret::Secret;
+pub use transfer::{Action, GetPlan, PutPlan, TransferStats};

@@ -27,6 +27,7 @@ pub mod command;
 pub mod executor;
 pub mod known_hosts;
 pub mod limits;
+pub mod sftp;
 pub mod shared;
 pub mod transport;
 

@@ -57,7 +57,7 @@ pub(crate) struct HostCtx {
     pub shared: Arc<crate::RunShared>,
 }
 
-struct ClientHandler {
+pub(crate) struct ClientHandler {
     known: Arc<KnownHosts>,
     host: String,
     port: u16,
@@ -106,6 +106,11 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
     let start = Instant::now();
     let settings = &ctx.settings;
     let job = &ctx.job;
+    // The host as typed names its download directory.
+    let typed = match job.action {
+        fleetsh_core::Action::Get(_) => target.to_string(),
+        _ => String::new(),
+    };
     let target = HostTarget {
         user: Some(
             target
@@ -181,7 +186,10 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
         }
     };
 
-    run_command(ctx, &handle, &mut result, start).await;
+    match &job.action {
+        fleetsh_core::Action::Exec => run_command(ctx, &handle, &mut result, start).await,
+        _ => crate::sftp::run_transfer(ctx, &handle, &mut result, start, &typed).await,
+    }
     // Best effort: tell the server we are done; dropping the handle ends the session task.
     let _ = handle.disconnect(Disconnect::ByApplication, "", "en").await;
     result.timings.total = start.elapsed();
