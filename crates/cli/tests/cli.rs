@@ -104,6 +104,8 @@ mod output;
 mod reliability;
 #[path = "cli/security.rs"]
 mod security;
+#[path = "cli/transfer.rs"]
+mod transfer;
 
 mod run {
     use super::*;

@@ -208,8 +208,10 @@ fn sftp_err(what: &str, path: &str, e: &SftpError) -> HostError {
                 StatusCode::Eof => "end of file".to_string(),
                 other => other.to_string().to_lowercase(),
             };
-            if s.error_message.is_empty() || s.error_message.eq_ignore_ascii_case(&code) {
+            if s.error_message.is_empty() {
                 code
+            } else if s.error_message.to_lowercase().contains(&code) {
+                s.error_message.clone()
             } else {
                 format!("{code} ({})", s.error_message)
             }
@@ -510,10 +512,16 @@ async fn get(s: &Sftp, plan: &GetPlan, typed: &str, p: &Progress<'_>) -> Result<
     ensure_local_dir(&host_dir)?;
     let mut listed = 0usize;
     for remote in &plan.remotes {
-        let Some(name) = remote_base_name(remote) else {
-            return Err(xfer(format!(
-                "{remote:?} has no file name to save it under"
-            )));
+        // `/` or `.`: the directory's contents land in the host's directory itself.
+        let whole = matches!(remote.trim_end_matches('/'), "" | ".");
+        let name = match remote_base_name(remote) {
+            Some(n) => Some(n),
+            None if whole => None,
+            None => {
+                return Err(xfer(format!(
+                    "{remote:?} has no file name to save it under"
+                )));
+            }
         };
         let attrs = s
             .raw
@@ -521,7 +529,7 @@ async fn get(s: &Sftp, plan: &GetPlan, typed: &str, p: &Progress<'_>) -> Result<
             .await
             .map_err(|e| sftp_err("cannot stat", remote, &e))?
             .attrs;
-        let local = host_dir.join(name);
+        let local = name.map_or_else(|| host_dir.clone(), |n| host_dir.join(n));
         if attrs.is_dir() {
             if !plan.recursive {
                 return Err(xfer(format!("{remote} is a directory (use -r to copy it)")));

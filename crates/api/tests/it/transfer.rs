@@ -5,7 +5,7 @@
 //! under [`SimFleet::host_root`]).
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use fleetsh::{ErrorKind, Event, GetPlan, HostTarget, Job, PutPlan};
@@ -315,4 +315,66 @@ fn openssh_get_follows_no_symlinked_directory_and_refuses_a_symlinked_local_dir(
     assert_eq!(e.kind, ErrorKind::Transfer);
     assert!(e.message.contains("symlink"), "{e:?}");
     assert_eq!(std::fs::read_dir(decoy.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn sim_put_and_get_on_three_hundred_hosts_with_one_and_three_shards() {
+    let f = crate::engine::fleet(300, 5, None);
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("blob");
+    let data = pattern(256 * 1024 + 11, 6);
+    std::fs::write(&src, &data).unwrap();
+    for shards in [1, 3] {
+        let engine = f.engine(shards).build().unwrap();
+        let remote = format!("/blob-{shards}");
+        let plan = PutPlan::from_local(std::slice::from_ref(&src), &remote, false, false).unwrap();
+        let mut run = engine.copy_to(f.targets(), plan, &limits()).unwrap();
+        // Progress events add up to the results' counts.
+        let (mut files, mut bytes, mut results) = (0u64, 0u64, Vec::new());
+        while let Some(ev) = run.next_event() {
+            match ev {
+                Event::Transferred {
+                    files: f, bytes: b, ..
+                } => {
+                    files += f;
+                    bytes += b;
+                }
+                Event::Finished(r) => results.push(r),
+                _ => {}
+            }
+        }
+        assert_eq!(results.len(), 300);
+        for r in &results {
+            assert!(r.is_ok(), "{r:?}");
+            assert_eq!(r.transfer.unwrap().bytes, data.len() as u64);
+        }
+        assert_eq!(files, 300);
+        assert_eq!(bytes, 300 * data.len() as u64);
+        for i in 0..300 {
+            let on_host = f.sim.host_root(i).join(&remote[1..]);
+            let got =
+                std::fs::read(&on_host).unwrap_or_else(|e| panic!("{}: {e}", on_host.display()));
+            assert!(got == data, "host {i}: content differs");
+        }
+
+        // Back again, one directory per host.
+        let back = tempfile::tempdir().unwrap();
+        let plan = GetPlan::new(
+            vec![remote.clone()],
+            back.path().to_path_buf(),
+            false,
+            false,
+        )
+        .unwrap();
+        let report = engine
+            .copy_from(f.targets(), plan, &limits())
+            .unwrap()
+            .join();
+        assert!(report.all_ok(), "{:?}", report.outcome_counts());
+        for (i, t) in f.targets().iter().enumerate() {
+            let got = std::fs::read(back.path().join(t.to_string()).join(&remote[1..])).unwrap();
+            assert!(got == data, "host {i}: downloaded content differs");
+        }
+        assert_no_tmp(back.path());
+    }
 }
