@@ -105,6 +105,7 @@ impl SimFleet {
             accept_env,
             sudo_password: sudo_password.map(Arc::from),
             latency,
+            roots: state_dir.join(state::ROOTS),
         });
         let methods = if shared.password.is_some() {
             MethodSet::from(&[MethodKind::PublicKey, MethodKind::Password][..])
@@ -211,6 +212,17 @@ impl SimFleet {
     /// `state_dir/id_ed25519`: the client key the fleet accepts (`id_ed25519.pub` beside it).
     pub fn client_key_file(&self) -> PathBuf {
         self.state_dir.join(state::CLIENT_KEY)
+    }
+
+    /// `state_dir/root/<host name>` (`root/sim00001` for index 0): the real directory
+    /// host `index` serves as `/` over SFTP, so a test can see what arrived on each host.
+    ///
+    /// It is created on the host's first SFTP session, not at start, so it may not exist
+    /// yet. The path is computed from the index alone, also for an index beyond the fleet.
+    pub fn host_root(&self, index: usize) -> PathBuf {
+        self.state_dir
+            .join(state::ROOTS)
+            .join(layout::host_name(index))
     }
 
     /// The public half of the client key the fleet accepts.

@@ -6,12 +6,15 @@
 //! Exec requests run a small built-in shell (`echo`, `hostname`, `cat`, `head -c N /dev/zero`,
 //! `seq`, `sleep`, `exit N`, `kill -9 $$`, `;`/`&&`/`||`, `>&2`, ...) whose output streams
 //! with SSH flow control, so a fleet of 10,000 hosts costs little more than its sockets.
+//! The `sftp` subsystem serves each host's own real directory (see
+//! [below](#the-sftp-subsystem)).
 //!
 //! - [`SimConfig`]: how many hosts, where, which port, where the state files go, the key
 //!   seed, accepted environment variables, the sudo password, faults and latency.
 //! - [`SimFleet`]: [`SimFleet::start`] binds every listener and writes the state files
 //!   (`hosts`, `known_hosts`, `id_ed25519`); the fleet serves on its own runtime and threads
-//!   until [`SimFleet::stop`] or drop.
+//!   until [`SimFleet::stop`] or drop. [`SimFleet::host_root`] is where a host's SFTP
+//!   files live.
 //! - [`SimHost`]: one host's index, name and address.
 //! - [`SimError`]: why a fleet could not start (or a fault spec is bad).
 //! - [`Fault`], [`parse_faults`]: hosts that misbehave on purpose.
@@ -47,11 +50,45 @@
 //!   configured, `sudo: a password is required`, status 1.
 //! - **`sh -c 'SCRIPT'`** (also `bash`, `/bin/sh`) runs SCRIPT through the built-in shell.
 //!
+//! # The SFTP subsystem
+//!
+//! A `subsystem` request for `sftp` starts an SFTP version 3 server (russh-sftp's) on the
+//! channel; other subsystem names are refused. Each host serves one real directory,
+//! `state_dir/root/<host name>/` ([`SimFleet::host_root`]), created by the host's first
+//! SFTP session (not at start, which stays fast for 10,000 hosts).
+//!
+//! - **paths**: the host sees its directory as `/`, which is also the current directory
+//!   (`realpath(".")` is `/`). Absolute and relative paths are normalised lexically, `..`
+//!   stopping at `/` (`../../x` and `/x` are both `ROOT/x`); a path whose directories
+//!   lead, through symlinks, outside the root is refused with `PermissionDenied`, and so
+//!   is a symlink outside the root as the target of `open`, `stat`, `opendir`, `setstat`
+//!   or `realpath` (`lstat`, `readlink` and `remove` act on the link itself). `symlink`
+//!   stores absolute targets under the root and refuses relative ones climbing above it.
+//! - **requests**: `open` (read, write, create, truncate, append, exclusive; a mode in its
+//!   attributes is applied exactly, whatever the umask), `close`, `read` (`Eof` status at
+//!   the end), `write` (at its offset), `stat`, `lstat`, `fstat`, `setstat` and `fsetstat`
+//!   (permissions, access and modification times, size; ownership is ignored), `opendir`
+//!   and `readdir` (batches of 100 with `.` and `..` first and `ls -l` long names, then
+//!   `Eof`), `remove`, `mkdir` (with mode), `rmdir`, `realpath`, `rename` (fails if the
+//!   target exists, as SFTPv3 says), `readlink`, `symlink`.
+//! - **extensions** (advertised in the version reply, as OpenSSH does):
+//!   `posix-rename@openssh.com` (a rename that replaces the target) and
+//!   `limits@openssh.com` (256 KiB packets, 255 KiB reads and writes, 1,024 handles).
+//! - **errors** carry `NoSuchFile`, `PermissionDenied`, `Failure`, `Eof`, `BadMessage` or
+//!   `OpUnsupported` with a message naming the path.
+//!
+//! Two faults act on SFTP only: [`Fault::SftpEvil`] (a hostile server: listings with
+//! names like `../escape`, `/etc/evil` and `a/../../b` that read as regular files, and a
+//! `realpath` answering `/../../outside`) and [`Fault::SftpCut`] (the TCP connection is
+//! closed once it has carried more than a given number of bytes of SFTP write data; the
+//! bytes up to that number are stored).
+//!
 //! # Faults
 //!
 //! [`SimConfig::faults`] gives a share of the hosts a [`Fault`]: refused or silent
 //! connections, slow banners, failing authentication, a wrong host key, connections cut
-//! after the first line of output, commands that hang, flood, or exit with a fixed status.
+//! after the first line of output, commands that hang, flood, or exit with a fixed status,
+//! hostile SFTP servers, and connections cut during SFTP uploads.
 //! The spec syntax of `fleetsh sim --faults` is `KIND[:ARG]=PERCENT[,...]`, for example
 //! `refuse=5,slow-banner:3000=2.5,exit:3=10` ([`parse_faults`] lists every kind and the
 //! assignment rule). Which hosts get which fault is decided by the seed;
@@ -97,6 +134,7 @@ mod fleet;
 mod keys;
 mod layout;
 mod server;
+mod sftp;
 mod shell;
 mod state;
 mod stream;

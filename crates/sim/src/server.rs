@@ -2,7 +2,7 @@
 //!
 //! # Stdin
 //!
-//! Each session channel gets, when it opens, a stdin pump: a task that reads the channel's
+//! Each exec request's channel gets a stdin pump: a task that reads the channel's
 //! messages and writes their data into a [`STDIN_PIPE`]-byte pipe the command reads as
 //! stdin (the client's EOF closes the pipe). russh hands channel messages over through a
 //! 100-message queue and stalls the whole session when it is full; it also re-opens the
@@ -20,11 +20,21 @@
 //!    discarded, so unread input never stalls the session for long.
 //!
 //! Per-host faults ([`Fault`]) act here: at accept (`refuse`, `silent`, `slow-banner`),
-//! in the handler (`auth-fail`), in the host's russh config (`hostkey-mismatch`), and
-//! around the command (`drop`, `hang`, `flood`, `exit`).
+//! in the handler (`auth-fail`), in the host's russh config (`hostkey-mismatch`), around
+//! the command (`drop`, `hang`, `flood`, `exit`), and in the SFTP subsystem (`sftp-evil`,
+//! `sftp-cut`, see [`crate::sftp`]).
+//!
+//! # Subsystems
+//!
+//! A session channel waits in the handler's pending map, unsplit, until its exec or
+//! subsystem request. Exec splits it and starts the stdin pump; the `sftp` subsystem
+//! turns it into a stream for russh-sftp's server loop with an [`SftpServer`] on the
+//! host's root directory (`state_dir/root/<host name>`, created then). Other subsystems
+//! are refused.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -38,6 +48,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::AbortHandle;
 
 use crate::Fault;
+use crate::sftp::{SftpCut, SftpServer};
 use crate::shell::{self, CHUNK, Closed, Context, Exit, ShellHost, Sink, Stdin, Stream};
 use crate::stream::{CutSwitch, SimStream};
 
@@ -89,6 +100,8 @@ pub(crate) struct Shared {
     pub(crate) sudo_password: Option<Arc<str>>,
     /// How late the server sees what clients send.
     pub(crate) latency: Option<Duration>,
+    /// Where the hosts' SFTP root directories go (`state_dir/root`).
+    pub(crate) roots: PathBuf,
 }
 
 /// Keeps the fleet's shutdown protocol: a flag every task watches, and a channel whose
@@ -186,10 +199,10 @@ async fn serve_connection(
             () = tokio::time::sleep(delay) => {}
         }
     }
-    // `drop` fault: a switch that shuts the socket down under the session (which runs in
-    // a task of its own once started).
+    // `drop` and `sftp-cut` faults: a switch that shuts the socket down under the session
+    // (which runs in a task of its own once started).
     let (stream, cut) = match host.behaviour.fault {
-        Some(Fault::Drop) => match CutSwitch::new(stream) {
+        Some(Fault::Drop | Fault::SftpCut(_)) => match CutSwitch::new(stream) {
             Ok((stream, switch)) => (stream, Some(switch)),
             Err(e) => {
                 tracing::warn!(host = %host.shell.name, "cannot set up the drop fault: {e}");
@@ -202,10 +215,15 @@ async fn serve_connection(
     if let Some(switch) = &cut {
         stream = stream.with_cut_switch(switch.clone());
     }
+    let sftp_cut = match (&host.behaviour.fault, &cut) {
+        (Some(Fault::SftpCut(limit)), Some(switch)) => Some(SftpCut::new(switch.clone(), *limit)),
+        _ => None,
+    };
     let handler = SimHandler {
         host: host.clone(),
         shared: shared.clone(),
         cut,
+        sftp_cut,
         user: String::new(),
         pending: HashMap::new(),
         running: HashMap::new(),
@@ -240,13 +258,10 @@ async fn serve_connection(
     }
 }
 
-/// A session channel between its opening and its exec request.
+/// A session channel between its opening and its exec or subsystem request.
 struct PendingChannel {
-    write: ChannelWriteHalf<Msg>,
-    /// The reading end of the channel's stdin pipe.
-    stdin: DuplexStream,
-    /// Whether the command waits for output window space (read by the stdin pump).
-    output: Arc<OutputWait>,
+    /// Unread until then: russh queues what the client sends.
+    channel: Channel<Msg>,
     /// Variables from accepted `env` requests.
     env: BTreeMap<String, String>,
     /// A `pty-req` was accepted.
@@ -257,11 +272,13 @@ struct PendingChannel {
 struct SimHandler {
     host: Arc<Host>,
     shared: Arc<Shared>,
-    /// Cuts the connection (`drop` fault only).
+    /// Cuts the connection (`drop` and `sftp-cut` faults only).
     cut: Option<Arc<CutSwitch>>,
+    /// The `sftp-cut` fault's count of the connection's write data.
+    sftp_cut: Option<SftpCut>,
     /// The authenticated user.
     user: String,
-    /// Session channels opened but not yet given an exec request.
+    /// Session channels opened but not yet given an exec or subsystem request.
     pending: HashMap<ChannelId, PendingChannel>,
     /// Exec tasks by channel, aborted when the channel or the connection closes.
     running: HashMap<ChannelId, AbortHandle>,
@@ -344,17 +361,10 @@ impl server::Handler for SimHandler {
         reply: server::ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        let id = channel.id();
-        let (read, write) = channel.split();
-        let (pipe_in, pipe_out) = tokio::io::duplex(STDIN_PIPE);
-        let output = Arc::new(OutputWait::default());
-        tokio::spawn(pump_stdin(read, pipe_in, output.clone()));
         self.pending.insert(
-            id,
+            channel.id(),
             PendingChannel {
-                write,
-                stdin: pipe_out,
-                output,
+                channel,
                 env: BTreeMap::new(),
                 pty: false,
             },
@@ -429,10 +439,31 @@ impl server::Handler for SimHandler {
     async fn subsystem_request(
         &mut self,
         channel: ChannelId,
-        _name: &str,
+        name: &str,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        session.channel_failure(channel)
+        if name != "sftp" {
+            tracing::debug!(name, "subsystem refused");
+            return session.channel_failure(channel);
+        }
+        let Some(pending) = self.pending.remove(&channel) else {
+            return session.channel_failure(channel);
+        };
+        let root = self.shared.roots.join(&self.host.shell.name);
+        let evil = matches!(self.host.behaviour.fault, Some(Fault::SftpEvil));
+        let cut = self.sftp_cut.as_ref().map(SftpCut::share);
+        match SftpServer::new(&root, evil, cut) {
+            Ok(server) => {
+                session.channel_success(channel)?;
+                // Serves on a task of its own until the channel closes.
+                russh_sftp::server::run(pending.channel.into_stream(), server).await;
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(host = %self.host.shell.name, root = %root.display(), "cannot serve sftp: {e}");
+                session.channel_failure(channel)
+            }
+        }
     }
 
     async fn exec_request(
@@ -446,20 +477,27 @@ impl server::Handler for SimHandler {
             return session.channel_failure(channel);
         };
         session.channel_success(channel)?;
+        let (read, write) = pending.channel.split();
+        let (pipe_in, pipe_out) = tokio::io::duplex(STDIN_PIPE);
+        let output = Arc::new(OutputWait::default());
+        tokio::spawn(pump_stdin(read, pipe_in, output.clone()));
         let mut ctx = Context::new(self.host.shell.clone(), self.user.clone());
         ctx.env = pending.env;
         ctx.pty = pending.pty;
         ctx.sudo_password = self.shared.sudo_password.clone();
-        ctx.stdin = Stdin::new(pending.stdin);
-        let drop = self.cut.as_ref().map(|switch| DropFault {
-            progress: switch.progress(),
-            // The success reply above is queued, not written yet.
-            at_exec: switch.written(),
-            switch: switch.clone(),
-        });
+        ctx.stdin = Stdin::new(pipe_out);
+        let drop = match (&self.host.behaviour.fault, &self.cut) {
+            (Some(Fault::Drop), Some(switch)) => Some(DropFault {
+                progress: switch.progress(),
+                // The success reply above is queued, not written yet.
+                at_exec: switch.written(),
+                switch: switch.clone(),
+            }),
+            _ => None,
+        };
         let job = Job {
-            write: pending.write,
-            output: pending.output,
+            write,
+            output,
             handle: session.handle(),
             host: self.host.clone(),
             drop,

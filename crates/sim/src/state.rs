@@ -17,6 +17,8 @@ pub(crate) const HOSTS: &str = "hosts";
 pub(crate) const KNOWN_HOSTS: &str = "known_hosts";
 pub(crate) const CLIENT_KEY: &str = "id_ed25519";
 pub(crate) const CLIENT_KEY_PUB: &str = "id_ed25519.pub";
+/// The directory of the hosts' SFTP roots (`root/sim00001`, ...), created lazily.
+pub(crate) const ROOTS: &str = "root";
 
 /// The `known_hosts` host pattern for an address: `[ip]:port`, or bare `ip` on port 22.
 pub(crate) fn known_hosts_pattern(host: &SimHost) -> String {

@@ -352,14 +352,14 @@ mod ssh {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn shell_and_subsystem_are_refused() {
+    async fn shell_and_unknown_subsystems_are_refused() {
         let (_dir, fleet) = start(1, None);
         let session = login(&fleet, fleet.hosts()[0].addr).await;
         let mut channel = session.channel_open_session().await.unwrap();
         channel.request_shell(true).await.unwrap();
         assert!(matches!(channel.wait().await, Some(ChannelMsg::Failure)));
         let mut channel = session.channel_open_session().await.unwrap();
-        channel.request_subsystem(true, "sftp").await.unwrap();
+        channel.request_subsystem(true, "netconf").await.unwrap();
         assert!(matches!(channel.wait().await, Some(ChannelMsg::Failure)));
         // env and pty are accepted.
         let mut channel = session.channel_open_session().await.unwrap();
@@ -1220,6 +1220,9 @@ mod faults {
         assert!(took < Duration::from_secs(10), "stop took {took:?}");
     }
 }
+
+#[path = "sim/sftp.rs"]
+mod sftp;
 
 mod scale {
     use super::*;
