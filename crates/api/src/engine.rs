@@ -6,10 +6,11 @@ use std::sync::Arc;
 use fleetsh_core::{Action, GetPlan, HostKeyCheck, HostTarget, Job, PutPlan, RunConfig};
 use fleetsh_shard::auth::default_identity_files;
 use fleetsh_shard::executor::{CancelToken, OutputBudget, RunParts};
-use fleetsh_shard::{AuthMaterial, KnownHosts, RunShared, Secret, ShardConfig, SshSettings};
+use fleetsh_shard::{AuthMaterial, KnownHosts, Pool, RunShared, Secret, ShardConfig, SshSettings};
 use tokio::sync::Notify;
 
-use crate::{Error, RunHandle};
+use crate::run::Starter;
+use crate::{ConnectedFleet, Error, RunHandle};
 
 /// Which ssh-agent to use.
 #[derive(Debug, Clone, Default)]
@@ -254,11 +255,41 @@ impl Engine {
         hosts: impl IntoIterator<Item = HostTarget>,
         job: Job,
     ) -> Result<RunHandle, Error> {
-        job.validate()?;
         let targets: Arc<[HostTarget]> = hosts.into_iter().collect();
         if targets.is_empty() {
             return Err(fleetsh_core::Error::NoHosts.into());
         }
+        self.start_run(targets, job, Starter::Fresh(self.shard.clone()))
+    }
+
+    /// Starts shard threads that keep `hosts`' connections open between runs: the returned
+    /// [`ConnectedFleet`] runs several jobs in turn on the same authenticated connections, one
+    /// channel per command, as parallel-ssh's client does between `run_command` calls.
+    /// Connections are made by the first run that reaches a host and kept; a kept connection
+    /// found closed is re-established once before the host is failed.
+    pub fn connect(
+        &self,
+        hosts: impl IntoIterator<Item = HostTarget>,
+    ) -> Result<ConnectedFleet, Error> {
+        let targets: Arc<[HostTarget]> = hosts.into_iter().collect();
+        if targets.is_empty() {
+            return Err(fleetsh_core::Error::NoHosts.into());
+        }
+        let pool = Pool::start(targets.len(), &self.shard)?;
+        Ok(ConnectedFleet {
+            engine: self.clone(),
+            targets,
+            pool: Arc::new(pool),
+        })
+    }
+
+    pub(crate) fn start_run(
+        &self,
+        targets: Arc<[HostTarget]>,
+        job: Job,
+        starter: Starter,
+    ) -> Result<RunHandle, Error> {
+        job.validate()?;
         let n = targets.len();
         let size = self.run.batch.map_or(n, |b| b.ceil_of(n)).max(1);
         let all: Vec<usize> = (0..n).collect();
@@ -280,7 +311,7 @@ impl Engine {
                 "host key checking is off: connections are open to man-in-the-middle attacks"
             );
         }
-        Ok(RunHandle::start(parts, batches, self.shard.clone())?)
+        Ok(RunHandle::start(parts, batches, starter)?)
     }
 
     /// Uploads `plan` to every host over SFTP (see [`fleetsh_core::transfer`] for where files

@@ -10,6 +10,7 @@
 //! - [`Job`]: the command and its timeouts, retries and output cap;
 //! - [`Engine::copy_to`] and [`Engine::copy_from`]: SFTP uploads ([`PutPlan`]) and
 //!   downloads ([`GetPlan`]) on every host, atomic per file;
+//! - [`Engine::connect`] → [`ConnectedFleet`]: several jobs in turn on kept connections;
 //! - [`RunHandle`], returned by [`Engine::run`]: a blocking iterator of [`Event`]s, an async
 //!   [`EventStream`], [`RunHandle::join`] into a [`Report`], and [`RunHandle::cancel`].
 //!
@@ -34,9 +35,11 @@
 #![deny(missing_docs)]
 
 mod engine;
+mod fleet;
 mod run;
 
 pub use engine::{Engine, EngineBuilder};
+pub use fleet::ConnectedFleet;
 pub use fleetsh_core::config::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_FANOUT, DEFAULT_OUTPUT_CAP};
 pub use fleetsh_core::{Action, GetPlan, PutPlan, TransferStats, transfer};
 pub use fleetsh_core::{

@@ -34,7 +34,7 @@ pub mod transport;
 use std::path::PathBuf;
 
 pub use auth::{AuthMaterial, LoadedKey, Secret};
-pub use executor::{EventSink, Executor, ShardConfig};
+pub use executor::{EventSink, Executor, Pool, ShardConfig};
 pub use known_hosts::{KnownHosts, Verdict};
 pub use shared::RunShared;
 pub use transport::{SshSettings, default_client_config};

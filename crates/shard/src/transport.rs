@@ -55,6 +55,41 @@ pub(crate) struct HostCtx {
     pub sink: EventSink,
     pub cancel: CancellationToken,
     pub shared: Arc<crate::RunShared>,
+    /// A connected fleet's kept connections (see [`crate::executor::Pool`]).
+    pub cache: Option<crate::executor::ConnCache>,
+}
+
+/// An authenticated connection.
+pub(crate) type Connection = client::Handle<ClientHandler>;
+
+/// Tells the server we are done with `c` (best effort).
+pub(crate) async fn say_goodbye(c: &Connection) {
+    let _ = c.disconnect(Disconnect::ByApplication, "", "en").await;
+}
+
+/// Runs the job's action (command or transfer) on an authenticated connection.
+async fn act(
+    ctx: &HostCtx,
+    handle: &Connection,
+    result: &mut HostResult,
+    start: Instant,
+    typed: &str,
+) {
+    match &ctx.job.action {
+        fleetsh_core::Action::Exec => run_command(ctx, handle, result, start).await,
+        _ => crate::sftp::run_transfer(ctx, handle, result, start, typed).await,
+    }
+}
+
+/// After the action: a connected fleet keeps a working connection for its next run; otherwise
+/// the session ends.
+async fn release(ctx: &HostCtx, index: usize, handle: Connection) {
+    match &ctx.cache {
+        Some(cache) if !handle.is_closed() => {
+            cache.lock().insert(index, handle);
+        }
+        _ => say_goodbye(&handle).await,
+    }
 }
 
 pub(crate) struct ClientHandler {
@@ -128,6 +163,31 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
     );
     result.error = None;
 
+    // A connected fleet's kept connection first. If it turns out to be unusable before the
+    // command or transfer started (the server closed it meanwhile), connect afresh, once.
+    let kept = ctx
+        .cache
+        .as_ref()
+        .and_then(|c| c.lock().remove(&index))
+        .filter(|h| !h.is_closed());
+    if let Some(h) = kept {
+        let before = result.clone();
+        act(ctx, &h, &mut result, start, &typed).await;
+        let not_started = result.timings.channel_open.is_none()
+            && result
+                .error
+                .as_ref()
+                .is_some_and(|e| e.kind != ErrorKind::Cancelled);
+        if !not_started {
+            release(ctx, index, h).await;
+            result.timings.total = start.elapsed();
+            return result;
+        }
+        tracing::debug!(host = %target, "kept connection unusable ({:?}); reconnecting", result.error);
+        drop(h);
+        result = before;
+    }
+
     let mut attempt = 0u32;
     let handle = loop {
         attempt += 1;
@@ -186,12 +246,8 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
         }
     };
 
-    match &job.action {
-        fleetsh_core::Action::Exec => run_command(ctx, &handle, &mut result, start).await,
-        _ => crate::sftp::run_transfer(ctx, &handle, &mut result, start, &typed).await,
-    }
-    // Best effort: tell the server we are done; dropping the handle ends the session task.
-    let _ = handle.disconnect(Disconnect::ByApplication, "", "en").await;
+    act(ctx, &handle, &mut result, start, &typed).await;
+    release(ctx, index, handle).await;
     result.timings.total = start.elapsed();
     result
 }

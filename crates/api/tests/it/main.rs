@@ -1,10 +1,12 @@
 //! Integration tests of the `fleetsh` crate, one module per area:
 //! - `engine`: the engine against the simulated fleet, each scenario with 1 and 3 shards;
+//! - `fleet`: connected fleets, jobs in turn on kept connections;
 //! - `faults`: every fault kind of the simulated fleet at 10,000 hosts, one true result each;
 //! - `openssh`: interop with a real OpenSSH `sshd` started by the tests on loopback;
 //! - `transfer`: SFTP put/get against the simulated fleet and against OpenSSH's sftp-server.
 
 mod engine;
 mod faults;
+mod fleet;
 mod openssh;
 mod transfer;
