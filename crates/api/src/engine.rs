@@ -6,6 +6,7 @@ use std::sync::Arc;
 use fleetsh_core::{Action, GetPlan, HostKeyCheck, HostTarget, Job, PutPlan, RunConfig};
 use fleetsh_shard::auth::default_identity_files;
 use fleetsh_shard::executor::{CancelToken, OutputBudget, RunParts};
+use fleetsh_shard::jump::Jumps;
 use fleetsh_shard::{AuthMaterial, KnownHosts, Pool, RunShared, Secret, ShardConfig, SshSettings};
 use tokio::sync::Notify;
 
@@ -39,6 +40,8 @@ pub struct EngineBuilder {
     host_key_check: HostKeyCheck,
     client: Option<Arc<russh::client::Config>>,
     panic_shard: Option<usize>,
+    jump: Vec<HostTarget>,
+    jump_fanout: usize,
 }
 
 impl Default for EngineBuilder {
@@ -56,6 +59,8 @@ impl Default for EngineBuilder {
             host_key_check: HostKeyCheck::Strict,
             client: None,
             panic_shard: None,
+            jump: Vec::new(),
+            jump_fanout: fleetsh_shard::jump::DEFAULT_JUMP_FANOUT,
         }
     }
 }
@@ -171,6 +176,38 @@ impl EngineBuilder {
         self
     }
 
+    /// Reach every host through these jump hosts (bastions), first hop first, as OpenSSH's
+    /// `-J`: one SSH connection per bastion carries the `direct-tcpip` tunnels of all the hosts
+    /// behind it; each host is still authenticated and host-key checked end to end. A bastion
+    /// without a port uses 22, without a user the default user.
+    pub fn jump(mut self, chain: Vec<HostTarget>) -> Self {
+        self.jump = chain;
+        self
+    }
+
+    /// `-J` syntax: `[user@]host[:port][,[user@]host[:port]...]`.
+    pub fn jump_spec(self, spec: &str) -> Result<Self, Error> {
+        let mut chain = Vec::new();
+        for hop in spec.split(',') {
+            let hop = hop.trim();
+            if hop.is_empty() {
+                return Err(fleetsh_core::Error::InvalidSetting {
+                    setting: "jump",
+                    reason: format!("{spec:?} has an empty hop"),
+                }
+                .into());
+            }
+            chain.push(hop.parse::<HostTarget>()?);
+        }
+        Ok(self.jump(chain))
+    }
+
+    /// Most tunnels open at once through one bastion (default 256).
+    pub fn jump_fanout(mut self, n: usize) -> Self {
+        self.jump_fanout = n;
+        self
+    }
+
     /// Loads keys and known_hosts once and returns the engine.
     pub fn build(self) -> Result<Engine, Error> {
         self.run.validate()?;
@@ -220,6 +257,8 @@ impl EngineBuilder {
             known_hosts,
             default_user,
             default_port: self.port,
+            jump: self.jump.clone(),
+            jump_fanout: self.jump_fanout,
         };
         Ok(Engine {
             settings: Arc::new(settings),
@@ -259,7 +298,12 @@ impl Engine {
         if targets.is_empty() {
             return Err(fleetsh_core::Error::NoHosts.into());
         }
-        self.start_run(targets, job, Starter::Fresh(self.shard.clone()))
+        self.start_run(
+            targets,
+            job,
+            Starter::Fresh(self.shard.clone()),
+            self.jumps(),
+        )
     }
 
     /// Starts shard threads that keep `hosts`' connections open between runs: the returned
@@ -280,7 +324,16 @@ impl Engine {
             engine: self.clone(),
             targets,
             pool: Arc::new(pool),
+            jumps: self.jumps(),
         })
+    }
+
+    /// Bastion connections for a run or a connected fleet (nothing starts without jump hosts).
+    pub(crate) fn jumps(&self) -> Arc<Jumps> {
+        Arc::new(Jumps::new(
+            self.settings.jump.clone(),
+            self.settings.jump_fanout,
+        ))
     }
 
     pub(crate) fn start_run(
@@ -288,6 +341,7 @@ impl Engine {
         targets: Arc<[HostTarget]>,
         job: Job,
         starter: Starter,
+        jumps: Arc<Jumps>,
     ) -> Result<RunHandle, Error> {
         job.validate()?;
         let n = targets.len();
@@ -305,6 +359,7 @@ impl Engine {
             cancel: CancelToken::new(),
             notify: Arc::new(Notify::new()),
             budget: OutputBudget::default(),
+            jumps,
         };
         if self.settings.known_hosts.mode() == HostKeyCheck::Off {
             tracing::warn!(

@@ -21,13 +21,19 @@ pub struct ConnectedFleet {
     pub(crate) engine: Engine,
     pub(crate) targets: Arc<[HostTarget]>,
     pub(crate) pool: Arc<Pool>,
+    /// Bastion connections, kept as long as the fleet (its tunnels carry kept connections).
+    pub(crate) jumps: Arc<fleetsh_shard::jump::Jumps>,
 }
 
 impl ConnectedFleet {
     /// Runs `job` on every host of the fleet (see [`Engine::run`]).
     pub fn run(&self, job: Job) -> Result<RunHandle, Error> {
-        self.engine
-            .start_run(self.targets.clone(), job, Starter::Pool(self.pool.clone()))
+        self.engine.start_run(
+            self.targets.clone(),
+            job,
+            Starter::Pool(self.pool.clone()),
+            self.jumps.clone(),
+        )
     }
 
     /// Uploads `plan` to every host over the kept connections (see [`Engine::copy_to`]).

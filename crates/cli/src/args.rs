@@ -123,6 +123,14 @@ pub struct CommonArgs {
     /// At most N new connections per second (spares bastions, LDAP and sshd's MaxStartups).
     #[arg(long, value_name = "N")]
     pub rate: Option<f64>,
+    /// Reach every host through these jump hosts: `[user@]host[:port][,...]` (first hop
+    /// first; bastions default to port 22), as `ssh -J`. One connection per bastion carries
+    /// the tunnels of all hosts behind it.
+    #[arg(short = 'J', long = "jump", value_name = "SPEC")]
+    pub jump: Option<String>,
+    /// Most tunnels open at once through one bastion [default: 256].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub jump_fanout: Option<u64>,
     /// Do not use ssh-agent even if SSH_AUTH_SOCK is set.
     #[arg(long)]
     pub no_agent: bool,

@@ -286,6 +286,14 @@ fn setup(a: &CommonArgs, port: Option<u16>) -> Result<Setup> {
     {
         b = b.passphrase(Secret::new(pp));
     }
+    if let Some(spec) = &a.jump {
+        b = b
+            .jump_spec(spec)
+            .map_err(|e| usage(anyhow::anyhow!("-J {spec:?}: {e}")))?;
+    }
+    if let Some(n) = a.jump_fanout {
+        b = b.jump_fanout(usize::try_from(n).unwrap_or(usize::MAX));
+    }
     let engine = b.build().map_err(usage)?;
     Ok(Setup {
         engine,

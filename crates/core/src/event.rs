@@ -38,11 +38,14 @@ pub enum ErrorKind {
     /// local file could not be written, or the server sent an unsafe name. Files completed
     /// before the failure are kept and counted.
     Transfer,
+    /// A jump host (bastion) could not be reached or authenticated, refused the tunnel to this
+    /// host, or its connection was lost while this host needed it. The message names it.
+    Jump,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 13] = [
+    pub const ALL: [ErrorKind; 14] = [
         ErrorKind::Resolve,
         ErrorKind::Connect,
         ErrorKind::ConnectTimeout,
@@ -56,11 +59,12 @@ impl ErrorKind {
         ErrorKind::Internal,
         ErrorKind::Skipped,
         ErrorKind::Transfer,
+        ErrorKind::Jump,
     ];
 
     /// The stable name: `resolve`, `connect`, `connect_timeout`, `handshake`, `hostkey`, `auth`,
     /// `channel`, `command_timeout`, `disconnected`, `cancelled`, `internal`, `skipped`,
-    /// `transfer`.
+    /// `transfer`, `jump`.
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::Resolve => "resolve",
@@ -76,6 +80,7 @@ impl ErrorKind {
             ErrorKind::Internal => "internal",
             ErrorKind::Skipped => "skipped",
             ErrorKind::Transfer => "transfer",
+            ErrorKind::Jump => "jump",
         }
     }
 
@@ -283,7 +288,8 @@ mod tests {
                 "cancelled",
                 "internal",
                 "skipped",
-                "transfer"
+                "transfer",
+                "jump"
             ]
         );
     }

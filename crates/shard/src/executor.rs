@@ -227,6 +227,8 @@ pub struct RunParts {
     pub notify: Arc<Notify>,
     /// Room for streamed output in flight to the caller.
     pub budget: OutputBudget,
+    /// Bastion connections shared by every shard (inactive without jump hosts).
+    pub jumps: Arc<crate::jump::Jumps>,
 }
 
 /// Starts the shards of a run (or of one batch of a run): the hosts `subset` (indices into
@@ -250,6 +252,7 @@ pub fn start(
         cancel,
         notify,
         budget,
+        jumps,
     } = run.clone();
     let n_hosts = subset.len();
     let shards = config.effective_shards(n_hosts);
@@ -282,6 +285,7 @@ pub fn start(
             cancel: cancel.clone(),
             panic: config.panic_shard == Some(i),
             cache: None,
+            jumps: jumps.clone(),
         };
         let core = if config.pin {
             if cores.is_empty() {
@@ -357,6 +361,7 @@ struct Shard {
     panic: bool,
     /// A pool shard's kept connections (None: connect and disconnect each host per run).
     cache: Option<ConnCache>,
+    jumps: Arc<crate::jump::Jumps>,
 }
 
 fn shard_thread(
@@ -424,6 +429,7 @@ impl Shard {
             cancel: self.cancel.clone(),
             shared: self.shared.clone(),
             cache: self.cache.clone(),
+            jumps: self.jumps.is_active().then(|| self.jumps.clone()),
         });
         let permits = Arc::new(Semaphore::new(self.fanout));
         let mut tasks = JoinSet::new();
@@ -655,12 +661,12 @@ impl Pool {
                 cancel: run.cancel.clone(),
                 panic: self.config.panic_shard == Some(i),
                 cache: None,
+                jumps: run.jumps.clone(),
             };
             let (done_tx, done_rx) = crossbeam_channel::bounded(1);
-            let sent = w
-                .tx
-                .as_ref()
-                .is_some_and(|t| t.send((shard, done_tx)).is_ok());
+            let sent =
+                w.tx.as_ref()
+                    .is_some_and(|t| t.send((shard, done_tx)).is_ok());
             if !sent {
                 run.cancel.cancel();
                 return Err(Error::ShardStart {

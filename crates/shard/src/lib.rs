@@ -25,6 +25,7 @@
 pub mod auth;
 pub mod command;
 pub mod executor;
+pub mod jump;
 pub mod known_hosts;
 pub mod limits;
 pub mod sftp;

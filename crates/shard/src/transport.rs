@@ -31,6 +31,22 @@ pub struct SshSettings {
     pub default_user: String,
     /// Port for targets that name none.
     pub default_port: u16,
+    /// Jump hosts every target is reached through (first hop first; empty: direct).
+    pub jump: Vec<HostTarget>,
+    /// Most tunnels open at once through one bastion.
+    pub jump_fanout: usize,
+}
+
+impl SshSettings {
+    /// A bastion's target with the defaults filled in: the default user, port 22 (as
+    /// OpenSSH's `-J`, the fleet's `-p` port is not a bastion's).
+    pub fn fill_bastion(&self, t: &HostTarget) -> HostTarget {
+        HostTarget {
+            user: Some(t.user.clone().unwrap_or_else(|| self.default_user.clone())),
+            host: t.host.clone(),
+            port: Some(t.port.unwrap_or(22)),
+        }
+    }
 }
 
 /// The russh client configuration fleetsh uses by default: `nodelay` on (without it one host at
@@ -57,20 +73,29 @@ pub(crate) struct HostCtx {
     pub shared: Arc<crate::RunShared>,
     /// A connected fleet's kept connections (see [`crate::executor::Pool`]).
     pub cache: Option<crate::executor::ConnCache>,
+    /// Bastions, when targets are reached through jump hosts.
+    pub jumps: Option<Arc<crate::jump::Jumps>>,
 }
 
-/// An authenticated connection.
-pub(crate) type Connection = client::Handle<ClientHandler>;
+/// An authenticated connection, and for a tunnelled one the permit that counts it against its
+/// bastion's tunnel cap.
+pub(crate) struct Connection {
+    pub handle: client::Handle<ClientHandler>,
+    _tunnel: Option<tokio::sync::OwnedSemaphorePermit>,
+}
 
 /// Tells the server we are done with `c` (best effort).
 pub(crate) async fn say_goodbye(c: &Connection) {
-    let _ = c.disconnect(Disconnect::ByApplication, "", "en").await;
+    let _ = c
+        .handle
+        .disconnect(Disconnect::ByApplication, "", "en")
+        .await;
 }
 
 /// Runs the job's action (command or transfer) on an authenticated connection.
 async fn act(
     ctx: &HostCtx,
-    handle: &Connection,
+    handle: &client::Handle<ClientHandler>,
     result: &mut HostResult,
     start: Instant,
     typed: &str,
@@ -83,12 +108,29 @@ async fn act(
 
 /// After the action: a connected fleet keeps a working connection for its next run; otherwise
 /// the session ends.
-async fn release(ctx: &HostCtx, index: usize, handle: Connection) {
+async fn release(ctx: &HostCtx, index: usize, conn: Connection) {
     match &ctx.cache {
-        Some(cache) if !handle.is_closed() => {
-            cache.lock().insert(index, handle);
+        Some(cache) if !conn.handle.is_closed() => {
+            cache.lock().insert(index, conn);
         }
-        _ => say_goodbye(&handle).await,
+        _ => say_goodbye(&conn).await,
+    }
+}
+
+/// A tunnelled host that lost its connection because its bastion's connection was lost
+/// reports a `jump` error naming the bastion.
+fn blame_bastion(ctx: &HostCtx, result: &mut HostResult) {
+    let Some(e) = result.error.as_mut() else {
+        return;
+    };
+    if e.kind != ErrorKind::Disconnected {
+        return;
+    }
+    if let Some(name) = ctx.jumps.as_ref().and_then(|j| j.lost()) {
+        *e = HostError::new(
+            ErrorKind::Jump,
+            format!("connection to bastion {name} lost ({})", e.message),
+        );
     }
 }
 
@@ -128,9 +170,10 @@ impl client::Handler for ClientHandler {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
+pub(crate) enum Phase {
     Resolve,
     Tcp,
+    Tunnel,
     Handshake,
     Auth,
 }
@@ -169,16 +212,17 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
         .cache
         .as_ref()
         .and_then(|c| c.lock().remove(&index))
-        .filter(|h| !h.is_closed());
+        .filter(|h| !h.handle.is_closed());
     if let Some(h) = kept {
         let before = result.clone();
-        act(ctx, &h, &mut result, start, &typed).await;
+        act(ctx, &h.handle, &mut result, start, &typed).await;
         let not_started = result.timings.channel_open.is_none()
             && result
                 .error
                 .as_ref()
                 .is_some_and(|e| e.kind != ErrorKind::Cancelled);
         if !not_started {
+            blame_bastion(ctx, &mut result);
             release(ctx, index, h).await;
             result.timings.total = start.elapsed();
             return result;
@@ -215,6 +259,7 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
                     format!("no connection within {:?} ({})", job.connect_timeout, match phase {
                         Phase::Resolve => "resolving the name",
                         Phase::Tcp => "tcp connect",
+                        Phase::Tunnel => "opening a tunnel through the jump host",
                         Phase::Handshake => "ssh handshake",
                         Phase::Auth => "authentication",
                     }),
@@ -246,7 +291,8 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
         }
     };
 
-    act(ctx, &handle, &mut result, start, &typed).await;
+    act(ctx, &handle.handle, &mut result, start, &typed).await;
+    blame_bastion(ctx, &mut result);
     release(ctx, index, handle).await;
     result.timings.total = start.elapsed();
     result
@@ -283,8 +329,39 @@ async fn connect(
     phase: &mut Phase,
     timings: &mut Timings,
     start: Instant,
-) -> Result<client::Handle<ClientHandler>, HostError> {
+) -> Result<Connection, HostError> {
+    connect_via(ctx, target, None, phase, timings, start).await
+}
+
+/// Connects to `target` over `over` (a tunnel a bastion opened), else through the run's jump
+/// hosts if any, else by TCP; then handshake, host-key check and authentication.
+pub(crate) async fn connect_via(
+    ctx: &HostCtx,
+    target: &HostTarget,
+    over: Option<russh::ChannelStream<client::Msg>>,
+    phase: &mut Phase,
+    timings: &mut Timings,
+    start: Instant,
+) -> Result<Connection, HostError> {
     let port = target.port.unwrap_or(22);
+    if let Some(stream) = over {
+        timings.connect = Some(start.elapsed());
+        let handle = handshake(ctx, target, port, stream, phase, timings, start).await?;
+        return Ok(Connection {
+            handle,
+            _tunnel: None,
+        });
+    }
+    if let Some(jumps) = ctx.jumps.as_ref().filter(|j| j.is_active()) {
+        *phase = Phase::Tunnel;
+        let t = jumps.tunnel(ctx, &target.host, port).await?;
+        timings.connect = Some(start.elapsed());
+        let handle = handshake(ctx, target, port, t.stream, phase, timings, start).await?;
+        return Ok(Connection {
+            handle,
+            _tunnel: Some(t.permit),
+        });
+    }
     *phase = Phase::Resolve;
     let addrs = resolve(&target.host, port).await?;
     *phase = Phase::Tcp;
@@ -309,9 +386,28 @@ async fn connect(
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!("set_nodelay: {e}");
     }
-    let t_tcp = start.elapsed();
-    timings.connect = Some(t_tcp);
+    timings.connect = Some(start.elapsed());
+    let handle = handshake(ctx, target, port, stream, phase, timings, start).await?;
+    Ok(Connection {
+        handle,
+        _tunnel: None,
+    })
+}
 
+/// SSH handshake with the host-key check, then authentication, over `stream`.
+async fn handshake<S>(
+    ctx: &HostCtx,
+    target: &HostTarget,
+    port: u16,
+    stream: S,
+    phase: &mut Phase,
+    timings: &mut Timings,
+    start: Instant,
+) -> Result<client::Handle<ClientHandler>, HostError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let t_tcp = timings.connect.unwrap_or_default();
     *phase = Phase::Handshake;
     let verdict = Arc::new(Mutex::new(None));
     let handler = ClientHandler {
@@ -347,7 +443,7 @@ async fn connect(
     Ok(handle)
 }
 
-fn describe(e: &russh::Error) -> String {
+pub(crate) fn describe(e: &russh::Error) -> String {
     match e {
         russh::Error::Disconnect | russh::Error::HUP => "connection closed by the server".into(),
         russh::Error::IO(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
