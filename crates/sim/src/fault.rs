@@ -45,6 +45,9 @@ pub enum Fault {
     /// [`Fault::Drop`]: the bytes up to the limit are stored, the write that crosses it
     /// gets no reply.
     SftpCut(u64),
+    /// Refuse every `direct-tcpip` channel (the host cannot serve as a bastion), with
+    /// reason "administratively prohibited".
+    NoForward,
 }
 
 impl Fault {
@@ -62,6 +65,7 @@ impl Fault {
             Fault::Exit(_) => "exit",
             Fault::SftpEvil => "sftp-evil",
             Fault::SftpCut(_) => "sftp-cut",
+            Fault::NoForward => "no-forward",
         }
     }
 }
@@ -93,6 +97,7 @@ impl fmt::Display for Fault {
 /// | `exit:N=P` (`exit=P`) | [`Fault::Exit`] (`N` = 1)  | ends every command with exit status `N`              |
 /// | `sftp-evil=P`         | [`Fault::SftpEvil`]        | lists hostile names over SFTP, lies in `realpath`    |
 /// | `sftp-cut:BYTES=P`    | [`Fault::SftpCut`]         | cuts the TCP connection after `BYTES` of SFTP writes |
+/// | `no-forward=P`        | [`Fault::NoForward`]       | refuses every `direct-tcpip` channel (no bastion)    |
 ///
 /// `P` is a percentage of the fleet's hosts, 0 to 100 (a trailing `%` is allowed); the
 /// shares add up to at most 100. Blanks around items are ignored and an empty spec means
@@ -123,7 +128,7 @@ impl fmt::Display for Fault {
 ///     ]
 /// );
 /// let err = parse_faults("refuse=5,explode=1").unwrap_err();
-/// assert_eq!(err.to_string(), "bad fault `explode=1`: unknown kind `explode` (kinds: refuse, silent, slow-banner:MS, auth-fail, hostkey-mismatch, drop, hang, flood, exit:N, sftp-evil, sftp-cut:BYTES)");
+/// assert_eq!(err.to_string(), "bad fault `explode=1`: unknown kind `explode` (kinds: refuse, silent, slow-banner:MS, auth-fail, hostkey-mismatch, drop, hang, flood, exit:N, sftp-evil, sftp-cut:BYTES, no-forward)");
 /// # Ok::<(), fleetsh_sim::SimError>(())
 /// ```
 pub fn parse_faults(spec: &str) -> Result<Vec<(Fault, f64)>, SimError> {
@@ -143,7 +148,7 @@ pub fn parse_faults(spec: &str) -> Result<Vec<(Fault, f64)>, SimError> {
 
 /// The kinds, as listed in error messages.
 const KINDS: &str = "refuse, silent, slow-banner:MS, auth-fail, hostkey-mismatch, drop, hang, \
-                     flood, exit:N, sftp-evil, sftp-cut:BYTES";
+                     flood, exit:N, sftp-evil, sftp-cut:BYTES, no-forward";
 
 /// A [`SimError::BadFault`] for `token`.
 fn bad(token: &str, reason: impl Into<String>) -> SimError {
@@ -175,6 +180,7 @@ fn parse_item(token: &str) -> Result<(Fault, f64), SimError> {
         "hang" => no_arg(Fault::Hang)?,
         "flood" => no_arg(Fault::Flood)?,
         "sftp-evil" => no_arg(Fault::SftpEvil)?,
+        "no-forward" => no_arg(Fault::NoForward)?,
         "sftp-cut" => {
             let Some(bytes) = arg else {
                 return Err(bad(
@@ -296,7 +302,8 @@ mod tests {
     fn parses_every_kind() {
         let faults = parse_faults(
             "refuse=1,silent=2,slow-banner:1500=3,auth-fail=4,hostkey-mismatch=5,\
-             drop=6,hang=7,flood=8,exit=9,exit:42=10.5%,sftp-evil=1,sftp-cut:4096=2",
+             drop=6,hang=7,flood=8,exit=9,exit:42=10.5%,sftp-evil=1,sftp-cut:4096=2,\
+             no-forward=3",
         )
         .unwrap();
         assert_eq!(
@@ -314,6 +321,7 @@ mod tests {
                 (Fault::Exit(42), 10.5),
                 (Fault::SftpEvil, 1.0),
                 (Fault::SftpCut(4096), 2.0),
+                (Fault::NoForward, 3.0),
             ]
         );
         assert_eq!(parse_faults("").unwrap(), []);
@@ -339,6 +347,7 @@ mod tests {
             Fault::Exit(7),
             Fault::SftpEvil,
             Fault::SftpCut(100_000),
+            Fault::NoForward,
         ] {
             let spec = format!("{fault}=1");
             assert_eq!(parse_faults(&spec).unwrap(), [(fault, 1.0)], "{spec}");

@@ -2,7 +2,8 @@
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use russh::keys::{PrivateKey, PublicKey};
@@ -11,8 +12,9 @@ use russh::{MethodKind, MethodSet, SshId};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, watch};
 
-use crate::server::{HostBehaviour, Lifeline, Shared, accept_loop};
+use crate::server::{HostBehaviour, HostCounters, Lifeline, Shared, accept_loop};
 use crate::shell::ShellHost;
+use crate::tunnel::Directory;
 use crate::{Fault, SimConfig, SimError, SimHost, fault, keys, layout, state};
 
 /// How often `port: 0` retries when the kernel's port is taken on some host address.
@@ -34,6 +36,8 @@ pub struct SimFleet {
     client_key: PublicKey,
     /// Each host's fault, by index.
     faults: Vec<Option<Fault>>,
+    /// Each host's counters, by index.
+    counters: Vec<Arc<HostCounters>>,
     control: Option<Control>,
 }
 
@@ -106,6 +110,7 @@ impl SimFleet {
             sudo_password: sudo_password.map(Arc::from),
             latency,
             roots: state_dir.join(state::ROOTS),
+            directory: OnceLock::new(),
         });
         let methods = if shared.password.is_some() {
             MethodSet::from(&[MethodKind::PublicKey, MethodKind::Password][..])
@@ -130,9 +135,11 @@ impl SimFleet {
                         fault: fault.clone(),
                     },
                     config: Arc::new(server_config(key, methods.clone())),
+                    counters: Arc::new(HostCounters::default()),
                 })
             })
             .collect();
+        let counters: Vec<Arc<HostCounters>> = hosts.iter().map(|h| h.counters.clone()).collect();
 
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<u16, SimError>>();
@@ -180,6 +187,7 @@ impl SimFleet {
             host_keys: host_publics,
             client_key: client_key.public_key().clone(),
             faults,
+            counters,
             control: Some(control),
         })
     }
@@ -241,6 +249,24 @@ impl SimFleet {
     /// (see [`parse_faults`](crate::parse_faults) for the assignment rule).
     pub fn fault_of(&self, index: usize) -> Option<&Fault> {
         self.faults.get(index).and_then(Option::as_ref)
+    }
+
+    /// How many TCP connections host `index`'s listener has accepted so far (every one,
+    /// also those a fault refuses at once, and those that came through a bastion's
+    /// tunnel); 0 for no such host.
+    pub fn connections_accepted(&self, index: usize) -> u64 {
+        self.counters
+            .get(index)
+            .map_or(0, |c| c.accepted.load(Ordering::Relaxed))
+    }
+
+    /// How many `direct-tcpip` channels host `index` has opened as a bastion so far
+    /// (accepted and connected to their target; refused ones do not count); 0 for no
+    /// such host.
+    pub fn tunnels_opened(&self, index: usize) -> u64 {
+        self.counters
+            .get(index)
+            .map_or(0, |c| c.tunnels.load(Ordering::Relaxed))
     }
 
     /// Stops the fleet: listeners close, live sessions are disconnected (given up to 2 s to
@@ -346,6 +372,7 @@ fn sim_thread(
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
     let started = runtime.block_on(async {
         let (port, listeners) = bind_all(&addrs, port)?;
+        let _ = shared.directory.set(Directory::new(&addrs, port));
         let lifeline = Lifeline {
             shutdown: shutdown.clone(),
             _alive: alive_tx,

@@ -7,14 +7,16 @@
 //! `seq`, `sleep`, `exit N`, `kill -9 $$`, `;`/`&&`/`||`, `>&2`, ...) whose output streams
 //! with SSH flow control, so a fleet of 10,000 hosts costs little more than its sockets.
 //! The `sftp` subsystem serves each host's own real directory (see
-//! [below](#the-sftp-subsystem)).
+//! [below](#the-sftp-subsystem)), and every host can serve as a bastion for the others
+//! ([below](#bastions-direct-tcpip)).
 //!
 //! - [`SimConfig`]: how many hosts, where, which port, where the state files go, the key
 //!   seed, accepted environment variables, the sudo password, faults and latency.
 //! - [`SimFleet`]: [`SimFleet::start`] binds every listener and writes the state files
 //!   (`hosts`, `known_hosts`, `id_ed25519`); the fleet serves on its own runtime and threads
 //!   until [`SimFleet::stop`] or drop. [`SimFleet::host_root`] is where a host's SFTP
-//!   files live.
+//!   files live; [`SimFleet::connections_accepted`] and [`SimFleet::tunnels_opened`]
+//!   count each host's connections and bastion tunnels.
 //! - [`SimHost`]: one host's index, name and address.
 //! - [`SimError`]: why a fleet could not start (or a fault spec is bad).
 //! - [`Fault`], [`parse_faults`]: hosts that misbehave on purpose.
@@ -83,12 +85,32 @@
 //! closed once it has carried more than a given number of bytes of SFTP write data; the
 //! bytes up to that number are stored).
 //!
+//! # Bastions (`direct-tcpip`)
+//!
+//! Every host is also a bastion: a `direct-tcpip` channel (what `ssh -J` / `ProxyJump`
+//! opens) is accepted when its destination is one of this fleet's own listeners, named by
+//! IP literal (`127.1.0.42`) or host name (`sim00042`) with the fleet's port, and is piped
+//! both ways to a new TCP connection to that listener: the target host sees an ordinary
+//! client and does its own SSH handshake, so tunnels nest (bastion → bastion → target).
+//! Any other destination (another address or port, `localhost`, IPv6, a DNS name) is
+//! refused with "administratively prohibited" and a description naming it, without any
+//! connection attempt; a failed connection is refused with "connect failed". The
+//! [`Fault::NoForward`] fault (`no-forward=P`) makes a host refuse every tunnel.
+//!
+//! Tunnels keep SSH flow control: output from the target waits for the client's window,
+//! and input to the target is taken from the channel one message at a time, only as fast
+//! as the target's socket accepts it; nothing is buffered without bound.
+//! [`SimFleet::connections_accepted`] and [`SimFleet::tunnels_opened`] count, per host, the
+//! TCP connections its listener accepted and the tunnels it opened, so a test can show
+//! that 1,000 hosts were reached through one connection to one bastion.
+//!
 //! # Faults
 //!
 //! [`SimConfig::faults`] gives a share of the hosts a [`Fault`]: refused or silent
 //! connections, slow banners, failing authentication, a wrong host key, connections cut
 //! after the first line of output, commands that hang, flood, or exit with a fixed status,
-//! hostile SFTP servers, and connections cut during SFTP uploads.
+//! hostile SFTP servers, connections cut during SFTP uploads, and hosts that refuse to
+//! act as bastions.
 //! The spec syntax of `fleetsh sim --faults` is `KIND[:ARG]=PERCENT[,...]`, for example
 //! `refuse=5,slow-banner:3000=2.5,exit:3=10` ([`parse_faults`] lists every kind and the
 //! assignment rule). Which hosts get which fault is decided by the seed;
@@ -138,6 +160,7 @@ mod sftp;
 mod shell;
 mod state;
 mod stream;
+mod tunnel;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;

@@ -35,13 +35,16 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use russh::keys::ssh_key::public::KeyData;
 use russh::server::{self, Auth, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
-use russh::{Channel, ChannelId, ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Disconnect, Sig};
+use russh::{
+    Channel, ChannelId, ChannelMsg, ChannelOpenFailure, ChannelReadHalf, ChannelWriteHalf,
+    Disconnect, Sig,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc, watch};
@@ -51,6 +54,7 @@ use crate::Fault;
 use crate::sftp::{SftpCut, SftpServer};
 use crate::shell::{self, CHUNK, Closed, Context, Exit, ShellHost, Sink, Stdin, Stream};
 use crate::stream::{CutSwitch, SimStream};
+use crate::tunnel::{self, Directory};
 
 /// Capacity of a channel's stdin pipe.
 const STDIN_PIPE: usize = 4 << 20;
@@ -85,6 +89,17 @@ pub(crate) struct Host {
     pub(crate) behaviour: HostBehaviour,
     /// The russh config with this host's key (the other key for `hostkey-mismatch`).
     pub(crate) config: Arc<server::Config>,
+    /// What the host counts, read by [`SimFleet`](crate::SimFleet).
+    pub(crate) counters: Arc<HostCounters>,
+}
+
+/// Per-host counters (relaxed atomics: tests read them once the work is done).
+#[derive(Debug, Default)]
+pub(crate) struct HostCounters {
+    /// TCP connections accepted by the host's listener (whatever happened next).
+    pub(crate) accepted: AtomicU64,
+    /// `direct-tcpip` channels opened through the host (accepted and connected).
+    pub(crate) tunnels: AtomicU64,
 }
 
 /// What all hosts share.
@@ -102,6 +117,9 @@ pub(crate) struct Shared {
     pub(crate) latency: Option<Duration>,
     /// Where the hosts' SFTP root directories go (`state_dir/root`).
     pub(crate) roots: PathBuf,
+    /// The fleet's listeners, the only `direct-tcpip` destinations; set once bound
+    /// (before the first connection is accepted).
+    pub(crate) directory: OnceLock<Directory>,
 }
 
 /// Keeps the fleet's shutdown protocol: a flag every task watches, and a channel whose
@@ -137,6 +155,7 @@ pub(crate) async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer)) => {
+                host.counters.accepted.fetch_add(1, Ordering::Relaxed);
                 if let Err(e) = stream.set_nodelay(true) {
                     tracing::debug!(host = %host.shell.name, %peer, "set_nodelay failed: {e}");
                 }
@@ -373,6 +392,67 @@ impl server::Handler for SimHandler {
         Ok(())
     }
 
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        channel: Channel<Msg>,
+        host_to_connect: &str,
+        port_to_connect: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: server::ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if matches!(self.host.behaviour.fault, Some(Fault::NoForward)) {
+            let reason = format!(
+                "fleetsh-sim: {} does not forward connections (no-forward fault)",
+                self.host.shell.name
+            );
+            reply.reject(prohibited(reason)).await;
+            return Ok(());
+        }
+        let resolved = match self.shared.directory.get() {
+            Some(directory) => directory.resolve(host_to_connect, port_to_connect),
+            None => Err(tunnel::Refusal(
+                "fleetsh-sim: the fleet is not ready".into(),
+            )),
+        };
+        let (target, addr) = match resolved {
+            Ok(found) => found,
+            Err(tunnel::Refusal(reason)) => {
+                tracing::debug!(host = %self.host.shell.name, to = host_to_connect, port = port_to_connect, "direct-tcpip refused");
+                reply.reject(prohibited(reason)).await;
+                return Ok(());
+            }
+        };
+        // Connect in a task of its own: the session goes on meanwhile.
+        let counters = self.host.counters.clone();
+        let bastion = self.host.shell.name.clone();
+        tokio::spawn(async move {
+            match tokio::time::timeout(tunnel::CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+                Ok(Ok(tcp)) => {
+                    let _ = tcp.set_nodelay(true);
+                    counters.tunnels.fetch_add(1, Ordering::Relaxed);
+                    reply.accept().await;
+                    tunnel::pipe(channel, tcp).await;
+                }
+                failed => {
+                    let why = match failed {
+                        Ok(Err(e)) => e.to_string(),
+                        _ => "timed out".to_owned(),
+                    };
+                    tracing::debug!(%bastion, target, %addr, "direct-tcpip connect failed: {why}");
+                    reply
+                        .reject(ChannelOpenFailure::Other {
+                            code: ChannelOpenFailure::ConnectFailed.code(),
+                            reason: format!("fleetsh-sim: connect to {addr} failed: {why}"),
+                        })
+                        .await;
+                }
+            }
+        });
+        Ok(())
+    }
+
     async fn channel_close(
         &mut self,
         channel: ChannelId,
@@ -509,6 +589,14 @@ impl server::Handler for SimHandler {
         self.running.retain(|_, task| !task.is_finished());
         self.running.insert(channel, task.abort_handle());
         Ok(())
+    }
+}
+
+/// A channel open failure "administratively prohibited" with its own description.
+fn prohibited(reason: String) -> ChannelOpenFailure {
+    ChannelOpenFailure::Other {
+        code: ChannelOpenFailure::AdministrativelyProhibited.code(),
+        reason,
     }
 }
 

@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fleetsh_sim::{Fault, SimConfig, SimError, SimFleet};
-use russh::ChannelMsg;
 use russh::client;
 use russh::keys::ssh_key::public::KeyData;
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
+use russh::{ChannelMsg, Disconnect};
 
 /// Accepts exactly one host key.
 struct Client {
@@ -85,7 +85,11 @@ async fn login(fleet: &SimFleet, addr: SocketAddr) -> client::Handle<Client> {
 }
 
 /// Runs `command`; keeps at most `keep` bytes of stdout (but counts all of it).
-async fn exec(session: &client::Handle<Client>, command: &str, keep: usize) -> Outcome {
+async fn exec<H: client::Handler>(
+    session: &client::Handle<H>,
+    command: &str,
+    keep: usize,
+) -> Outcome {
     let mut channel = session.channel_open_session().await.unwrap();
     channel.exec(true, command).await.unwrap();
     let mut out = Outcome::default();
@@ -1221,6 +1225,8 @@ mod faults {
     }
 }
 
+#[path = "sim/bastion.rs"]
+mod bastion;
 #[path = "sim/sftp.rs"]
 mod sftp;
 
