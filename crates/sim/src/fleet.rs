@@ -84,6 +84,7 @@ impl SimFleet {
             seed,
             threads,
             password,
+            kbd_interactive_only,
             accept_env,
             sudo_password,
             faults,
@@ -106,16 +107,25 @@ impl SimFleet {
         let shared = Arc::new(Shared {
             client_key: client_key.public_key().key_data().clone(),
             password,
+            kbd_interactive_only,
             accept_env,
             sudo_password: sudo_password.map(Arc::from),
             latency,
             roots: state_dir.join(state::ROOTS),
             directory: OnceLock::new(),
         });
-        let methods = if shared.password.is_some() {
-            MethodSet::from(&[MethodKind::PublicKey, MethodKind::Password][..])
-        } else {
-            MethodSet::from(&[MethodKind::PublicKey][..])
+        let methods = match (&shared.password, kbd_interactive_only) {
+            (None, _) => MethodSet::from(&[MethodKind::PublicKey][..]),
+            (Some(_), false) => MethodSet::from(
+                &[
+                    MethodKind::PublicKey,
+                    MethodKind::Password,
+                    MethodKind::KeyboardInteractive,
+                ][..],
+            ),
+            (Some(_), true) => {
+                MethodSet::from(&[MethodKind::PublicKey, MethodKind::KeyboardInteractive][..])
+            }
         };
         let hosts: Vec<Arc<crate::server::Host>> = host_keys
             .into_iter()

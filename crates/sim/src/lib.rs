@@ -23,6 +23,19 @@
 //!
 //! Used by tests, benches, `fleetsh sim` and `fleetsh run --sim N`.
 //!
+//! # Authentication
+//!
+//! - **publickey**: the fleet's client key (`state_dir/id_ed25519`), for any user name.
+//! - **password** ([`SimConfig::password`]): that password, for any user name.
+//! - **keyboard-interactive** (also with [`SimConfig::password`]): one round with one
+//!   prompt, `Password: `, echo off; the one answer must be the password, anything else
+//!   (a wrong answer, no answer, two answers) fails and may be retried. With
+//!   [`SimConfig::kbd_interactive_only`] the `password` method is refused and not
+//!   offered, as on PAM servers with `PasswordAuthentication no`, so a client's fallback
+//!   from `password` to keyboard-interactive can be tested.
+//!
+//! The `auth-fail` fault refuses all of them (keyboard-interactive still prompts).
+//!
 //! # The session a command sees
 //!
 //! - **stdin**: what the client sends on the channel (and its EOF) is the command's
@@ -189,8 +202,14 @@ pub struct SimConfig {
     pub seed: u64,
     /// Worker threads of the sim's own tokio runtime. Default 1.
     pub threads: usize,
-    /// If set, password authentication with this password is accepted too (any user name).
+    /// If set, password authentication with this password is accepted too (any user
+    /// name), and so is keyboard-interactive with one `Password: ` prompt (echo off)
+    /// answered with it.
     pub password: Option<String>,
+    /// Refuse the `password` method and offer only keyboard-interactive for the password,
+    /// as many PAM servers do (`PasswordAuthentication no`, `KbdInteractiveAuthentication
+    /// yes`). No effect without [`SimConfig::password`]. Default `false`.
+    pub kbd_interactive_only: bool,
     /// Which `env` requests are accepted, like OpenSSH's `AcceptEnv`: `None` (default)
     /// accepts every variable; `Some(patterns)` only names matching one of the patterns
     /// (`*` and `?` are wildcards, e.g. `LC_*`). Refused requests get a channel failure.
@@ -219,6 +238,7 @@ impl Default for SimConfig {
             seed: 0,
             threads: 1,
             password: None,
+            kbd_interactive_only: false,
             accept_env: None,
             sudo_password: None,
             faults: Vec::new(),
@@ -238,6 +258,7 @@ impl std::fmt::Debug for SimConfig {
             .field("threads", &self.threads)
             // Never print the password.
             .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("kbd_interactive_only", &self.kbd_interactive_only)
             .field("accept_env", &self.accept_env)
             .field("sudo_password", &self.sudo_password.as_ref().map(|_| "***"))
             .field("faults", &self.faults)

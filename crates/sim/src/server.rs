@@ -40,7 +40,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use russh::keys::ssh_key::public::KeyData;
-use russh::server::{self, Auth, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
+use russh::server::{self, Auth, Msg, PublicKeyOffer, Response, Session, VerifiedPublicKey};
 use russh::{
     Channel, ChannelId, ChannelMsg, ChannelOpenFailure, ChannelReadHalf, ChannelWriteHalf,
     Disconnect, Sig,
@@ -107,8 +107,10 @@ pub(crate) struct HostCounters {
 pub(crate) struct Shared {
     /// The client public key accepted for public-key auth (key data only, no comment).
     pub(crate) client_key: KeyData,
-    /// The password accepted for password auth, if any.
+    /// The password accepted for password and keyboard-interactive auth, if any.
     pub(crate) password: Option<String>,
+    /// Refuse the `password` method (keyboard-interactive only).
+    pub(crate) kbd_interactive_only: bool,
     /// Patterns of the environment variables accepted (`None`: all).
     pub(crate) accept_env: Option<Vec<String>>,
     /// The password `sudo` accepts, if any.
@@ -368,8 +370,44 @@ impl server::Handler for SimHandler {
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
         let auth = match &self.shared.password {
-            Some(expected) if expected == password && !self.auth_fails() => Auth::Accept,
+            Some(expected)
+                if expected == password
+                    && !self.auth_fails()
+                    && !self.shared.kbd_interactive_only =>
+            {
+                Auth::Accept
+            }
             _ => Auth::reject(),
+        };
+        Ok(self.authenticated(user, auth))
+    }
+
+    /// One round: a `Password: ` prompt (echo off), then the answer compared with the
+    /// password.
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        user: &str,
+        _submethods: &str,
+        response: Option<Response<'a>>,
+    ) -> Result<Auth, Self::Error> {
+        let Some(expected) = &self.shared.password else {
+            return Ok(Auth::reject());
+        };
+        let Some(mut answers) = response else {
+            return Ok(Auth::Partial {
+                name: Cow::Borrowed(""),
+                instructions: Cow::Borrowed(""),
+                prompts: Cow::Borrowed(&[(Cow::Borrowed("Password: "), false)]),
+            });
+        };
+        let right = answers
+            .next()
+            .is_some_and(|answer| answer.as_ref() == expected.as_bytes())
+            && answers.next().is_none();
+        let auth = if right && !self.auth_fails() {
+            Auth::Accept
+        } else {
+            Auth::reject()
         };
         Ok(self.authenticated(user, auth))
     }

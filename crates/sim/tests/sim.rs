@@ -1225,6 +1225,8 @@ mod faults {
     }
 }
 
+#[path = "sim/auth.rs"]
+mod auth;
 #[path = "sim/bastion.rs"]
 mod bastion;
 #[path = "sim/sftp.rs"]
