@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use fleetsh_core::{Action, GetPlan, HostKeyCheck, HostTarget, Job, PutPlan, RunConfig};
+use fleetsh_shard::auth::PassphrasePrompt;
 use fleetsh_shard::auth::default_identity_files;
 use fleetsh_shard::executor::{CancelToken, OutputBudget, RunParts};
 use fleetsh_shard::jump::Jumps;
@@ -42,6 +43,9 @@ pub struct EngineBuilder {
     panic_shard: Option<usize>,
     jump: Vec<HostTarget>,
     jump_fanout: usize,
+    forward_agent: bool,
+    certificate_files: Vec<PathBuf>,
+    passphrase_prompt: Option<PassphrasePrompt>,
 }
 
 impl Default for EngineBuilder {
@@ -61,6 +65,9 @@ impl Default for EngineBuilder {
             panic_shard: None,
             jump: Vec::new(),
             jump_fanout: fleetsh_shard::jump::DEFAULT_JUMP_FANOUT,
+            forward_agent: false,
+            certificate_files: Vec::new(),
+            passphrase_prompt: None,
         }
     }
 }
@@ -208,6 +215,29 @@ impl EngineBuilder {
         self
     }
 
+    /// Forward the ssh-agent to every command (`ssh -A`): while a command runs, its server can
+    /// use the agent's keys (to reach other hosts, fetch from git...). Off by default: a
+    /// compromised server could use the keys for as long as the command runs. Refused by the
+    /// server (OpenSSH `AllowAgentForwarding no`): a warning, the command still runs.
+    pub fn forward_agent(mut self, on: bool) -> Self {
+        self.forward_agent = on;
+        self
+    }
+
+    /// An OpenSSH user certificate (`CertificateFile`), used with the loaded private key it
+    /// certifies (repeatable). `KEY-cert.pub` beside a key file is found without this.
+    pub fn certificate_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.certificate_files.push(path.into());
+        self
+    }
+
+    /// Asks for the passphrase of an encrypted key that [`EngineBuilder::passphrase`] does not
+    /// open: called once per key when the engine is built, never per host.
+    pub fn passphrase_prompt(mut self, prompt: PassphrasePrompt) -> Self {
+        self.passphrase_prompt = Some(prompt);
+        self
+    }
+
     /// Loads keys and known_hosts once and returns the engine.
     pub fn build(self) -> Result<Engine, Error> {
         self.run.validate()?;
@@ -222,7 +252,13 @@ impl EngineBuilder {
         } else {
             (self.identity_files.clone(), true)
         };
-        let keys = AuthMaterial::load_keys(&files, explicit, self.passphrase.as_ref())?;
+        let keys = AuthMaterial::load_keys_with(
+            &files,
+            &self.certificate_files,
+            explicit,
+            self.passphrase.as_ref(),
+            self.passphrase_prompt.as_ref(),
+        )?;
         let agent = match &self.agent {
             Agent::Off => None,
             Agent::Socket(p) => Some(p.clone()),
@@ -259,6 +295,7 @@ impl EngineBuilder {
             default_port: self.port,
             jump: self.jump.clone(),
             jump_fanout: self.jump_fanout,
+            forward_agent: self.forward_agent,
         };
         Ok(Engine {
             settings: Arc::new(settings),

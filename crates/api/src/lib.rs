@@ -48,6 +48,7 @@ pub use fleetsh_core::{
 };
 pub use fleetsh_core::{Groups, config, fold, groups};
 pub use fleetsh_shard::Secret;
+pub use fleetsh_shard::auth::PassphrasePrompt;
 pub use fleetsh_shard::limits;
 pub use run::{Canceller, EventStream, Report, RunHandle};
 

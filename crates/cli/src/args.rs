@@ -131,6 +131,13 @@ pub struct CommonArgs {
     /// Most tunnels open at once through one bastion [default: 256].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub jump_fanout: Option<u64>,
+    /// Forward the ssh-agent to the commands (ssh -A); off by default.
+    #[arg(short = 'A', long = "forward-agent")]
+    pub forward_agent: bool,
+    /// OpenSSH user certificate to log in with, paired with the key it certifies
+    /// (repeatable; KEY-cert.pub beside a key is used without it).
+    #[arg(long = "certificate", value_name = "FILE")]
+    pub certificate: Vec<PathBuf>,
     /// Do not use ssh-agent even if SSH_AUTH_SOCK is set.
     #[arg(long)]
     pub no_agent: bool,

@@ -4,7 +4,7 @@
 mod args;
 mod output;
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -285,6 +285,21 @@ fn setup(a: &CommonArgs, port: Option<u16>) -> Result<Setup> {
         && !pp.is_empty()
     {
         b = b.passphrase(Secret::new(pp));
+    }
+    if a.forward_agent {
+        b = b.forward_agent(true);
+    }
+    for c in &a.certificate {
+        b = b.certificate_file(expand_tilde(c.clone()));
+    }
+    // An encrypted key FLEETSH_PASSPHRASE does not open: ask on the terminal, once per key.
+    if io::stdin().is_terminal() {
+        b = b.passphrase_prompt(fleetsh::PassphrasePrompt::new(|path| {
+            rpassword::prompt_password(format!("Enter passphrase for key {}: ", path.display()))
+                .ok()
+                .filter(|p| !p.is_empty())
+                .map(Secret::new)
+        }));
     }
     if let Some(spec) = &a.jump {
         b = b

@@ -35,6 +35,9 @@ pub struct SshSettings {
     pub jump: Vec<HostTarget>,
     /// Most tunnels open at once through one bastion.
     pub jump_fanout: usize,
+    /// Forward the ssh-agent ([`AuthMaterial::agent`]) to every command (`ssh -A`): the
+    /// servers can then use its keys while the command runs. Off by default.
+    pub forward_agent: bool,
 }
 
 impl SshSettings {
@@ -139,6 +142,8 @@ pub(crate) struct ClientHandler {
     host: String,
     port: u16,
     verdict: Arc<Mutex<Option<(Verdict, String)>>>,
+    /// The local agent socket, when agent forwarding was asked for.
+    forward_agent: Option<std::path::PathBuf>,
 }
 
 impl client::Handler for ClientHandler {
@@ -166,6 +171,65 @@ impl client::Handler for ClientHandler {
         let ok = verdict.accepted();
         *self.verdict.lock() = Some((verdict, algo));
         Ok(ok)
+    }
+
+    /// A server may open agent channels only when forwarding was asked for; each one is
+    /// piped to the local agent socket.
+    async fn server_channel_open_agent_forward(
+        &mut self,
+        channel: russh::Channel<client::Msg>,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        let Some(path) = self.forward_agent.clone() else {
+            tracing::warn!(host = %self.host, "refused an agent channel the server opened without agent forwarding");
+            reply
+                .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        };
+        reply.accept().await;
+        tokio::spawn(async move {
+            match tokio::net::UnixStream::connect(&path).await {
+                Ok(mut agent) => {
+                    let mut stream = channel.into_stream();
+                    let _ = tokio::io::copy_bidirectional(&mut stream, &mut agent).await;
+                }
+                Err(e) => tracing::warn!("agent forwarding: cannot reach {}: {e}", path.display()),
+            }
+        });
+        Ok(())
+    }
+
+    /// fleetsh never asks for remote port forwarding: such channels are refused.
+    async fn server_channel_open_forwarded_tcpip(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        _connected_address: &str,
+        _connected_port: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        reply
+            .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+            .await;
+        Ok(())
+    }
+
+    /// Refused, as remote port forwarding.
+    async fn server_channel_open_forwarded_streamlocal(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        _socket_path: &str,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        reply
+            .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+            .await;
+        Ok(())
     }
 }
 
@@ -415,6 +479,11 @@ where
         host: target.host.clone(),
         port,
         verdict: verdict.clone(),
+        forward_agent: ctx
+            .settings
+            .forward_agent
+            .then(|| ctx.settings.auth.agent.clone())
+            .flatten(),
     };
     let mut handle =
         match client::connect_stream(ctx.settings.client.clone(), stream, handler).await {
@@ -535,6 +604,22 @@ async fn authenticate(
         } else {
             None
         };
+        if let Some((cpath, cert)) = &k.cert {
+            tried.push(format!("publickey certificate ({})", cpath.display()));
+            match handle
+                .authenticate_openssh_cert(user, k.key.clone(), (**cert).clone())
+                .await
+            {
+                Ok(AuthResult::Success) => return Ok(()),
+                Ok(AuthResult::Failure {
+                    remaining_methods, ..
+                }) => offered = Some(remaining_methods),
+                Err(e) => return Err(lost(e)),
+            }
+            if !allows(&offered, MethodKind::PublicKey) {
+                break;
+            }
+        }
         tried.push(format!("publickey ({})", k.path.display()));
         match handle
             .authenticate_publickey(user, PrivateKeyWithHashAlg::new(k.key.clone(), hash))
@@ -548,7 +633,25 @@ async fn authenticate(
         }
     }
 
-    // 3. Password.
+    // 3. Keyboard-interactive answering password prompts (PAM servers), then 4. password:
+    //    OpenSSH's order.
+    if let Some(pw) = &auth.password
+        && allows(&offered, MethodKind::KeyboardInteractive)
+    {
+        tried.push("keyboard-interactive".into());
+        match keyboard_interactive(handle, user, pw).await {
+            Ok(None) => return Ok(()),
+            Ok(Some((remaining, note))) => {
+                if let Some(note) = note
+                    && let Some(last) = tried.last_mut()
+                {
+                    last.push_str(&format!(" ({note})"));
+                }
+                offered = Some(remaining);
+            }
+            Err(e) => return Err(lost(e)),
+        }
+    }
     if let Some(pw) = &auth.password
         && allows(&offered, MethodKind::Password)
     {
@@ -583,6 +686,58 @@ async fn authenticate(
     ))
 }
 
+/// Keyboard-interactive with the password as the answer to password prompts. `Ok(None)`:
+/// authenticated; `Ok(Some((remaining, note)))`: refused (note: why we gave up, if we did).
+async fn keyboard_interactive(
+    handle: &mut client::Handle<ClientHandler>,
+    user: &str,
+    password: &crate::Secret,
+) -> Result<Option<(MethodSet, Option<String>)>, russh::Error> {
+    use russh::client::KeyboardInteractiveAuthResponse as R;
+    let mut reply = handle
+        .authenticate_keyboard_interactive_start(user, None)
+        .await?;
+    // Servers may send empty rounds; a few are enough for any PAM stack fleetsh can answer.
+    for _ in 0..8 {
+        match reply {
+            R::Success => return Ok(None),
+            R::Failure {
+                remaining_methods, ..
+            } => return Ok(Some((remaining_methods, None))),
+            R::InfoRequest { prompts, .. } => {
+                let mut answers = Vec::with_capacity(prompts.len());
+                for p in &prompts {
+                    if p.prompt.to_lowercase().contains("password") && !p.echo {
+                        answers.push(password.expose().to_string());
+                    } else {
+                        // An OTP or question fleetsh cannot answer: give up on this method
+                        // (an empty answer fails it without sending the password anywhere).
+                        let note = format!("unanswerable prompt {:?}", p.prompt.trim());
+                        let r = handle
+                            .authenticate_keyboard_interactive_respond(vec![
+                                String::new();
+                                prompts.len()
+                            ])
+                            .await?;
+                        let remaining = match r {
+                            R::Failure {
+                                remaining_methods, ..
+                            } => remaining_methods,
+                            R::Success => return Ok(None),
+                            R::InfoRequest { .. } => MethodSet::empty(),
+                        };
+                        return Ok(Some((remaining, Some(note))));
+                    }
+                }
+                reply = handle
+                    .authenticate_keyboard_interactive_respond(answers)
+                    .await?;
+            }
+        }
+    }
+    Ok(Some((MethodSet::empty(), Some("too many prompts".into()))))
+}
+
 async fn best_rsa(
     handle: &client::Handle<ClientHandler>,
     cache: &mut Option<Option<HashAlg>>,
@@ -615,6 +770,7 @@ fn capture(buf: &mut Vec<u8>, data: &[u8], cap: usize, truncated: &mut bool) {
 enum Request {
     Env(String),
     Pty,
+    Agent,
 }
 
 type ReadHalf = russh::ChannelReadHalf;
@@ -625,6 +781,7 @@ type WriteHalf = russh::ChannelWriteHalf<client::Msg>;
 async fn open_channel(
     handle: &client::Handle<ClientHandler>,
     job: &Job,
+    forward_agent: bool,
 ) -> Result<(ReadHalf, WriteHalf), HostError> {
     let channel = handle.channel_open_session().await.map_err(|e| {
         HostError::new(
@@ -654,9 +811,21 @@ async fn open_channel(
             .map_err(|e| lost("pty request", e))?;
         pending.push_back(Request::Pty);
     }
+    if forward_agent {
+        write
+            .agent_forward(true)
+            .await
+            .map_err(|e| lost("agent forwarding request", e))?;
+        pending.push_back(Request::Agent);
+    }
     while let Some(req) = pending.front().cloned() {
         match read.wait().await {
             Some(ChannelMsg::Success) => {
+                pending.pop_front();
+            }
+            Some(ChannelMsg::Failure) if req == Request::Agent => {
+                // As OpenSSH: a refused agent forwarding is not fatal to the command.
+                tracing::warn!("the server refused agent forwarding");
                 pending.pop_front();
             }
             Some(ChannelMsg::Failure) => {
@@ -669,6 +838,7 @@ async fn open_channel(
                         Request::Pty => {
                             "the server refused to allocate a pty; the command was not run".into()
                         }
+                        Request::Agent => "agent forwarding refused".into(),
                     },
                 ));
             }
@@ -698,7 +868,7 @@ async fn run_command(
     let opened = tokio::select! {
         biased;
         _ = ctx.cancel.cancelled() => Err(HostError::new(ErrorKind::Cancelled, "run cancelled before the command started")),
-        r = tokio::time::timeout(job.connect_timeout, open_channel(handle, job)) => match r {
+        r = tokio::time::timeout(job.connect_timeout, open_channel(handle, job, ctx.settings.forward_agent && ctx.settings.auth.agent.is_some())) => match r {
             Ok(r) => r,
             Err(_) => Err(HostError::new(
                 ErrorKind::Channel,

@@ -74,6 +74,7 @@ impl Sshd {
             "client_ed25519",
             "other_host_ed25519",
             "other_client_ed25519",
+            "user_ca",
         ] {
             keygen(&p.join(key));
         }
@@ -206,10 +207,12 @@ fn sshd_config(dir: &Path, port: u16, extra: &str) -> String {
     c += &format!(
         "HostKey \"{}\"\n\
          AuthorizedKeysFile \"{}\"\n\
+         TrustedUserCAKeys \"{}\"\n\
          PidFile \"{}\"\n\
          SetEnv \"HOME={}\"\n",
         path("host_ed25519"),
         path("authorized_keys"),
+        path("user_ca.pub"),
         path("sshd.pid"),
         path("home"),
     );
@@ -303,7 +306,7 @@ fn find_sshd() -> PathBuf {
         .unwrap_or_else(|| panic!("{SSHD_MISSING}"))
 }
 
-fn keygen(path: &Path) {
+pub(crate) fn keygen(path: &Path) {
     let out = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "fleetsh-test", "-f"])
         .arg(path)
