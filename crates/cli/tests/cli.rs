@@ -96,6 +96,8 @@ impl Drop for SimProcess {
     }
 }
 
+#[path = "cli/auth.rs"]
+mod auth;
 #[path = "cli/control.rs"]
 mod control;
 #[path = "cli/output.rs"]
