@@ -85,6 +85,7 @@ impl SimFleet {
             threads,
             password,
             kbd_interactive_only,
+            user_ca,
             accept_env,
             sudo_password,
             faults,
@@ -108,6 +109,7 @@ impl SimFleet {
             client_key: client_key.public_key().key_data().clone(),
             password,
             kbd_interactive_only,
+            user_ca: user_ca.map(|ca| ca.key_data().clone()),
             accept_env,
             sudo_password: sudo_password.map(Arc::from),
             latency,
@@ -230,6 +232,13 @@ impl SimFleet {
     /// `state_dir/id_ed25519`: the client key the fleet accepts (`id_ed25519.pub` beside it).
     pub fn client_key_file(&self) -> PathBuf {
         self.state_dir.join(state::CLIENT_KEY)
+    }
+
+    /// `state_dir/id_ed25519-cert.pub`: where a certificate of the client key goes for
+    /// clients that look beside the key (OpenSSH does). The fleet never writes it; a test
+    /// does, with [`testing::write_cert`](crate::testing::write_cert).
+    pub fn client_cert_file(&self) -> PathBuf {
+        self.state_dir.join(state::CLIENT_CERT)
     }
 
     /// `state_dir/root/<host name>` (`root/sim00001` for index 0): the real directory

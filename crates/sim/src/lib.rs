@@ -20,6 +20,7 @@
 //! - [`SimHost`]: one host's index, name and address.
 //! - [`SimError`]: why a fleet could not start (or a fault spec is bad).
 //! - [`Fault`], [`parse_faults`]: hosts that misbehave on purpose.
+//! - [`testing`]: a user CA and OpenSSH user certificates for client tests.
 //!
 //! Used by tests, benches, `fleetsh sim` and `fleetsh run --sim N`.
 //!
@@ -33,6 +34,19 @@
 //!   [`SimConfig::kbd_interactive_only`] the `password` method is refused and not
 //!   offered, as on PAM servers with `PasswordAuthentication no`, so a client's fallback
 //!   from `password` to keyboard-interactive can be tested.
+//!
+//! - **user certificates** ([`SimConfig::user_ca`]): publickey auth with an OpenSSH user
+//!   certificate (`*-cert-v01@openssh.com`) of any key, signed by that CA, valid now,
+//!   with the login user among its principals (no principals: any user), and without
+//!   critical options (the sim honours none, so it refuses them all). Anything else is
+//!   refused: another CA, expired or not yet valid, another user, a host certificate.
+//!   russh hands a certificate to the server's key probe as its bare key, so with a CA
+//!   set every key offered without a signature is let through to the signed request,
+//!   which is where plain keys and certificates are really checked.
+//!   [`testing::ca_key`], [`testing::make_user_cert`] and [`testing::write_cert`] make a
+//!   CA, a certificate for [`SimFleet::client_public_key`], and its
+//!   `id_ed25519-cert.pub` file ([`SimFleet::client_cert_file`]); the fleet itself never
+//!   writes a certificate.
 //!
 //! The `auth-fail` fault refuses all of them (keyboard-interactive still prompts).
 //!
@@ -173,6 +187,7 @@ mod sftp;
 mod shell;
 mod state;
 mod stream;
+pub mod testing;
 mod tunnel;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -210,6 +225,11 @@ pub struct SimConfig {
     /// as many PAM servers do (`PasswordAuthentication no`, `KbdInteractiveAuthentication
     /// yes`). No effect without [`SimConfig::password`]. Default `false`.
     pub kbd_interactive_only: bool,
+    /// If set, OpenSSH user certificates signed by this CA are accepted for public-key
+    /// auth: a `*-cert-v01@openssh.com` key of type user, valid now, whose principals
+    /// include the login user (no principals: any user). Default `None`. See
+    /// [`testing::make_user_cert`] to make one.
+    pub user_ca: Option<russh::keys::PublicKey>,
     /// Which `env` requests are accepted, like OpenSSH's `AcceptEnv`: `None` (default)
     /// accepts every variable; `Some(patterns)` only names matching one of the patterns
     /// (`*` and `?` are wildcards, e.g. `LC_*`). Refused requests get a channel failure.
@@ -239,6 +259,7 @@ impl Default for SimConfig {
             threads: 1,
             password: None,
             kbd_interactive_only: false,
+            user_ca: None,
             accept_env: None,
             sudo_password: None,
             faults: Vec::new(),
@@ -259,6 +280,13 @@ impl std::fmt::Debug for SimConfig {
             // Never print the password.
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("kbd_interactive_only", &self.kbd_interactive_only)
+            .field(
+                "user_ca",
+                &self
+                    .user_ca
+                    .as_ref()
+                    .map(|k| k.fingerprint(Default::default()).to_string()),
+            )
             .field("accept_env", &self.accept_env)
             .field("sudo_password", &self.sudo_password.as_ref().map(|_| "***"))
             .field("faults", &self.faults)

@@ -111,6 +111,8 @@ pub(crate) struct Shared {
     pub(crate) password: Option<String>,
     /// Refuse the `password` method (keyboard-interactive only).
     pub(crate) kbd_interactive_only: bool,
+    /// The CA whose user certificates are accepted, if any.
+    pub(crate) user_ca: Option<KeyData>,
     /// Patterns of the environment variables accepted (`None`: all).
     pub(crate) accept_env: Option<Vec<String>>,
     /// The password `sudo` accepts, if any.
@@ -351,12 +353,40 @@ impl SimHandler {
 impl server::Handler for SimHandler {
     type Error = russh::Error;
 
+    /// With a user CA, every key is let through to the signed request: russh offers a
+    /// certificate here as its bare key, indistinguishable from a plain key, and the
+    /// certificate itself is checked in `auth_openssh_certificate`.
     async fn auth_publickey_offered(
         &mut self,
         _user: &str,
         offer: PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
+        if self.shared.user_ca.is_some() && !self.auth_fails() {
+            return Ok(Auth::Accept);
+        }
         Ok(self.accepts_key(offer.public_key))
+    }
+
+    /// Called once russh has checked the certificate's own signature and validity period
+    /// and the signature of the request; see [`accepts_certificate`].
+    async fn auth_openssh_certificate(
+        &mut self,
+        user: &str,
+        certificate: &russh::keys::Certificate,
+    ) -> Result<Auth, Self::Error> {
+        let auth = match &self.shared.user_ca {
+            Some(ca) if !self.auth_fails() => {
+                match accepts_certificate(ca, user, certificate, std::time::SystemTime::now()) {
+                    Ok(()) => Auth::Accept,
+                    Err(why) => {
+                        tracing::debug!(host = %self.host.shell.name, user, "certificate refused: {why}");
+                        Auth::reject()
+                    }
+                }
+            }
+            _ => Auth::reject(),
+        };
+        Ok(self.authenticated(user, auth))
     }
 
     async fn auth_publickey(
@@ -628,6 +658,41 @@ impl server::Handler for SimHandler {
         self.running.insert(channel, task.abort_handle());
         Ok(())
     }
+}
+
+/// Whether `cert` lets `user` in, trusting user certificates signed by `ca`: a user
+/// certificate, signed by `ca` (and its signature valid), valid at `now`, with `user`
+/// among its principals or no principals at all. Critical options are not enforced (none
+/// is understood, as the sim has no `force-command` or `source-address` to honour); a
+/// certificate carrying any is refused, as OpenSSH refuses unknown ones.
+pub(crate) fn accepts_certificate(
+    ca: &KeyData,
+    user: &str,
+    cert: &russh::keys::Certificate,
+    now: std::time::SystemTime,
+) -> Result<(), &'static str> {
+    use russh::keys::ssh_key::certificate::CertType;
+    if cert.cert_type() != CertType::User {
+        return Err("not a user certificate");
+    }
+    if cert.signature_key() != ca {
+        return Err("not signed by the user CA");
+    }
+    let now = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let ca_fingerprint = ca.fingerprint(russh::keys::HashAlg::Sha256);
+    if cert.validate_at(now, [&ca_fingerprint]).is_err() {
+        return Err("bad signature, or not valid now");
+    }
+    let principals = cert.valid_principals();
+    if !principals.is_empty() && !principals.iter().any(|p| p == user) {
+        return Err("the user is not among its principals");
+    }
+    if !cert.critical_options().is_empty() {
+        return Err("it has critical options");
+    }
+    Ok(())
 }
 
 /// A channel open failure "administratively prohibited" with its own description.
@@ -1017,6 +1082,50 @@ mod tests {
         assert!(glob_match("*_TOKEN", "GH_TOKEN"));
         assert!(glob_match("a*b*c", "aXXbYYbc"));
         assert!(!glob_match("a*b*c", "aXXbYYbd"));
+    }
+
+    #[test]
+    fn certificate_checks() {
+        use russh::keys::Certificate;
+        use russh::keys::ssh_key::certificate::{Builder, CertType};
+        use std::time::{Duration, SystemTime};
+        let ca = crate::keys::ca_key(1);
+        let user = crate::keys::client_key(0);
+        let now = SystemTime::now();
+        let secs = |t: SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let make = |kind: CertType, principal: Option<&str>, critical: bool| {
+            let mut b = Builder::new(
+                [7u8; 16],
+                user.public_key().key_data().clone(),
+                secs(now) - 60,
+                secs(now) + 3600,
+            )
+            .unwrap();
+            b.cert_type(kind).unwrap();
+            match principal {
+                Some(p) => b.valid_principal(p).unwrap(),
+                None => b.all_principals_valid().unwrap(),
+            };
+            if critical {
+                b.critical_option("force-command", "true").unwrap();
+            }
+            b.sign(&ca).unwrap()
+        };
+        let ca_key = ca.public_key().key_data();
+        let check = |cert: Certificate, user: &str| accepts_certificate(ca_key, user, &cert, now);
+        assert_eq!(
+            check(make(CertType::User, Some("alice"), false), "alice"),
+            Ok(())
+        );
+        assert_eq!(check(make(CertType::User, None, false), "anyone"), Ok(()));
+        assert!(check(make(CertType::User, Some("alice"), false), "bob").is_err());
+        assert!(check(make(CertType::Host, None, false), "alice").is_err());
+        assert!(check(make(CertType::User, None, true), "alice").is_err());
+        let cert = make(CertType::User, None, false);
+        let other_ca = crate::keys::ca_key(2);
+        assert!(accepts_certificate(other_ca.public_key().key_data(), "a", &cert, now).is_err());
+        let later = now + Duration::from_secs(7200);
+        assert!(accepts_certificate(ca_key, "a", &cert, later).is_err());
     }
 
     #[test]
