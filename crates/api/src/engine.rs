@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use fleetsh_core::{Action, GetPlan, HostKeyCheck, HostTarget, Job, PutPlan, RunConfig};
+use fleetsh_core::{Action, GetPlan, HostKeyCheck, HostTarget, Job, Kex, PutPlan, RunConfig};
 use fleetsh_shard::auth::PassphrasePrompt;
 use fleetsh_shard::auth::default_identity_files;
 use fleetsh_shard::executor::{CancelToken, OutputBudget, RunParts};
@@ -46,6 +46,7 @@ pub struct EngineBuilder {
     forward_agent: bool,
     certificate_files: Vec<PathBuf>,
     passphrase_prompt: Option<PassphrasePrompt>,
+    kex: Kex,
 }
 
 impl Default for EngineBuilder {
@@ -68,6 +69,7 @@ impl Default for EngineBuilder {
             forward_agent: false,
             certificate_files: Vec::new(),
             passphrase_prompt: None,
+            kex: Kex::Default,
         }
     }
 }
@@ -238,6 +240,14 @@ impl EngineBuilder {
         self
     }
 
+    /// Key exchange preference ([`Kex::Default`]: the post-quantum hybrid first, as OpenSSH;
+    /// [`Kex::Curve25519`]: curve25519 first, cheaper per handshake, for very large fleets).
+    /// Not combinable with [`EngineBuilder::client_config`] (set `preferred.kex` there).
+    pub fn kex(mut self, kex: Kex) -> Self {
+        self.kex = kex;
+        self
+    }
+
     /// Loads keys and known_hosts once and returns the engine.
     pub fn build(self) -> Result<Engine, Error> {
         self.run.validate()?;
@@ -279,11 +289,27 @@ impl EngineBuilder {
             .clone()
             .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
             .unwrap_or_else(|| "root".to_string());
+        let client = match (&self.client, self.kex) {
+            (Some(c), Kex::Default) => c.clone(),
+            (None, kex) => {
+                let mut c = fleetsh_shard::default_client_config();
+                if kex == Kex::Curve25519 {
+                    c.preferred.kex = fleetsh_shard::curve25519_first(&c.preferred.kex).into();
+                }
+                Arc::new(c)
+            }
+            (Some(_), _) => {
+                return Err(fleetsh_core::Error::InvalidSetting {
+                    setting: "kex",
+                    reason: "cannot be combined with a custom client_config: set \
+                             preferred.kex in that config instead"
+                        .into(),
+                }
+                .into());
+            }
+        };
         let settings = SshSettings {
-            client: self
-                .client
-                .clone()
-                .unwrap_or_else(|| Arc::new(fleetsh_shard::default_client_config())),
+            client,
             auth: AuthMaterial {
                 keys,
                 agent,

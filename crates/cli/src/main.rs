@@ -286,6 +286,9 @@ fn setup(a: &CommonArgs, port: Option<u16>) -> Result<Setup> {
     {
         b = b.passphrase(Secret::new(pp));
     }
+    if let Some(k) = a.kex.or(file.kex) {
+        b = b.kex(k);
+    }
     if a.forward_agent {
         b = b.forward_agent(true);
     }

@@ -339,6 +339,43 @@ impl RunConfig {
     }
 }
 
+/// Which key exchange a connection prefers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kex {
+    /// The post-quantum hybrid `mlkem768x25519-sha256` first (as OpenSSH 9.9+), then
+    /// `curve25519-sha256`, then the Diffie-Hellman groups.
+    #[default]
+    Default,
+    /// `curve25519-sha256` first: about a third less client CPU per handshake (see
+    /// docs/benchmarks.md), without the post-quantum protection. For very large fleets.
+    Curve25519,
+}
+
+impl Kex {
+    /// The name as written on the command line and in config files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kex::Default => "default",
+            Kex::Curve25519 => "curve25519",
+        }
+    }
+}
+
+impl FromStr for Kex {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "default" => Ok(Kex::Default),
+            "curve25519" => Ok(Kex::Curve25519),
+            other => Err(Error::InvalidSetting {
+                setting: "kex",
+                reason: format!("{other:?} is not one of default, curve25519"),
+            }),
+        }
+    }
+}
+
 /// How the server's host key is checked against known_hosts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -439,6 +476,8 @@ pub struct FileConfig {
     pub env: Option<std::collections::BTreeMap<String, String>>,
     /// User to run commands as through sudo (with `--sudo`).
     pub sudo_user: Option<String>,
+    /// Key exchange preference: `"default"` (post-quantum hybrid first) or `"curve25519"`.
+    pub kex: Option<Kex>,
 }
 
 impl FileConfig {

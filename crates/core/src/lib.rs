@@ -26,7 +26,7 @@ pub mod hosts;
 mod secret;
 pub mod transfer;
 
-pub use config::{Amount, FileConfig, HostKeyCheck, Job, RunConfig, StdinData, Sudo};
+pub use config::{Amount, FileConfig, HostKeyCheck, Job, Kex, RunConfig, StdinData, Sudo};
 pub use error::Error;
 pub use event::{ErrorKind, Event, HostError, HostResult, Outcome, StreamKind, Timings};
 pub use groups::Groups;

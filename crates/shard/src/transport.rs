@@ -65,6 +65,15 @@ pub fn default_client_config() -> client::Config {
     }
 }
 
+/// `kex` with `curve25519-sha256` (and its pre-RFC name) moved to the front, the rest in
+/// their order.
+pub fn curve25519_first(kex: &[russh::kex::Name]) -> Vec<russh::kex::Name> {
+    let first = [russh::kex::CURVE25519, russh::kex::CURVE25519_PRE_RFC_8731];
+    let mut v: Vec<russh::kex::Name> = first.to_vec();
+    v.extend(kex.iter().filter(|k| !first.contains(k)).copied());
+    v
+}
+
 /// Everything a host task needs from its shard.
 #[derive(Debug, Clone)]
 pub(crate) struct HostCtx {
@@ -1133,6 +1142,16 @@ mod tests {
     fn signal_names_have_no_prefix() {
         assert_eq!(sig_name(&russh::Sig::KILL), "KILL");
         assert_eq!(sig_name(&russh::Sig::Custom("USR9".into())), "USR9");
+    }
+
+    #[test]
+    fn curve25519_first_keeps_the_rest_in_order() {
+        let d = default_client_config();
+        let v = curve25519_first(&d.preferred.kex);
+        assert_eq!(v[0], russh::kex::CURVE25519);
+        assert_eq!(v.len(), d.preferred.kex.len());
+        let pos = |n| v.iter().position(|k| *k == n).unwrap();
+        assert!(pos(russh::kex::MLKEM768X25519_SHA256) > pos(russh::kex::CURVE25519_PRE_RFC_8731));
     }
 
     #[tokio::test]

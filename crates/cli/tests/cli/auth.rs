@@ -79,3 +79,41 @@ fn encrypted_key_passphrase_is_asked_once_on_the_terminal() {
         "the passphrase is not echoed"
     );
 }
+
+#[test]
+fn kex_preference_from_flag_and_config_file() {
+    let sim = SimProcess::start(5, "127.45.0.1");
+    let mut owned = Vec::new();
+    let hosts = sim.path("hosts");
+    let mut args = vec!["run", "-H", &hosts];
+    args.extend(sim.args(&mut owned));
+    let run = |extra: &[&str]| {
+        let mut a = args.clone();
+        a.extend(extra);
+        a.extend(["-o", "json", "--", "echo", "ok"]);
+        fleetsh(&a)
+    };
+    let out = run(&["--kex", "curve25519"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(json_lines(&out).len(), 5);
+
+    let out = run(&["--kex", "md5-please"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("curve25519"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "kex = \"curve25519\"\n").unwrap();
+    let out = run(&["--config", good.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "kex = \"sha1-forever\"\n").unwrap();
+    let out = run(&["--config", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("bad.toml") && err.contains("kex"), "{err}");
+}
