@@ -78,6 +78,22 @@
 //!   `sudo: 1 incorrect password attempt` on stderr, status 1; no sudo password
 //!   configured, `sudo: a password is required`, status 1.
 //! - **`sh -c 'SCRIPT'`** (also `bash`, `/bin/sh`) runs SCRIPT through the built-in shell.
+//! - **agent**: `ssh-add -l` / `ssh-add -L` list the client's forwarded agent (see
+//!   [below](#agent-forwarding)).
+//!
+//! # Agent forwarding
+//!
+//! A session channel accepts `auth-agent-req@openssh.com` (what `ssh -A` sends) before
+//! its exec request. A command on that channel then reaches the client's agent:
+//! `ssh-add -l` opens an `auth-agent@openssh.com` channel back to the client, sends the
+//! agent a `REQUEST_IDENTITIES`, closes the channel and prints one line per identity as
+//! OpenSSH does (`256 SHA256:... comment (ED25519)`, `-CERT` appended for
+//! certificates), status 0; `ssh-add -L` prints the public keys (`ssh-ed25519 AAAA...
+//! comment`). An agent without identities gives `The agent has no identities.`, status
+//! 1; a client that refuses the agent channel (or an agent that does not answer within
+//! 10 s) gives `error fetching identities: ...`, status 1. Without forwarding on the
+//! channel: `Could not open a connection to your authentication agent.` on stderr,
+//! status 2.
 //!
 //! # The SFTP subsystem
 //!
@@ -177,6 +193,7 @@
     )
 )]
 
+mod agent;
 mod error;
 mod fault;
 mod fleet;

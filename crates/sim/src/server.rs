@@ -51,6 +51,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::AbortHandle;
 
 use crate::Fault;
+use crate::agent::ForwardedAgent;
 use crate::sftp::{SftpCut, SftpServer};
 use crate::shell::{self, CHUNK, Closed, Context, Exit, ShellHost, Sink, Stdin, Stream};
 use crate::stream::{CutSwitch, SimStream};
@@ -289,6 +290,8 @@ struct PendingChannel {
     env: BTreeMap<String, String>,
     /// A `pty-req` was accepted.
     pty: bool,
+    /// An `auth-agent-req@openssh.com` was accepted.
+    agent: bool,
 }
 
 /// The per-connection russh handler.
@@ -454,6 +457,7 @@ impl server::Handler for SimHandler {
                 channel,
                 env: BTreeMap::new(),
                 pty: false,
+                agent: false,
             },
         );
         reply.accept().await;
@@ -576,6 +580,22 @@ impl server::Handler for SimHandler {
         }
     }
 
+    /// Agent forwarding: remembered for the channel's command (`ssh-add`); russh answers
+    /// success or failure from the returned flag.
+    async fn agent_request(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        match self.pending.get_mut(&channel) {
+            Some(pending) => {
+                pending.agent = true;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     async fn shell_request(
         &mut self,
         channel: ChannelId,
@@ -634,6 +654,11 @@ impl server::Handler for SimHandler {
         ctx.pty = pending.pty;
         ctx.sudo_password = self.shared.sudo_password.clone();
         ctx.stdin = Stdin::new(pipe_out);
+        if pending.agent {
+            ctx.agent = Some(Arc::new(ForwardedAgent {
+                handle: session.handle(),
+            }));
+        }
         let drop = match (&self.host.behaviour.fault, &self.cut) {
             (Some(Fault::Drop), Some(switch)) => Some(DropFault {
                 progress: switch.progress(),

@@ -1225,6 +1225,8 @@ mod faults {
     }
 }
 
+#[path = "sim/agent.rs"]
+mod agent;
 #[path = "sim/auth.rs"]
 mod auth;
 #[path = "sim/bastion.rs"]

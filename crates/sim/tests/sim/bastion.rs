@@ -77,6 +77,22 @@ async fn login_via<H: client::Handler>(
     session
 }
 
+/// The recorded refusal descriptions, once there are `count` of them (at most 5 s).
+async fn wait_for_refusals(refusals: &Mutex<Vec<String>>, count: usize) -> Vec<String> {
+    for _ in 0..500 {
+        let seen = refusals.lock().unwrap().clone();
+        if seen.len() >= count {
+            assert_eq!(seen.len(), count, "{seen:?}");
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!(
+        "expected {count} refusals, got {:?}",
+        refusals.lock().unwrap()
+    );
+}
+
 /// Logs in to host `index` directly, with a client that records refusals.
 async fn login_recording(
     fleet: &SimFleet,
@@ -209,8 +225,8 @@ async fn destinations_outside_the_fleet_are_refused() {
             "{host}:{port}: {err:?}"
         );
     }
-    let refusals = refusals.lock().unwrap().clone();
-    assert_eq!(refusals.len(), 8, "{refusals:?}");
+    // russh returns the error before it calls the handler with the description.
+    let refusals = wait_for_refusals(&refusals, 8).await;
     assert!(
         refusals[0].contains("127.0.0.1") && refusals[0].contains("not a host of this fleet"),
         "{}",
@@ -261,7 +277,7 @@ async fn no_forward_fault_refuses_every_tunnel() {
         ),
         "{err:?}"
     );
-    let refusals = refusals.lock().unwrap().clone();
+    let refusals = wait_for_refusals(&refusals, 1).await;
     assert!(refusals[0].contains("no-forward"), "{refusals:?}");
     assert_eq!(fleet.connections_accepted(open), 0);
     // Commands still run on it, and a healthy host forwards to it.
