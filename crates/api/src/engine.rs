@@ -472,6 +472,15 @@ impl Engine {
         self.run(hosts, job)
     }
 
+    /// The same engine (keys, known_hosts, settings shared) with another fanout: for runs
+    /// that step their concurrency, such as `fleetsh bench`.
+    pub fn with_fanout(&self, fanout: usize) -> Engine {
+        let mut e = self.clone();
+        e.run.fanout = fanout.max(1);
+        e.shard.fanout = fanout.max(1);
+        e
+    }
+
     /// The number of shard threads a run of `hosts` hosts would use.
     pub fn shards_for(&self, hosts: usize) -> usize {
         self.shard.effective_shards(hosts)

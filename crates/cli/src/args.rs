@@ -22,6 +22,10 @@ pub enum Command {
     /// Download files from every host over SFTP into LOCALDIR/HOST/: `get -w SPEC REMOTE...
     /// LOCALDIR`.
     Get(Box<GetArgs>),
+    /// Measure a fleet: the seeds' workload (a command reading 26,000 bytes) at stepped
+    /// concurrency, with the median time of each operation (connect+auth, channel open,
+    /// execute, read, close) per step.
+    Bench(Box<BenchArgs>),
     /// Serve a simulated fleet of SSH hosts on loopback addresses until SIGINT or SIGTERM.
     Sim(SimArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -198,6 +202,25 @@ pub struct RunArgs {
     /// The command to run (after `--`).
     #[arg(last = true, required = true, num_args = 1.., value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Remote port for targets that name none.
+    #[arg(short = 'p', long = "port", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+    /// The command each host runs.
+    #[arg(
+        long,
+        default_value = "head -c 26000 /dev/zero",
+        value_name = "COMMAND"
+    )]
+    pub command: String,
+    /// Concurrency steps (the fanout of each pass over all the hosts).
+    #[arg(long, default_value = "1,10,50,100,200", value_name = "N,N...", value_parser = crate::bench::parse_steps)]
+    pub steps: std::vec::Vec<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 //! print events. The logic lives in the `fleetsh` library.
 
 mod args;
+mod bench;
 mod output;
 
 use std::io::{self, IsTerminal, Write};
@@ -15,7 +16,8 @@ use fleetsh::{Engine, FileConfig, Groups, HostKeyCheck, HostList, Job, RunConfig
 use fleetsh_sim::{SimConfig, SimFleet};
 
 use args::{
-    Cli, Command, CommonArgs, GetArgs, HostKeyCheckArg, OutputMode, PutArgs, RunArgs, SimArgs,
+    BenchArgs, Cli, Command, CommonArgs, GetArgs, HostKeyCheckArg, OutputMode, PutArgs, RunArgs,
+    SimArgs,
 };
 
 /// A usage or configuration error: exit status 2.
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(a) => run(*a),
         Command::Put(a) => put(*a),
+        Command::Bench(a) => bench(*a),
         Command::Get(a) => get(*a),
         Command::Sim(a) => sim(a),
         Command::Completions { shell } => {
@@ -389,6 +392,28 @@ fn get(a: GetArgs) -> Result<ExitCode> {
     };
     job.validate().map_err(usage)?;
     execute(&a.common, &s.engine, s.hosts, job, s.fleet)
+}
+
+fn bench(a: BenchArgs) -> Result<ExitCode> {
+    let s = setup(&a.common, a.port)?;
+    let job = Job {
+        command: a.command.clone(),
+        stream_output: false,
+        ..s.job
+    };
+    job.validate().map_err(usage)?;
+    let engine = s.engine;
+    eprintln!(
+        "fleetsh bench: {} hosts, steps {:?}",
+        s.hosts.len(),
+        a.steps
+    );
+    let rows = bench::run_steps(&|c| Ok(engine.with_fanout(c)), &s.hosts, &job, &a.steps)?;
+    let mut out = io::stdout().lock();
+    bench::print(&rows, &a.command, &mut out)?;
+    drop(s.fleet);
+    let failed = rows.iter().any(|r| r.ok < r.hosts);
+    Ok(ExitCode::from(u8::from(failed)))
 }
 
 /// Runs `job`, printing events as they come, and returns the exit status.

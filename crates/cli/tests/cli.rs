@@ -98,6 +98,8 @@ impl Drop for SimProcess {
 
 #[path = "cli/auth.rs"]
 mod auth;
+#[path = "cli/bench.rs"]
+mod bench;
 #[path = "cli/control.rs"]
 mod control;
 #[path = "cli/output.rs"]
