@@ -105,8 +105,12 @@ pub(crate) async fn pipe(channel: Channel<Msg>, tcp: TcpStream) {
         // Client -> target, one message at a time.
         while let Some(msg) = from_client.wait().await {
             match msg {
-                ChannelMsg::Data { data } if to_target.write_all(&data).await.is_err() => {
-                    return false;
+                ChannelMsg::Data { data } => {
+                    // The next message is not taken until this one is in the socket.
+                    let written = to_target.write_all(&data).await;
+                    if written.is_err() {
+                        return false;
+                    }
                 }
                 ChannelMsg::Eof => {
                     let _ = to_target.shutdown().await;
