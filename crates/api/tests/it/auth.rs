@@ -218,3 +218,177 @@ fn openssh_agent_forwarding_only_on_request() {
     assert!(r.error.is_none(), "{r:?}");
     assert_ne!(r.exit_code, Some(0), "no agent without -A: {r:?}");
 }
+
+mod sim {
+    //! The same methods against the simulated fleet.
+
+    use std::time::{Duration, SystemTime};
+
+    use fleetsh::{Engine, ErrorKind, HostTarget, Secret};
+    use fleetsh_sim::{SimConfig, SimFleet, testing};
+
+    use super::{Agent, job};
+
+    fn start(config: SimConfig) -> (SimFleet, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let fleet = SimFleet::start(SimConfig {
+            port: 0,
+            state_dir: dir.path().to_path_buf(),
+            ..config
+        })
+        .expect("the simulated fleet must start");
+        (fleet, dir)
+    }
+
+    fn targets(f: &SimFleet) -> Vec<HostTarget> {
+        f.hosts()
+            .iter()
+            .map(|h| HostTarget::new(h.addr.ip().to_string()).with_port(h.addr.port()))
+            .collect()
+    }
+
+    #[test]
+    fn keyboard_interactive_answers_the_password_prompt() {
+        let (fleet, _dir) = start(SimConfig {
+            count: 6,
+            password: Some("kbd secret".into()),
+            kbd_interactive_only: true,
+            ..SimConfig::default()
+        });
+        // No key at all: keyboard-interactive with the password.
+        let e = Engine::builder()
+            .no_agent()
+            .known_hosts(fleet.known_hosts_file())
+            .password(Secret::new("kbd secret".to_string()))
+            .build()
+            .unwrap();
+        let report = e.run(targets(&fleet), job("whoami")).unwrap().join();
+        assert!(report.all_ok(), "{:?}", report.results[0]);
+        // A wrong password: refused, and the error names what was tried and offered.
+        let e = Engine::builder()
+            .no_agent()
+            .known_hosts(fleet.known_hosts_file())
+            .password(Secret::new("wrong".to_string()))
+            .build()
+            .unwrap();
+        let report = e.run(targets(&fleet), job("true")).unwrap().join();
+        for r in &report.results {
+            let err = r.error.as_ref().expect("refused");
+            assert_eq!(err.kind, ErrorKind::Auth);
+            assert!(err.message.contains("keyboard-interactive"), "{err:?}");
+            assert!(
+                !err.message.contains("wrong"),
+                "no secret in messages: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn user_certificate_signed_by_the_fleet_ca() {
+        let ca = testing::ca_key(7);
+        let (fleet, dir) = start(SimConfig {
+            count: 5,
+            user_ca: Some(ca.public_key().clone()),
+            ..SimConfig::default()
+        });
+        // A fresh key the fleet does not know: only a certificate lets it in.
+        let key_path = dir.path().join("fresh");
+        crate::openssh::keygen(&key_path);
+        let key = russh::keys::PrivateKey::read_openssh_file(&key_path).unwrap();
+        let now = SystemTime::now();
+        let builder = || {
+            Engine::builder()
+                .user("deploy")
+                .no_agent()
+                .identity_file(&key_path)
+                .known_hosts(fleet.known_hosts_file())
+        };
+        let report = builder()
+            .build()
+            .unwrap()
+            .run(targets(&fleet), job("whoami"))
+            .unwrap()
+            .join();
+        assert!(
+            report
+                .results
+                .iter()
+                .all(|r| r.error.as_ref().is_some_and(|e| e.kind == ErrorKind::Auth))
+        );
+
+        let cert = testing::make_user_cert(
+            &ca,
+            key.public_key(),
+            &["deploy"],
+            now - Duration::from_secs(60)..now + Duration::from_secs(3600),
+        )
+        .unwrap();
+        testing::write_cert(&cert, &dir.path().join("fresh-cert.pub")).unwrap();
+        let report = builder()
+            .build()
+            .unwrap()
+            .run(targets(&fleet), job("whoami"))
+            .unwrap()
+            .join();
+        for r in &report.results {
+            assert!(r.is_ok(), "{r:?}");
+            assert_eq!(String::from_utf8_lossy(&r.stdout), "deploy\n");
+        }
+        // Expired: refused with the certificate named among the methods tried.
+        let expired = testing::make_user_cert(
+            &ca,
+            key.public_key(),
+            &["deploy"],
+            now - Duration::from_secs(7200)..now - Duration::from_secs(3600),
+        )
+        .unwrap();
+        testing::write_cert(&expired, &dir.path().join("fresh-cert.pub")).unwrap();
+        let report = builder()
+            .build()
+            .unwrap()
+            .run(targets(&fleet), job("true"))
+            .unwrap()
+            .join();
+        for r in &report.results {
+            let e = r.error.as_ref().expect("expired certificate refused");
+            assert_eq!(e.kind, ErrorKind::Auth);
+            assert!(e.message.contains("publickey certificate"), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn agent_forwarding_only_on_request() {
+        let (fleet, _d) = start(SimConfig {
+            count: 4,
+            ..SimConfig::default()
+        });
+        let agent = Agent::start(&fleet.client_key_file());
+        let engine = |forward: bool| {
+            Engine::builder()
+                .agent_socket(&agent.socket)
+                .forward_agent(forward)
+                .known_hosts(fleet.known_hosts_file())
+                .build()
+                .unwrap()
+        };
+        let report = engine(true)
+            .run(targets(&fleet), job("ssh-add -l"))
+            .unwrap()
+            .join();
+        for r in &report.results {
+            assert!(r.is_ok(), "{r:?}");
+            let out = String::from_utf8_lossy(&r.stdout);
+            assert!(
+                out.contains("SHA256:") && out.contains("(ED25519)"),
+                "{out}"
+            );
+        }
+        let report = engine(false)
+            .run(targets(&fleet), job("ssh-add -l"))
+            .unwrap()
+            .join();
+        for r in &report.results {
+            assert_eq!(r.exit_code, Some(2), "{r:?}");
+        }
+    }
+}

@@ -117,3 +117,24 @@ fn kex_preference_from_flag_and_config_file() {
     let err = text(&out.stderr);
     assert!(err.contains("bad.toml") && err.contains("kex"), "{err}");
 }
+
+#[test]
+fn jump_host_flag_reaches_hosts_through_a_bastion() {
+    let sim = SimProcess::start(40, "127.47.0.1");
+    let hosts = std::fs::read_to_string(sim.path("hosts")).unwrap();
+    let mut lines = hosts.lines();
+    let bastion = lines.next().unwrap().to_string();
+    let behind = sim.dir.path().join("behind");
+    std::fs::write(&behind, lines.collect::<Vec<_>>().join("\n")).unwrap();
+    let mut owned = Vec::new();
+    let mut args = vec!["run", "-H", behind.to_str().unwrap(), "-J", &bastion];
+    args.extend(sim.args(&mut owned));
+    args.extend(["-o", "json", "--", "hostname"]);
+    let out = fleetsh(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(json_lines(&out).len(), 39);
+
+    let out = fleetsh(&["run", "-w", "127.0.0.1:1", "-J", "a,,b", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("-J"), "{}", text(&out.stderr));
+}
