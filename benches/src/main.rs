@@ -16,7 +16,8 @@
 //! file with concurrency stepped over 1..200, per-phase medians), `idle` (RSS per authenticated
 //! session held open), `scaling` (shards = 1..CPUs against plain-russh baselines on one
 //! multi-thread and one current-thread runtime), `kex` (ML-KEM hybrid vs curve25519), `sweep`
-//! (fanout and rate stepped), `all`.
+//! (fanout and rate stepped), `transfer` (one 256 MiB file to and from one host against OpenSSH's
+//! `scp`/`sftp` on a private loopback `sshd`, then a 1 MiB file to 1,000 simulated hosts), `all`.
 //! Each prints a plain-text table, and with `--json` one JSON object per scenario.
 //! `docs/benchmarks.md` explains the method and records results.
 
@@ -24,7 +25,9 @@ mod fleet;
 mod measure;
 mod plain;
 mod procfs;
+mod sshd;
 mod table;
+mod transfer;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -171,11 +174,60 @@ enum Scenario {
         #[arg(long, value_delimiter = ',')]
         rates: Vec<f64>,
     },
+    /// File transfers (issue 5): one large file to and from one host, fleetsh against OpenSSH's
+    /// scp, scp -O and sftp on a private loopback sshd; then a small file to many simulated hosts.
+    Transfer {
+        /// Size of the single file, MiB.
+        #[arg(long, default_value_t = 256)]
+        size_mib: u64,
+        /// Rounds of the single-file runs (every client once per round, interleaved).
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// Force this cipher on every client (e.g. aes256-gcm@openssh.com) [default: each
+        /// client's own preference].
+        #[arg(long)]
+        cipher: Option<String>,
+        /// Leave out OpenSSH's clients.
+        #[arg(long)]
+        no_openssh: bool,
+        /// Sweep: chunk sizes (KiB) of the plain pipelined client (with --sweep-windows).
+        #[arg(long, value_delimiter = ',')]
+        sweep_chunks: Vec<u32>,
+        /// Sweep: requests in flight of the plain pipelined client.
+        #[arg(long, value_delimiter = ',')]
+        sweep_windows: Vec<usize>,
+        /// Extra fleetsh rows with russh's channel window (`client::Config::window_size`) set to
+        /// these sizes (KiB).
+        #[arg(long, value_delimiter = ',')]
+        channel_windows: Vec<u32>,
+        /// Extra fleetsh rows from other builds of this harness: LABEL=PATH (e.g. other
+        /// CHUNK/WINDOW constants).
+        #[arg(long)]
+        engine: Vec<String>,
+        /// Directions: up, down or both.
+        #[arg(long, default_value = "both")]
+        direction: String,
+        /// Simulated hosts for the fleet upload (0: skip it).
+        #[arg(long, default_value_t = 1000)]
+        fleet_hosts: usize,
+        /// Size of the fleet upload's file, KiB.
+        #[arg(long, default_value_t = 1024)]
+        fleet_file_kib: u64,
+        /// Skip the single-file runs.
+        #[arg(long)]
+        no_single: bool,
+    },
     /// Every scenario with its defaults (sweep included).
     All,
     /// Internal: run one measurement described by SPEC (JSON) and print its sample (JSON).
     #[command(hide = true)]
     Measure {
+        /// The spec.
+        spec: String,
+    },
+    /// Internal: one single-file transfer described by SPEC (JSON); prints its result (JSON).
+    #[command(hide = true)]
+    TransferOnce {
         /// The spec.
         spec: String,
     },
@@ -185,6 +237,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match &cli.scenario {
         Scenario::Measure { spec } => measure_here(spec),
+        Scenario::TransferOnce { spec } => transfer_once_here(spec),
         _ => Bench::new(&cli).and_then(|b| b.run(&cli.scenario)),
     };
     match r {
@@ -206,6 +259,14 @@ fn measure_here(spec: &str) -> Result<()> {
     let spec: Spec = serde_json::from_str(spec).context("bad measurement spec")?;
     let sample = measure::run(&spec)?;
     println!("{}", serde_json::to_string(&sample)?);
+    Ok(())
+}
+
+/// The child side of a single-file transfer: one JSON line on stdout.
+fn transfer_once_here(spec: &str) -> Result<()> {
+    let spec: transfer::OnceSpec = serde_json::from_str(spec).context("bad transfer spec")?;
+    let r = transfer::run_once(&spec)?;
+    println!("{}", serde_json::to_string(&r)?);
     Ok(())
 }
 
@@ -344,15 +405,60 @@ impl Bench {
                 fanouts,
                 rates,
             } => self.sweep(*hosts, fanouts, rates),
+            Scenario::Transfer {
+                size_mib,
+                rounds,
+                cipher,
+                no_openssh,
+                sweep_chunks,
+                sweep_windows,
+                channel_windows,
+                engine,
+                direction,
+                fleet_hosts,
+                fleet_file_kib,
+                no_single,
+            } => {
+                if !no_single {
+                    let opts = SingleOpts {
+                        size: size_mib << 20,
+                        rounds: *rounds,
+                        cipher: cipher.clone(),
+                        openssh: !no_openssh,
+                        sweep_chunks,
+                        sweep_windows,
+                        channel_windows,
+                        engines: engine,
+                        direction,
+                    };
+                    self.transfer_single(&opts)?;
+                }
+                if *fleet_hosts > 0 {
+                    self.transfer_fleet(*fleet_hosts, fleet_file_kib << 10)?;
+                }
+                Ok(())
+            }
             Scenario::All => {
                 self.echo(&[1000, 10_000], fleetsh::DEFAULT_FANOUT, 0)?;
                 self.seeds(&[1, 10, 50, 100, 200], 200, 0)?;
                 self.idle(10_000, None)?;
                 self.scaling(10_000, fleetsh::DEFAULT_FANOUT, &[])?;
                 self.kex(2000, fleetsh::DEFAULT_FANOUT)?;
-                self.sweep(2000, &[10, 50, 100, 250, 500, 1000, 2000], &[])
+                self.sweep(2000, &[10, 50, 100, 250, 500, 1000, 2000], &[])?;
+                self.transfer_single(&SingleOpts {
+                    size: 256 << 20,
+                    rounds: 3,
+                    cipher: None,
+                    openssh: true,
+                    sweep_chunks: &[],
+                    sweep_windows: &[],
+                    channel_windows: &[],
+                    engines: &[],
+                    direction: "both",
+                })?;
+                self.transfer_fleet(1000, 1 << 20)
             }
-            Scenario::Measure { .. } => Ok(()),
+            Scenario::Measure { .. } | Scenario::TransferOnce { .. } => Ok(()),
         }
     }
 
@@ -373,6 +479,7 @@ impl Bench {
             identity: PathBuf::new(),
             sim_pids: Vec::new(),
             sample_rss: false,
+            put: None,
         }
     }
 
@@ -882,6 +989,343 @@ impl Bench {
             &[
                 "floor: client crypto per handshake with russh's RustCrypto crates \
                  (notes/russh-measured.md): 230 us curve25519, 470 us mlkem768x25519"
+                    .into(),
+                cpu_resolution_note(&rows),
+            ],
+        );
+        Ok(())
+    }
+}
+
+/// Options of the single-file transfer runs.
+struct SingleOpts<'a> {
+    size: u64,
+    rounds: usize,
+    cipher: Option<String>,
+    openssh: bool,
+    sweep_chunks: &'a [u32],
+    sweep_windows: &'a [usize],
+    channel_windows: &'a [u32],
+    engines: &'a [String],
+    direction: &'a str,
+}
+
+/// The single-file runs' output.
+#[derive(Debug, Serialize)]
+struct TransferReport {
+    scenario: &'static str,
+    date: String,
+    machine: Machine,
+    load_before: [f64; 3],
+    load_after: [f64; 3],
+    bytes: u64,
+    rounds: usize,
+    cipher_forced: Option<String>,
+    sftp_server: String,
+    rows: Vec<TransferRowReport>,
+}
+
+/// One client in one direction, over the rounds.
+#[derive(Debug, Serialize)]
+struct TransferRowReport {
+    label: String,
+    direction: &'static str,
+    cipher: String,
+    median_mb_per_s: Option<f64>,
+    median_wall_s: Option<f64>,
+    median_client_cpu_s: Option<f64>,
+    /// Median over the rounds of (this row's MB/s / scp's MB/s in the same round).
+    vs_scp: Option<f64>,
+    samples: Vec<transfer::XferSample>,
+}
+
+impl Bench {
+    /// The clients of the single-file runs, in run order.
+    fn transfer_rows(&self, o: &SingleOpts) -> Result<Vec<transfer::XferRow>> {
+        use transfer::{XferClient, XferRow};
+        let mut rows = vec![XferRow {
+            label: "fleetsh".into(),
+            client: XferClient::Engine {
+                exe: None,
+                channel_window: None,
+            },
+        }];
+        for e in o.engines {
+            let Some((label, path)) = e.split_once('=') else {
+                bail!("--engine takes LABEL=PATH, not {e:?}");
+            };
+            rows.push(XferRow {
+                label: format!("fleetsh {label}"),
+                client: XferClient::Engine {
+                    exe: Some(PathBuf::from(path)),
+                    channel_window: None,
+                },
+            });
+        }
+        for &w in o.channel_windows {
+            rows.push(XferRow {
+                label: format!("fleetsh chan-window {w}K"),
+                client: XferClient::Engine {
+                    exe: None,
+                    channel_window: Some(w.saturating_mul(1024)),
+                },
+            });
+        }
+        if o.openssh {
+            rows.push(XferRow {
+                label: "scp".into(),
+                client: XferClient::Scp { legacy: false },
+            });
+            let legacy = Command::new("scp")
+                .arg("-O")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .output()
+                .map(|o| !String::from_utf8_lossy(&o.stderr).contains("illegal option"))
+                .unwrap_or(false);
+            if legacy {
+                rows.push(XferRow {
+                    label: "scp -O".into(),
+                    client: XferClient::Scp { legacy: true },
+                });
+            }
+            rows.push(XferRow {
+                label: "sftp -b".into(),
+                client: XferClient::Sftp,
+            });
+        }
+        for &c in o.sweep_chunks {
+            for &w in o.sweep_windows {
+                for &cw in std::iter::once(&0).chain(o.channel_windows) {
+                    rows.push(XferRow {
+                        label: if cw == 0 {
+                            format!("plain {c}K x {w}")
+                        } else {
+                            format!("plain {c}K x {w} chan-window {cw}K")
+                        },
+                        client: XferClient::Plain {
+                            chunk: c.saturating_mul(1024),
+                            window: w.max(1),
+                            channel_window: (cw > 0).then(|| cw.saturating_mul(1024)),
+                        },
+                    });
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    fn transfer_single(&self, o: &SingleOpts) -> Result<()> {
+        let directions: Vec<bool> = match o.direction {
+            "up" => vec![true],
+            "down" => vec![false],
+            "both" => vec![true, false],
+            d => bail!("--direction takes up, down or both, not {d:?}"),
+        };
+        let rows = self.transfer_rows(o)?;
+        eprintln!(
+            "fleetsh-bench transfer: {} MiB file, {} clients, {} round(s)",
+            o.size >> 20,
+            rows.len(),
+            o.rounds
+        );
+        let single = transfer::SingleFile::prepare(
+            o.size,
+            self.exe.clone(),
+            o.cipher.clone(),
+            self.child_timeout,
+        )?;
+        let date = procfs::utc_now();
+        let load_before = procfs::loadavg();
+        // samples[d][r]: direction d, row r, one per round.
+        let mut samples: Vec<Vec<Vec<transfer::XferSample>>> =
+            vec![vec![Vec::new(); rows.len()]; directions.len()];
+        for round in 0..o.rounds.max(1) {
+            for (d, &up) in directions.iter().enumerate() {
+                for (r, row) in rows.iter().enumerate() {
+                    let s = single.run(row, up)?;
+                    eprintln!(
+                        "  round {}/{} {} {}: {:.1} MB/s ({:.2} s, client CPU {:.2} s, {})",
+                        round + 1,
+                        o.rounds,
+                        if up { "put" } else { "get" },
+                        row.label,
+                        s.mb_per_s,
+                        s.wall_s,
+                        s.client_cpu_s,
+                        s.cipher
+                    );
+                    if let Some(v) = samples.get_mut(d).and_then(|v| v.get_mut(r)) {
+                        v.push(s);
+                    }
+                }
+            }
+        }
+        let load_after = procfs::loadavg();
+        let scp = rows
+            .iter()
+            .position(|r| r.client == transfer::XferClient::Scp { legacy: false });
+        let mut report = TransferReport {
+            scenario: "transfer",
+            date,
+            machine: self.machine.clone(),
+            load_before,
+            load_after,
+            bytes: o.size,
+            rounds: o.rounds,
+            cipher_forced: o.cipher.clone(),
+            sftp_server: sshd::sftp_server(),
+            rows: Vec::new(),
+        };
+        let mut t = Table::new(&[
+            "direction",
+            "client",
+            "cipher",
+            "MB/s median",
+            "MB/s range",
+            "wall s",
+            "client CPU s",
+            "CPU s/GB",
+            "server+other cores",
+            "vs scp",
+        ]);
+        for (d, &up) in directions.iter().enumerate() {
+            let Some(per_row) = samples.get(d) else {
+                continue;
+            };
+            for (r, row) in rows.iter().enumerate() {
+                let Some(v) = per_row.get(r) else { continue };
+                let col = |f: fn(&transfer::XferSample) -> f64| {
+                    transfer::median(&v.iter().map(f).collect::<Vec<_>>())
+                };
+                let mbs = col(|s| s.mb_per_s);
+                let lo = v.iter().map(|s| s.mb_per_s).fold(f64::INFINITY, f64::min);
+                let hi = v.iter().map(|s| s.mb_per_s).fold(0.0, f64::max);
+                let cpu = col(|s| s.client_cpu_s);
+                let vs_scp = scp.and_then(|i| per_row.get(i)).and_then(|base| {
+                    let ratios: Vec<f64> = v
+                        .iter()
+                        .zip(base)
+                        .map(|(a, b)| a.mb_per_s / b.mb_per_s)
+                        .collect();
+                    transfer::median(&ratios)
+                });
+                let cipher = v.first().map_or("?".into(), |s| s.cipher.clone());
+                t.row(vec![
+                    if up { "put" } else { "get" }.into(),
+                    row.label.clone(),
+                    cipher.clone(),
+                    num(mbs, 1),
+                    format!("{lo:.0}-{hi:.0}"),
+                    num(col(|s| s.wall_s), 2),
+                    num(cpu, 2),
+                    num(cpu.map(|c| c / (o.size as f64 / 1e9)), 2),
+                    num(col(|s| s.server_and_other_cores), 2),
+                    vs_scp.map_or("-".into(), |x| format!("{x:.2}x")),
+                ]);
+                report.rows.push(TransferRowReport {
+                    label: row.label.clone(),
+                    direction: if up { "put" } else { "get" },
+                    cipher,
+                    median_mb_per_s: mbs,
+                    median_wall_s: col(|s| s.wall_s),
+                    median_client_cpu_s: cpu,
+                    vs_scp,
+                    samples: v.clone(),
+                });
+            }
+        }
+        println!(
+            "== transfer: one {} MiB file to/from one host (loopback OpenSSH sshd, {}) ==\n\
+             date {}; machine {} x {}; load {:.2} -> {:.2}; {} round(s), interleaved",
+            o.size >> 20,
+            report.sftp_server,
+            report.date,
+            self.machine.nproc,
+            self.machine.cpu_model,
+            load_before[0],
+            load_after[0],
+            o.rounds,
+        );
+        print!("{}", t.render());
+        println!(
+            "MB = 10^6 bytes; wall = spawn to exit (process start, handshake, auth included); \
+             vs scp = median over rounds of the per-round ratio to scp (SFTP protocol)"
+        );
+        println!();
+        if self.json {
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        Ok(())
+    }
+
+    fn transfer_fleet(&self, hosts: usize, size: u64) -> Result<()> {
+        let dir = tempfile::Builder::new()
+            .prefix("fleetsh-bench-put-")
+            .tempdir()?;
+        let local = dir.path().join("file.bin");
+        std::fs::write(&local, transfer::pseudo_random(size))?;
+        let fanout = fleetsh::DEFAULT_FANOUT;
+        let mut spec = self.spec(
+            format!("put {} KiB to {hosts}", size >> 10),
+            Client::Engine { shards: 0 },
+            hosts,
+            fanout,
+            "",
+        );
+        spec.put = Some(measure::PutSpec {
+            local,
+            remote: "/file.bin".into(),
+        });
+        let (rows, report) = self.measure("transfer-fleet", vec![spec])?;
+        let mut t = Table::new(&[
+            "hosts",
+            "fanout",
+            "shards",
+            "wall s",
+            "hosts/s",
+            "MB/s",
+            "client CPU us/host",
+            "sim CPU us/host",
+            "peak RSS MiB",
+            "bytes/host",
+            "p50 ms",
+            "p99 ms",
+            "others' cores",
+            "fail",
+        ]);
+        for r in &rows {
+            t.row(vec![
+                r.hosts.to_string(),
+                r.fanout.to_string(),
+                r.threads.to_string(),
+                num(Some(r.wall_s), 2),
+                num(Some(r.hosts_per_s), 0),
+                num(
+                    Some(r.ok as f64 * size as f64 / 1e6 / r.wall_s.max(1e-9)),
+                    1,
+                ),
+                num(Some(r.client_cpu_us_per_host), 0),
+                num(Some(r.sim_cpu_us_per_host), 0),
+                num(Some(r.peak_rss_kib as f64 / 1024.0), 1),
+                num(Some(r.output_bytes_per_host), 0),
+                num(r.phases.total_p50_ms, 1),
+                num(r.phases.total_p99_ms, 1),
+                num(Some(r.other_cores), 2),
+                r.failures.to_string(),
+            ]);
+        }
+        self.emit(
+            &format!(
+                "put: one {} KiB file to {hosts} simulated hosts (copy_to, fanout {fanout})",
+                size >> 10
+            ),
+            &report,
+            &t,
+            &[
+                "MB/s = hosts that succeeded x file size / wall (10^6 bytes); bytes/host = bytes the \
+                 engine reports moved per host"
                     .into(),
                 cpu_resolution_note(&rows),
             ],

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use fleetsh::{Engine, Event, HostKeyCheck, HostList, HostTarget, Job, Timings};
+use fleetsh::{Engine, Event, HostKeyCheck, HostList, HostTarget, Job, PutPlan, Timings};
 use serde::{Deserialize, Serialize};
 
 use crate::plain::{self, Flavor, Plain};
@@ -95,6 +95,18 @@ pub struct Spec {
     pub sim_pids: Vec<u32>,
     /// Poll RSS during the run and report the plateau (idle sessions).
     pub sample_rss: bool,
+    /// Upload this file instead of running `command` (engine only).
+    #[serde(default)]
+    pub put: Option<PutSpec>,
+}
+
+/// An upload in place of the command: `local` to `remote` on every host.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PutSpec {
+    /// The local file.
+    pub local: PathBuf,
+    /// The remote path.
+    pub remote: String,
 }
 
 /// Medians and percentiles of the per-host timings, in milliseconds (successful hosts only).
@@ -473,11 +485,24 @@ fn run_engine(spec: &Spec, shards: usize, targets: Vec<HostTarget>) -> Result<Me
     let mut job = Job::new(spec.command.clone());
     job.connect_timeout = connect_timeout;
     job.command_timeout = Some(command_timeout);
+    // The file is read once, before the measured interval (as `fleetsh put` reads it once for
+    // every host).
+    let plan = match &spec.put {
+        Some(p) => Some(
+            PutPlan::from_local(std::slice::from_ref(&p.local), &p.remote, false, false)
+                .context("reading the file to upload")?,
+        ),
+        None => None,
+    };
     let setup = setup.elapsed();
 
     let interval = Interval::begin(spec)?;
     let t0 = interval.t0;
-    let mut handle = engine.run(targets, job).context("starting the run")?;
+    let mut handle = match plan {
+        Some(plan) => engine.copy_to(targets, plan, &job),
+        None => engine.run(targets, job),
+    }
+    .context("starting the run")?;
     let mut samples = Vec::with_capacity(spec.hosts);
     let mut first = None;
     while let Some(ev) = handle.next_event() {
@@ -490,7 +515,10 @@ fn run_engine(spec: &Spec, shards: usize, targets: Vec<HostTarget>) -> Result<Me
             };
             samples.push(HostSample {
                 error,
-                output_bytes: r.stdout.len() + r.stderr.len(),
+                output_bytes: r.stdout.len()
+                    + r.stderr.len()
+                    + r.transfer
+                        .map_or(0, |t| usize::try_from(t.bytes).unwrap_or(usize::MAX)),
                 timings: r.timings,
             });
         }

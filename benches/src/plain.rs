@@ -97,10 +97,11 @@ pub fn run(
     })
 }
 
-struct Checker {
-    known: Arc<KnownHosts>,
-    host: String,
-    port: u16,
+/// Checks the server's key against the parsed known_hosts (strict).
+pub(crate) struct Checker {
+    pub(crate) known: Arc<KnownHosts>,
+    pub(crate) host: String,
+    pub(crate) port: u16,
 }
 
 impl client::Handler for Checker {

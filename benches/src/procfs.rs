@@ -26,6 +26,20 @@ fn parse_stat_cpu(text: &str) -> Result<u64> {
     Ok(utime + stime)
 }
 
+/// User + system CPU of this process's children that have been waited for (`cutime + cstime`,
+/// fields 16 and 17 of `/proc/self/stat`; grandchildren count once their parent waited for
+/// them), in clock ticks.
+pub fn children_cpu_ticks() -> Result<u64> {
+    let text = std::fs::read_to_string("/proc/self/stat").context("reading /proc/self/stat")?;
+    let Some((_, rest)) = text.rsplit_once(')') else {
+        bail!("no ')' in stat line");
+    };
+    let mut fields = rest.split_ascii_whitespace().skip(13);
+    let cutime: u64 = fields.next().context("no cutime")?.parse()?;
+    let cstime: u64 = fields.next().context("no cstime")?.parse()?;
+    Ok(cutime + cstime)
+}
+
 /// Machine-wide CPU time from the first line of `/proc/stat`, in clock ticks: `(busy, steal)`,
 /// where busy is everything but idle, iowait and steal.
 pub fn machine_ticks() -> Result<(u64, u64)> {
