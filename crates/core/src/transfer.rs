@@ -36,9 +36,10 @@ pub enum Action {
     Get(Arc<GetPlan>),
 }
 
-/// The content of one local file, read once and shared by every host's upload.
+/// The content of one local file, read once and shared by every host's upload (a cheap,
+/// reference-counted buffer: cloning or slicing it never copies the bytes).
 #[derive(Clone, PartialEq, Eq)]
-pub struct FileData(pub Arc<[u8]>);
+pub struct FileData(pub bytes::Bytes);
 
 impl std::fmt::Debug for FileData {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -218,7 +219,8 @@ impl PutPlan {
             }
             self.entries.push(PutEntry {
                 rel,
-                kind: PutKind::File(FileData(data.into())),
+                // Bytes takes the Vec as is: the file's bytes are in memory once.
+                kind: PutKind::File(FileData(bytes::Bytes::from(data))),
                 mode,
                 mtime,
                 atime,

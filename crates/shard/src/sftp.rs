@@ -86,6 +86,10 @@ impl Progress<'_> {
         });
     }
 
+    fn budget(&self) -> &tokio::sync::Semaphore {
+        self.ctx.shared.upload_budget()
+    }
+
     fn set_remote_tmp(&self, tmp: Option<String>) {
         self.state.lock().remote_tmp = tmp;
     }
@@ -474,9 +478,27 @@ async fn upload_file(
     loop {
         while inflight.len() < WINDOW && off < data.len() {
             let end = (off + chunk).min(data.len());
+            let n = end - off;
+            // A copy per request (russh-sftp's write takes a Vec), bounded across the run.
+            let permit = if inflight.is_empty() {
+                // Never wait with nothing in flight of our own: progress is guaranteed.
+                p.budget().acquire_many(n as u32).await
+            } else {
+                match p.budget().try_acquire_many(n as u32) {
+                    Ok(permit) => Ok(permit),
+                    Err(_) => break,
+                }
+            };
+            let Ok(permit) = permit else {
+                return Err(xfer("the upload budget was closed"));
+            };
             let piece = data.get(off..end).unwrap_or_default().to_vec();
-            let (at, n, h) = (off as u64, end - off, handle.clone());
-            inflight.push(async move { s.raw.write(h, at, piece).await.map(|_| n) });
+            let (at, h) = (off as u64, handle.clone());
+            inflight.push(async move {
+                let r = s.raw.write(h, at, piece).await.map(|_| n);
+                drop(permit);
+                r
+            });
             off = end;
         }
         match inflight.next().await {

@@ -7,12 +7,18 @@ use std::time::{Duration, Instant};
 use fleetsh_core::{ErrorKind, HostResult};
 use parking_lot::Mutex;
 
+/// Bytes of upload data copied into SFTP write requests and not yet acknowledged, across all
+/// hosts of a run: each host has up to `sftp::WINDOW × sftp::CHUNK` (2 MiB) in flight, so
+/// without this bound a large file sent to 1,000 hosts at once would hold 2 GiB of copies.
+pub const UPLOAD_BUDGET_BYTES: usize = 256 * 1024 * 1024;
+
 /// Shared by all shards of a run.
 #[derive(Debug)]
 pub struct RunShared {
     failures: AtomicUsize,
     max_fail: Option<usize>,
     rate: Option<RateLimiter>,
+    upload_budget: tokio::sync::Semaphore,
 }
 
 impl RunShared {
@@ -23,7 +29,13 @@ impl RunShared {
             failures: AtomicUsize::new(0),
             max_fail,
             rate: rate.map(RateLimiter::new),
+            upload_budget: tokio::sync::Semaphore::new(UPLOAD_BUDGET_BYTES),
         }
+    }
+
+    /// Room for upload data in flight (see [`UPLOAD_BUDGET_BYTES`]); one permit per byte.
+    pub fn upload_budget(&self) -> &tokio::sync::Semaphore {
+        &self.upload_budget
     }
 
     /// Counts `r` if it is a failure (an error other than cancelled/skipped, a non-zero exit,
