@@ -36,6 +36,7 @@ pub struct EngineBuilder {
     passphrase: Option<Secret>,
     known_hosts: Option<PathBuf>,
     host_key_check: HostKeyCheck,
+    hash_known_hosts: bool,
     client: Option<Arc<russh::client::Config>>,
     panic_shard: Option<usize>,
 }
@@ -53,6 +54,7 @@ impl Default for EngineBuilder {
             passphrase: None,
             known_hosts: None,
             host_key_check: HostKeyCheck::Strict,
+            hash_known_hosts: false,
             client: None,
             panic_shard: None,
         }
@@ -157,6 +159,13 @@ impl EngineBuilder {
         self
     }
 
+    /// Whether hosts learned in accept-new mode are written hashed (`|1|salt|hash`), as with
+    /// OpenSSH's `HashKnownHosts yes` (default off).
+    pub fn hash_known_hosts(mut self, hash: bool) -> Self {
+        self.hash_known_hosts = hash;
+        self
+    }
+
     /// A custom russh client configuration (algorithms, windows). `nodelay` should stay on.
     pub fn client_config(mut self, config: russh::client::Config) -> Self {
         self.client = Some(Arc::new(config));
@@ -199,7 +208,10 @@ impl EngineBuilder {
                 .join(".ssh")
                 .join("known_hosts"),
         };
-        let known_hosts = Arc::new(KnownHosts::load(&known_hosts_path, self.host_key_check)?);
+        let known_hosts = Arc::new(
+            KnownHosts::load(&known_hosts_path, self.host_key_check)?
+                .with_hashing(self.hash_known_hosts),
+        );
         let default_user = self
             .user
             .clone()
@@ -219,6 +231,7 @@ impl EngineBuilder {
             known_hosts,
             default_user,
             default_port: self.port,
+            client_variants: Default::default(),
         };
         Ok(Engine {
             settings: Arc::new(settings),

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{AgentPool, AuthMaterial};
 use crate::executor::EventSink;
-use crate::known_hosts::{KnownHosts, Verdict};
+use crate::known_hosts::{HostKeys, KeyPrefs, KnownHosts, Verdict};
 
 /// Settings shared by every host of every run of an engine: SSH client config, auth material,
 /// known_hosts, default user and port.
@@ -31,6 +31,44 @@ pub struct SshSettings {
     pub default_user: String,
     /// Port for targets that name none.
     pub default_port: u16,
+    /// Per-host variants of `client` with the host-key algorithms reordered (see
+    /// [`SshSettings::client_for`]).
+    pub client_variants: ClientVariants,
+}
+
+/// Copies of the client configuration with the host-key algorithm list reordered for hosts
+/// known by other key types, one per distinct ordering (a handful at most), made on first use.
+#[derive(Debug, Default)]
+pub struct ClientVariants(Mutex<std::collections::HashMap<KeyPrefs, Arc<client::Config>>>);
+
+impl SshSettings {
+    /// The client configuration for a host with these known_hosts preferences: `client` itself
+    /// unless the host is known only by key types other than the first preferred ones, or a
+    /// `@cert-authority` line names it (then certificate algorithms are offered first). As
+    /// OpenSSH, this makes the server show the key type that is known, so that a host known by
+    /// its RSA key is not refused because it would rather show an Ed25519 key.
+    pub fn client_for(&self, prefs: KeyPrefs) -> Arc<client::Config> {
+        if prefs.is_default() {
+            return self.client.clone();
+        }
+        let mut variants = self.client_variants.0.lock();
+        variants
+            .entry(prefs)
+            .or_insert_with(|| {
+                let base = &self.client.preferred;
+                let ordered = prefs.order(&base.key);
+                if ordered[..] == base.key[..] && !prefs.certificates {
+                    return self.client.clone();
+                }
+                let mut config = clone_config(&self.client);
+                if prefs.certificates {
+                    config.preferred.host_key_certificates = ordered.clone().into();
+                }
+                config.preferred.key = ordered.into();
+                Arc::new(config)
+            })
+            .clone()
+    }
 }
 
 /// The russh client configuration fleetsh uses by default: `nodelay` on (without it one host at
@@ -43,6 +81,27 @@ pub fn default_client_config() -> client::Config {
         nodelay: true,
         channel_buffer_size: 16,
         ..Default::default()
+    }
+}
+
+/// A copy of `c` (russh's `Config` is not `Clone`: its `SshId` is not).
+pub fn clone_config(c: &client::Config) -> client::Config {
+    client::Config {
+        client_id: match &c.client_id {
+            russh::SshId::Standard(s) => russh::SshId::Standard(s.clone()),
+            russh::SshId::Raw(s) => russh::SshId::Raw(s.clone()),
+        },
+        limits: c.limits.clone(),
+        window_size: c.window_size,
+        maximum_packet_size: c.maximum_packet_size,
+        channel_buffer_size: c.channel_buffer_size,
+        preferred: c.preferred.clone(),
+        inactivity_timeout: c.inactivity_timeout,
+        keepalive_interval: c.keepalive_interval,
+        keepalive_max: c.keepalive_max,
+        anonymous: c.anonymous,
+        gex: c.gex.clone(),
+        nodelay: c.nodelay,
     }
 }
 
@@ -59,8 +118,9 @@ pub(crate) struct HostCtx {
 
 struct ClientHandler {
     known: Arc<KnownHosts>,
+    /// The host's known_hosts entries, taken before connecting.
+    entries: HostKeys,
     host: String,
-    port: u16,
     verdict: Arc<Mutex<Option<(Verdict, String)>>>,
 }
 
@@ -73,18 +133,13 @@ impl client::Handler for ClientHandler {
     ) -> Result<bool, Self::Error> {
         let (verdict, algo) = match key {
             russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } => (
-                self.known.check(&self.host, self.port, key),
+                self.known.verify_key(&self.entries, key.key_data()),
                 key.algorithm().as_str().to_string(),
             ),
-            russh::keys::PublicKeyOrCertificate::Certificate(cert) => {
-                // Host certificates need @cert-authority support; until then treat the
-                // certificate's key like a plain key.
-                let key = russh::keys::PublicKey::from(cert.public_key().clone());
-                (
-                    self.known.check(&self.host, self.port, &key),
-                    key.algorithm().as_str().to_string(),
-                )
-            }
+            russh::keys::PublicKeyOrCertificate::Certificate(cert) => (
+                self.known.verify_cert(&self.entries, &self.host, cert),
+                cert.algorithm().to_certificate_type(),
+            ),
         };
         let ok = verdict.accepted();
         *self.verdict.lock() = Some((verdict, algo));
@@ -250,31 +305,32 @@ async fn connect(
 
     *phase = Phase::Handshake;
     let verdict = Arc::new(Mutex::new(None));
+    let entries = ctx.settings.known_hosts.host_keys(&target.host, port);
+    let config = ctx.settings.client_for(entries.preferences());
     let handler = ClientHandler {
         known: ctx.settings.known_hosts.clone(),
+        entries,
         host: target.host.clone(),
-        port,
         verdict: verdict.clone(),
     };
-    let mut handle =
-        match client::connect_stream(ctx.settings.client.clone(), stream, handler).await {
-            Ok(h) => h,
-            Err(e) => {
-                if let Some((v, algo)) = verdict.lock().take()
-                    && !v.accepted()
-                {
-                    let name = crate::known_hosts::lookup_name(&target.host, port);
-                    return Err(HostError::new(
-                        ErrorKind::Hostkey,
-                        v.message(&name, ctx.settings.known_hosts.path(), &algo),
-                    ));
-                }
+    let mut handle = match client::connect_stream(config, stream, handler).await {
+        Ok(h) => h,
+        Err(e) => {
+            if let Some((v, algo)) = verdict.lock().take()
+                && !v.accepted()
+            {
+                let name = crate::known_hosts::lookup_name(&target.host, port);
                 return Err(HostError::new(
-                    ErrorKind::Handshake,
-                    format!("ssh handshake failed: {}", describe(&e)),
+                    ErrorKind::Hostkey,
+                    v.message(&name, ctx.settings.known_hosts.path(), &algo),
                 ));
             }
-        };
+            return Err(HostError::new(
+                ErrorKind::Handshake,
+                format!("ssh handshake failed: {}", describe(&e)),
+            ));
+        }
+    };
 
     *phase = Phase::Auth;
     let user = target.user.clone().unwrap_or_default();
