@@ -32,6 +32,7 @@
 #![deny(missing_docs)]
 
 mod engine;
+pub mod resolve;
 mod run;
 
 pub use engine::{Engine, EngineBuilder};
@@ -40,9 +41,10 @@ pub use fleetsh_core::{
     Amount, ErrorKind, Event, FileConfig, HostError, HostKeyCheck, HostList, HostResult,
     HostTarget, Job, Outcome, RunConfig, StdinData, StreamKind, Sudo, Timings, hosts,
 };
-pub use fleetsh_core::{Groups, config, fold, groups};
+pub use fleetsh_core::{Groups, SshConfig, config, fold, groups, ssh_config};
 pub use fleetsh_shard::Secret;
 pub use fleetsh_shard::limits;
+pub use resolve::{HostSettings, Origin, Setting};
 pub use run::{Canceller, EventStream, Report, RunHandle};
 
 /// Errors that stop a run from starting (a host's failure is never one of these: it is data in

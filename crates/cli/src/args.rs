@@ -19,6 +19,10 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Serve a simulated fleet of SSH hosts on loopback addresses until SIGINT or SIGTERM.
     Sim(SimArgs),
+    /// Inspect settings: `fleetsh config show HOST` prints a host's effective connection
+    /// settings and where each comes from (like `ssh -G`).
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -71,15 +75,8 @@ pub struct RunArgs {
     /// Exclude hosts (ranges allowed; a bare name excludes that host on any user/port).
     #[arg(short = 'x', long = "exclude", value_name = "SPEC")]
     pub exclude: Vec<String>,
-    /// Remote user for targets that name none.
-    #[arg(short = 'l', long = "user", value_name = "USER")]
-    pub user: Option<String>,
-    /// Remote port for targets that name none.
-    #[arg(short = 'p', long = "port", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
-    pub port: Option<u16>,
-    /// Private key file (repeatable; replaces the default ~/.ssh/id_* keys).
-    #[arg(short = 'i', long = "identity", value_name = "KEY")]
-    pub identity: Vec<PathBuf>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
     /// Hosts in flight across all shards [default: 1000].
     #[arg(short = 'f', long = "fanout", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub fanout: Option<u64>,
@@ -89,9 +86,6 @@ pub struct RunArgs {
     /// Pin each shard thread to a CPU core.
     #[arg(long)]
     pub pin: bool,
-    /// Connect timeout in seconds (TCP, SSH handshake and authentication) [default: 10].
-    #[arg(short = 't', long = "connect-timeout", value_name = "SECS")]
-    pub connect_timeout: Option<f64>,
     /// Command timeout in seconds [default: none].
     #[arg(short = 'u', long = "command-timeout", value_name = "SECS")]
     pub command_timeout: Option<f64>,
@@ -104,12 +98,6 @@ pub struct RunArgs {
     /// Per-host cap on captured stdout and stderr (each), in bytes [default: 1048576].
     #[arg(long, value_name = "BYTES")]
     pub output_cap: Option<usize>,
-    /// Host-key checking [default: strict].
-    #[arg(long, value_enum, value_name = "MODE")]
-    pub host_key_check: Option<HostKeyCheckArg>,
-    /// known_hosts file [default: ~/.ssh/known_hosts].
-    #[arg(long, value_name = "FILE")]
-    pub known_hosts: Option<PathBuf>,
     /// Run the hosts in successive batches of N hosts or P% of them (rolling changes).
     #[arg(long, value_name = "N|P%")]
     pub batch: Option<fleetsh::Amount>,
@@ -161,12 +149,64 @@ pub struct RunArgs {
     #[arg(short = 'S', long = "max-exit-status")]
     pub max_exit_status: bool,
     // -- end of presentation flags --
-    /// Defaults for these flags from a TOML file (flags win).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
     /// The command to run (after `--`).
     #[arg(last = true, required = true, num_args = 1.., value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+/// How to reach hosts: shared by `run` and `config show`. Precedence: the target as typed, then
+/// these flags, then the fleetsh config file, then ssh_config, then built-in defaults.
+#[derive(Debug, Args)]
+pub struct ConnArgs {
+    /// Remote user for targets that name none.
+    #[arg(short = 'l', long = "user", value_name = "USER")]
+    pub user: Option<String>,
+    /// Remote port for targets that name none.
+    #[arg(short = 'p', long = "port", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+    /// Private key file (repeatable; replaces the default ~/.ssh/id_* keys and ssh_config's
+    /// IdentityFile).
+    #[arg(short = 'i', long = "identity", value_name = "KEY")]
+    pub identity: Vec<PathBuf>,
+    /// Connect timeout in seconds (TCP, SSH handshake and authentication) [default: 10].
+    #[arg(short = 't', long = "connect-timeout", value_name = "SECS")]
+    pub connect_timeout: Option<f64>,
+    /// Host-key checking [default: strict].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub host_key_check: Option<HostKeyCheckArg>,
+    /// known_hosts file [default: ~/.ssh/known_hosts].
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+    /// OpenSSH client configuration file [default: ~/.ssh/config, when it exists].
+    #[arg(
+        short = 'F',
+        long = "ssh-config",
+        value_name = "FILE",
+        conflicts_with = "no_ssh_config"
+    )]
+    pub ssh_config: Option<PathBuf>,
+    /// Do not read any ssh_config file.
+    #[arg(long)]
+    pub no_ssh_config: bool,
+    /// Defaults for these flags from a TOML file (flags win).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective connection settings for HOST and the origin of each (target, flag,
+    /// ssh_config FILE:LINE, default), like `ssh -G`.
+    Show(ShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The host as you would type it: `[user@]host[:port]`.
+    #[arg(value_name = "HOST")]
+    pub host: String,
+    #[command(flatten)]
+    pub conn: ConnArgs,
 }
 
 #[derive(Debug, Args)]

@@ -11,10 +11,15 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use fleetsh::{Engine, FileConfig, Groups, HostKeyCheck, HostList, Job, RunConfig, Secret, Sudo};
+use fleetsh::{
+    Engine, EngineBuilder, FileConfig, Groups, HostKeyCheck, HostList, HostTarget, Job, RunConfig,
+    Secret, Sudo,
+};
 use fleetsh_sim::{SimConfig, SimFleet};
 
-use args::{Cli, Command, HostKeyCheckArg, OutputMode, RunArgs, SimArgs};
+use args::{
+    Cli, Command, ConfigCommand, ConnArgs, HostKeyCheckArg, OutputMode, RunArgs, ShowArgs, SimArgs,
+};
 
 /// A usage or configuration error: exit status 2.
 #[derive(Debug)]
@@ -43,6 +48,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(a) => run(*a),
         Command::Sim(a) => sim(a),
+        Command::Config(ConfigCommand::Show(a)) => config_show(a),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             // Into a buffer first: clap_complete panics on a write error such as a closed pipe.
@@ -86,19 +92,112 @@ fn secs(name: &str, v: f64) -> Result<Duration> {
     Ok(Duration::from_secs_f64(v))
 }
 
-fn run(a: RunArgs) -> Result<ExitCode> {
-    let file = match &a.config {
+/// The fleetsh TOML config file: `--config`, else the default one if it exists.
+fn file_config(c: &ConnArgs) -> Result<FileConfig> {
+    Ok(match &c.config {
         Some(p) => FileConfig::load(p).map_err(usage)?,
         None => match fleetsh::config::default_config_file().filter(|p| p.exists()) {
             Some(p) => FileConfig::load(&p).map_err(usage)?,
             None => FileConfig::default(),
         },
+    })
+}
+
+/// The connection settings of `c` and the fleetsh config file on `b`: flags win over the file,
+/// and both over ssh_config (`-F`, else `~/.ssh/config` if it exists, unless
+/// `--no-ssh-config`). `sim` wires in an embedded fleet's key and known_hosts.
+fn connection(
+    mut b: EngineBuilder,
+    c: &ConnArgs,
+    file: &FileConfig,
+    sim: Option<&SimFleet>,
+) -> Result<EngineBuilder> {
+    if let Some(u) = c.user.as_ref().or(file.user.as_ref()) {
+        b = b.user(u);
+    }
+    if let Some(p) = c.port.or(file.port) {
+        b = b.port(p);
+    }
+    if let Some(v) = c.connect_timeout {
+        b = b.connect_timeout(secs("connect-timeout", v).map_err(usage)?);
+    } else if let Some(v) = file.connect_timeout {
+        b = b.connect_timeout(secs("connect_timeout", v).map_err(usage)?);
+    }
+    let mut identities: Vec<PathBuf> = if c.identity.is_empty() {
+        file.identity_files.clone().unwrap_or_default()
+    } else {
+        c.identity.clone()
     };
+    let mut known_hosts = c.known_hosts.clone().or(file.known_hosts.clone());
+    if let Some(f) = sim {
+        if identities.is_empty() {
+            identities.push(f.client_key_file());
+        }
+        known_hosts.get_or_insert_with(|| f.known_hosts_file());
+    }
+    for i in identities {
+        b = b.identity_file(expand_tilde(i));
+    }
+    if let Some(k) = known_hosts {
+        b = b.known_hosts(expand_tilde(k));
+    }
+    let check = match c.host_key_check {
+        Some(HostKeyCheckArg::Strict) => Some(HostKeyCheck::Strict),
+        Some(HostKeyCheckArg::AcceptNew) => Some(HostKeyCheck::AcceptNew),
+        Some(HostKeyCheckArg::Off) => Some(HostKeyCheck::Off),
+        None => file.host_key_check,
+    };
+    if let Some(check) = check {
+        b = b.host_key_check(check);
+    }
+    if !c.no_ssh_config {
+        match &c.ssh_config {
+            Some(p) => {
+                let p = expand_tilde(p.clone());
+                if !p.is_file() {
+                    return Err(usage(anyhow::anyhow!(
+                        "-F: {} is not a readable file",
+                        p.display()
+                    )));
+                }
+                b = b.ssh_config_file(p);
+            }
+            None => {
+                if let Some(home) = std::env::var_os("HOME") {
+                    let p = PathBuf::from(home).join(".ssh").join("config");
+                    if p.is_file() {
+                        b = b.ssh_config_file(p);
+                    }
+                }
+            }
+        }
+    }
+    Ok(b)
+}
+
+/// `fleetsh config show HOST`.
+fn config_show(a: ShowArgs) -> Result<ExitCode> {
+    let file = file_config(&a.conn)?;
+    let target = HostTarget::parse(&a.host).map_err(usage)?;
+    let b = connection(Engine::builder(), &a.conn, &file, None)?;
+    let settings = b.host_settings(&target).map_err(usage)?;
+    let mut out = io::stdout().lock();
+    for (name, value, origin) in settings.rows() {
+        writeln!(out, "{name:<22} {value}  # {origin}")?;
+    }
+    for i in &settings.ignored {
+        writeln!(out, "# ignored: {} ({})", i.value, i.source)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run(a: RunArgs) -> Result<ExitCode> {
+    let file = file_config(&a.conn)?;
 
     // Job: built-in defaults < config file < flags.
     let mut job = Job::new(a.command.join(" "));
     file.apply_to_job(&mut job);
-    if let Some(v) = a.connect_timeout {
+    if let Some(v) = a.conn.connect_timeout {
         job.connect_timeout = secs("connect-timeout", v).map_err(usage)?;
     }
     if let Some(v) = a.command_timeout {
@@ -247,38 +346,12 @@ fn run(a: RunArgs) -> Result<ExitCode> {
     let hosts = list.build().map_err(usage)?;
 
     // Engine.
-    let mut b = Engine::builder().run_config(run_cfg);
-    if let Some(u) = a.user.as_ref().or(file.user.as_ref()) {
-        b = b.user(u);
-    }
-    if let Some(p) = a.port.or(file.port) {
-        b = b.port(p);
-    }
-    let mut identities: Vec<PathBuf> = if a.identity.is_empty() {
-        file.identity_files.clone().unwrap_or_default()
-    } else {
-        a.identity.clone()
-    };
-    let mut known_hosts = a.known_hosts.clone().or(file.known_hosts.clone());
-    if let Some(f) = &fleet {
-        if identities.is_empty() {
-            identities.push(f.client_key_file());
-        }
-        known_hosts.get_or_insert_with(|| f.known_hosts_file());
-    }
-    for i in identities {
-        b = b.identity_file(expand_tilde(i));
-    }
-    if let Some(k) = known_hosts {
-        b = b.known_hosts(expand_tilde(k));
-    }
-    let check = match a.host_key_check {
-        Some(HostKeyCheckArg::Strict) => HostKeyCheck::Strict,
-        Some(HostKeyCheckArg::AcceptNew) => HostKeyCheck::AcceptNew,
-        Some(HostKeyCheckArg::Off) => HostKeyCheck::Off,
-        None => file.host_key_check.unwrap_or_default(),
-    };
-    b = b.host_key_check(check);
+    let mut b = connection(
+        Engine::builder().run_config(run_cfg),
+        &a.conn,
+        &file,
+        fleet.as_ref(),
+    )?;
     if a.no_agent || fleet.is_some() {
         b = b.no_agent();
     }

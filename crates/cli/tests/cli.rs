@@ -104,6 +104,8 @@ mod output;
 mod reliability;
 #[path = "cli/security.rs"]
 mod security;
+#[path = "cli/ssh_config.rs"]
+mod ssh_config;
 
 mod run {
     use super::*;

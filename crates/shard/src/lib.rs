@@ -36,7 +36,10 @@ pub use auth::{AuthMaterial, LoadedKey, Secret};
 pub use executor::{EventSink, Executor, ShardConfig};
 pub use known_hosts::{HostKeys, KeyPrefs, KnownHosts, Verdict};
 pub use shared::RunShared;
-pub use transport::{ClientVariants, SshSettings, default_client_config};
+pub use transport::{
+    ClientVariants, HostPlan, HostProfile, Keepalive, SshSettings, clone_config,
+    default_client_config,
+};
 
 /// Errors of the executor that concern the whole run (a host's failure is never one of these:
 /// it is a [`fleetsh_core::HostError`] in that host's result).

@@ -37,9 +37,57 @@ pub struct SshSettings {
 }
 
 /// Copies of the client configuration with the host-key algorithm list reordered for hosts
-/// known by other key types, one per distinct ordering (a handful at most), made on first use.
+/// known by other key types, or with ssh_config's keepalive, one per distinct variant (a handful
+/// at most), made on first use.
 #[derive(Debug, Default)]
-pub struct ClientVariants(Mutex<std::collections::HashMap<KeyPrefs, Arc<client::Config>>>);
+pub struct ClientVariants(Mutex<std::collections::HashMap<VariantKey, Arc<client::Config>>>);
+
+/// What distinguishes a client configuration variant.
+type VariantKey = (KeyPrefs, Option<Keepalive>);
+
+/// Keepalive settings (`ServerAliveInterval`, `ServerAliveCountMax`): after `interval` without
+/// data from the server a keepalive request is sent; after `max` unanswered ones the connection
+/// is closed and the host fails as `disconnected`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Keepalive {
+    /// Idle time before a keepalive request.
+    pub interval: Duration,
+    /// Unanswered requests before the connection is dropped.
+    pub max: usize,
+}
+
+/// Settings that ssh_config gives a group of hosts, overriding [`SshSettings`] (shared by every
+/// host that resolves alike, so 10,000 hosts with one `Host *` block share one profile).
+#[derive(Debug, Default)]
+pub struct HostProfile {
+    /// `User`.
+    pub user: Option<String>,
+    /// `Port`.
+    pub port: Option<u16>,
+    /// Keys from `IdentityFile`s, replacing the engine's key files.
+    pub keys: Option<Arc<[crate::auth::LoadedKey]>>,
+    /// `IdentitiesOnly yes`: the agent's keys are not offered.
+    pub identities_only: bool,
+    /// `ConnectTimeout`.
+    pub connect_timeout: Option<Duration>,
+    /// known_hosts from `UserKnownHostsFile`, `StrictHostKeyChecking`, `HashKnownHosts`.
+    pub known_hosts: Option<Arc<KnownHosts>>,
+    /// `ServerAliveInterval`/`ServerAliveCountMax`.
+    pub keepalive: Option<Keepalive>,
+    /// `ProxyJump` (not `none`): jump hosts are not implemented yet, so such a host fails with a
+    /// `connect` error naming it rather than bypass its bastion.
+    pub proxy_jump: Option<String>,
+}
+
+/// One host's ssh_config outcome: the address to connect to (`HostName`) and its profile.
+#[derive(Debug, Clone, Default)]
+pub struct HostPlan {
+    /// `HostName`: the name connected to and looked up in known_hosts (results still name the
+    /// host as typed).
+    pub hostname: Option<String>,
+    /// The shared settings.
+    pub profile: Arc<HostProfile>,
+}
 
 impl SshSettings {
     /// The client configuration for a host with these known_hosts preferences: `client` itself
@@ -47,20 +95,24 @@ impl SshSettings {
     /// `@cert-authority` line names it (then certificate algorithms are offered first). As
     /// OpenSSH, this makes the server show the key type that is known, so that a host known by
     /// its RSA key is not refused because it would rather show an Ed25519 key.
-    pub fn client_for(&self, prefs: KeyPrefs) -> Arc<client::Config> {
-        if prefs.is_default() {
+    pub fn client_for(&self, prefs: KeyPrefs, keepalive: Option<Keepalive>) -> Arc<client::Config> {
+        if prefs.is_default() && keepalive.is_none() {
             return self.client.clone();
         }
         let mut variants = self.client_variants.0.lock();
         variants
-            .entry(prefs)
+            .entry((prefs, keepalive))
             .or_insert_with(|| {
                 let base = &self.client.preferred;
                 let ordered = prefs.order(&base.key);
-                if ordered[..] == base.key[..] && !prefs.certificates {
+                if ordered[..] == base.key[..] && !prefs.certificates && keepalive.is_none() {
                     return self.client.clone();
                 }
                 let mut config = clone_config(&self.client);
+                if let Some(k) = keepalive {
+                    config.keepalive_interval = Some(k.interval);
+                    config.keepalive_max = k.max;
+                }
                 if prefs.certificates {
                     config.preferred.host_key_certificates = ordered.clone().into();
                 }
@@ -109,6 +161,7 @@ pub fn clone_config(c: &client::Config) -> client::Config {
 #[derive(Debug, Clone)]
 pub(crate) struct HostCtx {
     pub settings: Arc<SshSettings>,
+    pub plans: Option<Arc<[HostPlan]>>,
     pub agent: Option<Arc<AgentPool>>,
     pub job: Arc<Job>,
     pub sink: EventSink,
@@ -161,15 +214,29 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
     let start = Instant::now();
     let settings = &ctx.settings;
     let job = &ctx.job;
+    let default_plan = HostPlan::default();
+    let plan = ctx
+        .plans
+        .as_ref()
+        .and_then(|p| p.get(index))
+        .unwrap_or(&default_plan);
+    let profile = &*plan.profile;
+    // The host as typed, with the effective user and port: what the result names.
     let target = HostTarget {
         user: Some(
             target
                 .user
                 .clone()
+                .or_else(|| profile.user.clone())
                 .unwrap_or_else(|| settings.default_user.clone()),
         ),
         host: target.host.clone(),
-        port: Some(target.port.unwrap_or(settings.default_port)),
+        port: Some(
+            target
+                .port
+                .or(profile.port)
+                .unwrap_or(settings.default_port),
+        ),
     };
     let mut result = HostResult::failed(
         index,
@@ -177,6 +244,21 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
         HostError::new(ErrorKind::Internal, "not run"),
     );
     result.error = None;
+    if let Some(jump) = &profile.proxy_jump {
+        result.error = Some(HostError::new(
+            ErrorKind::Connect,
+            format!(
+                "ssh_config gives this host ProxyJump {jump}, and jump hosts are not supported yet; not connecting directly"
+            ),
+        ));
+        return result;
+    }
+    // Where to connect: `HostName`, else the host as typed.
+    let address = HostTarget {
+        host: plan.hostname.clone().unwrap_or_else(|| target.host.clone()),
+        ..target.clone()
+    };
+    let connect_timeout = profile.connect_timeout.unwrap_or(job.connect_timeout);
 
     let mut attempt = 0u32;
     let handle = loop {
@@ -198,11 +280,11 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
         let outcome = tokio::select! {
             biased;
             _ = ctx.cancel.cancelled() => Err(HostError::new(ErrorKind::Cancelled, "run cancelled while connecting")),
-            r = tokio::time::timeout(job.connect_timeout, connect(ctx, &target, &mut phase, &mut timings, start)) => match r {
+            r = tokio::time::timeout(connect_timeout, connect(ctx, profile, &address, &mut phase, &mut timings, start)) => match r {
                 Ok(r) => r,
                 Err(_) => Err(HostError::new(
                     ErrorKind::ConnectTimeout,
-                    format!("no connection within {:?} ({})", job.connect_timeout, match phase {
+                    format!("no connection within {connect_timeout:?} ({})", match phase {
                         Phase::Resolve => "resolving the name",
                         Phase::Tcp => "tcp connect",
                         Phase::Handshake => "ssh handshake",
@@ -236,7 +318,15 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
         }
     };
 
-    run_command(ctx, &handle, &mut result, start).await;
+    run_command(
+        ctx,
+        connect_timeout,
+        profile.keepalive,
+        &handle,
+        &mut result,
+        start,
+    )
+    .await;
     // Best effort: tell the server we are done; dropping the handle ends the session task.
     let _ = handle.disconnect(Disconnect::ByApplication, "", "en").await;
     result.timings.total = start.elapsed();
@@ -270,6 +360,7 @@ async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, HostError> {
 
 async fn connect(
     ctx: &HostCtx,
+    profile: &HostProfile,
     target: &HostTarget,
     phase: &mut Phase,
     timings: &mut Timings,
@@ -305,10 +396,16 @@ async fn connect(
 
     *phase = Phase::Handshake;
     let verdict = Arc::new(Mutex::new(None));
-    let entries = ctx.settings.known_hosts.host_keys(&target.host, port);
-    let config = ctx.settings.client_for(entries.preferences());
+    let known_hosts = profile
+        .known_hosts
+        .as_ref()
+        .unwrap_or(&ctx.settings.known_hosts);
+    let entries = known_hosts.host_keys(&target.host, port);
+    let config = ctx
+        .settings
+        .client_for(entries.preferences(), profile.keepalive);
     let handler = ClientHandler {
-        known: ctx.settings.known_hosts.clone(),
+        known: known_hosts.clone(),
         entries,
         host: target.host.clone(),
         verdict: verdict.clone(),
@@ -322,7 +419,7 @@ async fn connect(
                 let name = crate::known_hosts::lookup_name(&target.host, port);
                 return Err(HostError::new(
                     ErrorKind::Hostkey,
-                    v.message(&name, ctx.settings.known_hosts.path(), &algo),
+                    v.message(&name, known_hosts.path(), &algo),
                 ));
             }
             return Err(HostError::new(
@@ -334,7 +431,7 @@ async fn connect(
 
     *phase = Phase::Auth;
     let user = target.user.clone().unwrap_or_default();
-    authenticate(ctx, &mut handle, &user).await?;
+    authenticate(ctx, profile, &mut handle, &user).await?;
     timings.handshake_auth = Some(start.elapsed().saturating_sub(t_tcp));
     Ok(handle)
 }
@@ -358,6 +455,7 @@ fn methods_str(m: &MethodSet) -> String {
 
 async fn authenticate(
     ctx: &HostCtx,
+    profile: &HostProfile,
     handle: &mut client::Handle<ClientHandler>,
     user: &str,
 ) -> Result<(), HostError> {
@@ -375,8 +473,8 @@ async fn authenticate(
     };
     let mut rsa_hash: Option<Option<HashAlg>> = None;
 
-    // 1. Agent identities (as OpenSSH: agent keys before key files).
-    if let Some(agent) = &ctx.agent {
+    // 1. Agent identities (as OpenSSH: agent keys before key files), unless IdentitiesOnly.
+    if let Some(agent) = ctx.agent.as_ref().filter(|_| !profile.identities_only) {
         let ids = agent.identities().await;
         for key in ids {
             if !allows(&offered, MethodKind::PublicKey) {
@@ -421,8 +519,9 @@ async fn authenticate(
         }
     }
 
-    // 2. Key files.
-    for k in &auth.keys {
+    // 2. Key files: ssh_config's IdentityFiles for this host, else the engine's.
+    let keys = profile.keys.as_deref().unwrap_or(&auth.keys);
+    for k in keys {
         if !allows(&offered, MethodKind::PublicKey) {
             break;
         }
@@ -582,6 +681,8 @@ async fn open_channel(
 
 async fn run_command(
     ctx: &HostCtx,
+    connect_timeout: Duration,
+    keepalive: Option<Keepalive>,
     handle: &client::Handle<ClientHandler>,
     result: &mut HostResult,
     start: Instant,
@@ -594,11 +695,11 @@ async fn run_command(
     let opened = tokio::select! {
         biased;
         _ = ctx.cancel.cancelled() => Err(HostError::new(ErrorKind::Cancelled, "run cancelled before the command started")),
-        r = tokio::time::timeout(job.connect_timeout, open_channel(handle, job)) => match r {
+        r = tokio::time::timeout(connect_timeout, open_channel(handle, job)) => match r {
             Ok(r) => r,
             Err(_) => Err(HostError::new(
                 ErrorKind::Channel,
-                format!("the server did not open a session channel within {:?}", job.connect_timeout),
+                format!("the server did not open a session channel within {connect_timeout:?}"),
             )),
         },
     };
@@ -768,10 +869,13 @@ async fn run_command(
         return;
     }
     if result.exit_code.is_none() && result.signal.is_none() {
-        let msg = if handle.is_closed() {
-            "connection lost before the command's exit status"
-        } else {
-            "channel closed without an exit status"
+        let msg = match (handle.is_closed(), keepalive) {
+            (true, Some(k)) => format!(
+                "connection lost before the command's exit status (closed by the server, or {} keepalives unanswered at {:?} intervals)",
+                k.max, k.interval
+            ),
+            (true, None) => "connection lost before the command's exit status".to_string(),
+            (false, _) => "channel closed without an exit status".to_string(),
         };
         result.error = Some(HostError::new(ErrorKind::Disconnected, msg));
     }

@@ -975,3 +975,147 @@ fn accept_new_writes_hashed_names_openssh_reads() {
         assert!(out.status.success(), "ssh-keygen -F {name}\n{text}");
     }
 }
+
+/// Issue 3: an ssh_config alias gives HostName, User, Port, IdentityFile and UserKnownHostsFile;
+/// the engine is given nothing else, and results name the hosts as typed.
+#[test]
+fn ssh_config_alias_reaches_sshd() {
+    let sshd = sshd();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "Host fleet-*\n\
+             \x20 User {user}\n\
+             \x20 Port {port}\n\
+             \x20 IdentityFile {key}\n\
+             \x20 IdentitiesOnly yes\n\
+             \x20 UserKnownHostsFile {kh}\n\
+             Host fleet-a\n\
+             \x20 HostName 127.0.0.2\n\
+             Host fleet-b\n\
+             \x20 HostName 127.0.0.3\n",
+            user = sshd.user,
+            port = sshd.port,
+            key = sshd.path("client_ed25519").display(),
+            kh = sshd.path("known_hosts").display(),
+        ),
+    )
+    .unwrap();
+    let report = Engine::builder()
+        .shards(1)
+        .no_agent()
+        .ssh_config_file(&config)
+        .build()
+        .unwrap()
+        .run(
+            vec![HostTarget::new("fleet-a"), HostTarget::new("fleet-b")],
+            job("echo $SSH_CONNECTION"),
+        )
+        .unwrap()
+        .join();
+    for (r, (name, addr)) in report
+        .results
+        .iter()
+        .zip([("fleet-a", "127.0.0.2"), ("fleet-b", "127.0.0.3")])
+    {
+        sshd.assert_ok(r);
+        assert_eq!(r.target.host, name);
+        assert_eq!(r.target.user.as_deref(), Some(sshd.user.as_str()));
+        assert_eq!(r.target.port, Some(sshd.port));
+        // SSH_CONNECTION: client address and port, server address and port.
+        let conn = String::from_utf8_lossy(&r.stdout);
+        assert!(
+            conn.trim_end().ends_with(&format!("{addr} {}", sshd.port)),
+            "{conn}"
+        );
+    }
+}
+
+/// A TCP relay to `to` that, once `dead` is set, keeps both connections open but drops every
+/// byte: a network path that died without a reset.
+fn black_hole_relay(to: SocketAddr, dead: Arc<std::sync::atomic::AtomicBool>) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(server) = TcpStream::connect(to) else {
+                return;
+            };
+            for (mut from, mut into) in [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server, client),
+            ] {
+                let dead = dead.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 16384];
+                    while let Ok(n @ 1..) = from.read(&mut buf) {
+                        if dead.load(std::sync::atomic::Ordering::SeqCst) {
+                            continue;
+                        }
+                        if into.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        }
+    });
+    port
+}
+
+/// Issue 3: `ServerAliveInterval`/`ServerAliveCountMax` detect a connection that died silently
+/// while a command ran: the host ends as `disconnected` within a few intervals instead of
+/// waiting for the command timeout.
+#[test]
+fn keepalive_detects_a_dead_connection() {
+    let sshd = sshd();
+    let dead = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let relay = black_hole_relay(
+        SocketAddr::new(ADDRS[0].parse().unwrap(), sshd.port),
+        dead.clone(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let kh = dir.path().join("known_hosts");
+    let host_key = public_key(&sshd.path("host_ed25519.pub"));
+    std::fs::write(&kh, format!("[127.0.0.1]:{relay} {host_key}\n")).unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "Host relay\n  HostName 127.0.0.1\n  Port {relay}\n  UserKnownHostsFile {}\n\
+             \x20 ServerAliveInterval 1\n  ServerAliveCountMax 2\n",
+            kh.display()
+        ),
+    )
+    .unwrap();
+    let mut j = job("echo started; sleep 120");
+    j.stream_output = true;
+    let engine = Engine::builder()
+        .shards(1)
+        .user(&sshd.user)
+        .no_agent()
+        .identity_file(sshd.path("client_ed25519"))
+        .ssh_config_file(&config)
+        .build()
+        .unwrap();
+    let mut handle = engine.run(vec![HostTarget::new("relay")], j).unwrap();
+    let started = Instant::now();
+    while let Some(ev) = handle.next_event() {
+        if let fleetsh::Event::Output { data, .. } = &ev
+            && data.starts_with(b"started")
+        {
+            dead.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    let report = handle.join();
+    let r = &report.results[0];
+    assert!(dead.load(std::sync::atomic::Ordering::SeqCst), "{r:?}");
+    let e = r.error.as_ref().expect("a dead link fails the host");
+    assert_eq!(e.kind, ErrorKind::Disconnected, "{e}");
+    assert!(e.message.contains("keepalive"), "{e}");
+    assert_eq!(String::from_utf8_lossy(&r.stdout), "started\n");
+    assert!(started.elapsed() < Duration::from_secs(30), "{r:?}");
+}
