@@ -483,3 +483,106 @@ pub(crate) fn load_ssh_config(path: &Path) -> Result<SshConfig, Error> {
     let (home, user) = local_home_and_user();
     Ok(SshConfig::load(path, home.as_deref(), &user)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolver(text: &str, dir: &Path) -> Resolver {
+        let config = SshConfig::parse_text(text, Path::new("/cfg"), Some(dir), "me").unwrap();
+        let kh = dir.join("known_hosts");
+        Resolver::new(
+            Arc::new(config),
+            Flags::default(),
+            Defaults {
+                user: "me".into(),
+                identity_files: Vec::new(),
+                known_hosts: kh.clone(),
+            },
+            None,
+            Arc::new(KnownHosts::load(&kh, HostKeyCheck::Strict).unwrap()),
+            false,
+        )
+    }
+
+    #[test]
+    fn ten_thousand_hosts_share_their_profiles() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = resolver(
+            "Host db*\n  User dbadmin\n  ConnectTimeout 5\n\
+             Host *.dc1\n  HostName %h.example.com\n  ServerAliveInterval 10\n\
+             Host *\n  Port 2222\n  StrictHostKeyChecking accept-new\n  HashKnownHosts yes\n",
+            dir.path(),
+        );
+        let targets: Vec<HostTarget> = (0..10_000)
+            .map(|i| {
+                HostTarget::new(if i % 2 == 0 {
+                    format!("web{i}.dc1")
+                } else {
+                    format!("db{i}")
+                })
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let plans = r.plans(&targets, Duration::from_secs(10)).unwrap();
+        eprintln!("10,000 hosts resolved in {:?}", started.elapsed());
+        assert_eq!(plans.len(), 10_000);
+        assert_eq!(
+            r.profiles.lock().len(),
+            2,
+            "one profile per distinct outcome"
+        );
+        assert_eq!(r.known_hosts.lock().len(), 1, "one known_hosts load");
+        let web = &plans[0];
+        assert_eq!(web.hostname.as_deref(), Some("web0.dc1.example.com"));
+        assert_eq!(web.profile.port, Some(2222));
+        assert_eq!(web.profile.keepalive.map(|k| k.max), Some(3));
+        let db = &plans[1];
+        assert!(db.hostname.is_none());
+        assert_eq!(db.profile.user.as_deref(), Some("dbadmin"));
+        assert_eq!(db.profile.connect_timeout, Some(Duration::from_secs(5)));
+        let kh = db.profile.known_hosts.as_ref().unwrap();
+        assert_eq!(kh.mode(), HostKeyCheck::AcceptNew);
+        assert!(Arc::ptr_eq(&plans[3].profile, &db.profile));
+    }
+
+    #[test]
+    fn flags_win_over_ssh_config_and_origins_are_named() {
+        let config = SshConfig::parse_text(
+            "Host *\n  User cfg\n  Port 2\n",
+            Path::new("/cfg"),
+            None,
+            "me",
+        )
+        .unwrap();
+        let flags = Flags {
+            port: Some(3),
+            ..Flags::default()
+        };
+        let defaults = Defaults {
+            user: "me".into(),
+            identity_files: vec![PathBuf::from("/home/me/.ssh/id_ed25519")],
+            known_hosts: PathBuf::from("/home/me/.ssh/known_hosts"),
+        };
+        let s = host_settings(
+            &flags,
+            &defaults,
+            Some(&config),
+            &"typed@h".parse().unwrap(),
+            Duration::from_secs(10),
+        );
+        assert_eq!(s.user, Setting::new("typed".to_string(), Origin::Target));
+        assert_eq!(s.port, Setting::new(3, Origin::Flag));
+        assert_eq!(s.identity_files.origin, Origin::Default);
+        let s = host_settings(
+            &Flags::default(),
+            &defaults,
+            Some(&config),
+            &"h".parse().unwrap(),
+            Duration::from_secs(10),
+        );
+        assert_eq!(s.user.value, "cfg");
+        assert_eq!(s.user.origin.to_string(), "/cfg:2");
+        assert_eq!(s.port.value, 2);
+    }
+}
