@@ -173,3 +173,57 @@ fn bad_ssh_config_is_a_usage_error_naming_file_line_and_directive() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("-F: /nonexistent/config"));
 }
+
+/// `StrictHostKeyChecking accept-new` with `HashKnownHosts yes` learns the fleet's keys as hashed
+/// names, which the next strict run trusts.
+#[test]
+fn hash_known_hosts_from_ssh_config_writes_hashed_names() {
+    let base = "127.34.0.1";
+    let sim = SimProcess::start(3, base);
+    let home = tempfile::tempdir().unwrap();
+    let learned = home.path().join("learned_known_hosts");
+    let cfg = home.path().join("config");
+    std::fs::write(
+        &cfg,
+        format!(
+            "Host *\n  StrictHostKeyChecking accept-new\n  HashKnownHosts yes\n  UserKnownHostsFile {}\n",
+            learned.display()
+        ),
+    )
+    .unwrap();
+    let (cfg, hosts, key) = (
+        cfg.to_str().unwrap(),
+        sim.path("hosts"),
+        sim.path("id_ed25519"),
+    );
+    let out = run_home(
+        home.path(),
+        &[
+            "run", "-F", cfg, "-H", &hosts, "-i", &key, "-o", "json", "--", "true",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let written = std::fs::read_to_string(&learned).unwrap();
+    assert_eq!(written.lines().count(), 3, "{written}");
+    assert!(written.lines().all(|l| l.starts_with("|1|")), "{written}");
+    assert!(!written.contains(base), "{written}");
+    // The learned file now passes strict checking (a flag wins over ssh_config's accept-new).
+    let out = run_home(
+        home.path(),
+        &[
+            "run",
+            "-F",
+            cfg,
+            "-H",
+            &hosts,
+            "-i",
+            &key,
+            "--host-key-check",
+            "strict",
+            "--",
+            "true",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&learned).unwrap(), written);
+}
