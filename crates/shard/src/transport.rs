@@ -40,7 +40,12 @@ pub struct SshSettings {
 /// known by other key types, or with ssh_config's keepalive, one per distinct variant (a handful
 /// at most), made on first use.
 #[derive(Debug, Default)]
-pub struct ClientVariants(Mutex<std::collections::HashMap<VariantKey, Arc<client::Config>>>);
+pub struct ClientVariants {
+    made: Mutex<std::collections::HashMap<VariantKey, Arc<client::Config>>>,
+    /// The family sets of the base list's prefixes: a host whose known families are one of
+    /// them keeps the base order (hosts known by Ed25519 only, the common case, among them).
+    unchanged: std::sync::OnceLock<Vec<u8>>,
+}
 
 /// What distinguishes a client configuration variant.
 type VariantKey = (KeyPrefs, Option<Keepalive>);
@@ -96,10 +101,29 @@ impl SshSettings {
     /// OpenSSH, this makes the server show the key type that is known, so that a host known by
     /// its RSA key is not refused because it would rather show an Ed25519 key.
     pub fn client_for(&self, prefs: KeyPrefs, keepalive: Option<Keepalive>) -> Arc<client::Config> {
-        if prefs.is_default() && keepalive.is_none() {
-            return self.client.clone();
+        if keepalive.is_none() && !prefs.certificates {
+            let unchanged = self.client_variants.unchanged.get_or_init(|| {
+                let families: Vec<u8> = self
+                    .client
+                    .preferred
+                    .key
+                    .iter()
+                    .map(|a| crate::known_hosts::family(a).unwrap_or(0))
+                    .collect();
+                // Prefix i keeps the order when no later algorithm is of one of its families.
+                (0..=families.len())
+                    .filter_map(|i| {
+                        let (head, tail) = families.split_at(i);
+                        let mask = head.iter().fold(0, |m, f| m | f);
+                        tail.iter().all(|f| f & mask == 0).then_some(mask)
+                    })
+                    .collect()
+            });
+            if unchanged.contains(&prefs.known) {
+                return self.client.clone();
+            }
         }
-        let mut variants = self.client_variants.0.lock();
+        let mut variants = self.client_variants.made.lock();
         variants
             .entry((prefs, keepalive))
             .or_insert_with(|| {
@@ -963,6 +987,64 @@ mod tests {
     fn signal_names_have_no_prefix() {
         assert_eq!(sig_name(&russh::Sig::KILL), "KILL");
         assert_eq!(sig_name(&russh::Sig::Custom("USR9".into())), "USR9");
+    }
+
+    fn settings() -> SshSettings {
+        SshSettings {
+            client: Arc::new(default_client_config()),
+            auth: AuthMaterial::default(),
+            known_hosts: Arc::new(KnownHosts::parse_text(
+                "",
+                std::path::Path::new("/kh"),
+                fleetsh_core::HostKeyCheck::Strict,
+            )),
+            default_user: "u".into(),
+            default_port: 22,
+            client_variants: ClientVariants::default(),
+        }
+    }
+
+    #[test]
+    fn client_config_variants_only_when_the_order_changes() {
+        let s = settings();
+        let prefs = |known: u8, certificates: bool| KeyPrefs {
+            known,
+            certificates,
+        };
+        // Unknown host, or known by Ed25519 (first in the default order): the shared config.
+        assert!(Arc::ptr_eq(&s.client_for(prefs(0, false), None), &s.client));
+        assert!(Arc::ptr_eq(&s.client_for(prefs(1, false), None), &s.client));
+        assert!(s.client_variants.made.lock().is_empty());
+        // Known by RSA only: RSA first; made once, then shared.
+        let rsa = s.client_for(prefs(16, false), None);
+        assert!(!Arc::ptr_eq(&rsa, &s.client));
+        assert!(matches!(
+            rsa.preferred.key[0],
+            russh::keys::Algorithm::Rsa { .. }
+        ));
+        assert!(rsa.preferred.host_key_certificates.is_empty());
+        assert!(Arc::ptr_eq(&rsa, &s.client_for(prefs(16, false), None)));
+        // Ed25519 and RSA known: ECDSA moves after RSA.
+        let both = s.client_for(prefs(17, false), None);
+        assert!(matches!(
+            both.preferred.key[1],
+            russh::keys::Algorithm::Rsa { .. }
+        ));
+        // A CA names the host: certificate types offered.
+        let ca = s.client_for(prefs(0, true), None);
+        assert_eq!(
+            ca.preferred.host_key_certificates.len(),
+            ca.preferred.key.len()
+        );
+        // Keepalive from ssh_config.
+        let k = Keepalive {
+            interval: Duration::from_secs(5),
+            max: 2,
+        };
+        let alive = s.client_for(prefs(1, false), Some(k));
+        assert_eq!(alive.keepalive_interval, Some(Duration::from_secs(5)));
+        assert_eq!(alive.keepalive_max, 2);
+        assert_eq!(alive.preferred.key, s.client.preferred.key);
     }
 
     #[tokio::test]
