@@ -3,14 +3,19 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use fleetsh_core::{HostKeyCheck, HostTarget, Job, RunConfig, SshConfig};
+use fleetsh_core::{
+    Action, GetPlan, HostKeyCheck, HostTarget, Job, Kex, PutPlan, RunConfig, SshConfig,
+};
+use fleetsh_shard::auth::PassphrasePrompt;
 use fleetsh_shard::auth::default_identity_files;
 use fleetsh_shard::executor::{CancelToken, OutputBudget, RunParts};
-use fleetsh_shard::{AuthMaterial, KnownHosts, RunShared, Secret, ShardConfig, SshSettings};
+use fleetsh_shard::jump::Jumps;
+use fleetsh_shard::{AuthMaterial, KnownHosts, Pool, RunShared, Secret, ShardConfig, SshSettings};
 use tokio::sync::Notify;
 
 use crate::resolve::{Defaults, Flags, HostSettings, Resolver};
-use crate::{Error, RunHandle};
+use crate::run::Starter;
+use crate::{ConnectedFleet, Error, RunHandle};
 
 /// Where the builder's ssh_config comes from.
 #[derive(Debug, Clone)]
@@ -49,6 +54,12 @@ pub struct EngineBuilder {
     ssh_config: Option<SshConfigSource>,
     client: Option<Arc<russh::client::Config>>,
     panic_shard: Option<usize>,
+    jump: Vec<HostTarget>,
+    jump_fanout: usize,
+    forward_agent: bool,
+    certificate_files: Vec<PathBuf>,
+    passphrase_prompt: Option<PassphrasePrompt>,
+    kex: Kex,
 }
 
 impl Default for EngineBuilder {
@@ -69,6 +80,12 @@ impl Default for EngineBuilder {
             ssh_config: None,
             client: None,
             panic_shard: None,
+            jump: Vec::new(),
+            jump_fanout: fleetsh_shard::jump::DEFAULT_JUMP_FANOUT,
+            forward_agent: false,
+            certificate_files: Vec::new(),
+            passphrase_prompt: None,
+            kex: Kex::Default,
         }
     }
 }
@@ -170,7 +187,6 @@ impl EngineBuilder {
         self.host_key_check = Some(mode);
         self
     }
-
     /// Whether hosts learned in accept-new mode are written hashed (`|1|salt|hash`), as with
     /// OpenSSH's `HashKnownHosts yes` (default off).
     pub fn hash_known_hosts(mut self, hash: bool) -> Self {
@@ -217,6 +233,14 @@ impl EngineBuilder {
             host_key_check: self.host_key_check,
             known_hosts: self.known_hosts.clone(),
             hash_known_hosts: self.hash_known_hosts,
+            certificate_files: self.certificate_files.clone(),
+            jump: (!self.jump.is_empty()).then(|| {
+                self.jump
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }),
         }
     }
 
@@ -265,6 +289,69 @@ impl EngineBuilder {
         self
     }
 
+    /// Reach every host through these jump hosts (bastions), first hop first, as OpenSSH's
+    /// `-J`: one SSH connection per bastion carries the `direct-tcpip` tunnels of all the hosts
+    /// behind it; each host is still authenticated and host-key checked end to end. A bastion
+    /// without a port uses 22, without a user the default user.
+    pub fn jump(mut self, chain: Vec<HostTarget>) -> Self {
+        self.jump = chain;
+        self
+    }
+
+    /// `-J` syntax: `[user@]host[:port][,[user@]host[:port]...]`.
+    pub fn jump_spec(self, spec: &str) -> Result<Self, Error> {
+        let mut chain = Vec::new();
+        for hop in spec.split(',') {
+            let hop = hop.trim();
+            if hop.is_empty() {
+                return Err(fleetsh_core::Error::InvalidSetting {
+                    setting: "jump",
+                    reason: format!("{spec:?} has an empty hop"),
+                }
+                .into());
+            }
+            chain.push(hop.parse::<HostTarget>()?);
+        }
+        Ok(self.jump(chain))
+    }
+
+    /// Most tunnels open at once through one bastion (default 256).
+    pub fn jump_fanout(mut self, n: usize) -> Self {
+        self.jump_fanout = n;
+        self
+    }
+
+    /// Forward the ssh-agent to every command (`ssh -A`): while a command runs, its server can
+    /// use the agent's keys (to reach other hosts, fetch from git...). Off by default: a
+    /// compromised server could use the keys for as long as the command runs. Refused by the
+    /// server (OpenSSH `AllowAgentForwarding no`): a warning, the command still runs.
+    pub fn forward_agent(mut self, on: bool) -> Self {
+        self.forward_agent = on;
+        self
+    }
+
+    /// An OpenSSH user certificate (`CertificateFile`), used with the loaded private key it
+    /// certifies (repeatable). `KEY-cert.pub` beside a key file is found without this.
+    pub fn certificate_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.certificate_files.push(path.into());
+        self
+    }
+
+    /// Asks for the passphrase of an encrypted key that [`EngineBuilder::passphrase`] does not
+    /// open: called once per key when the engine is built, never per host.
+    pub fn passphrase_prompt(mut self, prompt: PassphrasePrompt) -> Self {
+        self.passphrase_prompt = Some(prompt);
+        self
+    }
+
+    /// Key exchange preference ([`Kex::Default`]: the post-quantum hybrid first, as OpenSSH;
+    /// [`Kex::Curve25519`]: curve25519 first, cheaper per handshake, for very large fleets).
+    /// Not combinable with [`EngineBuilder::client_config`] (set `preferred.kex` there).
+    pub fn kex(mut self, kex: Kex) -> Self {
+        self.kex = kex;
+        self
+    }
+
     /// Loads keys and known_hosts once and returns the engine.
     pub fn build(self) -> Result<Engine, Error> {
         self.run.validate()?;
@@ -279,7 +366,13 @@ impl EngineBuilder {
         } else {
             (self.identity_files.clone(), true)
         };
-        let keys = AuthMaterial::load_keys(&files, explicit, self.passphrase.as_ref())?;
+        let keys = AuthMaterial::load_keys_with(
+            &files,
+            &self.certificate_files,
+            explicit,
+            self.passphrase.as_ref(),
+            self.passphrase_prompt.as_ref(),
+        )?;
         let agent = match &self.agent {
             Agent::Off => None,
             Agent::Socket(p) => Some(p.clone()),
@@ -313,22 +406,40 @@ impl EngineBuilder {
                     self.flags(),
                     self.defaults(),
                     self.passphrase.clone(),
+                    self.passphrase_prompt.clone(),
                     known_hosts.clone(),
                     hash_known_hosts,
                 )))
             }
             None => None,
         };
+
         let default_user = self
             .user
             .clone()
             .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
             .unwrap_or_else(|| "root".to_string());
+        let client = match (&self.client, self.kex) {
+            (Some(c), Kex::Default) => c.clone(),
+            (None, kex) => {
+                let mut c = fleetsh_shard::default_client_config();
+                if kex == Kex::Curve25519 {
+                    c.preferred.kex = fleetsh_shard::curve25519_first(&c.preferred.kex).into();
+                }
+                Arc::new(c)
+            }
+            (Some(_), _) => {
+                return Err(fleetsh_core::Error::InvalidSetting {
+                    setting: "kex",
+                    reason: "cannot be combined with a custom client_config: set \
+                             preferred.kex in that config instead"
+                        .into(),
+                }
+                .into());
+            }
+        };
         let settings = SshSettings {
-            client: self
-                .client
-                .clone()
-                .unwrap_or_else(|| Arc::new(fleetsh_shard::default_client_config())),
+            client,
             auth: AuthMaterial {
                 keys,
                 agent,
@@ -339,6 +450,9 @@ impl EngineBuilder {
             default_user,
             default_port: self.port.unwrap_or(22),
             client_variants: Default::default(),
+            jump: self.jump.clone(),
+            jump_fanout: self.jump_fanout,
+            forward_agent: self.forward_agent,
         };
         Ok(Engine {
             settings: Arc::new(settings),
@@ -376,16 +490,62 @@ impl Engine {
     pub fn run(
         &self,
         hosts: impl IntoIterator<Item = HostTarget>,
-        mut job: Job,
+        job: Job,
     ) -> Result<RunHandle, Error> {
-        if let Some(t) = self.connect_timeout {
-            job.connect_timeout = t;
-        }
-        job.validate()?;
         let targets: Arc<[HostTarget]> = hosts.into_iter().collect();
         if targets.is_empty() {
             return Err(fleetsh_core::Error::NoHosts.into());
         }
+        self.start_run(
+            targets,
+            job,
+            Starter::Fresh(self.shard.clone()),
+            self.jumps(),
+        )
+    }
+
+    /// Starts shard threads that keep `hosts`' connections open between runs: the returned
+    /// [`ConnectedFleet`] runs several jobs in turn on the same authenticated connections, one
+    /// channel per command, as parallel-ssh's client does between `run_command` calls.
+    /// Connections are made by the first run that reaches a host and kept; a kept connection
+    /// found closed is re-established once before the host is failed.
+    pub fn connect(
+        &self,
+        hosts: impl IntoIterator<Item = HostTarget>,
+    ) -> Result<ConnectedFleet, Error> {
+        let targets: Arc<[HostTarget]> = hosts.into_iter().collect();
+        if targets.is_empty() {
+            return Err(fleetsh_core::Error::NoHosts.into());
+        }
+        let pool = Pool::start(targets.len(), &self.shard)?;
+        Ok(ConnectedFleet {
+            engine: self.clone(),
+            targets,
+            pool: Arc::new(pool),
+            jumps: self.jumps(),
+        })
+    }
+
+    /// Bastion connections for a run or a connected fleet (nothing starts without jump hosts).
+    pub(crate) fn jumps(&self) -> Arc<Jumps> {
+        Arc::new(Jumps::new(
+            self.settings.jump.clone(),
+            self.settings.jump_fanout,
+        ))
+    }
+
+    pub(crate) fn start_run(
+        &self,
+        targets: Arc<[HostTarget]>,
+        job: Job,
+        starter: Starter,
+        jumps: Arc<Jumps>,
+    ) -> Result<RunHandle, Error> {
+        let mut job = job;
+        if let Some(t) = self.connect_timeout {
+            job.connect_timeout = t;
+        }
+        job.validate()?;
         let plans = match &self.resolver {
             Some(r) => Some(r.plans(&targets, job.connect_timeout)?),
             None => None,
@@ -406,13 +566,63 @@ impl Engine {
             cancel: CancelToken::new(),
             notify: Arc::new(Notify::new()),
             budget: OutputBudget::default(),
+            jumps,
         };
         if self.settings.known_hosts.mode() == HostKeyCheck::Off {
             tracing::warn!(
                 "host key checking is off: connections are open to man-in-the-middle attacks"
             );
         }
-        Ok(RunHandle::start(parts, batches, self.shard.clone())?)
+        Ok(RunHandle::start(parts, batches, starter)?)
+    }
+
+    /// Uploads `plan` to every host over SFTP (see [`fleetsh_core::transfer`] for where files
+    /// land). Each local file was read once into the plan and is shared by every host; each
+    /// file is written under a temporary name and renamed into place, so a failed or
+    /// cancelled upload never leaves a partial target. Results carry
+    /// [`HostResult::transfer`] counts; [`Event::Transferred`] reports progress.
+    ///
+    /// `template` gives the limits (connect/command timeouts, retries); its command and
+    /// action are ignored. Use `Job::new("")` for the defaults.
+    ///
+    /// [`Event::Transferred`]: fleetsh_core::Event::Transferred
+    pub fn copy_to(
+        &self,
+        hosts: impl IntoIterator<Item = HostTarget>,
+        plan: PutPlan,
+        template: &Job,
+    ) -> Result<RunHandle, Error> {
+        let job = Job {
+            action: Action::Put(Arc::new(plan)),
+            ..template.clone()
+        };
+        self.run(hosts, job)
+    }
+
+    /// Downloads `plan.remotes` from every host over SFTP into `plan.local_dir/HOST/`, where
+    /// `HOST` is the host as given (so hosts never overwrite each other's files). Names the
+    /// server sends are checked: nothing is ever written outside that directory. Files are
+    /// written under a temporary name and renamed into place.
+    pub fn copy_from(
+        &self,
+        hosts: impl IntoIterator<Item = HostTarget>,
+        plan: GetPlan,
+        template: &Job,
+    ) -> Result<RunHandle, Error> {
+        let job = Job {
+            action: Action::Get(Arc::new(plan)),
+            ..template.clone()
+        };
+        self.run(hosts, job)
+    }
+
+    /// The same engine (keys, known_hosts, settings shared) with another fanout: for runs
+    /// that step their concurrency, such as `fleetsh bench`.
+    pub fn with_fanout(&self, fanout: usize) -> Engine {
+        let mut e = self.clone();
+        e.run.fanout = fanout.max(1);
+        e.shard.fanout = fanout.max(1);
+        e
     }
 
     /// The number of shard threads a run of `hosts` hosts would use.

@@ -8,6 +8,9 @@
 //! Main types:
 //! - [`Engine`], built with [`Engine::builder`]: shards, fanout, user, keys, agent, known_hosts;
 //! - [`Job`]: the command and its timeouts, retries and output cap;
+//! - [`Engine::copy_to`] and [`Engine::copy_from`]: SFTP uploads ([`PutPlan`]) and
+//!   downloads ([`GetPlan`]) on every host, atomic per file;
+//! - [`Engine::connect`] → [`ConnectedFleet`]: several jobs in turn on kept connections;
 //! - [`RunHandle`], returned by [`Engine::run`]: a blocking iterator of [`Event`]s, an async
 //!   [`EventStream`], [`RunHandle::join`] into a [`Report`], and [`RunHandle::cancel`].
 //!
@@ -32,17 +35,21 @@
 #![deny(missing_docs)]
 
 mod engine;
+mod fleet;
 pub mod resolve;
 mod run;
 
 pub use engine::{Engine, EngineBuilder};
+pub use fleet::ConnectedFleet;
 pub use fleetsh_core::config::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_FANOUT, DEFAULT_OUTPUT_CAP};
+pub use fleetsh_core::{Action, GetPlan, PutPlan, TransferStats, transfer};
 pub use fleetsh_core::{
     Amount, ErrorKind, Event, FileConfig, HostError, HostKeyCheck, HostList, HostResult,
-    HostTarget, Job, Outcome, RunConfig, StdinData, StreamKind, Sudo, Timings, hosts,
+    HostTarget, Job, Kex, Outcome, RunConfig, StdinData, StreamKind, Sudo, Timings, hosts,
 };
 pub use fleetsh_core::{Groups, SshConfig, config, fold, groups, ssh_config};
 pub use fleetsh_shard::Secret;
+pub use fleetsh_shard::auth::PassphrasePrompt;
 pub use fleetsh_shard::limits;
 pub use resolve::{HostSettings, Origin, Setting};
 pub use run::{Canceller, EventStream, Report, RunHandle};

@@ -11,7 +11,7 @@ use std::time::Duration;
 use fleetsh_core::HostKeyCheck;
 use fleetsh_core::HostTarget;
 use fleetsh_core::ssh_config::{Query, Source, Sourced, SshConfig};
-use fleetsh_shard::auth::LoadedKey;
+use fleetsh_shard::auth::{LoadedKey, PassphrasePrompt};
 use fleetsh_shard::{AuthMaterial, HostPlan, HostProfile, Keepalive, KnownHosts, Secret};
 use parking_lot::Mutex;
 
@@ -83,7 +83,7 @@ pub struct HostSettings {
     pub identity_files: Setting<Vec<PathBuf>>,
     /// `IdentitiesOnly`: agent keys not offered.
     pub identities_only: Setting<bool>,
-    /// `CertificateFile`s (parsed and shown; user certificates are not used yet).
+    /// `CertificateFile`s: OpenSSH user certificates, each used with the key it certifies.
     pub certificate_files: Setting<Vec<PathBuf>>,
     /// `ProxyJump`, if any (`none` included).
     pub proxy_jump: Option<Setting<String>>,
@@ -168,6 +168,9 @@ pub(crate) struct Flags {
     pub host_key_check: Option<HostKeyCheck>,
     pub known_hosts: Option<PathBuf>,
     pub hash_known_hosts: Option<bool>,
+    pub certificate_files: Vec<PathBuf>,
+    /// `-J` (the chain as written): wins over ssh_config's `ProxyJump`.
+    pub jump: Option<String>,
 }
 
 /// Built-in defaults, for what neither flags nor ssh_config set.
@@ -230,6 +233,9 @@ pub(crate) fn host_settings(
         Setting::new(defaults.identity_files.clone(), Origin::Default)
     };
     let certificate_files = match r.certificate_files.first() {
+        _ if !flags.certificate_files.is_empty() => {
+            Setting::new(flags.certificate_files.clone(), Origin::Flag)
+        }
         Some(first) => Setting::new(
             r.certificate_files
                 .iter()
@@ -255,7 +261,10 @@ pub(crate) fn host_settings(
             false,
         ),
         certificate_files,
-        proxy_jump: r.proxy_jump.as_ref().map(Setting::from_config),
+        proxy_jump: match &flags.jump {
+            Some(j) => Some(Setting::new(j.clone(), Origin::Flag)),
+            None => r.proxy_jump.as_ref().map(Setting::from_config),
+        },
         connect_timeout: pick(
             flags.connect_timeout.map(|d| Setting::new(d, Origin::Flag)),
             r.connect_timeout.as_ref().map(Setting::from_config),
@@ -301,6 +310,7 @@ struct ProfileKey {
     user: Option<String>,
     port: Option<u16>,
     identity_files: Option<Vec<PathBuf>>,
+    certificate_files: Vec<PathBuf>,
     identities_only: bool,
     connect_timeout: Option<Duration>,
     known_hosts: Option<(PathBuf, HostKeyCheck, bool)>,
@@ -316,6 +326,7 @@ pub(crate) struct Resolver {
     pub flags: Flags,
     pub defaults: Defaults,
     pub passphrase: Option<Secret>,
+    pub prompt: Option<PassphrasePrompt>,
     /// The engine's own known_hosts: reused when a profile's file, mode and hashing are the same.
     pub engine_known_hosts: Arc<KnownHosts>,
     pub hash_known_hosts: bool,
@@ -329,6 +340,7 @@ impl Resolver {
         flags: Flags,
         defaults: Defaults,
         passphrase: Option<Secret>,
+        prompt: Option<PassphrasePrompt>,
         engine_known_hosts: Arc<KnownHosts>,
         hash_known_hosts: bool,
     ) -> Self {
@@ -337,6 +349,7 @@ impl Resolver {
             flags,
             defaults,
             passphrase,
+            prompt,
             engine_known_hosts,
             hash_known_hosts,
             profiles: Mutex::new(HashMap::new()),
@@ -371,7 +384,7 @@ impl Resolver {
             .collect::<Result<Arc<[HostPlan]>, Error>>()?;
         if jumps > 0 {
             tracing::warn!(
-                "{jumps} host(s) have a ProxyJump in ssh_config; jump hosts are not supported yet, so they fail instead of connecting directly"
+                "{jumps} host(s) have a ProxyJump in ssh_config; per-host jump hosts from ssh_config are not supported yet (use -J), so they fail instead of connecting directly"
             );
         }
         Ok(plans)
@@ -391,10 +404,10 @@ impl Resolver {
         let key = ProfileKey {
             user: s.user.is_config().then(|| s.user.value.clone()),
             port: s.port.is_config().then_some(s.port.value),
-            identity_files: s
-                .identity_files
-                .is_config()
+            // Keys are loaded for the profile when ssh_config names key or certificate files.
+            identity_files: (s.identity_files.is_config() || s.certificate_files.is_config())
                 .then(|| s.identity_files.value.clone()),
+            certificate_files: s.certificate_files.value.clone(),
             identities_only: s.identities_only.value,
             connect_timeout: s
                 .connect_timeout
@@ -405,10 +418,12 @@ impl Resolver {
                 interval: s.server_alive_interval.value,
                 max: s.server_alive_count_max.value as usize,
             }),
+            // A `-J` flag reaches every host through its bastions: only ssh_config's
+            // per-host ProxyJump is refused (not supported yet).
             proxy_jump: s
                 .proxy_jump
                 .as_ref()
-                .filter(|j| !j.value.eq_ignore_ascii_case("none"))
+                .filter(|j| j.is_config() && !j.value.eq_ignore_ascii_case("none"))
                 .map(|j| j.value.clone()),
         };
         let hostname = s.hostname.is_config().then(|| s.hostname.value.clone());
@@ -427,8 +442,13 @@ impl Resolver {
         let keys = match &key.identity_files {
             Some(files) => {
                 // As OpenSSH: an IdentityFile that does not exist is skipped.
-                let loaded: Vec<LoadedKey> =
-                    AuthMaterial::load_keys(files, false, self.passphrase.as_ref())?;
+                let loaded: Vec<LoadedKey> = AuthMaterial::load_keys_with(
+                    files,
+                    &key.certificate_files,
+                    false,
+                    self.passphrase.as_ref(),
+                    self.prompt.as_ref(),
+                )?;
                 Some(Arc::from(loaded))
             }
             None => None,
@@ -499,6 +519,7 @@ mod tests {
                 identity_files: Vec::new(),
                 known_hosts: kh.clone(),
             },
+            None,
             None,
             Arc::new(KnownHosts::load(&kh, HostKeyCheck::Strict).unwrap()),
             false,

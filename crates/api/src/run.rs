@@ -11,7 +11,7 @@ use crossbeam_channel::TryRecvError;
 use fleetsh_core::{ErrorKind, Event, HostError, HostResult, HostTarget, Outcome};
 use fleetsh_shard::executor::CancelToken as Token;
 use fleetsh_shard::executor::{OutputBudget, RunParts, shard_of};
-use fleetsh_shard::{Executor, ShardConfig};
+use fleetsh_shard::{Executor, Pool, ShardConfig};
 use tokio::sync::futures::OwnedNotified;
 
 /// The merger: owns the receiving end, records one result per host, and fills in an `internal`
@@ -70,6 +70,26 @@ impl Merger {
     }
 }
 
+/// Where a run's batches execute: fresh shard threads per batch, or a connected fleet's pool.
+#[derive(Debug, Clone)]
+pub(crate) enum Starter {
+    Fresh(ShardConfig),
+    Pool(Arc<Pool>),
+}
+
+impl Starter {
+    fn start(
+        &self,
+        parts: &RunParts,
+        subset: Arc<[usize]>,
+    ) -> Result<Executor, fleetsh_shard::Error> {
+        match self {
+            Starter::Fresh(config) => fleetsh_shard::executor::start(parts, subset, config),
+            Starter::Pool(pool) => pool.run(parts, subset),
+        }
+    }
+}
+
 /// A running job. Iterate it (blocking) or turn it into an async [`EventStream`]; [`join`]
 /// waits for the end and returns the [`Report`]. Dropping it cancels the run.
 ///
@@ -81,7 +101,7 @@ pub struct RunHandle {
     current: Arc<[usize]>,
     batches: VecDeque<Arc<[usize]>>,
     parts: RunParts,
-    config: ShardConfig,
+    starter: Starter,
     merger: Merger,
     started: Instant,
     max_shards: usize,
@@ -91,11 +111,11 @@ impl RunHandle {
     pub(crate) fn start(
         parts: RunParts,
         mut batches: VecDeque<Arc<[usize]>>,
-        config: ShardConfig,
+        starter: Starter,
     ) -> Result<Self, fleetsh_shard::Error> {
         let n = parts.targets.len();
         let first = batches.pop_front().unwrap_or_else(|| Arc::from(Vec::new()));
-        let exec = fleetsh_shard::executor::start(&parts, first.clone(), &config)?;
+        let exec = starter.start(&parts, first.clone())?;
         let max_shards = exec.shards();
         Ok(RunHandle {
             exec: Some(exec),
@@ -109,7 +129,7 @@ impl RunHandle {
                 finalized: false,
             },
             parts,
-            config,
+            starter,
             started: Instant::now(),
             max_shards,
         })
@@ -144,7 +164,7 @@ impl RunHandle {
                 });
                 continue;
             }
-            match fleetsh_shard::executor::start(&self.parts, next.clone(), &self.config) {
+            match self.starter.start(&self.parts, next.clone()) {
                 Ok(exec) => {
                     self.max_shards = self.max_shards.max(exec.shards());
                     self.exec = Some(exec);

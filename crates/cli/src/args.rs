@@ -17,12 +17,21 @@ pub struct Cli {
 pub enum Command {
     /// Run a command on every host.
     Run(Box<RunArgs>),
-    /// Serve a simulated fleet of SSH hosts on loopback addresses until SIGINT or SIGTERM.
-    Sim(SimArgs),
+    /// Upload files to every host over SFTP (atomic per file): `put -w SPEC LOCAL... REMOTE`.
+    Put(Box<PutArgs>),
+    /// Download files from every host over SFTP into LOCALDIR/HOST/: `get -w SPEC REMOTE...
+    /// LOCALDIR`.
+    Get(Box<GetArgs>),
+    /// Measure a fleet: the seeds' workload (a command reading 26,000 bytes) at stepped
+    /// concurrency, with the median time of each operation (connect+auth, channel open,
+    /// execute, read, close) per step.
+    Bench(Box<BenchArgs>),
     /// Inspect settings: `fleetsh config show HOST` prints a host's effective connection
     /// settings and where each comes from (like `ssh -G`).
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Serve a simulated fleet of SSH hosts on loopback addresses until SIGINT or SIGTERM.
+    Sim(SimArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.
@@ -53,9 +62,10 @@ pub enum HostKeyCheckArg {
     Off,
 }
 
+/// What `run`, `put` and `get` share: targets, connection, run control and presentation.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("targets").required(true).multiple(true).args(["hosts", "hostfile", "sim", "retry_failed"])))]
-pub struct RunArgs {
+pub struct CommonArgs {
     /// Target hosts: `[user@]host[:port]` and ranges such as `web[01-12,20].dc[1-2]`
     /// (comma-separated, repeatable); `@group` from ~/.config/fleetsh/groups.toml, with `!`
     /// (minus) and `&` (intersection).
@@ -75,8 +85,12 @@ pub struct RunArgs {
     /// Exclude hosts (ranges allowed; a bare name excludes that host on any user/port).
     #[arg(short = 'x', long = "exclude", value_name = "SPEC")]
     pub exclude: Vec<String>,
-    #[command(flatten)]
-    pub conn: ConnArgs,
+    /// Remote user for targets that name none.
+    #[arg(short = 'l', long = "user", value_name = "USER")]
+    pub user: Option<String>,
+    /// Private key file (repeatable; replaces the default ~/.ssh/id_* keys).
+    #[arg(short = 'i', long = "identity", value_name = "KEY")]
+    pub identity: Vec<PathBuf>,
     /// Hosts in flight across all shards [default: 1000].
     #[arg(short = 'f', long = "fanout", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub fanout: Option<u64>,
@@ -86,6 +100,9 @@ pub struct RunArgs {
     /// Pin each shard thread to a CPU core.
     #[arg(long)]
     pub pin: bool,
+    /// Connect timeout in seconds (TCP, SSH handshake and authentication) [default: 10].
+    #[arg(short = 't', long = "connect-timeout", value_name = "SECS")]
+    pub connect_timeout: Option<f64>,
     /// Command timeout in seconds [default: none].
     #[arg(short = 'u', long = "command-timeout", value_name = "SECS")]
     pub command_timeout: Option<f64>,
@@ -98,6 +115,24 @@ pub struct RunArgs {
     /// Per-host cap on captured stdout and stderr (each), in bytes [default: 1048576].
     #[arg(long, value_name = "BYTES")]
     pub output_cap: Option<usize>,
+    /// Host-key checking [default: strict].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub host_key_check: Option<HostKeyCheckArg>,
+    /// known_hosts file [default: ~/.ssh/known_hosts].
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+    /// OpenSSH client configuration file [default: ~/.ssh/config, when it exists]. Flags and the
+    /// fleetsh config file win over it (see docs/connecting.md).
+    #[arg(
+        short = 'F',
+        long = "ssh-config",
+        value_name = "FILE",
+        conflicts_with = "no_ssh_config"
+    )]
+    pub ssh_config: Option<PathBuf>,
+    /// Do not read any ssh_config file.
+    #[arg(long)]
+    pub no_ssh_config: bool,
     /// Run the hosts in successive batches of N hosts or P% of them (rolling changes).
     #[arg(long, value_name = "N|P%")]
     pub batch: Option<fleetsh::Amount>,
@@ -108,22 +143,25 @@ pub struct RunArgs {
     /// At most N new connections per second (spares bastions, LDAP and sshd's MaxStartups).
     #[arg(long, value_name = "N")]
     pub rate: Option<f64>,
-    /// Send this program's standard input to every host's command (read once, at most 64 MiB).
-    #[arg(short = 'I', long = "stdin")]
-    pub stdin: bool,
-    /// Run the command through `sudo -S`; the password comes from FLEETSH_SUDO_PASSWORD (fed on
-    /// stdin, never shown). Without it, `sudo -n` is used.
-    #[arg(long)]
-    pub sudo: bool,
-    /// The user sudo runs the command as (implies --sudo).
-    #[arg(long, value_name = "USER")]
-    pub sudo_user: Option<String>,
-    /// Request a pseudo-terminal for the command.
-    #[arg(long)]
-    pub pty: bool,
-    /// Set an environment variable on the channel (repeatable; the server must accept it).
-    #[arg(long = "env", value_name = "K=V", value_parser = parse_env)]
-    pub env: Vec<(String, String)>,
+    /// Reach every host through these jump hosts: `[user@]host[:port][,...]` (first hop
+    /// first; bastions default to port 22), as `ssh -J`. One connection per bastion carries
+    /// the tunnels of all hosts behind it.
+    #[arg(short = 'J', long = "jump", value_name = "SPEC")]
+    pub jump: Option<String>,
+    /// Most tunnels open at once through one bastion [default: 256].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub jump_fanout: Option<u64>,
+    /// Key exchange preference: `default` (post-quantum mlkem768x25519 first, as OpenSSH) or
+    /// `curve25519` (about a third less client CPU per host, for very large fleets).
+    #[arg(long, value_name = "default|curve25519")]
+    pub kex: Option<fleetsh::Kex>,
+    /// Forward the ssh-agent to the commands (ssh -A); off by default.
+    #[arg(short = 'A', long = "forward-agent")]
+    pub forward_agent: bool,
+    /// OpenSSH user certificate to log in with, paired with the key it certifies
+    /// (repeatable; KEY-cert.pub beside a key is used without it).
+    #[arg(long = "certificate", value_name = "FILE")]
+    pub certificate: Vec<PathBuf>,
     /// Do not use ssh-agent even if SSH_AUTH_SOCK is set.
     #[arg(long)]
     pub no_agent: bool,
@@ -149,34 +187,48 @@ pub struct RunArgs {
     #[arg(short = 'S', long = "max-exit-status")]
     pub max_exit_status: bool,
     // -- end of presentation flags --
-    /// The command to run (after `--`).
-    #[arg(last = true, required = true, num_args = 1.., value_name = "COMMAND")]
-    pub command: Vec<String>,
+    /// Defaults for these flags from a TOML file (flags win).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
-/// How to reach hosts: shared by `run` and `config show`. Precedence: the target as typed, then
-/// these flags, then the fleetsh config file, then ssh_config, then built-in defaults.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective connection settings for HOST and the origin of each (target, flag,
+    /// ssh_config FILE:LINE, default), like `ssh -G`.
+    Show(ShowArgs),
+}
+
+/// `config show`: the connection flags of `run`, and the host.
 #[derive(Debug, Args)]
-pub struct ConnArgs {
+pub struct ShowArgs {
+    /// The host as you would type it: `[user@]host[:port]`.
+    #[arg(value_name = "HOST")]
+    pub host: String,
     /// Remote user for targets that name none.
     #[arg(short = 'l', long = "user", value_name = "USER")]
     pub user: Option<String>,
     /// Remote port for targets that name none.
     #[arg(short = 'p', long = "port", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
-    /// Private key file (repeatable; replaces the default ~/.ssh/id_* keys and ssh_config's
-    /// IdentityFile).
+    /// Private key file (repeatable).
     #[arg(short = 'i', long = "identity", value_name = "KEY")]
     pub identity: Vec<PathBuf>,
-    /// Connect timeout in seconds (TCP, SSH handshake and authentication) [default: 10].
+    /// Connect timeout in seconds.
     #[arg(short = 't', long = "connect-timeout", value_name = "SECS")]
     pub connect_timeout: Option<f64>,
-    /// Host-key checking [default: strict].
+    /// Host-key checking.
     #[arg(long, value_enum, value_name = "MODE")]
     pub host_key_check: Option<HostKeyCheckArg>,
-    /// known_hosts file [default: ~/.ssh/known_hosts].
+    /// known_hosts file.
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
+    /// Jump hosts: `[user@]host[:port][,...]`.
+    #[arg(short = 'J', long = "jump", value_name = "SPEC")]
+    pub jump: Option<String>,
+    /// OpenSSH user certificate (repeatable).
+    #[arg(long = "certificate", value_name = "FILE")]
+    pub certificate: Vec<PathBuf>,
     /// OpenSSH client configuration file [default: ~/.ssh/config, when it exists].
     #[arg(
         short = 'F',
@@ -193,20 +245,88 @@ pub struct ConnArgs {
     pub config: Option<PathBuf>,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum ConfigCommand {
-    /// Print the effective connection settings for HOST and the origin of each (target, flag,
-    /// ssh_config FILE:LINE, default), like `ssh -G`.
-    Show(ShowArgs),
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Remote port for targets that name none.
+    #[arg(short = 'p', long = "port", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+    /// Send this program's standard input to every host's command (read once, at most 64 MiB).
+    #[arg(short = 'I', long = "stdin")]
+    pub stdin: bool,
+    /// Run the command through `sudo -S`; the password comes from FLEETSH_SUDO_PASSWORD (fed on
+    /// stdin, never shown). Without it, `sudo -n` is used.
+    #[arg(long)]
+    pub sudo: bool,
+    /// The user sudo runs the command as (implies --sudo).
+    #[arg(long, value_name = "USER")]
+    pub sudo_user: Option<String>,
+    /// Request a pseudo-terminal for the command.
+    #[arg(long)]
+    pub pty: bool,
+    /// Set an environment variable on the channel (repeatable; the server must accept it).
+    #[arg(long = "env", value_name = "K=V", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+    /// The command to run (after `--`).
+    #[arg(last = true, required = true, num_args = 1.., value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]
-pub struct ShowArgs {
-    /// The host as you would type it: `[user@]host[:port]`.
-    #[arg(value_name = "HOST")]
-    pub host: String,
+pub struct BenchArgs {
     #[command(flatten)]
-    pub conn: ConnArgs,
+    pub common: CommonArgs,
+    /// Remote port for targets that name none.
+    #[arg(short = 'p', long = "port", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+    /// The command each host runs.
+    #[arg(
+        long,
+        default_value = "head -c 26000 /dev/zero",
+        value_name = "COMMAND"
+    )]
+    pub command: String,
+    /// Concurrency steps (the fanout of each pass over all the hosts).
+    #[arg(long, default_value = "1,10,50,100,200", value_name = "N,N...", value_parser = crate::bench::parse_steps)]
+    pub steps: std::vec::Vec<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct PutArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Remote port for targets that name none (scp's -P).
+    #[arg(short = 'P', long = "port", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+    /// Copy directories recursively.
+    #[arg(short = 'r', long)]
+    pub recursive: bool,
+    /// Keep modes (including setuid/setgid/sticky bits) and modification times.
+    #[arg(short = 'p', long)]
+    pub preserve: bool,
+    /// Local files (or directories with -r), then the remote destination.
+    #[arg(required = true, num_args = 2.., value_name = "LOCAL... REMOTE")]
+    pub paths: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Remote port for targets that name none (scp's -P).
+    #[arg(short = 'P', long = "port", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+    /// Copy directories recursively.
+    #[arg(short = 'r', long)]
+    pub recursive: bool,
+    /// Keep modes and modification times.
+    #[arg(short = 'p', long)]
+    pub preserve: bool,
+    /// Remote files (or directories with -r), then the local directory (each host's files
+    /// go to LOCALDIR/HOST/).
+    #[arg(required = true, num_args = 2.., value_name = "REMOTE... LOCALDIR")]
+    pub paths: Vec<String>,
 }
 
 #[derive(Debug, Args)]

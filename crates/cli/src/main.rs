@@ -2,9 +2,10 @@
 //! print events. The logic lives in the `fleetsh` library.
 
 mod args;
+mod bench;
 mod output;
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -18,7 +19,8 @@ use fleetsh::{
 use fleetsh_sim::{SimConfig, SimFleet};
 
 use args::{
-    Cli, Command, ConfigCommand, ConnArgs, HostKeyCheckArg, OutputMode, RunArgs, ShowArgs, SimArgs,
+    BenchArgs, Cli, Command, CommonArgs, ConfigCommand, GetArgs, HostKeyCheckArg, OutputMode,
+    PutArgs, RunArgs, ShowArgs, SimArgs,
 };
 
 /// A usage or configuration error: exit status 2.
@@ -47,6 +49,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(a) => run(*a),
+        Command::Put(a) => put(*a),
+        Command::Bench(a) => bench(*a),
+        Command::Get(a) => get(*a),
         Command::Sim(a) => sim(a),
         Command::Config(ConfigCommand::Show(a)) => config_show(a),
         Command::Completions { shell } => {
@@ -92,112 +97,30 @@ fn secs(name: &str, v: f64) -> Result<Duration> {
     Ok(Duration::from_secs_f64(v))
 }
 
-/// The fleetsh TOML config file: `--config`, else the default one if it exists.
-fn file_config(c: &ConnArgs) -> Result<FileConfig> {
-    Ok(match &c.config {
+/// What `run`, `put` and `get` build the same way from the shared flags.
+struct Setup {
+    engine: Engine,
+    hosts: Vec<fleetsh::HostTarget>,
+    /// Limits (timeouts, retries, output cap) from the config file and the flags.
+    job: Job,
+    file: FileConfig,
+    /// The embedded simulated fleet (`--sim`), stopped when dropped.
+    fleet: Option<SimFleet>,
+}
+
+fn setup(a: &CommonArgs, port: Option<u16>) -> Result<Setup> {
+    let file = match &a.config {
         Some(p) => FileConfig::load(p).map_err(usage)?,
         None => match fleetsh::config::default_config_file().filter(|p| p.exists()) {
             Some(p) => FileConfig::load(&p).map_err(usage)?,
             None => FileConfig::default(),
         },
-    })
-}
-
-/// The connection settings of `c` and the fleetsh config file on `b`: flags win over the file,
-/// and both over ssh_config (`-F`, else `~/.ssh/config` if it exists, unless
-/// `--no-ssh-config`). `sim` wires in an embedded fleet's key and known_hosts.
-fn connection(
-    mut b: EngineBuilder,
-    c: &ConnArgs,
-    file: &FileConfig,
-    sim: Option<&SimFleet>,
-) -> Result<EngineBuilder> {
-    if let Some(u) = c.user.as_ref().or(file.user.as_ref()) {
-        b = b.user(u);
-    }
-    if let Some(p) = c.port.or(file.port) {
-        b = b.port(p);
-    }
-    if let Some(v) = c.connect_timeout {
-        b = b.connect_timeout(secs("connect-timeout", v).map_err(usage)?);
-    } else if let Some(v) = file.connect_timeout {
-        b = b.connect_timeout(secs("connect_timeout", v).map_err(usage)?);
-    }
-    let mut identities: Vec<PathBuf> = if c.identity.is_empty() {
-        file.identity_files.clone().unwrap_or_default()
-    } else {
-        c.identity.clone()
     };
-    let mut known_hosts = c.known_hosts.clone().or(file.known_hosts.clone());
-    if let Some(f) = sim {
-        if identities.is_empty() {
-            identities.push(f.client_key_file());
-        }
-        known_hosts.get_or_insert_with(|| f.known_hosts_file());
-    }
-    for i in identities {
-        b = b.identity_file(expand_tilde(i));
-    }
-    if let Some(k) = known_hosts {
-        b = b.known_hosts(expand_tilde(k));
-    }
-    let check = match c.host_key_check {
-        Some(HostKeyCheckArg::Strict) => Some(HostKeyCheck::Strict),
-        Some(HostKeyCheckArg::AcceptNew) => Some(HostKeyCheck::AcceptNew),
-        Some(HostKeyCheckArg::Off) => Some(HostKeyCheck::Off),
-        None => file.host_key_check,
-    };
-    if let Some(check) = check {
-        b = b.host_key_check(check);
-    }
-    if !c.no_ssh_config {
-        match &c.ssh_config {
-            Some(p) => {
-                let p = expand_tilde(p.clone());
-                if !p.is_file() {
-                    return Err(usage(anyhow::anyhow!(
-                        "-F: {} is not a readable file",
-                        p.display()
-                    )));
-                }
-                b = b.ssh_config_file(p);
-            }
-            None => {
-                if let Some(home) = std::env::var_os("HOME") {
-                    let p = PathBuf::from(home).join(".ssh").join("config");
-                    if p.is_file() {
-                        b = b.ssh_config_file(p);
-                    }
-                }
-            }
-        }
-    }
-    Ok(b)
-}
 
-/// `fleetsh config show HOST`.
-fn config_show(a: ShowArgs) -> Result<ExitCode> {
-    let file = file_config(&a.conn)?;
-    let target = HostTarget::parse(&a.host).map_err(usage)?;
-    let b = connection(Engine::builder(), &a.conn, &file, None)?;
-    let settings = b.host_settings(&target).map_err(usage)?;
-    let mut out = io::stdout().lock();
-    for (name, value, origin) in settings.rows() {
-        writeln!(out, "{name:<22} {value}  # {origin}")?;
-    }
-    for i in &settings.ignored {
-        writeln!(out, "# ignored: {} ({})", i.value, i.source)?;
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn run(a: RunArgs) -> Result<ExitCode> {
-    let file = file_config(&a.conn)?;
-
-    // Job: built-in defaults < config file < flags.
-    let mut job = Job::new(a.command.join(" "));
+    // Job limits: built-in defaults < config file < flags.
+    let mut job = Job::new("");
     file.apply_to_job(&mut job);
-    if let Some(v) = a.conn.connect_timeout {
+    if let Some(v) = a.connect_timeout {
         job.connect_timeout = secs("connect-timeout", v).map_err(usage)?;
     }
     if let Some(v) = a.command_timeout {
@@ -218,27 +141,6 @@ fn run(a: RunArgs) -> Result<ExitCode> {
         job.output_cap = v;
     }
     job.stream_output = a.output == OutputMode::Inline;
-    if a.pty {
-        job.pty = true;
-    }
-    if !a.env.is_empty() {
-        job.env = a.env.clone();
-    }
-    let sudo_user = a.sudo_user.clone().or(file.sudo_user.clone());
-    if a.sudo || a.sudo_user.is_some() {
-        job.sudo = Some(Sudo {
-            user: sudo_user,
-            password: std::env::var("FLEETSH_SUDO_PASSWORD")
-                .ok()
-                .filter(|p| !p.is_empty())
-                .map(Secret::new),
-        });
-    }
-    if a.stdin {
-        job.stdin = Some(read_stdin().map_err(usage)?.into());
-    }
-    job.validate().map_err(usage)?;
-
     let mut run_cfg = RunConfig::default();
     file.apply_to_run(&mut run_cfg);
     if let Some(v) = a.fanout {
@@ -346,9 +248,21 @@ fn run(a: RunArgs) -> Result<ExitCode> {
     let hosts = list.build().map_err(usage)?;
 
     // Engine.
-    let mut b = connection(
-        Engine::builder().run_config(run_cfg),
-        &a.conn,
+    let mut b = Engine::builder().run_config(run_cfg);
+    b = connection(
+        b,
+        &ConnFlags {
+            user: a.user.as_ref(),
+            port,
+            identity: &a.identity,
+            connect_timeout: a.connect_timeout,
+            host_key_check: a.host_key_check,
+            known_hosts: a.known_hosts.as_ref(),
+            jump: a.jump.as_ref(),
+            certificate: &a.certificate,
+            ssh_config: a.ssh_config.as_ref(),
+            no_ssh_config: a.no_ssh_config,
+        },
         &file,
         fleet.as_ref(),
     )?;
@@ -365,12 +279,269 @@ fn run(a: RunArgs) -> Result<ExitCode> {
     {
         b = b.passphrase(Secret::new(pp));
     }
+    if let Some(k) = a.kex.or(file.kex) {
+        b = b.kex(k);
+    }
+    if a.forward_agent {
+        b = b.forward_agent(true);
+    }
+    // An encrypted key FLEETSH_PASSPHRASE does not open: ask on the terminal, once per key.
+    if io::stdin().is_terminal() {
+        b = b.passphrase_prompt(fleetsh::PassphrasePrompt::new(|path| {
+            rpassword::prompt_password(format!("Enter passphrase for key {}: ", path.display()))
+                .ok()
+                .filter(|p| !p.is_empty())
+                .map(Secret::new)
+        }));
+    }
+    if let Some(n) = a.jump_fanout {
+        b = b.jump_fanout(usize::try_from(n).unwrap_or(usize::MAX));
+    }
     let engine = b.build().map_err(usage)?;
+    Ok(Setup {
+        engine,
+        hosts,
+        job,
+        file,
+        fleet,
+    })
+}
 
+/// The connection flags `run`, `put`, `get`, `bench` and `config show` share.
+struct ConnFlags<'a> {
+    user: Option<&'a String>,
+    port: Option<u16>,
+    identity: &'a [PathBuf],
+    connect_timeout: Option<f64>,
+    host_key_check: Option<HostKeyCheckArg>,
+    known_hosts: Option<&'a PathBuf>,
+    jump: Option<&'a String>,
+    certificate: &'a [PathBuf],
+    ssh_config: Option<&'a PathBuf>,
+    no_ssh_config: bool,
+}
+
+/// The connection settings of `c` and the fleetsh config file on `b`: flags win over the file,
+/// and both over ssh_config (`-F`, else `~/.ssh/config` if it exists, unless
+/// `--no-ssh-config`). `sim` wires in an embedded fleet's key and known_hosts.
+fn connection(
+    mut b: EngineBuilder,
+    c: &ConnFlags<'_>,
+    file: &FileConfig,
+    sim: Option<&SimFleet>,
+) -> Result<EngineBuilder> {
+    if let Some(u) = c.user.or(file.user.as_ref()) {
+        b = b.user(u);
+    }
+    if let Some(p) = c.port.or(file.port) {
+        b = b.port(p);
+    }
+    if let Some(v) = c.connect_timeout {
+        b = b.connect_timeout(secs("connect-timeout", v).map_err(usage)?);
+    } else if let Some(v) = file.connect_timeout {
+        b = b.connect_timeout(secs("connect_timeout", v).map_err(usage)?);
+    }
+    let mut identities: Vec<PathBuf> = if c.identity.is_empty() {
+        file.identity_files.clone().unwrap_or_default()
+    } else {
+        c.identity.to_vec()
+    };
+    let mut known_hosts = c.known_hosts.cloned().or(file.known_hosts.clone());
+    if let Some(f) = sim {
+        if identities.is_empty() {
+            identities.push(f.client_key_file());
+        }
+        known_hosts.get_or_insert_with(|| f.known_hosts_file());
+    }
+    for i in identities {
+        b = b.identity_file(expand_tilde(i));
+    }
+    if let Some(k) = known_hosts {
+        b = b.known_hosts(expand_tilde(k));
+    }
+    let check = match c.host_key_check {
+        Some(HostKeyCheckArg::Strict) => Some(HostKeyCheck::Strict),
+        Some(HostKeyCheckArg::AcceptNew) => Some(HostKeyCheck::AcceptNew),
+        Some(HostKeyCheckArg::Off) => Some(HostKeyCheck::Off),
+        None => file.host_key_check,
+    };
+    if let Some(check) = check {
+        b = b.host_key_check(check);
+    }
+    for cert in c.certificate {
+        b = b.certificate_file(expand_tilde(cert.clone()));
+    }
+    if let Some(spec) = c.jump {
+        b = b
+            .jump_spec(spec)
+            .map_err(|e| usage(anyhow::anyhow!("-J {spec:?}: {e}")))?;
+    }
+    if !c.no_ssh_config {
+        match c.ssh_config {
+            Some(p) => {
+                let p = expand_tilde(p.clone());
+                if !p.is_file() {
+                    return Err(usage(anyhow::anyhow!(
+                        "-F: {} is not a readable file",
+                        p.display()
+                    )));
+                }
+                b = b.ssh_config_file(p);
+            }
+            None => {
+                if let Some(home) = std::env::var_os("HOME") {
+                    let p = PathBuf::from(home).join(".ssh").join("config");
+                    if p.is_file() {
+                        b = b.ssh_config_file(p);
+                    }
+                }
+            }
+        }
+    }
+    Ok(b)
+}
+
+/// `fleetsh config show HOST`.
+fn config_show(a: ShowArgs) -> Result<ExitCode> {
+    let file = match &a.config {
+        Some(p) => FileConfig::load(p).map_err(usage)?,
+        None => match fleetsh::config::default_config_file().filter(|p| p.exists()) {
+            Some(p) => FileConfig::load(&p).map_err(usage)?,
+            None => FileConfig::default(),
+        },
+    };
+    let target = HostTarget::parse(&a.host).map_err(usage)?;
+    let b = connection(
+        Engine::builder(),
+        &ConnFlags {
+            user: a.user.as_ref(),
+            port: a.port,
+            identity: &a.identity,
+            connect_timeout: a.connect_timeout,
+            host_key_check: a.host_key_check,
+            known_hosts: a.known_hosts.as_ref(),
+            jump: a.jump.as_ref(),
+            certificate: &a.certificate,
+            ssh_config: a.ssh_config.as_ref(),
+            no_ssh_config: a.no_ssh_config,
+        },
+        &file,
+        None,
+    )?;
+    let settings = b.host_settings(&target).map_err(usage)?;
+    let mut out = io::stdout().lock();
+    for (name, value, origin) in settings.rows() {
+        writeln!(out, "{name:<22} {value}  # {origin}")?;
+    }
+    for i in &settings.ignored {
+        writeln!(out, "# ignored: {} ({})", i.value, i.source)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run(a: RunArgs) -> Result<ExitCode> {
+    let Setup {
+        engine,
+        hosts,
+        mut job,
+        file,
+        fleet,
+    } = setup(&a.common, a.port)?;
+    job.command = a.command.join(" ");
+    if a.pty {
+        job.pty = true;
+    }
+    if !a.env.is_empty() {
+        job.env = a.env.clone();
+    }
+    let sudo_user = a.sudo_user.clone().or(file.sudo_user.clone());
+    if a.sudo || a.sudo_user.is_some() {
+        job.sudo = Some(Sudo {
+            user: sudo_user,
+            password: std::env::var("FLEETSH_SUDO_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty())
+                .map(Secret::new),
+        });
+    }
+    if a.stdin {
+        job.stdin = Some(read_stdin().map_err(usage)?.into());
+    }
+    job.validate().map_err(usage)?;
+    execute(&a.common, &engine, hosts, job, fleet)
+}
+
+fn put(a: PutArgs) -> Result<ExitCode> {
+    let Some((remote, locals)) = a.paths.split_last() else {
+        return Err(usage(anyhow::anyhow!("put: needs LOCAL... REMOTE")));
+    };
+    let locals: Vec<PathBuf> = locals.iter().map(PathBuf::from).collect();
+    // Read the local files once (before connecting anywhere): bad input fails fast.
+    let plan =
+        fleetsh::PutPlan::from_local(&locals, remote, a.recursive, a.preserve).map_err(usage)?;
+    let s = setup(&a.common, a.port)?;
+    let job = Job {
+        action: fleetsh::Action::Put(std::sync::Arc::new(plan)),
+        ..s.job
+    };
+    job.validate().map_err(usage)?;
+    execute(&a.common, &s.engine, s.hosts, job, s.fleet)
+}
+
+fn get(a: GetArgs) -> Result<ExitCode> {
+    let Some((local, remotes)) = a.paths.split_last() else {
+        return Err(usage(anyhow::anyhow!("get: needs REMOTE... LOCALDIR")));
+    };
+    let plan = fleetsh::GetPlan::new(
+        remotes.to_vec(),
+        expand_tilde(PathBuf::from(local)),
+        a.recursive,
+        a.preserve,
+    )
+    .map_err(usage)?;
+    let s = setup(&a.common, a.port)?;
+    let job = Job {
+        action: fleetsh::Action::Get(std::sync::Arc::new(plan)),
+        ..s.job
+    };
+    job.validate().map_err(usage)?;
+    execute(&a.common, &s.engine, s.hosts, job, s.fleet)
+}
+
+fn bench(a: BenchArgs) -> Result<ExitCode> {
+    let s = setup(&a.common, a.port)?;
+    let job = Job {
+        command: a.command.clone(),
+        stream_output: false,
+        ..s.job
+    };
+    job.validate().map_err(usage)?;
+    let engine = s.engine;
+    eprintln!(
+        "fleetsh bench: {} hosts, steps {:?}",
+        s.hosts.len(),
+        a.steps
+    );
+    let rows = bench::run_steps(&|c| Ok(engine.with_fanout(c)), &s.hosts, &job, &a.steps)?;
+    let mut out = io::stdout().lock();
+    bench::print(&rows, &a.command, &mut out)?;
+    drop(s.fleet);
+    let failed = rows.iter().any(|r| r.ok < r.hosts);
+    Ok(ExitCode::from(u8::from(failed)))
+}
+
+/// Runs `job`, printing events as they come, and returns the exit status.
+fn execute(
+    a: &CommonArgs,
+    engine: &Engine,
+    hosts: Vec<fleetsh::HostTarget>,
+    job: Job,
+    fleet: Option<SimFleet>,
+) -> Result<ExitCode> {
     let mut handle = engine.run(hosts, job)?;
     let cancelled = install_sigint(handle.canceller());
 
-    let mut printer = output::Printer::new(&a, handle.hosts());
+    let mut printer = output::Printer::new(a, handle.hosts());
     let printed: Result<()> = (|| {
         while let Some(ev) = handle.next_event() {
             printer.event(&ev, handle.remaining())?;
@@ -412,7 +583,10 @@ fn failed_hosts(path: &std::path::Path) -> Result<Vec<fleetsh::HostTarget>> {
                 i + 1
             );
         };
-        let failed = !v["error"].is_null() || !v["signal"].is_null() || v["exit_code"] != 0;
+        // A transfer result has no exit code; it failed only with an error.
+        let transfer = v.get("bytes").is_some();
+        let failed =
+            !v["error"].is_null() || !v["signal"].is_null() || (!transfer && v["exit_code"] != 0);
         if failed {
             let mut t = fleetsh::HostTarget::new(host);
             if let Some(p) = v["port"].as_u64().and_then(|p| u16::try_from(p).ok()) {

@@ -17,7 +17,7 @@ use std::time::Duration;
 use fleetsh::{Event, HostResult, HostTarget, Outcome, Report, StreamKind};
 use serde_json::{Value, json};
 
-use crate::args::{OutputMode, RunArgs};
+use crate::args::{CommonArgs, OutputMode};
 
 pub use color::ColorChoice;
 use color::Painter;
@@ -45,7 +45,7 @@ pub struct Printer {
 }
 
 impl Printer {
-    pub fn new(args: &RunArgs, hosts: &[HostTarget]) -> Self {
+    pub fn new(args: &CommonArgs, hosts: &[HostTarget]) -> Self {
         let stdout_tty = io::stdout().is_terminal();
         let stderr_tty = io::stderr().is_terminal();
         let no_color = std::env::var_os("NO_COLOR");
@@ -105,6 +105,11 @@ impl Printer {
                 }
                 if let Some(p) = &self.progress {
                     p.record(r);
+                }
+            }
+            Event::Transferred { files, bytes, .. } => {
+                if let Some(p) = &self.progress {
+                    p.transferred(*files, *bytes);
                 }
             }
             _ => {}
@@ -371,7 +376,7 @@ pub fn json_result(r: &HostResult) -> Value {
         Ok(s) => s,
         Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
     };
-    json!({
+    let mut v = json!({
         "host": r.target.host,
         "port": r.target.port,
         "user": r.target.user,
@@ -393,7 +398,12 @@ pub fn json_result(r: &HostResult) -> Value {
             "first_byte": ms(r.timings.first_byte),
             "total": ms(Some(r.timings.total)),
         },
-    })
+    });
+    if let (Some(t), Some(obj)) = (r.transfer, v.as_object_mut()) {
+        obj.insert("files".into(), json!(t.files));
+        obj.insert("bytes".into(), json!(t.bytes));
+    }
+    v
 }
 
 #[cfg(test)]

@@ -96,6 +96,10 @@ impl Drop for SimProcess {
     }
 }
 
+#[path = "cli/auth.rs"]
+mod auth;
+#[path = "cli/bench.rs"]
+mod bench;
 #[path = "cli/control.rs"]
 mod control;
 #[path = "cli/output.rs"]
@@ -106,6 +110,8 @@ mod reliability;
 mod security;
 #[path = "cli/ssh_config.rs"]
 mod ssh_config;
+#[path = "cli/transfer.rs"]
+mod transfer;
 
 mod run {
     use super::*;

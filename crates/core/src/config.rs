@@ -73,6 +73,9 @@ pub struct Job {
     /// them, e.g. OpenSSH `AcceptEnv`; a refusal fails the host with a `channel` error naming
     /// the variable, and the command is not run).
     pub env: Vec<(String, String)>,
+    /// What the job does on each host: run `command` (the default), or copy files over SFTP
+    /// ([`Job::put`], [`Job::get`]).
+    pub action: crate::Action,
 }
 
 /// Standard input for every host's command: shared bytes whose `Debug` shows only the length.
@@ -187,16 +190,53 @@ impl Job {
             sudo: None,
             pty: false,
             env: Vec::new(),
+            action: crate::Action::Exec,
+        }
+    }
+
+    /// A job uploading `plan` to every host over SFTP (the command timeout, if set, bounds
+    /// the whole transfer).
+    pub fn put(plan: crate::PutPlan) -> Self {
+        Job {
+            action: crate::Action::Put(std::sync::Arc::new(plan)),
+            ..Job::new("")
+        }
+    }
+
+    /// A job downloading `plan` from every host over SFTP into `plan.local_dir/HOST/`.
+    pub fn get(plan: crate::GetPlan) -> Self {
+        Job {
+            action: crate::Action::Get(std::sync::Arc::new(plan)),
+            ..Job::new("")
         }
     }
 
     /// Checks that the limits can work.
     pub fn validate(&self) -> Result<(), Error> {
-        if self.command.is_empty() {
+        if self.action == crate::Action::Exec && self.command.is_empty() {
             return Err(Error::InvalidSetting {
                 setting: "command",
                 reason: "the command is empty".into(),
             });
+        }
+        if self.action != crate::Action::Exec {
+            let what = if self.sudo.is_some() {
+                Some("sudo")
+            } else if self.pty {
+                Some("pty")
+            } else if !self.env.is_empty() {
+                Some("env")
+            } else if self.stdin.is_some() {
+                Some("stdin")
+            } else {
+                None
+            };
+            if let Some(setting) = what {
+                return Err(Error::InvalidSetting {
+                    setting,
+                    reason: "applies to commands only, not to file transfers".into(),
+                });
+            }
         }
         if self.connect_timeout.is_zero() {
             return Err(Error::InvalidSetting {
@@ -296,6 +336,43 @@ impl RunConfig {
             });
         }
         Ok(())
+    }
+}
+
+/// Which key exchange a connection prefers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kex {
+    /// The post-quantum hybrid `mlkem768x25519-sha256` first (as OpenSSH 9.9+), then
+    /// `curve25519-sha256`, then the Diffie-Hellman groups.
+    #[default]
+    Default,
+    /// `curve25519-sha256` first: about a third less client CPU per handshake (see
+    /// docs/benchmarks.md), without the post-quantum protection. For very large fleets.
+    Curve25519,
+}
+
+impl Kex {
+    /// The name as written on the command line and in config files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kex::Default => "default",
+            Kex::Curve25519 => "curve25519",
+        }
+    }
+}
+
+impl FromStr for Kex {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "default" => Ok(Kex::Default),
+            "curve25519" => Ok(Kex::Curve25519),
+            other => Err(Error::InvalidSetting {
+                setting: "kex",
+                reason: format!("{other:?} is not one of default, curve25519"),
+            }),
+        }
     }
 }
 
@@ -399,6 +476,8 @@ pub struct FileConfig {
     pub env: Option<std::collections::BTreeMap<String, String>>,
     /// User to run commands as through sudo (with `--sudo`).
     pub sudo_user: Option<String>,
+    /// Key exchange preference: `"default"` (post-quantum hybrid first) or `"curve25519"`.
+    pub kex: Option<Kex>,
 }
 
 impl FileConfig {

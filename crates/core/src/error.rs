@@ -76,4 +76,12 @@ pub enum Error {
         /// What is wrong with the value.
         reason: String,
     },
+    /// A local file or directory cannot be transferred.
+    #[error("cannot copy {}: {reason}", path.display())]
+    Transfer {
+        /// The local path.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
 }

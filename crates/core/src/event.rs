@@ -34,11 +34,18 @@ pub enum ErrorKind {
     Internal,
     /// Not started because the run's failure threshold (max-fail) was passed.
     Skipped,
+    /// A file transfer failed: the server has no SFTP subsystem or refused an operation, a
+    /// local file could not be written, or the server sent an unsafe name. Files completed
+    /// before the failure are kept and counted.
+    Transfer,
+    /// A jump host (bastion) could not be reached or authenticated, refused the tunnel to this
+    /// host, or its connection was lost while this host needed it. The message names it.
+    Jump,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 12] = [
+    pub const ALL: [ErrorKind; 14] = [
         ErrorKind::Resolve,
         ErrorKind::Connect,
         ErrorKind::ConnectTimeout,
@@ -51,10 +58,13 @@ impl ErrorKind {
         ErrorKind::Cancelled,
         ErrorKind::Internal,
         ErrorKind::Skipped,
+        ErrorKind::Transfer,
+        ErrorKind::Jump,
     ];
 
     /// The stable name: `resolve`, `connect`, `connect_timeout`, `handshake`, `hostkey`, `auth`,
-    /// `channel`, `command_timeout`, `disconnected`, `cancelled`, `internal`, `skipped`.
+    /// `channel`, `command_timeout`, `disconnected`, `cancelled`, `internal`, `skipped`,
+    /// `transfer`, `jump`.
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::Resolve => "resolve",
@@ -69,6 +79,8 @@ impl ErrorKind {
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::Internal => "internal",
             ErrorKind::Skipped => "skipped",
+            ErrorKind::Transfer => "transfer",
+            ErrorKind::Jump => "jump",
         }
     }
 
@@ -170,6 +182,8 @@ pub struct HostResult {
     pub timings: Timings,
     /// How many connection attempts were made (1 + retries used).
     pub attempts: u32,
+    /// For file transfers: files and bytes moved (also when the host later failed).
+    pub transfer: Option<crate::TransferStats>,
 }
 
 impl HostResult {
@@ -186,6 +200,7 @@ impl HostResult {
             error: Some(error),
             timings: Timings::default(),
             attempts: 0,
+            transfer: None,
         }
     }
 
@@ -198,6 +213,7 @@ impl HostResult {
             return Outcome::Signal(sig.clone());
         }
         match self.exit_code {
+            None if self.transfer.is_some() => Outcome::Ok,
             Some(0) => Outcome::Ok,
             Some(code) => Outcome::Exit(code),
             None => Outcome::Failed(ErrorKind::Disconnected),
@@ -238,6 +254,16 @@ pub enum Event {
     },
     /// A host finished: its one and only result.
     Finished(std::sync::Arc<HostResult>),
+    /// Progress of a file transfer on a host: files and bytes completed since the host's
+    /// previous `Transferred` event.
+    Transferred {
+        /// The host's index in the run's host list.
+        host: usize,
+        /// Files completed since the previous event.
+        files: u64,
+        /// Bytes moved since the previous event.
+        bytes: u64,
+    },
 }
 
 #[cfg(test)]
@@ -261,7 +287,9 @@ mod tests {
                 "disconnected",
                 "cancelled",
                 "internal",
-                "skipped"
+                "skipped",
+                "transfer",
+                "jump"
             ]
         );
     }

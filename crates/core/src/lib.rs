@@ -26,11 +26,13 @@ pub mod groups;
 pub mod hosts;
 mod secret;
 pub mod ssh_config;
+pub mod transfer;
 
-pub use config::{Amount, FileConfig, HostKeyCheck, Job, RunConfig, StdinData, Sudo};
+pub use config::{Amount, FileConfig, HostKeyCheck, Job, Kex, RunConfig, StdinData, Sudo};
 pub use error::Error;
 pub use event::{ErrorKind, Event, HostError, HostResult, Outcome, StreamKind, Timings};
 pub use groups::Groups;
 pub use hosts::{HostList, HostTarget};
 pub use secret::Secret;
 pub use ssh_config::SshConfig;
+pub use transfer::{Action, GetPlan, PutPlan, TransferStats};

@@ -13,13 +13,40 @@ use tokio::sync::{Mutex, OnceCell, Semaphore};
 use crate::Error;
 pub use fleetsh_core::Secret;
 
-/// A private key loaded from a file.
+/// A private key loaded from a file, and its OpenSSH user certificate if one was found.
 #[derive(Clone)]
 pub struct LoadedKey {
     /// The file it came from.
     pub path: PathBuf,
     /// The key.
     pub key: Arc<PrivateKey>,
+    /// `PATH-cert.pub` beside the key (OpenSSH's convention) or a `CertificateFile` whose
+    /// public key matches; tried before the plain key.
+    pub cert: Option<(PathBuf, Arc<russh::keys::Certificate>)>,
+}
+
+/// Asks for the passphrase of an encrypted key (e.g. on the terminal); `None` gives up.
+/// Called at most once per key file per engine, never per host.
+#[derive(Clone)]
+pub struct PassphrasePrompt(Arc<AskFn>);
+
+type AskFn = dyn Fn(&Path) -> Option<Secret> + Send + Sync;
+
+impl PassphrasePrompt {
+    /// A prompt calling `f` with the key file's path.
+    pub fn new(f: impl Fn(&Path) -> Option<Secret> + Send + Sync + 'static) -> Self {
+        PassphrasePrompt(Arc::new(f))
+    }
+
+    fn ask(&self, path: &Path) -> Option<Secret> {
+        (self.0)(path)
+    }
+}
+
+impl fmt::Debug for PassphrasePrompt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PassphrasePrompt(..)")
+    }
 }
 
 impl fmt::Debug for LoadedKey {
@@ -27,6 +54,7 @@ impl fmt::Debug for LoadedKey {
         f.debug_struct("LoadedKey")
             .field("path", &self.path)
             .field("algorithm", &self.key.algorithm().as_str())
+            .field("cert", &self.cert.as_ref().map(|c| &c.0))
             .finish()
     }
 }
@@ -62,17 +90,46 @@ impl AuthMaterial {
         explicit: bool,
         passphrase: Option<&Secret>,
     ) -> Result<Vec<LoadedKey>, Error> {
+        Self::load_keys_with(files, &[], explicit, passphrase, None)
+    }
+
+    /// [`AuthMaterial::load_keys`], plus certificate files (each paired with the key whose
+    /// public key it certifies; a certificate matching no key is an error naming it) and a
+    /// prompt for passphrases that `passphrase` does not open.
+    pub fn load_keys_with(
+        files: &[PathBuf],
+        cert_files: &[PathBuf],
+        explicit: bool,
+        passphrase: Option<&Secret>,
+        prompt: Option<&PassphrasePrompt>,
+    ) -> Result<Vec<LoadedKey>, Error> {
         let mut keys = Vec::new();
         for path in files {
             if !explicit && !path.exists() {
                 continue;
             }
             warn_if_readable_by_others(path);
-            match load_key(path, passphrase) {
-                Ok(key) => keys.push(LoadedKey {
-                    path: path.clone(),
-                    key: Arc::new(key),
-                }),
+            let loaded = match load_key(path, passphrase) {
+                Err(reason) if reason.starts_with(ENCRYPTED) => match prompt {
+                    Some(p) => match p.ask(path) {
+                        Some(pp) => load_key(path, Some(&pp)).map_err(|_| {
+                            "cannot decrypt the key with the passphrase entered".to_string()
+                        }),
+                        None => Err(reason),
+                    },
+                    None => Err(reason),
+                },
+                other => other,
+            };
+            match loaded {
+                Ok(key) => {
+                    let cert = sibling_cert(path, &key);
+                    keys.push(LoadedKey {
+                        path: path.clone(),
+                        key: Arc::new(key),
+                        cert,
+                    });
+                }
                 Err(reason) if explicit => {
                     return Err(Error::Key {
                         path: path.clone(),
@@ -82,7 +139,59 @@ impl AuthMaterial {
                 Err(reason) => tracing::warn!("skipping key {}: {reason}", path.display()),
             }
         }
+        for cpath in cert_files {
+            let cert = read_cert(cpath).map_err(|reason| Error::Key {
+                path: cpath.clone(),
+                reason,
+            })?;
+            let Some(k) = keys
+                .iter_mut()
+                .find(|k| k.key.public_key().key_data() == cert.public_key())
+            else {
+                return Err(Error::Key {
+                    path: cpath.clone(),
+                    reason: "this certificate matches none of the loaded private keys".into(),
+                });
+            };
+            k.cert = Some((cpath.clone(), Arc::new(cert)));
+        }
         Ok(keys)
+    }
+}
+
+/// The start of the reason a key is refused for want of its passphrase.
+const ENCRYPTED: &str = "the key is encrypted";
+
+fn read_cert(path: &Path) -> Result<russh::keys::Certificate, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
+    russh::keys::Certificate::from_openssh(text.trim())
+        .map_err(|e| format!("not an OpenSSH certificate ({e})"))
+}
+
+/// `KEY-cert.pub` beside `KEY`, if it exists and certifies this key (else a warning).
+fn sibling_cert(
+    key_path: &Path,
+    key: &PrivateKey,
+) -> Option<(PathBuf, Arc<russh::keys::Certificate>)> {
+    let mut name = key_path.as_os_str().to_owned();
+    name.push("-cert.pub");
+    let cpath = PathBuf::from(name);
+    if !cpath.exists() {
+        return None;
+    }
+    match read_cert(&cpath) {
+        Ok(c) if c.public_key() == key.public_key().key_data() => Some((cpath, Arc::new(c))),
+        Ok(_) => {
+            tracing::warn!(
+                "ignoring certificate {}: it certifies another key",
+                cpath.display()
+            );
+            None
+        }
+        Err(e) => {
+            tracing::warn!("ignoring certificate {}: {e}", cpath.display());
+            None
+        }
     }
 }
 
@@ -93,7 +202,7 @@ fn load_key(path: &Path, passphrase: Option<&Secret>) -> Result<PrivateKey, Stri
     match PrivateKey::from_openssh(text.trim()) {
         Ok(key) if key.is_encrypted() => {
             let Some(pp) = passphrase else {
-                return Err("the key is encrypted; set FLEETSH_PASSPHRASE".into());
+                return Err(format!("{ENCRYPTED}; set FLEETSH_PASSPHRASE"));
             };
             key.decrypt(pp.expose().as_bytes()).map_err(|_| {
                 "cannot decrypt the key with the passphrase from FLEETSH_PASSPHRASE".into()
@@ -134,7 +243,7 @@ fn key_error_reason(e: &russh::keys::Error, had_passphrase: bool) -> String {
         if had_passphrase {
             "cannot decrypt the key with the passphrase from FLEETSH_PASSPHRASE".into()
         } else {
-            "the key is encrypted; set FLEETSH_PASSPHRASE".into()
+            format!("{ENCRYPTED}; set FLEETSH_PASSPHRASE")
         }
     } else {
         format!("not a readable private key ({})", lower)

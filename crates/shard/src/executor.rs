@@ -145,8 +145,17 @@ pub struct Executor {
     events: Receiver<Event>,
     notify: Arc<Notify>,
     cancel: CancellationToken,
-    threads: Vec<JoinHandle<()>>,
+    waiters: Vec<Waiter>,
     shards: usize,
+}
+
+/// How the end of one shard's part of a run is awaited.
+#[derive(Debug)]
+enum Waiter {
+    /// A shard thread of this run alone: it exits when done.
+    Thread(JoinHandle<()>),
+    /// A long-lived [`Pool`] thread: it says when it is done (and whether it panicked).
+    Done(Receiver<bool>),
 }
 
 impl Executor {
@@ -176,11 +185,15 @@ impl Executor {
         self.cancel.clone()
     }
 
-    /// Waits for every shard thread to exit, returning how many panicked.
+    /// Waits for every shard to finish its part, returning how many panicked.
     pub fn join(&mut self) -> usize {
         let mut panicked = 0;
-        for t in self.threads.drain(..) {
-            if t.join().is_err() {
+        for w in self.waiters.drain(..) {
+            let failed = match w {
+                Waiter::Thread(t) => t.join().is_err(),
+                Waiter::Done(rx) => rx.recv().unwrap_or(true),
+            };
+            if failed {
                 panicked += 1;
             }
         }
@@ -190,7 +203,7 @@ impl Executor {
 
 impl Drop for Executor {
     fn drop(&mut self) {
-        if !self.threads.is_empty() {
+        if !self.waiters.is_empty() {
             self.cancel.cancel();
             self.join();
         }
@@ -217,6 +230,8 @@ pub struct RunParts {
     pub notify: Arc<Notify>,
     /// Room for streamed output in flight to the caller.
     pub budget: OutputBudget,
+    /// Bastion connections shared by every shard (inactive without jump hosts).
+    pub jumps: Arc<crate::jump::Jumps>,
 }
 
 /// Starts the shards of a run (or of one batch of a run): the hosts `subset` (indices into
@@ -241,6 +256,7 @@ pub fn start(
         cancel,
         notify,
         budget,
+        jumps,
     } = run.clone();
     let n_hosts = subset.len();
     let shards = config.effective_shards(n_hosts);
@@ -272,6 +288,8 @@ pub fn start(
             },
             cancel: cancel.clone(),
             panic: config.panic_shard == Some(i),
+            cache: None,
+            jumps: jumps.clone(),
         };
         let core = if config.pin {
             if cores.is_empty() {
@@ -329,7 +347,7 @@ pub fn start(
         events: rx,
         notify,
         cancel,
-        threads,
+        waiters: threads.into_iter().map(Waiter::Thread).collect(),
         shards,
     })
 }
@@ -345,6 +363,9 @@ struct Shard {
     sink: EventSink,
     cancel: CancellationToken,
     panic: bool,
+    /// A pool shard's kept connections (None: connect and disconnect each host per run).
+    cache: Option<ConnCache>,
+    jumps: Arc<crate::jump::Jumps>,
 }
 
 fn shard_thread(
@@ -412,17 +433,28 @@ impl Shard {
             sink: self.sink.clone(),
             cancel: self.cancel.clone(),
             shared: self.shared.clone(),
+            cache: self.cache.clone(),
+            jumps: self.jumps.is_active().then(|| self.jumps.clone()),
         });
         let permits = Arc::new(Semaphore::new(self.fanout));
         let mut tasks = JoinSet::new();
         let mut owner = HashMap::new();
-        let mine: Vec<usize> = self
-            .subset
-            .iter()
-            .skip(self.index)
-            .step_by(self.shards)
-            .copied()
-            .collect();
+        // A pool shard owns its hosts for the fleet's life (the connections it keeps), so
+        // hosts go by index; a run's own shards share each batch out by position.
+        let mine: Vec<usize> = if self.cache.is_some() {
+            self.subset
+                .iter()
+                .filter(|&&i| shard_of(i, self.shards) == self.index)
+                .copied()
+                .collect()
+        } else {
+            self.subset
+                .iter()
+                .skip(self.index)
+                .step_by(self.shards)
+                .copied()
+                .collect()
+        };
         let mut not_started: Vec<(usize, ErrorKind)> = Vec::new();
         for index in mine {
             if let Some(&(_, why)) = not_started.first() {
@@ -504,6 +536,237 @@ impl Shard {
             ))));
         }
     }
+}
+
+/// Authenticated connections a pool shard keeps between runs, by host index.
+#[derive(Clone, Default)]
+pub(crate) struct ConnCache(Arc<parking_lot::Mutex<HashMap<usize, crate::transport::Connection>>>);
+
+impl ConnCache {
+    pub(crate) fn lock(
+        &self,
+    ) -> parking_lot::MutexGuard<'_, HashMap<usize, crate::transport::Connection>> {
+        self.0.lock()
+    }
+}
+
+impl std::fmt::Debug for ConnCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.try_lock() {
+            Some(g) => write!(f, "ConnCache({} kept)", g.len()),
+            None => f.write_str("ConnCache(busy)"),
+        }
+    }
+}
+
+/// Long-lived shard threads for a connected fleet: each keeps the authenticated connections
+/// of its hosts (host `i` always on shard `i % shards`) between runs, and runs one job at a
+/// time (jobs sent while one runs wait their turn). Dropping the pool disconnects every kept
+/// connection and joins the threads.
+#[derive(Debug)]
+pub struct Pool {
+    workers: Vec<Worker>,
+    config: ShardConfig,
+}
+
+#[derive(Debug)]
+struct Worker {
+    tx: Option<Sender<(Shard, Sender<bool>)>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shard")
+            .field("index", &self.index)
+            .field("shards", &self.shards)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pool {
+    /// Starts the shard threads for a fleet of `hosts` hosts (all-or-nothing).
+    pub fn start(hosts: usize, config: &ShardConfig) -> Result<Pool, Error> {
+        let shards = config.effective_shards(hosts);
+        let cores = if config.pin {
+            core_affinity::get_core_ids().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<(), String>>(shards);
+        let mut workers = Vec::with_capacity(shards);
+        let mut failure = None;
+        for i in 0..shards {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            let core = (!cores.is_empty())
+                .then(|| cores.get(i % cores.len()).copied())
+                .flatten();
+            let ready = ready_tx.clone();
+            match std::thread::Builder::new()
+                .name(format!("fleetsh-pool-{i}"))
+                .spawn(move || pool_thread(i, core, ready, rx))
+            {
+                Ok(t) => workers.push(Worker {
+                    tx: Some(tx),
+                    thread: Some(t),
+                }),
+                Err(e) => {
+                    failure = Some(format!("cannot spawn shard thread {i}: {e}"));
+                    break;
+                }
+            }
+        }
+        drop(ready_tx);
+        for _ in 0..workers.len() {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    failure.get_or_insert(e);
+                }
+                Err(_) => {
+                    failure.get_or_insert("a shard thread exited before reporting ready".into());
+                    break;
+                }
+            }
+        }
+        let pool = Pool {
+            workers,
+            config: config.clone(),
+        };
+        match failure {
+            Some(reason) => Err(Error::ShardStart { reason }),
+            None => Ok(pool),
+        }
+    }
+
+    /// Number of shard threads.
+    pub fn shards(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Runs the hosts `subset` of `run` on the pool's shards, reusing kept connections.
+    pub fn run(&self, run: &RunParts, subset: Arc<[usize]>) -> Result<Executor, Error> {
+        let shards = self.workers.len();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut waiters = Vec::with_capacity(shards);
+        for (i, w) in self.workers.iter().enumerate() {
+            let shard = Shard {
+                index: i,
+                shards,
+                fanout: self.config.shard_fanout(i, shards),
+                targets: run.targets.clone(),
+                subset: subset.clone(),
+                shared: run.shared.clone(),
+                ctx_parts: (run.job.clone(), run.settings.clone(), run.plans.clone()),
+                sink: EventSink {
+                    tx: tx.clone(),
+                    notify: run.notify.clone(),
+                    budget: run.budget.clone(),
+                },
+                cancel: run.cancel.clone(),
+                panic: self.config.panic_shard == Some(i),
+                cache: None,
+                jumps: run.jumps.clone(),
+            };
+            let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+            let sent =
+                w.tx.as_ref()
+                    .is_some_and(|t| t.send((shard, done_tx)).is_ok());
+            if !sent {
+                run.cancel.cancel();
+                return Err(Error::ShardStart {
+                    reason: format!("shard thread {i} of the connected fleet has exited"),
+                });
+            }
+            waiters.push(Waiter::Done(done_rx));
+        }
+        Ok(Executor {
+            events: rx,
+            notify: run.notify.clone(),
+            cancel: run.cancel.clone(),
+            waiters,
+            shards,
+        })
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        for w in &mut self.workers {
+            w.tx = None;
+        }
+        for w in &mut self.workers {
+            if let Some(t) = w.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
+fn pool_thread(
+    index: usize,
+    core: Option<core_affinity::CoreId>,
+    ready: Sender<Result<(), String>>,
+    work: Receiver<(Shard, Sender<bool>)>,
+) {
+    if let Some(core) = core
+        && !core_affinity::set_for_current(core)
+    {
+        tracing::warn!(shard = index, "cannot pin shard to core {}", core.id);
+    }
+    let mut rt = match build_runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = ready.send(Err(format!("shard {index}: cannot build its runtime: {e}")));
+            return;
+        }
+    };
+    let _ = ready.send(Ok(()));
+    drop(ready);
+    let cache = ConnCache::default();
+    while let Ok((mut shard, done)) = work.recv() {
+        shard.cache = Some(cache.clone());
+        let notify = shard.sink.notify.clone();
+        let run =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(shard.run())));
+        let panicked = run.is_err();
+        if panicked {
+            tracing::error!(
+                shard = index,
+                "shard panicked; its unfinished hosts end as internal errors and its connections are dropped"
+            );
+            // Dropping the runtime drops the aborted host tasks (and their event senders) now,
+            // and with them the connections; start afresh.
+            cache.lock().clear();
+            rt = match build_runtime() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(shard = index, "cannot rebuild the shard's runtime: {e}");
+                    let _ = done.send(true);
+                    notify.notify_one();
+                    return;
+                }
+            };
+        }
+        let _ = done.send(panicked);
+        notify.notify_one();
+    }
+    // The fleet is closed: say goodbye to every server, briefly.
+    let kept: Vec<_> = cache.lock().drain().map(|(_, c)| c).collect();
+    rt.block_on(async {
+        let bye = kept.iter().map(crate::transport::say_goodbye);
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            futures_util::future::join_all(bye),
+        )
+        .await;
+    });
 }
 
 #[allow(clippy::panic)]

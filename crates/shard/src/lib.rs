@@ -25,19 +25,21 @@
 pub mod auth;
 pub mod command;
 pub mod executor;
+pub mod jump;
 pub mod known_hosts;
 pub mod limits;
+pub mod sftp;
 pub mod shared;
 pub mod transport;
 
 use std::path::PathBuf;
 
 pub use auth::{AuthMaterial, LoadedKey, Secret};
-pub use executor::{EventSink, Executor, ShardConfig};
+pub use executor::{EventSink, Executor, Pool, ShardConfig};
 pub use known_hosts::{HostKeys, KeyPrefs, KnownHosts, Verdict};
 pub use shared::RunShared;
 pub use transport::{
-    ClientVariants, HostPlan, HostProfile, Keepalive, SshSettings, clone_config,
+    ClientVariants, HostPlan, HostProfile, Keepalive, SshSettings, clone_config, curve25519_first,
     default_client_config,
 };
 

@@ -54,8 +54,34 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// CPU time (user + system) this process has used so far, from `/proc/self/stat` (in
+/// USER_HZ ticks, 100 per second on Linux's user ABI: 10 ms resolution).
+pub fn cpu_time() -> Option<std::time::Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat(5), i.e. 11 and 12 after the name.
+    let utime: u64 = f.get(11)?.parse().ok()?;
+    let stime: u64 = f.get(12)?.parse().ok()?;
+    Some(std::time::Duration::from_millis((utime + stime) * 10))
+}
+
 #[cfg(test)]
 mod rss_tests {
+    #[test]
+    fn cpu_time_grows_with_work() {
+        let a = super::cpu_time().unwrap();
+        let mut x = 0u64;
+        let t = std::time::Instant::now();
+        while t.elapsed() < std::time::Duration::from_millis(60) {
+            x = x.wrapping_mul(31).wrapping_add(7);
+        }
+        std::hint::black_box(x);
+        let b = super::cpu_time().unwrap();
+        assert!(b > a, "{a:?} {b:?}");
+    }
+
     #[test]
     fn peak_rss_is_known_on_linux() {
         let rss = super::peak_rss_bytes().unwrap();

@@ -31,6 +31,13 @@ pub struct SshSettings {
     pub default_user: String,
     /// Port for targets that name none.
     pub default_port: u16,
+    /// Jump hosts every target is reached through (first hop first; empty: direct).
+    pub jump: Vec<HostTarget>,
+    /// Most tunnels open at once through one bastion.
+    pub jump_fanout: usize,
+    /// Forward the ssh-agent ([`AuthMaterial::agent`]) to every command (`ssh -A`): the
+    /// servers can then use its keys while the command runs. Off by default.
+    pub forward_agent: bool,
     /// Per-host variants of `client` with the host-key algorithms reordered (see
     /// [`SshSettings::client_for`]).
     pub client_variants: ClientVariants,
@@ -145,6 +152,16 @@ impl SshSettings {
             })
             .clone()
     }
+
+    /// A bastion's target with the defaults filled in: the default user, port 22 (as
+    /// OpenSSH's `-J`, the fleet's `-p` port is not a bastion's).
+    pub fn fill_bastion(&self, t: &HostTarget) -> HostTarget {
+        HostTarget {
+            user: Some(t.user.clone().unwrap_or_else(|| self.default_user.clone())),
+            host: t.host.clone(),
+            port: Some(t.port.unwrap_or(22)),
+        }
+    }
 }
 
 /// The russh client configuration fleetsh uses by default: `nodelay` on (without it one host at
@@ -158,6 +175,15 @@ pub fn default_client_config() -> client::Config {
         channel_buffer_size: 16,
         ..Default::default()
     }
+}
+
+/// `kex` with `curve25519-sha256` (and its pre-RFC name) moved to the front, the rest in
+/// their order.
+pub fn curve25519_first(kex: &[russh::kex::Name]) -> Vec<russh::kex::Name> {
+    let first = [russh::kex::CURVE25519, russh::kex::CURVE25519_PRE_RFC_8731];
+    let mut v: Vec<russh::kex::Name> = first.to_vec();
+    v.extend(kex.iter().filter(|k| !first.contains(k)).copied());
+    v
 }
 
 /// A copy of `c` (russh's `Config` is not `Clone`: its `SshId` is not).
@@ -185,20 +211,85 @@ pub fn clone_config(c: &client::Config) -> client::Config {
 #[derive(Debug, Clone)]
 pub(crate) struct HostCtx {
     pub settings: Arc<SshSettings>,
+    /// Per-host settings from ssh_config, parallel to the run's targets.
     pub plans: Option<Arc<[HostPlan]>>,
     pub agent: Option<Arc<AgentPool>>,
     pub job: Arc<Job>,
     pub sink: EventSink,
     pub cancel: CancellationToken,
     pub shared: Arc<crate::RunShared>,
+    /// A connected fleet's kept connections (see [`crate::executor::Pool`]).
+    pub cache: Option<crate::executor::ConnCache>,
+    /// Bastions, when targets are reached through jump hosts.
+    pub jumps: Option<Arc<crate::jump::Jumps>>,
 }
 
-struct ClientHandler {
+/// An authenticated connection, and for a tunnelled one the permit that counts it against its
+/// bastion's tunnel cap.
+pub(crate) struct Connection {
+    pub handle: client::Handle<ClientHandler>,
+    _tunnel: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// Tells the server we are done with `c` (best effort).
+pub(crate) async fn say_goodbye(c: &Connection) {
+    let _ = c
+        .handle
+        .disconnect(Disconnect::ByApplication, "", "en")
+        .await;
+}
+
+/// Runs the job's action (command or transfer) on an authenticated connection.
+async fn act(
+    ctx: &HostCtx,
+    profile: &HostProfile,
+    handle: &client::Handle<ClientHandler>,
+    result: &mut HostResult,
+    start: Instant,
+    typed: &str,
+) {
+    match &ctx.job.action {
+        fleetsh_core::Action::Exec => run_command(ctx, profile, handle, result, start).await,
+        _ => crate::sftp::run_transfer(ctx, handle, result, start, typed).await,
+    }
+}
+
+/// After the action: a connected fleet keeps a working connection for its next run; otherwise
+/// the session ends.
+async fn release(ctx: &HostCtx, index: usize, conn: Connection) {
+    match &ctx.cache {
+        Some(cache) if !conn.handle.is_closed() => {
+            cache.lock().insert(index, conn);
+        }
+        _ => say_goodbye(&conn).await,
+    }
+}
+
+/// A tunnelled host that lost its connection because its bastion's connection was lost
+/// reports a `jump` error naming the bastion.
+fn blame_bastion(ctx: &HostCtx, result: &mut HostResult) {
+    let Some(e) = result.error.as_mut() else {
+        return;
+    };
+    if e.kind != ErrorKind::Disconnected {
+        return;
+    }
+    if let Some(name) = ctx.jumps.as_ref().and_then(|j| j.lost()) {
+        *e = HostError::new(
+            ErrorKind::Jump,
+            format!("connection to bastion {name} lost ({})", e.message),
+        );
+    }
+}
+
+pub(crate) struct ClientHandler {
     known: Arc<KnownHosts>,
     /// The host's known_hosts entries, taken before connecting.
     entries: HostKeys,
     host: String,
     verdict: Arc<Mutex<Option<(Verdict, String)>>>,
+    /// The local agent socket, when agent forwarding was asked for.
+    forward_agent: Option<std::path::PathBuf>,
 }
 
 impl client::Handler for ClientHandler {
@@ -222,12 +313,72 @@ impl client::Handler for ClientHandler {
         *self.verdict.lock() = Some((verdict, algo));
         Ok(ok)
     }
+
+    /// A server may open agent channels only when forwarding was asked for; each one is
+    /// piped to the local agent socket.
+    async fn server_channel_open_agent_forward(
+        &mut self,
+        channel: russh::Channel<client::Msg>,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        let Some(path) = self.forward_agent.clone() else {
+            tracing::warn!(host = %self.host, "refused an agent channel the server opened without agent forwarding");
+            reply
+                .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        };
+        reply.accept().await;
+        tokio::spawn(async move {
+            match tokio::net::UnixStream::connect(&path).await {
+                Ok(mut agent) => {
+                    let mut stream = channel.into_stream();
+                    let _ = tokio::io::copy_bidirectional(&mut stream, &mut agent).await;
+                }
+                Err(e) => tracing::warn!("agent forwarding: cannot reach {}: {e}", path.display()),
+            }
+        });
+        Ok(())
+    }
+
+    /// fleetsh never asks for remote port forwarding: such channels are refused.
+    async fn server_channel_open_forwarded_tcpip(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        _connected_address: &str,
+        _connected_port: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        reply
+            .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+            .await;
+        Ok(())
+    }
+
+    /// Refused, as remote port forwarding.
+    async fn server_channel_open_forwarded_streamlocal(
+        &mut self,
+        _channel: russh::Channel<client::Msg>,
+        _socket_path: &str,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        reply
+            .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+            .await;
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
+pub(crate) enum Phase {
     Resolve,
     Tcp,
+    Tunnel,
     Handshake,
     Auth,
 }
@@ -238,6 +389,11 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
     let start = Instant::now();
     let settings = &ctx.settings;
     let job = &ctx.job;
+    // The host as typed names its download directory.
+    let typed = match job.action {
+        fleetsh_core::Action::Get(_) => target.to_string(),
+        _ => String::new(),
+    };
     let default_plan = HostPlan::default();
     let plan = ctx
         .plans
@@ -272,7 +428,7 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
         result.error = Some(HostError::new(
             ErrorKind::Connect,
             format!(
-                "ssh_config gives this host ProxyJump {jump}, and jump hosts are not supported yet; not connecting directly"
+                "ssh_config gives this host ProxyJump {jump}, and per-host jump hosts from ssh_config are not supported yet (use -J); not connecting directly"
             ),
         ));
         return result;
@@ -283,6 +439,32 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
         ..target.clone()
     };
     let connect_timeout = profile.connect_timeout.unwrap_or(job.connect_timeout);
+
+    // A connected fleet's kept connection first. If it turns out to be unusable before the
+    // command or transfer started (the server closed it meanwhile), connect afresh, once.
+    let kept = ctx
+        .cache
+        .as_ref()
+        .and_then(|c| c.lock().remove(&index))
+        .filter(|h| !h.handle.is_closed());
+    if let Some(h) = kept {
+        let before = result.clone();
+        act(ctx, profile, &h.handle, &mut result, start, &typed).await;
+        let not_started = result.timings.channel_open.is_none()
+            && result
+                .error
+                .as_ref()
+                .is_some_and(|e| e.kind != ErrorKind::Cancelled);
+        if !not_started {
+            blame_bastion(ctx, &mut result);
+            release(ctx, index, h).await;
+            result.timings.total = start.elapsed();
+            return result;
+        }
+        tracing::debug!(host = %target, "kept connection unusable ({:?}); reconnecting", result.error);
+        drop(h);
+        result = before;
+    }
 
     let mut attempt = 0u32;
     let handle = loop {
@@ -311,6 +493,7 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
                     format!("no connection within {connect_timeout:?} ({})", match phase {
                         Phase::Resolve => "resolving the name",
                         Phase::Tcp => "tcp connect",
+                        Phase::Tunnel => "opening a tunnel through the jump host",
                         Phase::Handshake => "ssh handshake",
                         Phase::Auth => "authentication",
                     }),
@@ -342,17 +525,9 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
         }
     };
 
-    run_command(
-        ctx,
-        connect_timeout,
-        profile.keepalive,
-        &handle,
-        &mut result,
-        start,
-    )
-    .await;
-    // Best effort: tell the server we are done; dropping the handle ends the session task.
-    let _ = handle.disconnect(Disconnect::ByApplication, "", "en").await;
+    act(ctx, profile, &handle.handle, &mut result, start, &typed).await;
+    blame_bastion(ctx, &mut result);
+    release(ctx, index, handle).await;
     result.timings.total = start.elapsed();
     result
 }
@@ -389,8 +564,40 @@ async fn connect(
     phase: &mut Phase,
     timings: &mut Timings,
     start: Instant,
-) -> Result<client::Handle<ClientHandler>, HostError> {
+) -> Result<Connection, HostError> {
+    connect_via(ctx, profile, target, None, phase, timings, start).await
+}
+
+/// Connects to `target` over `over` (a tunnel a bastion opened), else through the run's jump
+/// hosts if any, else by TCP; then handshake, host-key check and authentication.
+pub(crate) async fn connect_via(
+    ctx: &HostCtx,
+    profile: &HostProfile,
+    target: &HostTarget,
+    over: Option<russh::ChannelStream<client::Msg>>,
+    phase: &mut Phase,
+    timings: &mut Timings,
+    start: Instant,
+) -> Result<Connection, HostError> {
     let port = target.port.unwrap_or(22);
+    if let Some(stream) = over {
+        timings.connect = Some(start.elapsed());
+        let handle = handshake(ctx, profile, target, stream, phase, timings, start).await?;
+        return Ok(Connection {
+            handle,
+            _tunnel: None,
+        });
+    }
+    if let Some(jumps) = ctx.jumps.as_ref().filter(|j| j.is_active()) {
+        *phase = Phase::Tunnel;
+        let t = jumps.tunnel(ctx, &target.host, port).await?;
+        timings.connect = Some(start.elapsed());
+        let handle = handshake(ctx, profile, target, t.stream, phase, timings, start).await?;
+        return Ok(Connection {
+            handle,
+            _tunnel: Some(t.permit),
+        });
+    }
     *phase = Phase::Resolve;
     let addrs = resolve(&target.host, port).await?;
     *phase = Phase::Tcp;
@@ -415,9 +622,29 @@ async fn connect(
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!("set_nodelay: {e}");
     }
-    let t_tcp = start.elapsed();
-    timings.connect = Some(t_tcp);
+    timings.connect = Some(start.elapsed());
+    let handle = handshake(ctx, profile, target, stream, phase, timings, start).await?;
+    Ok(Connection {
+        handle,
+        _tunnel: None,
+    })
+}
 
+/// SSH handshake with the host-key check, then authentication, over `stream`.
+async fn handshake<S>(
+    ctx: &HostCtx,
+    profile: &HostProfile,
+    target: &HostTarget,
+    stream: S,
+    phase: &mut Phase,
+    timings: &mut Timings,
+    start: Instant,
+) -> Result<client::Handle<ClientHandler>, HostError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let port = target.port.unwrap_or(22);
+    let t_tcp = timings.connect.unwrap_or_default();
     *phase = Phase::Handshake;
     let verdict = Arc::new(Mutex::new(None));
     let known_hosts = profile
@@ -433,6 +660,11 @@ async fn connect(
         entries,
         host: target.host.clone(),
         verdict: verdict.clone(),
+        forward_agent: ctx
+            .settings
+            .forward_agent
+            .then(|| ctx.settings.auth.agent.clone())
+            .flatten(),
     };
     let mut handle = match client::connect_stream(config, stream, handler).await {
         Ok(h) => h,
@@ -460,7 +692,7 @@ async fn connect(
     Ok(handle)
 }
 
-fn describe(e: &russh::Error) -> String {
+pub(crate) fn describe(e: &russh::Error) -> String {
     match e {
         russh::Error::Disconnect | russh::Error::HUP => "connection closed by the server".into(),
         russh::Error::IO(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -554,6 +786,22 @@ async fn authenticate(
         } else {
             None
         };
+        if let Some((cpath, cert)) = &k.cert {
+            tried.push(format!("publickey certificate ({})", cpath.display()));
+            match handle
+                .authenticate_openssh_cert(user, k.key.clone(), (**cert).clone())
+                .await
+            {
+                Ok(AuthResult::Success) => return Ok(()),
+                Ok(AuthResult::Failure {
+                    remaining_methods, ..
+                }) => offered = Some(remaining_methods),
+                Err(e) => return Err(lost(e)),
+            }
+            if !allows(&offered, MethodKind::PublicKey) {
+                break;
+            }
+        }
         tried.push(format!("publickey ({})", k.path.display()));
         match handle
             .authenticate_publickey(user, PrivateKeyWithHashAlg::new(k.key.clone(), hash))
@@ -567,7 +815,25 @@ async fn authenticate(
         }
     }
 
-    // 3. Password.
+    // 3. Keyboard-interactive answering password prompts (PAM servers), then 4. password:
+    //    OpenSSH's order.
+    if let Some(pw) = &auth.password
+        && allows(&offered, MethodKind::KeyboardInteractive)
+    {
+        tried.push("keyboard-interactive".into());
+        match keyboard_interactive(handle, user, pw).await {
+            Ok(None) => return Ok(()),
+            Ok(Some((remaining, note))) => {
+                if let Some(note) = note
+                    && let Some(last) = tried.last_mut()
+                {
+                    last.push_str(&format!(" ({note})"));
+                }
+                offered = Some(remaining);
+            }
+            Err(e) => return Err(lost(e)),
+        }
+    }
     if let Some(pw) = &auth.password
         && allows(&offered, MethodKind::Password)
     {
@@ -602,6 +868,58 @@ async fn authenticate(
     ))
 }
 
+/// Keyboard-interactive with the password as the answer to password prompts. `Ok(None)`:
+/// authenticated; `Ok(Some((remaining, note)))`: refused (note: why we gave up, if we did).
+async fn keyboard_interactive(
+    handle: &mut client::Handle<ClientHandler>,
+    user: &str,
+    password: &crate::Secret,
+) -> Result<Option<(MethodSet, Option<String>)>, russh::Error> {
+    use russh::client::KeyboardInteractiveAuthResponse as R;
+    let mut reply = handle
+        .authenticate_keyboard_interactive_start(user, None)
+        .await?;
+    // Servers may send empty rounds; a few are enough for any PAM stack fleetsh can answer.
+    for _ in 0..8 {
+        match reply {
+            R::Success => return Ok(None),
+            R::Failure {
+                remaining_methods, ..
+            } => return Ok(Some((remaining_methods, None))),
+            R::InfoRequest { prompts, .. } => {
+                let mut answers = Vec::with_capacity(prompts.len());
+                for p in &prompts {
+                    if p.prompt.to_lowercase().contains("password") && !p.echo {
+                        answers.push(password.expose().to_string());
+                    } else {
+                        // An OTP or question fleetsh cannot answer: give up on this method
+                        // (an empty answer fails it without sending the password anywhere).
+                        let note = format!("unanswerable prompt {:?}", p.prompt.trim());
+                        let r = handle
+                            .authenticate_keyboard_interactive_respond(vec![
+                                String::new();
+                                prompts.len()
+                            ])
+                            .await?;
+                        let remaining = match r {
+                            R::Failure {
+                                remaining_methods, ..
+                            } => remaining_methods,
+                            R::Success => return Ok(None),
+                            R::InfoRequest { .. } => MethodSet::empty(),
+                        };
+                        return Ok(Some((remaining, Some(note))));
+                    }
+                }
+                reply = handle
+                    .authenticate_keyboard_interactive_respond(answers)
+                    .await?;
+            }
+        }
+    }
+    Ok(Some((MethodSet::empty(), Some("too many prompts".into()))))
+}
+
 async fn best_rsa(
     handle: &client::Handle<ClientHandler>,
     cache: &mut Option<Option<HashAlg>>,
@@ -634,6 +952,7 @@ fn capture(buf: &mut Vec<u8>, data: &[u8], cap: usize, truncated: &mut bool) {
 enum Request {
     Env(String),
     Pty,
+    Agent,
 }
 
 type ReadHalf = russh::ChannelReadHalf;
@@ -644,6 +963,7 @@ type WriteHalf = russh::ChannelWriteHalf<client::Msg>;
 async fn open_channel(
     handle: &client::Handle<ClientHandler>,
     job: &Job,
+    forward_agent: bool,
 ) -> Result<(ReadHalf, WriteHalf), HostError> {
     let channel = handle.channel_open_session().await.map_err(|e| {
         HostError::new(
@@ -673,9 +993,21 @@ async fn open_channel(
             .map_err(|e| lost("pty request", e))?;
         pending.push_back(Request::Pty);
     }
+    if forward_agent {
+        write
+            .agent_forward(true)
+            .await
+            .map_err(|e| lost("agent forwarding request", e))?;
+        pending.push_back(Request::Agent);
+    }
     while let Some(req) = pending.front().cloned() {
         match read.wait().await {
             Some(ChannelMsg::Success) => {
+                pending.pop_front();
+            }
+            Some(ChannelMsg::Failure) if req == Request::Agent => {
+                // As OpenSSH: a refused agent forwarding is not fatal to the command.
+                tracing::warn!("the server refused agent forwarding");
                 pending.pop_front();
             }
             Some(ChannelMsg::Failure) => {
@@ -688,6 +1020,7 @@ async fn open_channel(
                         Request::Pty => {
                             "the server refused to allocate a pty; the command was not run".into()
                         }
+                        Request::Agent => "agent forwarding refused".into(),
                     },
                 ));
             }
@@ -705,13 +1038,13 @@ async fn open_channel(
 
 async fn run_command(
     ctx: &HostCtx,
-    connect_timeout: Duration,
-    keepalive: Option<Keepalive>,
+    profile: &HostProfile,
     handle: &client::Handle<ClientHandler>,
     result: &mut HostResult,
     start: Instant,
 ) {
     let job = &ctx.job;
+    let connect_timeout = profile.connect_timeout.unwrap_or(job.connect_timeout);
     let t_open = start.elapsed();
     // 1. Session channel and the requests that must succeed before the command runs
     //    (environment, pty), bounded by the connect timeout: a server that stops answering
@@ -719,7 +1052,7 @@ async fn run_command(
     let opened = tokio::select! {
         biased;
         _ = ctx.cancel.cancelled() => Err(HostError::new(ErrorKind::Cancelled, "run cancelled before the command started")),
-        r = tokio::time::timeout(connect_timeout, open_channel(handle, job)) => match r {
+        r = tokio::time::timeout(connect_timeout, open_channel(handle, job, ctx.settings.forward_agent && ctx.settings.auth.agent.is_some())) => match r {
             Ok(r) => r,
             Err(_) => Err(HostError::new(
                 ErrorKind::Channel,
@@ -893,7 +1226,7 @@ async fn run_command(
         return;
     }
     if result.exit_code.is_none() && result.signal.is_none() {
-        let msg = match (handle.is_closed(), keepalive) {
+        let msg = match (handle.is_closed(), profile.keepalive) {
             (true, Some(k)) => format!(
                 "connection lost before the command's exit status (closed by the server, or {} keepalives unanswered at {:?} intervals)",
                 k.max, k.interval
@@ -989,6 +1322,16 @@ mod tests {
         assert_eq!(sig_name(&russh::Sig::Custom("USR9".into())), "USR9");
     }
 
+    #[test]
+    fn curve25519_first_keeps_the_rest_in_order() {
+        let d = default_client_config();
+        let v = curve25519_first(&d.preferred.kex);
+        assert_eq!(v[0], russh::kex::CURVE25519);
+        assert_eq!(v.len(), d.preferred.kex.len());
+        let pos = |n| v.iter().position(|k| *k == n).unwrap();
+        assert!(pos(russh::kex::MLKEM768X25519_SHA256) > pos(russh::kex::CURVE25519_PRE_RFC_8731));
+    }
+
     fn settings() -> SshSettings {
         SshSettings {
             client: Arc::new(default_client_config()),
@@ -1000,6 +1343,9 @@ mod tests {
             )),
             default_user: "u".into(),
             default_port: 22,
+            jump: Vec::new(),
+            jump_fanout: 1,
+            forward_agent: false,
             client_variants: ClientVariants::default(),
         }
     }

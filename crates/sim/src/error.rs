@@ -66,6 +66,13 @@ pub enum SimError {
         #[source]
         source: russh::keys::ssh_key::Error,
     },
+    /// A certificate could not be made or encoded ([`crate::testing`]).
+    #[error("cannot make the certificate")]
+    Cert {
+        /// The ssh-key error.
+        #[source]
+        source: russh::keys::ssh_key::Error,
+    },
     /// An item of a fault spec (or a `SimConfig::faults` entry) is malformed.
     #[error("bad fault `{token}`: {reason}")]
     BadFault {

@@ -34,6 +34,20 @@ pub enum Fault {
     Flood,
     /// Every command exits with this status after its output (whatever its own status).
     Exit(u8),
+    /// The host's SFTP server is hostile: every directory listing also holds entries named
+    /// `../escape`, `/etc/evil`, `a/../../b`, `...`, `..evil` and the like, each claiming
+    /// to be a regular file that reading returns data from (one, `size-lie`, returns far
+    /// more than its size says), and `realpath` of any path answers `/../../outside`. The
+    /// real files of the host's root still work. See the crate docs, "The SFTP subsystem".
+    SftpEvil,
+    /// Once a connection has carried more than this many bytes of SFTP write data (all
+    /// its files together), the TCP connection is closed abruptly, as with
+    /// [`Fault::Drop`]: the bytes up to the limit are stored, the write that crosses it
+    /// gets no reply.
+    SftpCut(u64),
+    /// Refuse every `direct-tcpip` channel (the host cannot serve as a bastion), with
+    /// reason "administratively prohibited".
+    NoForward,
 }
 
 impl Fault {
@@ -49,6 +63,9 @@ impl Fault {
             Fault::Hang => "hang",
             Fault::Flood => "flood",
             Fault::Exit(_) => "exit",
+            Fault::SftpEvil => "sftp-evil",
+            Fault::SftpCut(_) => "sftp-cut",
+            Fault::NoForward => "no-forward",
         }
     }
 }
@@ -59,6 +76,7 @@ impl fmt::Display for Fault {
         match self {
             Fault::SlowBanner(d) => write!(f, "slow-banner:{}", d.as_millis()),
             Fault::Exit(n) => write!(f, "exit:{n}"),
+            Fault::SftpCut(n) => write!(f, "sftp-cut:{n}"),
             other => f.write_str(other.kind()),
         }
     }
@@ -77,6 +95,9 @@ impl fmt::Display for Fault {
 /// | `hang=P`              | [`Fault::Hang`]            | runs commands that never exit                        |
 /// | `flood=P`             | [`Fault::Flood`]           | runs commands that write stdout forever              |
 /// | `exit:N=P` (`exit=P`) | [`Fault::Exit`] (`N` = 1)  | ends every command with exit status `N`              |
+/// | `sftp-evil=P`         | [`Fault::SftpEvil`]        | lists hostile names over SFTP, lies in `realpath`    |
+/// | `sftp-cut:BYTES=P`    | [`Fault::SftpCut`]         | cuts the TCP connection after `BYTES` of SFTP writes |
+/// | `no-forward=P`        | [`Fault::NoForward`]       | refuses every `direct-tcpip` channel (no bastion)    |
 ///
 /// `P` is a percentage of the fleet's hosts, 0 to 100 (a trailing `%` is allowed); the
 /// shares add up to at most 100. Blanks around items are ignored and an empty spec means
@@ -107,7 +128,7 @@ impl fmt::Display for Fault {
 ///     ]
 /// );
 /// let err = parse_faults("refuse=5,explode=1").unwrap_err();
-/// assert_eq!(err.to_string(), "bad fault `explode=1`: unknown kind `explode` (kinds: refuse, silent, slow-banner:MS, auth-fail, hostkey-mismatch, drop, hang, flood, exit:N)");
+/// assert_eq!(err.to_string(), "bad fault `explode=1`: unknown kind `explode` (kinds: refuse, silent, slow-banner:MS, auth-fail, hostkey-mismatch, drop, hang, flood, exit:N, sftp-evil, sftp-cut:BYTES, no-forward)");
 /// # Ok::<(), fleetsh_sim::SimError>(())
 /// ```
 pub fn parse_faults(spec: &str) -> Result<Vec<(Fault, f64)>, SimError> {
@@ -126,8 +147,8 @@ pub fn parse_faults(spec: &str) -> Result<Vec<(Fault, f64)>, SimError> {
 }
 
 /// The kinds, as listed in error messages.
-const KINDS: &str =
-    "refuse, silent, slow-banner:MS, auth-fail, hostkey-mismatch, drop, hang, flood, exit:N";
+const KINDS: &str = "refuse, silent, slow-banner:MS, auth-fail, hostkey-mismatch, drop, hang, \
+                     flood, exit:N, sftp-evil, sftp-cut:BYTES, no-forward";
 
 /// A [`SimError::BadFault`] for `token`.
 fn bad(token: &str, reason: impl Into<String>) -> SimError {
@@ -158,6 +179,22 @@ fn parse_item(token: &str) -> Result<(Fault, f64), SimError> {
         "drop" => no_arg(Fault::Drop)?,
         "hang" => no_arg(Fault::Hang)?,
         "flood" => no_arg(Fault::Flood)?,
+        "sftp-evil" => no_arg(Fault::SftpEvil)?,
+        "no-forward" => no_arg(Fault::NoForward)?,
+        "sftp-cut" => {
+            let Some(bytes) = arg else {
+                return Err(bad(
+                    token,
+                    "sftp-cut needs a byte count: sftp-cut:BYTES=PERCENT",
+                ));
+            };
+            Fault::SftpCut(bytes.parse::<u64>().map_err(|_| {
+                bad(
+                    token,
+                    format!("bad byte count `{bytes}`: expected a whole number"),
+                )
+            })?)
+        }
         "slow-banner" => {
             let Some(ms) = arg else {
                 return Err(bad(
@@ -265,7 +302,8 @@ mod tests {
     fn parses_every_kind() {
         let faults = parse_faults(
             "refuse=1,silent=2,slow-banner:1500=3,auth-fail=4,hostkey-mismatch=5,\
-             drop=6,hang=7,flood=8,exit=9,exit:42=10.5%",
+             drop=6,hang=7,flood=8,exit=9,exit:42=10.5%,sftp-evil=1,sftp-cut:4096=2,\
+             no-forward=3",
         )
         .unwrap();
         assert_eq!(
@@ -281,6 +319,9 @@ mod tests {
                 (Fault::Flood, 8.0),
                 (Fault::Exit(1), 9.0),
                 (Fault::Exit(42), 10.5),
+                (Fault::SftpEvil, 1.0),
+                (Fault::SftpCut(4096), 2.0),
+                (Fault::NoForward, 3.0),
             ]
         );
         assert_eq!(parse_faults("").unwrap(), []);
@@ -304,6 +345,9 @@ mod tests {
             Fault::Hang,
             Fault::Flood,
             Fault::Exit(7),
+            Fault::SftpEvil,
+            Fault::SftpCut(100_000),
+            Fault::NoForward,
         ] {
             let spec = format!("{fault}=1");
             assert_eq!(parse_faults(&spec).unwrap(), [(fault, 1.0)], "{spec}");
@@ -328,6 +372,15 @@ mod tests {
         );
         assert!(err("slow-banner:1.5s=5").starts_with("bad fault `slow-banner:1.5s=5`: bad delay"));
         assert!(err("exit:256=5").starts_with("bad fault `exit:256=5`: bad exit status `256`"));
+        assert_eq!(
+            err("sftp-cut=5"),
+            "bad fault `sftp-cut=5`: sftp-cut needs a byte count: sftp-cut:BYTES=PERCENT"
+        );
+        assert!(err("sftp-cut:1k=5").starts_with("bad fault `sftp-cut:1k=5`: bad byte count"));
+        assert_eq!(
+            err("sftp-evil:1=5"),
+            "bad fault `sftp-evil:1=5`: `sftp-evil` takes no argument"
+        );
         assert_eq!(
             err("hang:3=5"),
             "bad fault `hang:3=5`: `hang` takes no argument"

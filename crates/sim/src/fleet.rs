@@ -2,7 +2,8 @@
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use russh::keys::{PrivateKey, PublicKey};
@@ -11,8 +12,9 @@ use russh::{MethodKind, MethodSet, SshId};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, watch};
 
-use crate::server::{HostBehaviour, Lifeline, Shared, accept_loop};
+use crate::server::{HostBehaviour, HostCounters, Lifeline, Shared, accept_loop};
 use crate::shell::ShellHost;
+use crate::tunnel::Directory;
 use crate::{Fault, SimConfig, SimError, SimHost, fault, keys, layout, state};
 
 /// How often `port: 0` retries when the kernel's port is taken on some host address.
@@ -34,6 +36,8 @@ pub struct SimFleet {
     client_key: PublicKey,
     /// Each host's fault, by index.
     faults: Vec<Option<Fault>>,
+    /// Each host's counters, by index.
+    counters: Vec<Arc<HostCounters>>,
     control: Option<Control>,
 }
 
@@ -80,6 +84,8 @@ impl SimFleet {
             seed,
             threads,
             password,
+            kbd_interactive_only,
+            user_ca,
             accept_env,
             sudo_password,
             faults,
@@ -102,14 +108,26 @@ impl SimFleet {
         let shared = Arc::new(Shared {
             client_key: client_key.public_key().key_data().clone(),
             password,
+            kbd_interactive_only,
+            user_ca: user_ca.map(|ca| ca.key_data().clone()),
             accept_env,
             sudo_password: sudo_password.map(Arc::from),
             latency,
+            roots: state_dir.join(state::ROOTS),
+            directory: OnceLock::new(),
         });
-        let methods = if shared.password.is_some() {
-            MethodSet::from(&[MethodKind::PublicKey, MethodKind::Password][..])
-        } else {
-            MethodSet::from(&[MethodKind::PublicKey][..])
+        let methods = match (&shared.password, kbd_interactive_only) {
+            (None, _) => MethodSet::from(&[MethodKind::PublicKey][..]),
+            (Some(_), false) => MethodSet::from(
+                &[
+                    MethodKind::PublicKey,
+                    MethodKind::Password,
+                    MethodKind::KeyboardInteractive,
+                ][..],
+            ),
+            (Some(_), true) => {
+                MethodSet::from(&[MethodKind::PublicKey, MethodKind::KeyboardInteractive][..])
+            }
         };
         let hosts: Vec<Arc<crate::server::Host>> = host_keys
             .into_iter()
@@ -129,9 +147,11 @@ impl SimFleet {
                         fault: fault.clone(),
                     },
                     config: Arc::new(server_config(key, methods.clone())),
+                    counters: Arc::new(HostCounters::default()),
                 })
             })
             .collect();
+        let counters: Vec<Arc<HostCounters>> = hosts.iter().map(|h| h.counters.clone()).collect();
 
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<u16, SimError>>();
@@ -179,6 +199,7 @@ impl SimFleet {
             host_keys: host_publics,
             client_key: client_key.public_key().clone(),
             faults,
+            counters,
             control: Some(control),
         })
     }
@@ -213,6 +234,24 @@ impl SimFleet {
         self.state_dir.join(state::CLIENT_KEY)
     }
 
+    /// `state_dir/id_ed25519-cert.pub`: where a certificate of the client key goes for
+    /// clients that look beside the key (OpenSSH does). The fleet never writes it; a test
+    /// does, with [`testing::write_cert`](crate::testing::write_cert).
+    pub fn client_cert_file(&self) -> PathBuf {
+        self.state_dir.join(state::CLIENT_CERT)
+    }
+
+    /// `state_dir/root/<host name>` (`root/sim00001` for index 0): the real directory
+    /// host `index` serves as `/` over SFTP, so a test can see what arrived on each host.
+    ///
+    /// It is created on the host's first SFTP session, not at start, so it may not exist
+    /// yet. The path is computed from the index alone, also for an index beyond the fleet.
+    pub fn host_root(&self, index: usize) -> PathBuf {
+        self.state_dir
+            .join(state::ROOTS)
+            .join(layout::host_name(index))
+    }
+
     /// The public half of the client key the fleet accepts.
     pub fn client_public_key(&self) -> &PublicKey {
         &self.client_key
@@ -229,6 +268,24 @@ impl SimFleet {
     /// (see [`parse_faults`](crate::parse_faults) for the assignment rule).
     pub fn fault_of(&self, index: usize) -> Option<&Fault> {
         self.faults.get(index).and_then(Option::as_ref)
+    }
+
+    /// How many TCP connections host `index`'s listener has accepted so far (every one,
+    /// also those a fault refuses at once, and those that came through a bastion's
+    /// tunnel); 0 for no such host.
+    pub fn connections_accepted(&self, index: usize) -> u64 {
+        self.counters
+            .get(index)
+            .map_or(0, |c| c.accepted.load(Ordering::Relaxed))
+    }
+
+    /// How many `direct-tcpip` channels host `index` has opened as a bastion so far
+    /// (accepted and connected to their target; refused ones do not count); 0 for no
+    /// such host.
+    pub fn tunnels_opened(&self, index: usize) -> u64 {
+        self.counters
+            .get(index)
+            .map_or(0, |c| c.tunnels.load(Ordering::Relaxed))
     }
 
     /// Stops the fleet: listeners close, live sessions are disconnected (given up to 2 s to
@@ -334,6 +391,7 @@ fn sim_thread(
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
     let started = runtime.block_on(async {
         let (port, listeners) = bind_all(&addrs, port)?;
+        let _ = shared.directory.set(Directory::new(&addrs, port));
         let lifeline = Lifeline {
             shutdown: shutdown.clone(),
             _alive: alive_tx,

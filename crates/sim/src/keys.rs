@@ -7,6 +7,8 @@ use russh::keys::ssh_key::private::Ed25519Keypair;
 const HOST_DOMAIN: u64 = 0x686f_7374_6b65_7921; // "hostkey!"
 /// See [`HOST_DOMAIN`]: the other host key of a `hostkey-mismatch` host.
 const MISMATCH_DOMAIN: u64 = 0x6d69_736d_6174_6368; // "mismatch"
+/// See [`HOST_DOMAIN`]: the user CA of [`crate::testing::ca_key`].
+const CA_DOMAIN: u64 = 0x7573_6572_6361_6b79; // "usercaky"
 /// See [`HOST_DOMAIN`].
 const CLIENT_DOMAIN: u64 = 0x636c_6965_6e74_6b79; // "clientky"
 
@@ -49,6 +51,11 @@ pub(crate) fn mismatch_host_key(seed: u64, index: usize) -> PrivateKey {
 /// The Ed25519 client key the fleet accepts.
 pub(crate) fn client_key(seed: u64) -> PrivateKey {
     ed25519(seed_bytes(CLIENT_DOMAIN, seed, 0), "fleetsh-sim-client")
+}
+
+/// A user CA key (tests only: see [`crate::testing::ca_key`]).
+pub(crate) fn ca_key(seed: u64) -> PrivateKey {
+    ed25519(seed_bytes(CA_DOMAIN, seed, 0), "fleetsh-sim-ca")
 }
 
 #[cfg(test)]

@@ -6,17 +6,49 @@
 //! Exec requests run a small built-in shell (`echo`, `hostname`, `cat`, `head -c N /dev/zero`,
 //! `seq`, `sleep`, `exit N`, `kill -9 $$`, `;`/`&&`/`||`, `>&2`, ...) whose output streams
 //! with SSH flow control, so a fleet of 10,000 hosts costs little more than its sockets.
+//! The `sftp` subsystem serves each host's own real directory (see
+//! [below](#the-sftp-subsystem)), and every host can serve as a bastion for the others
+//! ([below](#bastions-direct-tcpip)).
 //!
 //! - [`SimConfig`]: how many hosts, where, which port, where the state files go, the key
 //!   seed, accepted environment variables, the sudo password, faults and latency.
 //! - [`SimFleet`]: [`SimFleet::start`] binds every listener and writes the state files
 //!   (`hosts`, `known_hosts`, `id_ed25519`); the fleet serves on its own runtime and threads
-//!   until [`SimFleet::stop`] or drop.
+//!   until [`SimFleet::stop`] or drop. [`SimFleet::host_root`] is where a host's SFTP
+//!   files live; [`SimFleet::connections_accepted`] and [`SimFleet::tunnels_opened`]
+//!   count each host's connections and bastion tunnels.
 //! - [`SimHost`]: one host's index, name and address.
 //! - [`SimError`]: why a fleet could not start (or a fault spec is bad).
 //! - [`Fault`], [`parse_faults`]: hosts that misbehave on purpose.
+//! - [`testing`]: a user CA and OpenSSH user certificates for client tests.
 //!
 //! Used by tests, benches, `fleetsh sim` and `fleetsh run --sim N`.
+//!
+//! # Authentication
+//!
+//! - **publickey**: the fleet's client key (`state_dir/id_ed25519`), for any user name.
+//! - **password** ([`SimConfig::password`]): that password, for any user name.
+//! - **keyboard-interactive** (also with [`SimConfig::password`]): one round with one
+//!   prompt, `Password: `, echo off; the one answer must be the password, anything else
+//!   (a wrong answer, no answer, two answers) fails and may be retried. With
+//!   [`SimConfig::kbd_interactive_only`] the `password` method is refused and not
+//!   offered, as on PAM servers with `PasswordAuthentication no`, so a client's fallback
+//!   from `password` to keyboard-interactive can be tested.
+//!
+//! - **user certificates** ([`SimConfig::user_ca`]): publickey auth with an OpenSSH user
+//!   certificate (`*-cert-v01@openssh.com`) of any key, signed by that CA, valid now,
+//!   with the login user among its principals (no principals: any user), and without
+//!   critical options (the sim honours none, so it refuses them all). Anything else is
+//!   refused: another CA, expired or not yet valid, another user, a host certificate.
+//!   russh hands a certificate to the server's key probe as its bare key, so with a CA
+//!   set every key offered without a signature is let through to the signed request,
+//!   which is where plain keys and certificates are really checked.
+//!   [`testing::ca_key`], [`testing::make_user_cert`] and [`testing::write_cert`] make a
+//!   CA, a certificate for [`SimFleet::client_public_key`], and its
+//!   `id_ed25519-cert.pub` file ([`SimFleet::client_cert_file`]); the fleet itself never
+//!   writes a certificate.
+//!
+//! The `auth-fail` fault refuses all of them (keyboard-interactive still prompts).
 //!
 //! # The session a command sees
 //!
@@ -46,12 +78,82 @@
 //!   `sudo: 1 incorrect password attempt` on stderr, status 1; no sudo password
 //!   configured, `sudo: a password is required`, status 1.
 //! - **`sh -c 'SCRIPT'`** (also `bash`, `/bin/sh`) runs SCRIPT through the built-in shell.
+//! - **agent**: `ssh-add -l` / `ssh-add -L` list the client's forwarded agent (see
+//!   [below](#agent-forwarding)).
+//!
+//! # Agent forwarding
+//!
+//! A session channel accepts `auth-agent-req@openssh.com` (what `ssh -A` sends) before
+//! its exec request. A command on that channel then reaches the client's agent:
+//! `ssh-add -l` opens an `auth-agent@openssh.com` channel back to the client, sends the
+//! agent a `REQUEST_IDENTITIES`, closes the channel and prints one line per identity as
+//! OpenSSH does (`256 SHA256:... comment (ED25519)`, `-CERT` appended for
+//! certificates), status 0; `ssh-add -L` prints the public keys (`ssh-ed25519 AAAA...
+//! comment`). An agent without identities gives `The agent has no identities.`, status
+//! 1; a client that refuses the agent channel (or an agent that does not answer within
+//! 10 s) gives `error fetching identities: ...`, status 1. Without forwarding on the
+//! channel: `Could not open a connection to your authentication agent.` on stderr,
+//! status 2.
+//!
+//! # The SFTP subsystem
+//!
+//! A `subsystem` request for `sftp` starts an SFTP version 3 server (russh-sftp's) on the
+//! channel; other subsystem names are refused. Each host serves one real directory,
+//! `state_dir/root/<host name>/` ([`SimFleet::host_root`]), created by the host's first
+//! SFTP session (not at start, which stays fast for 10,000 hosts).
+//!
+//! - **paths**: the host sees its directory as `/`, which is also the current directory
+//!   (`realpath(".")` is `/`). Absolute and relative paths are normalised lexically, `..`
+//!   stopping at `/` (`../../x` and `/x` are both `ROOT/x`); a path whose directories
+//!   lead, through symlinks, outside the root is refused with `PermissionDenied`, and so
+//!   is a symlink outside the root as the target of `open`, `stat`, `opendir`, `setstat`
+//!   or `realpath` (`lstat`, `readlink` and `remove` act on the link itself). `symlink`
+//!   stores absolute targets under the root and refuses relative ones climbing above it.
+//! - **requests**: `open` (read, write, create, truncate, append, exclusive; a mode in its
+//!   attributes is applied exactly, whatever the umask), `close`, `read` (`Eof` status at
+//!   the end), `write` (at its offset), `stat`, `lstat`, `fstat`, `setstat` and `fsetstat`
+//!   (permissions, access and modification times, size; ownership is ignored), `opendir`
+//!   and `readdir` (batches of 100 with `.` and `..` first and `ls -l` long names, then
+//!   `Eof`), `remove`, `mkdir` (with mode), `rmdir`, `realpath`, `rename` (fails if the
+//!   target exists, as SFTPv3 says), `readlink`, `symlink`.
+//! - **extensions** (advertised in the version reply, as OpenSSH does):
+//!   `posix-rename@openssh.com` (a rename that replaces the target) and
+//!   `limits@openssh.com` (256 KiB packets, 255 KiB reads and writes, 1,024 handles).
+//! - **errors** carry `NoSuchFile`, `PermissionDenied`, `Failure`, `Eof`, `BadMessage` or
+//!   `OpUnsupported` with a message naming the path.
+//!
+//! Two faults act on SFTP only: [`Fault::SftpEvil`] (a hostile server: listings with
+//! names like `../escape`, `/etc/evil` and `a/../../b` that read as regular files, and a
+//! `realpath` answering `/../../outside`) and [`Fault::SftpCut`] (the TCP connection is
+//! closed once it has carried more than a given number of bytes of SFTP write data; the
+//! bytes up to that number are stored).
+//!
+//! # Bastions (`direct-tcpip`)
+//!
+//! Every host is also a bastion: a `direct-tcpip` channel (what `ssh -J` / `ProxyJump`
+//! opens) is accepted when its destination is one of this fleet's own listeners, named by
+//! IP literal (`127.1.0.42`) or host name (`sim00042`) with the fleet's port, and is piped
+//! both ways to a new TCP connection to that listener: the target host sees an ordinary
+//! client and does its own SSH handshake, so tunnels nest (bastion → bastion → target).
+//! Any other destination (another address or port, `localhost`, IPv6, a DNS name) is
+//! refused with "administratively prohibited" and a description naming it, without any
+//! connection attempt; a failed connection is refused with "connect failed". The
+//! [`Fault::NoForward`] fault (`no-forward=P`) makes a host refuse every tunnel.
+//!
+//! Tunnels keep SSH flow control: output from the target waits for the client's window,
+//! and input to the target is taken from the channel one message at a time, only as fast
+//! as the target's socket accepts it; nothing is buffered without bound.
+//! [`SimFleet::connections_accepted`] and [`SimFleet::tunnels_opened`] count, per host, the
+//! TCP connections its listener accepted and the tunnels it opened, so a test can show
+//! that 1,000 hosts were reached through one connection to one bastion.
 //!
 //! # Faults
 //!
 //! [`SimConfig::faults`] gives a share of the hosts a [`Fault`]: refused or silent
 //! connections, slow banners, failing authentication, a wrong host key, connections cut
-//! after the first line of output, commands that hang, flood, or exit with a fixed status.
+//! after the first line of output, commands that hang, flood, or exit with a fixed status,
+//! hostile SFTP servers, connections cut during SFTP uploads, and hosts that refuse to
+//! act as bastions.
 //! The spec syntax of `fleetsh sim --faults` is `KIND[:ARG]=PERCENT[,...]`, for example
 //! `refuse=5,slow-banner:3000=2.5,exit:3=10` ([`parse_faults`] lists every kind and the
 //! assignment rule). Which hosts get which fault is decided by the seed;
@@ -91,15 +193,19 @@
     )
 )]
 
+mod agent;
 mod error;
 mod fault;
 mod fleet;
 mod keys;
 mod layout;
 mod server;
+mod sftp;
 mod shell;
 mod state;
 mod stream;
+pub mod testing;
+mod tunnel;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -128,8 +234,19 @@ pub struct SimConfig {
     pub seed: u64,
     /// Worker threads of the sim's own tokio runtime. Default 1.
     pub threads: usize,
-    /// If set, password authentication with this password is accepted too (any user name).
+    /// If set, password authentication with this password is accepted too (any user
+    /// name), and so is keyboard-interactive with one `Password: ` prompt (echo off)
+    /// answered with it.
     pub password: Option<String>,
+    /// Refuse the `password` method and offer only keyboard-interactive for the password,
+    /// as many PAM servers do (`PasswordAuthentication no`, `KbdInteractiveAuthentication
+    /// yes`). No effect without [`SimConfig::password`]. Default `false`.
+    pub kbd_interactive_only: bool,
+    /// If set, OpenSSH user certificates signed by this CA are accepted for public-key
+    /// auth: a `*-cert-v01@openssh.com` key of type user, valid now, whose principals
+    /// include the login user (no principals: any user). Default `None`. See
+    /// [`testing::make_user_cert`] to make one.
+    pub user_ca: Option<russh::keys::PublicKey>,
     /// Which `env` requests are accepted, like OpenSSH's `AcceptEnv`: `None` (default)
     /// accepts every variable; `Some(patterns)` only names matching one of the patterns
     /// (`*` and `?` are wildcards, e.g. `LC_*`). Refused requests get a channel failure.
@@ -158,6 +275,8 @@ impl Default for SimConfig {
             seed: 0,
             threads: 1,
             password: None,
+            kbd_interactive_only: false,
+            user_ca: None,
             accept_env: None,
             sudo_password: None,
             faults: Vec::new(),
@@ -177,6 +296,14 @@ impl std::fmt::Debug for SimConfig {
             .field("threads", &self.threads)
             // Never print the password.
             .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("kbd_interactive_only", &self.kbd_interactive_only)
+            .field(
+                "user_ca",
+                &self
+                    .user_ca
+                    .as_ref()
+                    .map(|k| k.fingerprint(Default::default()).to_string()),
+            )
             .field("accept_env", &self.accept_env)
             .field("sudo_password", &self.sudo_password.as_ref().map(|_| "***"))
             .field("faults", &self.faults)

@@ -2,7 +2,7 @@
 //!
 //! # Stdin
 //!
-//! Each session channel gets, when it opens, a stdin pump: a task that reads the channel's
+//! Each exec request's channel gets a stdin pump: a task that reads the channel's
 //! messages and writes their data into a [`STDIN_PIPE`]-byte pipe the command reads as
 //! stdin (the client's EOF closes the pipe). russh hands channel messages over through a
 //! 100-message queue and stalls the whole session when it is full; it also re-opens the
@@ -20,26 +20,42 @@
 //!    discarded, so unread input never stalls the session for long.
 //!
 //! Per-host faults ([`Fault`]) act here: at accept (`refuse`, `silent`, `slow-banner`),
-//! in the handler (`auth-fail`), in the host's russh config (`hostkey-mismatch`), and
-//! around the command (`drop`, `hang`, `flood`, `exit`).
+//! in the handler (`auth-fail`), in the host's russh config (`hostkey-mismatch`), around
+//! the command (`drop`, `hang`, `flood`, `exit`), and in the SFTP subsystem (`sftp-evil`,
+//! `sftp-cut`, see [`crate::sftp`]).
+//!
+//! # Subsystems
+//!
+//! A session channel waits in the handler's pending map, unsplit, until its exec or
+//! subsystem request. Exec splits it and starts the stdin pump; the `sftp` subsystem
+//! turns it into a stream for russh-sftp's server loop with an [`SftpServer`] on the
+//! host's root directory (`state_dir/root/<host name>`, created then). Other subsystems
+//! are refused.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use russh::keys::ssh_key::public::KeyData;
-use russh::server::{self, Auth, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
-use russh::{Channel, ChannelId, ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Disconnect, Sig};
+use russh::server::{self, Auth, Msg, PublicKeyOffer, Response, Session, VerifiedPublicKey};
+use russh::{
+    Channel, ChannelId, ChannelMsg, ChannelOpenFailure, ChannelReadHalf, ChannelWriteHalf,
+    Disconnect, Sig,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::AbortHandle;
 
 use crate::Fault;
+use crate::agent::ForwardedAgent;
+use crate::sftp::{SftpCut, SftpServer};
 use crate::shell::{self, CHUNK, Closed, Context, Exit, ShellHost, Sink, Stdin, Stream};
 use crate::stream::{CutSwitch, SimStream};
+use crate::tunnel::{self, Directory};
 
 /// Capacity of a channel's stdin pipe.
 const STDIN_PIPE: usize = 4 << 20;
@@ -74,6 +90,17 @@ pub(crate) struct Host {
     pub(crate) behaviour: HostBehaviour,
     /// The russh config with this host's key (the other key for `hostkey-mismatch`).
     pub(crate) config: Arc<server::Config>,
+    /// What the host counts, read by [`SimFleet`](crate::SimFleet).
+    pub(crate) counters: Arc<HostCounters>,
+}
+
+/// Per-host counters (relaxed atomics: tests read them once the work is done).
+#[derive(Debug, Default)]
+pub(crate) struct HostCounters {
+    /// TCP connections accepted by the host's listener (whatever happened next).
+    pub(crate) accepted: AtomicU64,
+    /// `direct-tcpip` channels opened through the host (accepted and connected).
+    pub(crate) tunnels: AtomicU64,
 }
 
 /// What all hosts share.
@@ -81,14 +108,23 @@ pub(crate) struct Host {
 pub(crate) struct Shared {
     /// The client public key accepted for public-key auth (key data only, no comment).
     pub(crate) client_key: KeyData,
-    /// The password accepted for password auth, if any.
+    /// The password accepted for password and keyboard-interactive auth, if any.
     pub(crate) password: Option<String>,
+    /// Refuse the `password` method (keyboard-interactive only).
+    pub(crate) kbd_interactive_only: bool,
+    /// The CA whose user certificates are accepted, if any.
+    pub(crate) user_ca: Option<KeyData>,
     /// Patterns of the environment variables accepted (`None`: all).
     pub(crate) accept_env: Option<Vec<String>>,
     /// The password `sudo` accepts, if any.
     pub(crate) sudo_password: Option<Arc<str>>,
     /// How late the server sees what clients send.
     pub(crate) latency: Option<Duration>,
+    /// Where the hosts' SFTP root directories go (`state_dir/root`).
+    pub(crate) roots: PathBuf,
+    /// The fleet's listeners, the only `direct-tcpip` destinations; set once bound
+    /// (before the first connection is accepted).
+    pub(crate) directory: OnceLock<Directory>,
 }
 
 /// Keeps the fleet's shutdown protocol: a flag every task watches, and a channel whose
@@ -124,6 +160,7 @@ pub(crate) async fn accept_loop(
         };
         match accepted {
             Ok((stream, peer)) => {
+                host.counters.accepted.fetch_add(1, Ordering::Relaxed);
                 if let Err(e) = stream.set_nodelay(true) {
                     tracing::debug!(host = %host.shell.name, %peer, "set_nodelay failed: {e}");
                 }
@@ -186,10 +223,10 @@ async fn serve_connection(
             () = tokio::time::sleep(delay) => {}
         }
     }
-    // `drop` fault: a switch that shuts the socket down under the session (which runs in
-    // a task of its own once started).
+    // `drop` and `sftp-cut` faults: a switch that shuts the socket down under the session
+    // (which runs in a task of its own once started).
     let (stream, cut) = match host.behaviour.fault {
-        Some(Fault::Drop) => match CutSwitch::new(stream) {
+        Some(Fault::Drop | Fault::SftpCut(_)) => match CutSwitch::new(stream) {
             Ok((stream, switch)) => (stream, Some(switch)),
             Err(e) => {
                 tracing::warn!(host = %host.shell.name, "cannot set up the drop fault: {e}");
@@ -202,10 +239,15 @@ async fn serve_connection(
     if let Some(switch) = &cut {
         stream = stream.with_cut_switch(switch.clone());
     }
+    let sftp_cut = match (&host.behaviour.fault, &cut) {
+        (Some(Fault::SftpCut(limit)), Some(switch)) => Some(SftpCut::new(switch.clone(), *limit)),
+        _ => None,
+    };
     let handler = SimHandler {
         host: host.clone(),
         shared: shared.clone(),
         cut,
+        sftp_cut,
         user: String::new(),
         pending: HashMap::new(),
         running: HashMap::new(),
@@ -240,28 +282,29 @@ async fn serve_connection(
     }
 }
 
-/// A session channel between its opening and its exec request.
+/// A session channel between its opening and its exec or subsystem request.
 struct PendingChannel {
-    write: ChannelWriteHalf<Msg>,
-    /// The reading end of the channel's stdin pipe.
-    stdin: DuplexStream,
-    /// Whether the command waits for output window space (read by the stdin pump).
-    output: Arc<OutputWait>,
+    /// Unread until then: russh queues what the client sends.
+    channel: Channel<Msg>,
     /// Variables from accepted `env` requests.
     env: BTreeMap<String, String>,
     /// A `pty-req` was accepted.
     pty: bool,
+    /// An `auth-agent-req@openssh.com` was accepted.
+    agent: bool,
 }
 
 /// The per-connection russh handler.
 struct SimHandler {
     host: Arc<Host>,
     shared: Arc<Shared>,
-    /// Cuts the connection (`drop` fault only).
+    /// Cuts the connection (`drop` and `sftp-cut` faults only).
     cut: Option<Arc<CutSwitch>>,
+    /// The `sftp-cut` fault's count of the connection's write data.
+    sftp_cut: Option<SftpCut>,
     /// The authenticated user.
     user: String,
-    /// Session channels opened but not yet given an exec request.
+    /// Session channels opened but not yet given an exec or subsystem request.
     pending: HashMap<ChannelId, PendingChannel>,
     /// Exec tasks by channel, aborted when the channel or the connection closes.
     running: HashMap<ChannelId, AbortHandle>,
@@ -313,12 +356,40 @@ impl SimHandler {
 impl server::Handler for SimHandler {
     type Error = russh::Error;
 
+    /// With a user CA, every key is let through to the signed request: russh offers a
+    /// certificate here as its bare key, indistinguishable from a plain key, and the
+    /// certificate itself is checked in `auth_openssh_certificate`.
     async fn auth_publickey_offered(
         &mut self,
         _user: &str,
         offer: PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
+        if self.shared.user_ca.is_some() && !self.auth_fails() {
+            return Ok(Auth::Accept);
+        }
         Ok(self.accepts_key(offer.public_key))
+    }
+
+    /// Called once russh has checked the certificate's own signature and validity period
+    /// and the signature of the request; see [`accepts_certificate`].
+    async fn auth_openssh_certificate(
+        &mut self,
+        user: &str,
+        certificate: &russh::keys::Certificate,
+    ) -> Result<Auth, Self::Error> {
+        let auth = match &self.shared.user_ca {
+            Some(ca) if !self.auth_fails() => {
+                match accepts_certificate(ca, user, certificate, std::time::SystemTime::now()) {
+                    Ok(()) => Auth::Accept,
+                    Err(why) => {
+                        tracing::debug!(host = %self.host.shell.name, user, "certificate refused: {why}");
+                        Auth::reject()
+                    }
+                }
+            }
+            _ => Auth::reject(),
+        };
+        Ok(self.authenticated(user, auth))
     }
 
     async fn auth_publickey(
@@ -332,8 +403,44 @@ impl server::Handler for SimHandler {
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
         let auth = match &self.shared.password {
-            Some(expected) if expected == password && !self.auth_fails() => Auth::Accept,
+            Some(expected)
+                if expected == password
+                    && !self.auth_fails()
+                    && !self.shared.kbd_interactive_only =>
+            {
+                Auth::Accept
+            }
             _ => Auth::reject(),
+        };
+        Ok(self.authenticated(user, auth))
+    }
+
+    /// One round: a `Password: ` prompt (echo off), then the answer compared with the
+    /// password.
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        user: &str,
+        _submethods: &str,
+        response: Option<Response<'a>>,
+    ) -> Result<Auth, Self::Error> {
+        let Some(expected) = &self.shared.password else {
+            return Ok(Auth::reject());
+        };
+        let Some(mut answers) = response else {
+            return Ok(Auth::Partial {
+                name: Cow::Borrowed(""),
+                instructions: Cow::Borrowed(""),
+                prompts: Cow::Borrowed(&[(Cow::Borrowed("Password: "), false)]),
+            });
+        };
+        let right = answers
+            .next()
+            .is_some_and(|answer| answer.as_ref() == expected.as_bytes())
+            && answers.next().is_none();
+        let auth = if right && !self.auth_fails() {
+            Auth::Accept
+        } else {
+            Auth::reject()
         };
         Ok(self.authenticated(user, auth))
     }
@@ -344,22 +451,77 @@ impl server::Handler for SimHandler {
         reply: server::ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        let id = channel.id();
-        let (read, write) = channel.split();
-        let (pipe_in, pipe_out) = tokio::io::duplex(STDIN_PIPE);
-        let output = Arc::new(OutputWait::default());
-        tokio::spawn(pump_stdin(read, pipe_in, output.clone()));
         self.pending.insert(
-            id,
+            channel.id(),
             PendingChannel {
-                write,
-                stdin: pipe_out,
-                output,
+                channel,
                 env: BTreeMap::new(),
                 pty: false,
+                agent: false,
             },
         );
         reply.accept().await;
+        Ok(())
+    }
+
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        channel: Channel<Msg>,
+        host_to_connect: &str,
+        port_to_connect: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: server::ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if matches!(self.host.behaviour.fault, Some(Fault::NoForward)) {
+            let reason = format!(
+                "fleetsh-sim: {} does not forward connections (no-forward fault)",
+                self.host.shell.name
+            );
+            reply.reject(prohibited(reason)).await;
+            return Ok(());
+        }
+        let resolved = match self.shared.directory.get() {
+            Some(directory) => directory.resolve(host_to_connect, port_to_connect),
+            None => Err(tunnel::Refusal(
+                "fleetsh-sim: the fleet is not ready".into(),
+            )),
+        };
+        let (target, addr) = match resolved {
+            Ok(found) => found,
+            Err(tunnel::Refusal(reason)) => {
+                tracing::debug!(host = %self.host.shell.name, to = host_to_connect, port = port_to_connect, "direct-tcpip refused");
+                reply.reject(prohibited(reason)).await;
+                return Ok(());
+            }
+        };
+        // Connect in a task of its own: the session goes on meanwhile.
+        let counters = self.host.counters.clone();
+        let bastion = self.host.shell.name.clone();
+        tokio::spawn(async move {
+            match tokio::time::timeout(tunnel::CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+                Ok(Ok(tcp)) => {
+                    let _ = tcp.set_nodelay(true);
+                    counters.tunnels.fetch_add(1, Ordering::Relaxed);
+                    reply.accept().await;
+                    tunnel::pipe(channel, tcp).await;
+                }
+                failed => {
+                    let why = match failed {
+                        Ok(Err(e)) => e.to_string(),
+                        _ => "timed out".to_owned(),
+                    };
+                    tracing::debug!(%bastion, target, %addr, "direct-tcpip connect failed: {why}");
+                    reply
+                        .reject(ChannelOpenFailure::Other {
+                            code: ChannelOpenFailure::ConnectFailed.code(),
+                            reason: format!("fleetsh-sim: connect to {addr} failed: {why}"),
+                        })
+                        .await;
+                }
+            }
+        });
         Ok(())
     }
 
@@ -418,6 +580,22 @@ impl server::Handler for SimHandler {
         }
     }
 
+    /// Agent forwarding: remembered for the channel's command (`ssh-add`); russh answers
+    /// success or failure from the returned flag.
+    async fn agent_request(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        match self.pending.get_mut(&channel) {
+            Some(pending) => {
+                pending.agent = true;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     async fn shell_request(
         &mut self,
         channel: ChannelId,
@@ -429,10 +607,31 @@ impl server::Handler for SimHandler {
     async fn subsystem_request(
         &mut self,
         channel: ChannelId,
-        _name: &str,
+        name: &str,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        session.channel_failure(channel)
+        if name != "sftp" {
+            tracing::debug!(name, "subsystem refused");
+            return session.channel_failure(channel);
+        }
+        let Some(pending) = self.pending.remove(&channel) else {
+            return session.channel_failure(channel);
+        };
+        let root = self.shared.roots.join(&self.host.shell.name);
+        let evil = matches!(self.host.behaviour.fault, Some(Fault::SftpEvil));
+        let cut = self.sftp_cut.as_ref().map(SftpCut::share);
+        match SftpServer::new(&root, evil, cut) {
+            Ok(server) => {
+                session.channel_success(channel)?;
+                // Serves on a task of its own until the channel closes.
+                russh_sftp::server::run(pending.channel.into_stream(), server).await;
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(host = %self.host.shell.name, root = %root.display(), "cannot serve sftp: {e}");
+                session.channel_failure(channel)
+            }
+        }
     }
 
     async fn exec_request(
@@ -446,20 +645,32 @@ impl server::Handler for SimHandler {
             return session.channel_failure(channel);
         };
         session.channel_success(channel)?;
+        let (read, write) = pending.channel.split();
+        let (pipe_in, pipe_out) = tokio::io::duplex(STDIN_PIPE);
+        let output = Arc::new(OutputWait::default());
+        tokio::spawn(pump_stdin(read, pipe_in, output.clone()));
         let mut ctx = Context::new(self.host.shell.clone(), self.user.clone());
         ctx.env = pending.env;
         ctx.pty = pending.pty;
         ctx.sudo_password = self.shared.sudo_password.clone();
-        ctx.stdin = Stdin::new(pending.stdin);
-        let drop = self.cut.as_ref().map(|switch| DropFault {
-            progress: switch.progress(),
-            // The success reply above is queued, not written yet.
-            at_exec: switch.written(),
-            switch: switch.clone(),
-        });
+        ctx.stdin = Stdin::new(pipe_out);
+        if pending.agent {
+            ctx.agent = Some(Arc::new(ForwardedAgent {
+                handle: session.handle(),
+            }));
+        }
+        let drop = match (&self.host.behaviour.fault, &self.cut) {
+            (Some(Fault::Drop), Some(switch)) => Some(DropFault {
+                progress: switch.progress(),
+                // The success reply above is queued, not written yet.
+                at_exec: switch.written(),
+                switch: switch.clone(),
+            }),
+            _ => None,
+        };
         let job = Job {
-            write: pending.write,
-            output: pending.output,
+            write,
+            output,
             handle: session.handle(),
             host: self.host.clone(),
             drop,
@@ -471,6 +682,49 @@ impl server::Handler for SimHandler {
         self.running.retain(|_, task| !task.is_finished());
         self.running.insert(channel, task.abort_handle());
         Ok(())
+    }
+}
+
+/// Whether `cert` lets `user` in, trusting user certificates signed by `ca`: a user
+/// certificate, signed by `ca` (and its signature valid), valid at `now`, with `user`
+/// among its principals or no principals at all. Critical options are not enforced (none
+/// is understood, as the sim has no `force-command` or `source-address` to honour); a
+/// certificate carrying any is refused, as OpenSSH refuses unknown ones.
+pub(crate) fn accepts_certificate(
+    ca: &KeyData,
+    user: &str,
+    cert: &russh::keys::Certificate,
+    now: std::time::SystemTime,
+) -> Result<(), &'static str> {
+    use russh::keys::ssh_key::certificate::CertType;
+    if cert.cert_type() != CertType::User {
+        return Err("not a user certificate");
+    }
+    if cert.signature_key() != ca {
+        return Err("not signed by the user CA");
+    }
+    let now = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let ca_fingerprint = ca.fingerprint(russh::keys::HashAlg::Sha256);
+    if cert.validate_at(now, [&ca_fingerprint]).is_err() {
+        return Err("bad signature, or not valid now");
+    }
+    let principals = cert.valid_principals();
+    if !principals.is_empty() && !principals.iter().any(|p| p == user) {
+        return Err("the user is not among its principals");
+    }
+    if !cert.critical_options().is_empty() {
+        return Err("it has critical options");
+    }
+    Ok(())
+}
+
+/// A channel open failure "administratively prohibited" with its own description.
+fn prohibited(reason: String) -> ChannelOpenFailure {
+    ChannelOpenFailure::Other {
+        code: ChannelOpenFailure::AdministrativelyProhibited.code(),
+        reason,
     }
 }
 
@@ -853,6 +1107,50 @@ mod tests {
         assert!(glob_match("*_TOKEN", "GH_TOKEN"));
         assert!(glob_match("a*b*c", "aXXbYYbc"));
         assert!(!glob_match("a*b*c", "aXXbYYbd"));
+    }
+
+    #[test]
+    fn certificate_checks() {
+        use russh::keys::Certificate;
+        use russh::keys::ssh_key::certificate::{Builder, CertType};
+        use std::time::{Duration, SystemTime};
+        let ca = crate::keys::ca_key(1);
+        let user = crate::keys::client_key(0);
+        let now = SystemTime::now();
+        let secs = |t: SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let make = |kind: CertType, principal: Option<&str>, critical: bool| {
+            let mut b = Builder::new(
+                [7u8; 16],
+                user.public_key().key_data().clone(),
+                secs(now) - 60,
+                secs(now) + 3600,
+            )
+            .unwrap();
+            b.cert_type(kind).unwrap();
+            match principal {
+                Some(p) => b.valid_principal(p).unwrap(),
+                None => b.all_principals_valid().unwrap(),
+            };
+            if critical {
+                b.critical_option("force-command", "true").unwrap();
+            }
+            b.sign(&ca).unwrap()
+        };
+        let ca_key = ca.public_key().key_data();
+        let check = |cert: Certificate, user: &str| accepts_certificate(ca_key, user, &cert, now);
+        assert_eq!(
+            check(make(CertType::User, Some("alice"), false), "alice"),
+            Ok(())
+        );
+        assert_eq!(check(make(CertType::User, None, false), "anyone"), Ok(()));
+        assert!(check(make(CertType::User, Some("alice"), false), "bob").is_err());
+        assert!(check(make(CertType::Host, None, false), "alice").is_err());
+        assert!(check(make(CertType::User, None, true), "alice").is_err());
+        let cert = make(CertType::User, None, false);
+        let other_ca = crate::keys::ca_key(2);
+        assert!(accepts_certificate(other_ca.public_key().key_data(), "a", &cert, now).is_err());
+        let later = now + Duration::from_secs(7200);
+        assert!(accepts_certificate(ca_key, "a", &cert, later).is_err());
     }
 
     #[test]

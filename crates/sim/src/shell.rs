@@ -541,6 +541,9 @@ pub(crate) struct Context {
     pub(crate) sudo_password: Option<Arc<str>>,
     /// Standard input, shared by every command of the script.
     pub(crate) stdin: Stdin,
+    /// The client's forwarded agent (after an `auth-agent-req@openssh.com`), for
+    /// `ssh-add`.
+    pub(crate) agent: Option<Arc<dyn AgentLink>>,
     /// Shell variables (`read`, `NAME=value`); they shadow `env`.
     vars: HashMap<String, String>,
     /// `$?`.
@@ -559,6 +562,7 @@ impl Context {
             pty: false,
             sudo_password: None,
             stdin: Stdin::empty(),
+            agent: None,
             vars: HashMap::new(),
             status: 0,
             depth: 0,
@@ -736,7 +740,7 @@ async fn run_source<S: Sink>(
 }
 
 /// A boxed future: `sh -c` makes running a script recursive.
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Runs a parsed script: `Next` with the last status at its end, or how it stopped early.
 fn run_script<'a, S: Sink>(
@@ -923,10 +927,69 @@ async fn run_builtin<S: Sink>(
         }
         "id" => input::id(args, ctx, io).await,
         "sudo" => sudo::sudo(args, ctx, io).await,
+        "ssh-add" => ssh_add(args, ctx, io).await,
         "sh" | "bash" | "dash" => sudo::sh(args, ctx, io).await,
         _ => {
             io.err_line(format!("sh: {name}: not found")).await?;
             Ok(Flow::Next(127))
+        }
+    }
+}
+
+/// One identity of an SSH agent, as `ssh-add` prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AgentKey {
+    /// The `ssh-add -l` line: `256 SHA256:... comment (ED25519)`.
+    pub(crate) listing: String,
+    /// The `ssh-add -L` line: `ssh-ed25519 AAAA... comment`.
+    pub(crate) public: String,
+}
+
+/// A way to ask the client's forwarded agent for its identities (the SSH side lives in
+/// the server; the shell only knows this).
+pub(crate) trait AgentLink: Send + Sync + std::fmt::Debug {
+    /// The agent's identities, or why they could not be fetched.
+    fn identities(&self) -> BoxFuture<'_, Result<Vec<AgentKey>, String>>;
+}
+
+/// `ssh-add -l` / `ssh-add -L`: lists the forwarded agent's identities, as OpenSSH does.
+async fn ssh_add<S: Sink>(
+    args: &[String],
+    ctx: &mut Context,
+    io: &mut Io<'_, S>,
+) -> Result<Flow, Closed> {
+    let long = match args {
+        [flag] if flag == "-l" => false,
+        [flag] if flag == "-L" => true,
+        _ => {
+            io.err_line("ssh-add: only `ssh-add -l` and `ssh-add -L` are simulated".into())
+                .await?;
+            return Ok(Flow::Next(2));
+        }
+    };
+    let Some(agent) = ctx.agent.clone() else {
+        io.err_line("Could not open a connection to your authentication agent.".into())
+            .await?;
+        return Ok(Flow::Next(2));
+    };
+    match agent.identities().await {
+        Ok(keys) if keys.is_empty() => {
+            io.out(&b"The agent has no identities.\n"[..]).await?;
+            Ok(Flow::Next(1))
+        }
+        Ok(keys) => {
+            let mut text = String::new();
+            for key in keys {
+                text.push_str(if long { &key.public } else { &key.listing });
+                text.push('\n');
+            }
+            io.out(text.into_bytes()).await?;
+            Ok(Flow::Next(0))
+        }
+        Err(why) => {
+            io.err_line(format!("error fetching identities: {why}"))
+                .await?;
+            Ok(Flow::Next(1))
         }
     }
 }

@@ -17,6 +17,10 @@ pub(crate) const HOSTS: &str = "hosts";
 pub(crate) const KNOWN_HOSTS: &str = "known_hosts";
 pub(crate) const CLIENT_KEY: &str = "id_ed25519";
 pub(crate) const CLIENT_KEY_PUB: &str = "id_ed25519.pub";
+/// Where a test puts a certificate of the client key (never written by the fleet itself).
+pub(crate) const CLIENT_CERT: &str = "id_ed25519-cert.pub";
+/// The directory of the hosts' SFTP roots (`root/sim00001`, ...), created lazily.
+pub(crate) const ROOTS: &str = "root";
 
 /// The `known_hosts` host pattern for an address: `[ip]:port`, or bare `ip` on port 22.
 pub(crate) fn known_hosts_pattern(host: &SimHost) -> String {
@@ -75,6 +79,11 @@ pub(crate) fn write_all(
         writeln!(w, "{public}")
     })?;
     Ok(())
+}
+
+/// Writes a small public text file (mode 0644) atomically.
+pub(crate) fn write_text(path: &Path, text: &str) -> Result<(), SimError> {
+    write_file(path, false, |w| w.write_all(text.as_bytes()))
 }
 
 /// Writes `path` through a buffered writer into a temporary file, then renames it into place.

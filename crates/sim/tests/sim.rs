@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fleetsh_sim::{Fault, SimConfig, SimError, SimFleet};
-use russh::ChannelMsg;
 use russh::client;
 use russh::keys::ssh_key::public::KeyData;
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
+use russh::{ChannelMsg, Disconnect};
 
 /// Accepts exactly one host key.
 struct Client {
@@ -85,7 +85,11 @@ async fn login(fleet: &SimFleet, addr: SocketAddr) -> client::Handle<Client> {
 }
 
 /// Runs `command`; keeps at most `keep` bytes of stdout (but counts all of it).
-async fn exec(session: &client::Handle<Client>, command: &str, keep: usize) -> Outcome {
+async fn exec<H: client::Handler>(
+    session: &client::Handle<H>,
+    command: &str,
+    keep: usize,
+) -> Outcome {
     let mut channel = session.channel_open_session().await.unwrap();
     channel.exec(true, command).await.unwrap();
     let mut out = Outcome::default();
@@ -352,14 +356,14 @@ mod ssh {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn shell_and_subsystem_are_refused() {
+    async fn shell_and_unknown_subsystems_are_refused() {
         let (_dir, fleet) = start(1, None);
         let session = login(&fleet, fleet.hosts()[0].addr).await;
         let mut channel = session.channel_open_session().await.unwrap();
         channel.request_shell(true).await.unwrap();
         assert!(matches!(channel.wait().await, Some(ChannelMsg::Failure)));
         let mut channel = session.channel_open_session().await.unwrap();
-        channel.request_subsystem(true, "sftp").await.unwrap();
+        channel.request_subsystem(true, "netconf").await.unwrap();
         assert!(matches!(channel.wait().await, Some(ChannelMsg::Failure)));
         // env and pty are accepted.
         let mut channel = session.channel_open_session().await.unwrap();
@@ -1220,6 +1224,15 @@ mod faults {
         assert!(took < Duration::from_secs(10), "stop took {took:?}");
     }
 }
+
+#[path = "sim/agent.rs"]
+mod agent;
+#[path = "sim/auth.rs"]
+mod auth;
+#[path = "sim/bastion.rs"]
+mod bastion;
+#[path = "sim/sftp.rs"]
+mod sftp;
 
 mod scale {
     use super::*;

@@ -9,12 +9,12 @@ use std::time::Duration;
 use fleetsh::{Engine, ErrorKind, Event, HostKeyCheck, HostResult, HostTarget, Job, Secret};
 use fleetsh_sim::{SimConfig, SimFleet};
 
-struct Fleet {
-    sim: SimFleet,
+pub(crate) struct Fleet {
+    pub(crate) sim: SimFleet,
     _dir: tempfile::TempDir,
 }
 
-fn fleet(count: usize, seed: u64, password: Option<&str>) -> Fleet {
+pub(crate) fn fleet(count: usize, seed: u64, password: Option<&str>) -> Fleet {
     let dir = tempfile::tempdir().expect("tempdir");
     let sim = SimFleet::start(SimConfig {
         count,
@@ -29,7 +29,7 @@ fn fleet(count: usize, seed: u64, password: Option<&str>) -> Fleet {
 }
 
 impl Fleet {
-    fn targets(&self) -> Vec<HostTarget> {
+    pub(crate) fn targets(&self) -> Vec<HostTarget> {
         self.sim
             .hosts()
             .iter()
@@ -37,7 +37,7 @@ impl Fleet {
             .collect()
     }
 
-    fn engine(&self, shards: usize) -> fleetsh::EngineBuilder {
+    pub(crate) fn engine(&self, shards: usize) -> fleetsh::EngineBuilder {
         Engine::builder()
             .shards(shards)
             .user("tester")

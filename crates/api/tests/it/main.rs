@@ -1,8 +1,16 @@
 //! Integration tests of the `fleetsh` crate, one module per area:
+//! - `auth`: certificates, passphrase prompts, agent forwarding (against sshd);
 //! - `engine`: the engine against the simulated fleet, each scenario with 1 and 3 shards;
+//! - `jump`: jump hosts (bastions) against sshd and the simulated fleet;
+//! - `fleet`: connected fleets, jobs in turn on kept connections;
 //! - `faults`: every fault kind of the simulated fleet at 10,000 hosts, one true result each;
-//! - `openssh`: interop with a real OpenSSH `sshd` started by the tests on loopback.
+//! - `openssh`: interop with a real OpenSSH `sshd` started by the tests on loopback;
+//! - `transfer`: SFTP put/get against the simulated fleet and against OpenSSH's sftp-server.
 
+mod auth;
 mod engine;
 mod faults;
+mod fleet;
+mod jump;
 mod openssh;
+mod transfer;

@@ -34,25 +34,25 @@ use std::time::{Duration, Instant};
 use fleetsh::{Engine, EngineBuilder, ErrorKind, HostKeyCheck, HostResult, HostTarget, Job};
 
 /// The loopback addresses `sshd` listens on: four hosts for the engine.
-const ADDRS: [&str; 4] = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"];
+pub(crate) const ADDRS: [&str; 4] = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"];
 
 const SSHD_MISSING: &str =
     "OpenSSH sshd not found: install openssh-server (apt-get install -y openssh-server)";
 
 /// A running OpenSSH server and the files the tests use with it.
 #[derive(Debug)]
-struct Sshd {
+pub(crate) struct Sshd {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     /// The login user: the user running the tests.
-    user: String,
+    pub(crate) user: String,
     /// sshd's stderr (`-e`), drained by a thread so a full pipe never blocks the server.
     log: Arc<Mutex<Vec<u8>>>,
     dir: tempfile::TempDir,
 }
 
 /// The shared server: started on first use, killed when the last test holding it ends.
-fn sshd() -> Arc<Sshd> {
+pub(crate) fn sshd() -> Arc<Sshd> {
     static SHARED: Mutex<Weak<Sshd>> = Mutex::new(Weak::new());
     let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(running) = shared.upgrade() {
@@ -81,6 +81,7 @@ impl Sshd {
             "client_ed25519",
             "other_host_ed25519",
             "other_client_ed25519",
+            "user_ca",
         ] {
             keygen(&p.join(key));
         }
@@ -165,12 +166,12 @@ impl Sshd {
     }
 
     /// One target per listen address, without port or user (the engine fills them in).
-    fn targets(&self) -> Vec<HostTarget> {
+    pub(crate) fn targets(&self) -> Vec<HostTarget> {
         ADDRS.iter().map(|a| HostTarget::new(*a)).collect()
     }
 
     /// An engine builder that trusts this server and logs in with the authorized key.
-    fn engine(&self, shards: usize) -> EngineBuilder {
+    pub(crate) fn engine(&self, shards: usize) -> EngineBuilder {
         Engine::builder()
             .shards(shards)
             .user(&self.user)
@@ -180,18 +181,18 @@ impl Sshd {
             .known_hosts(self.path("known_hosts"))
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
     /// What sshd has logged so far, for failure messages.
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         text(&self.log)
     }
 
     /// Asserts that `r` ran and exited 0, with sshd's log in the failure message.
     #[track_caller]
-    fn assert_ok(&self, r: &HostResult) {
+    pub(crate) fn assert_ok(&self, r: &HostResult) {
         assert!(r.is_ok(), "{r:?}\nsshd log:\n{}", self.log());
     }
 }
@@ -213,10 +214,12 @@ fn sshd_config(dir: &Path, port: u16, extra: &str) -> String {
     c += &format!(
         "HostKey \"{}\"\n\
          AuthorizedKeysFile \"{}\"\n\
+         TrustedUserCAKeys \"{}\"\n\
          PidFile \"{}\"\n\
          SetEnv \"HOME={}\"\n",
         path("host_ed25519"),
         path("authorized_keys"),
+        path("user_ca.pub"),
         path("sshd.pid"),
         path("home"),
     );
@@ -232,8 +235,26 @@ fn sshd_config(dir: &Path, port: u16, extra: &str) -> String {
           MaxStartups 200:30:400\n\
           LogLevel ERROR\n\
           PrintMotd no\n";
+    // File transfers (issue 5): OpenSSH's own sftp-server binary when installed.
+    c += &format!("Subsystem sftp {}\n", sftp_server());
     c += extra;
     c
+}
+
+/// OpenSSH's `sftp-server` (Debian: /usr/lib/openssh/sftp-server), else sshd's built-in
+/// `internal-sftp` (the same server code, linked into sshd).
+fn sftp_server() -> String {
+    for p in [
+        "/usr/lib/openssh/sftp-server",
+        "/usr/libexec/openssh/sftp-server",
+        "/usr/libexec/sftp-server",
+        "/usr/lib/ssh/sftp-server",
+    ] {
+        if Path::new(p).exists() {
+            return p.to_string();
+        }
+    }
+    "internal-sftp".to_string()
 }
 
 /// `PerSourcePenalties no` if this sshd knows the option, else nothing.
@@ -292,7 +313,7 @@ fn find_sshd() -> PathBuf {
         .unwrap_or_else(|| panic!("{SSHD_MISSING}"))
 }
 
-fn keygen(path: &Path) {
+pub(crate) fn keygen(path: &Path) {
     keygen_type(path, "ed25519");
 }
 
@@ -386,7 +407,7 @@ fn text(log: &Mutex<Vec<u8>>) -> String {
     String::from_utf8_lossy(&lock(log)).into_owned()
 }
 
-fn job(cmd: &str) -> Job {
+pub(crate) fn job(cmd: &str) -> Job {
     let mut j = Job::new(cmd);
     j.connect_timeout = Duration::from_secs(30);
     // A hung session fails its test instead of hanging the suite.

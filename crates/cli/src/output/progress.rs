@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use fleetsh::HostResult;
@@ -15,6 +15,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 pub struct Progress {
     bar: ProgressBar,
     ok: Arc<AtomicUsize>,
+    /// Files and bytes moved so far (file transfers).
+    moved: Arc<(AtomicU64, AtomicU64)>,
 }
 
 impl Progress {
@@ -25,10 +27,17 @@ impl Progress {
     fn with_target(total: usize, target: ProgressDrawTarget) -> Self {
         let ok = Arc::new(AtomicUsize::new(0));
         let ok_seen = ok.clone();
+        let moved = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+        let moved_seen = moved.clone();
         let status = move |s: &ProgressState, w: &mut dyn fmt::Write| {
             let done = usize::try_from(s.pos()).unwrap_or(usize::MAX);
             let ok = ok_seen.load(Ordering::Relaxed);
             let _ = w.write_str(&message(done, total, ok, s.elapsed()));
+            let files = moved_seen.0.load(Ordering::Relaxed);
+            let bytes = moved_seen.1.load(Ordering::Relaxed);
+            if files > 0 || bytes > 0 {
+                let _ = w.write_str(&moved_message(files, bytes, s.elapsed()));
+            }
         };
         let style = ProgressStyle::with_template("{bar:25} {status}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -38,7 +47,13 @@ impl Progress {
         bar.set_style(style);
         // Redraws (elapsed time, rate, ETA) while no host finishes.
         bar.enable_steady_tick(Duration::from_millis(200));
-        Progress { bar, ok }
+        Progress { bar, ok, moved }
+    }
+
+    /// Counts files and bytes a transfer moved.
+    pub fn transferred(&self, files: u64, bytes: u64) {
+        self.moved.0.fetch_add(files, Ordering::Relaxed);
+        self.moved.1.fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// Counts a finished host.
@@ -65,6 +80,15 @@ impl Drop for Progress {
     fn drop(&mut self) {
         self.bar.finish_and_clear();
     }
+}
+
+/// What transfers moved: `; 240 files, 120.0 MiB (40.0 MiB/s)`.
+pub fn moved_message(files: u64, bytes: u64, elapsed: Duration) -> String {
+    let mib = bytes as f64 / (1024.0 * 1024.0);
+    format!(
+        "; {files} files, {mib:.1} MiB ({:.1} MiB/s)",
+        mib / elapsed.as_secs_f64().max(1e-3)
+    )
 }
 
 /// The text next to the bar: `120/1000 hosts, 118 ok, 2 failed, 40 hosts/s, eta 22s`.
@@ -114,6 +138,14 @@ mod tests {
         assert_eq!(
             message(1, 10_000, 1, Duration::from_secs(2)),
             "1/10000 hosts, 1 ok, 0 failed, 0.5 hosts/s, eta 5h33m"
+        );
+    }
+
+    #[test]
+    fn moved_message_has_files_bytes_and_rate() {
+        assert_eq!(
+            moved_message(3, 4 * 1024 * 1024, Duration::from_secs(2)),
+            "; 3 files, 4.0 MiB (2.0 MiB/s)"
         );
     }
 

@@ -50,6 +50,22 @@ pub fn write(
         if cancelled { ", cancelled" } else { "" },
         counts.join(", ")
     )?;
+    let moved = report
+        .results
+        .iter()
+        .filter_map(|r| r.transfer)
+        .fold((0u64, 0u64, false), |(f, b, _), t| {
+            (f + t.files, b + t.bytes, true)
+        });
+    if moved.2 {
+        let mib = moved.1 as f64 / (1024.0 * 1024.0);
+        writeln!(
+            w,
+            "fleetsh: transferred {} files, {mib:.1} MiB ({:.1} MiB/s)",
+            moved.0,
+            mib / secs.max(1e-9)
+        )?;
+    }
     if let Some(rss) = fleetsh::limits::peak_rss_bytes() {
         writeln!(w, "fleetsh: peak RSS {} MiB", rss / (1024 * 1024))?;
     }

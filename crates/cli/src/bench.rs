@@ -1,0 +1,166 @@
+//! `fleetsh bench`: the seeds' workload (a command reading a small file, 26,000 bytes by
+//! default) on any fleet, concurrency stepped, with the median time of each operation per step
+//! in the table form of parallel-ssh's published benchmark.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use fleetsh::{Engine, HostResult, HostTarget, Job, Timings};
+
+/// One step's measurements.
+pub struct Row {
+    pub concurrency: usize,
+    pub hosts: usize,
+    pub ok: usize,
+    pub wall: Duration,
+    pub cpu: Option<Duration>,
+    pub connect_auth: Option<f64>,
+    pub channel_open: Option<f64>,
+    pub exec: Option<f64>,
+    pub read: Option<f64>,
+    pub close: Option<f64>,
+    pub total_p50: Option<f64>,
+    pub total_p99: Option<f64>,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The median (nearest rank) of the values `f` gives for the successful results.
+fn median(results: &[&HostResult], f: impl Fn(&Timings) -> Option<Duration>) -> Option<f64> {
+    let mut v: Vec<f64> = results
+        .iter()
+        .filter_map(|r| f(&r.timings))
+        .map(ms)
+        .collect();
+    percentile(&mut v, 50)
+}
+
+fn percentile(v: &mut [f64], p: usize) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let rank = (v.len() * p).div_ceil(100).max(1);
+    v.get(rank - 1).copied()
+}
+
+/// Runs `job` on `hosts` once per concurrency step (the engine's fanout).
+pub fn run_steps(
+    engine_for: &dyn Fn(usize) -> anyhow::Result<Engine>,
+    hosts: &[HostTarget],
+    job: &Job,
+    steps: &[usize],
+) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for &c in steps {
+        let engine = engine_for(c)?;
+        let cpu0 = fleetsh::limits::cpu_time();
+        let t0 = Instant::now();
+        let report = engine.run(hosts.to_vec(), job.clone())?.join();
+        let wall = t0.elapsed();
+        let cpu = fleetsh::limits::cpu_time()
+            .zip(cpu0)
+            .map(|(b, a)| b.saturating_sub(a));
+        let ok: Vec<&HostResult> = report
+            .results
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|r| r.is_ok())
+            .collect();
+        let mut totals: Vec<f64> = ok.iter().map(|r| ms(r.timings.total)).collect();
+        rows.push(Row {
+            concurrency: c,
+            hosts: report.results.len(),
+            ok: ok.len(),
+            wall,
+            cpu,
+            connect_auth: median(&ok, |t| Some(t.connect? + t.handshake_auth?)),
+            channel_open: median(&ok, |t| t.channel_open),
+            exec: median(&ok, |t| t.exec),
+            read: median(&ok, |t| t.read),
+            close: median(&ok, |t| t.close),
+            total_p50: percentile(&mut totals, 50),
+            total_p99: percentile(&mut totals, 99),
+        });
+    }
+    Ok(rows)
+}
+
+/// Prints the table (Markdown, so it pastes into docs as is).
+pub fn print(rows: &[Row], command: &str, w: &mut impl Write) -> std::io::Result<()> {
+    let f = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
+    writeln!(
+        w,
+        "`{command}`, medians per operation (ms) over the hosts that succeeded\n"
+    )?;
+    writeln!(
+        w,
+        "| concurrency | hosts | ok | connect+auth | channel open | execute | channel read | close+exit | total p50 | total p99 | hosts/s | client CPU us/host |"
+    )?;
+    writeln!(
+        w,
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    )?;
+    for r in rows {
+        let rate = r.hosts as f64 / r.wall.as_secs_f64().max(1e-9);
+        let cpu = r.cpu.map_or_else(
+            || "-".to_string(),
+            |c| format!("{:.0}", c.as_secs_f64() * 1e6 / r.hosts.max(1) as f64),
+        );
+        writeln!(
+            w,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} |",
+            r.concurrency,
+            r.hosts,
+            r.ok,
+            f(r.connect_auth),
+            f(r.channel_open),
+            f(r.exec),
+            f(r.read),
+            f(r.close),
+            f(r.total_p50),
+            f(r.total_p99),
+            rate,
+            cpu
+        )?;
+    }
+    Ok(())
+}
+
+/// Parses `1,10,50` into steps (each at least 1).
+pub fn parse_steps(s: &str) -> Result<Vec<usize>, String> {
+    let steps: Result<Vec<usize>, String> = s
+        .split(',')
+        .map(|p| match p.trim().parse::<usize>() {
+            Ok(0) | Err(_) => Err(format!("{p:?} is not a concurrency (a number from 1)")),
+            Ok(n) => Ok(n),
+        })
+        .collect();
+    let steps = steps?;
+    if steps.is_empty() {
+        return Err("no step".into());
+    }
+    Ok(steps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_parse_and_bad_ones_are_named() {
+        assert_eq!(parse_steps("1,10, 200").unwrap(), [1, 10, 200]);
+        assert!(parse_steps("1,0").unwrap_err().contains("\"0\""));
+        assert!(parse_steps("x").is_err());
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let mut v = vec![5.0, 1.0, 3.0, 2.0, 4.0];
+        assert_eq!(percentile(&mut v, 50), Some(3.0));
+        assert_eq!(percentile(&mut v, 99), Some(5.0));
+        assert_eq!(percentile(&mut [], 50), None);
+    }
+}

@@ -1,0 +1,316 @@
+//! Jump hosts (bastions): one SSH connection per bastion carries the `direct-tcpip` tunnels of
+//! every host behind it.
+//!
+//! Bastion connections live on their own thread and current-thread runtime (the "jump
+//! thread"), not on a shard: every shard's hosts share them, and a shard finishing its part of
+//! a run does not take a bastion down with it. A shard opens a tunnel through the bastion's
+//! handle (russh handles and channel streams are message queues, usable from any runtime),
+//! then runs the target's own SSH handshake over it on the shard's runtime, so each target is
+//! still authenticated and host-key checked end to end.
+//!
+//! Multi-hop (`-J b1,b2`): `b2` is reached through a tunnel on `b1`'s connection, the target
+//! through `b2`'s. Each prefix of a chain is one shared connection. A bastion that cannot be
+//! reached fails every host behind it at once with a `jump` error naming it (the outcome is
+//! kept for the run, not retried per host); a bastion lost later fails the hosts that still
+//! need it the same way.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use fleetsh_core::{ErrorKind, HostError, HostTarget};
+use parking_lot::Mutex;
+use russh::ChannelStream;
+use russh::client;
+use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
+
+use crate::transport::{HostCtx, Phase};
+
+/// Default cap on tunnels open at once through one bastion.
+pub const DEFAULT_JUMP_FANOUT: usize = 256;
+
+type Bastion = Arc<BastionConn>;
+type BastionHandle = Arc<client::Handle<crate::transport::ClientHandler>>;
+type Pending<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<BastionHandle, HostError>> + Send + 'a>,
+>;
+
+struct BastionConn {
+    name: String,
+    conn: OnceCell<Result<BastionHandle, HostError>>,
+    permits: Arc<Semaphore>,
+}
+
+/// A run's (or a connected fleet's) bastion connections.
+pub struct Jumps {
+    chain: Arc<[HostTarget]>,
+    fanout: usize,
+    runtime: OnceCell<Result<tokio::runtime::Handle, HostError>>,
+    /// Dropping it stops the jump thread (and with it every bastion connection).
+    stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    bastions: Mutex<HashMap<usize, Bastion>>,
+}
+
+impl std::fmt::Debug for Jumps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jumps")
+            .field("chain", &self.chain)
+            .field("fanout", &self.fanout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Jumps {
+    fn drop(&mut self) {
+        // Ends the jump thread's runtime: bastion sessions close with it.
+        self.stop.lock().take();
+    }
+}
+
+/// A tunnel to a target and the permit that counts it against the bastion's cap.
+pub(crate) struct Tunnel {
+    pub stream: ChannelStream<client::Msg>,
+    pub permit: OwnedSemaphorePermit,
+}
+
+impl Jumps {
+    /// Bastions `chain` (first hop first; empty: no jump) with at most `fanout` tunnels open
+    /// at once through each. Nothing starts until the first tunnel is asked for.
+    pub fn new(chain: Vec<HostTarget>, fanout: usize) -> Self {
+        Jumps {
+            chain: chain.into(),
+            fanout: fanout.max(1),
+            runtime: OnceCell::new(),
+            stop: Mutex::new(None),
+            bastions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// True when hosts are reached through bastions.
+    pub fn is_active(&self) -> bool {
+        !self.chain.is_empty()
+    }
+
+    /// The chain as given, e.g. `admin@b1:2222,b2`.
+    pub fn describe(&self) -> String {
+        self.chain
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    async fn runtime(&self) -> Result<tokio::runtime::Handle, HostError> {
+        self.runtime
+            .get_or_init(|| async {
+                let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+                let (htx, hrx) = std::sync::mpsc::sync_channel(1);
+                let spawned = std::thread::Builder::new()
+                    .name("fleetsh-jump".into())
+                    .spawn(move || {
+                        let rt = match tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                        {
+                            Ok(rt) => rt,
+                            Err(e) => {
+                                let _ = htx.send(Err(e.to_string()));
+                                return;
+                            }
+                        };
+                        let _ = htx.send(Ok(rt.handle().clone()));
+                        // Runs bastion sessions until the Jumps is dropped.
+                        rt.block_on(async {
+                            let _ = rx.await;
+                        });
+                    });
+                if let Err(e) = spawned {
+                    return Err(HostError::new(
+                        ErrorKind::Internal,
+                        format!("cannot start the jump thread: {e}"),
+                    ));
+                }
+                *self.stop.lock() = Some(tx);
+                match hrx.recv() {
+                    Ok(Ok(h)) => Ok(h),
+                    Ok(Err(e)) => Err(HostError::new(
+                        ErrorKind::Internal,
+                        format!("cannot build the jump runtime: {e}"),
+                    )),
+                    Err(_) => Err(HostError::new(
+                        ErrorKind::Internal,
+                        "the jump thread exited at start",
+                    )),
+                }
+            })
+            .await
+            .clone()
+    }
+
+    fn bastion(&self, hop: usize) -> Bastion {
+        self.bastions
+            .lock()
+            .entry(hop)
+            .or_insert_with(|| {
+                Arc::new(BastionConn {
+                    name: self
+                        .chain
+                        .get(hop)
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    conn: OnceCell::new(),
+                    permits: Arc::new(Semaphore::new(self.fanout)),
+                })
+            })
+            .clone()
+    }
+
+    /// The connection to hop `hop` of the chain, made once (on the jump thread) and shared.
+    fn connection<'a>(&'a self, ctx: &'a HostCtx, hop: usize) -> Pending<'a> {
+        Box::pin(async move {
+            let b = self.bastion(hop);
+            let got = b
+                .conn
+                .get_or_init(|| async {
+                    let target = self.chain.get(hop).cloned().ok_or_else(|| {
+                        HostError::new(ErrorKind::Internal, "jump chain index out of range")
+                    })?;
+                    let target = ctx.settings.fill_bastion(&target);
+                    // The hop before this one carries it, if any.
+                    let over = if hop == 0 {
+                        None
+                    } else {
+                        let prev = self.connection(ctx, hop - 1).await?;
+                        let port = target.port.unwrap_or(22);
+                        let ch = prev
+                            .channel_open_direct_tcpip(
+                                target.host.clone(),
+                                u32::from(port),
+                                "127.0.0.1",
+                                0,
+                            )
+                            .await
+                            .map_err(|e| {
+                                HostError::new(
+                                    ErrorKind::Jump,
+                                    format!(
+                                        "bastion {} cannot reach bastion {target}: {}",
+                                        self.chain
+                                            .get(hop - 1)
+                                            .map(ToString::to_string)
+                                            .unwrap_or_default(),
+                                        crate::transport::describe(&e)
+                                    ),
+                                )
+                            })?;
+                        Some(ch.into_stream())
+                    };
+                    let rt = self.runtime().await?;
+                    let mut bctx = ctx.clone();
+                    bctx.agent = None;
+                    bctx.cache = None;
+                    bctx.jumps = None;
+                    let name = b.name.clone();
+                    let task = rt.spawn(async move {
+                        let agent = bctx.settings.auth.agent.clone().map(|p| {
+                            Arc::new(crate::auth::AgentPool::new(
+                                p,
+                                bctx.settings.auth.agent_concurrency,
+                            ))
+                        });
+                        bctx.agent = agent;
+                        let mut phase = Phase::Tcp;
+                        let mut timings = fleetsh_core::Timings::default();
+                        let r = tokio::time::timeout(
+                            bctx.job.connect_timeout,
+                            crate::transport::connect_via(
+                                &bctx,
+                                &crate::transport::HostProfile::default(),
+                                &target,
+                                over,
+                                &mut phase,
+                                &mut timings,
+                                Instant::now(),
+                            ),
+                        )
+                        .await;
+                        match r {
+                            Ok(Ok(c)) => Ok(Arc::new(c.handle)),
+                            Ok(Err(e)) => Err(e),
+                            Err(_) => Err(HostError::new(
+                                ErrorKind::ConnectTimeout,
+                                format!("no connection within {:?}", bctx.job.connect_timeout),
+                            )),
+                        }
+                    });
+                    match task.await {
+                        Ok(Ok(h)) => Ok(h),
+                        Ok(Err(e)) if e.kind == ErrorKind::Jump => Err(e),
+                        Ok(Err(e)) => Err(HostError::new(
+                            ErrorKind::Jump,
+                            format!("bastion {name}: {}: {}", e.kind, e.message),
+                        )),
+                        Err(e) => Err(HostError::new(
+                            ErrorKind::Internal,
+                            format!("bastion {name}: connection task failed: {e}"),
+                        )),
+                    }
+                })
+                .await;
+            got.clone()
+        })
+    }
+
+    /// A tunnel to `host:port` through the whole chain.
+    pub(crate) async fn tunnel(
+        &self,
+        ctx: &HostCtx,
+        host: &str,
+        port: u16,
+    ) -> Result<Tunnel, HostError> {
+        let last = self.chain.len().saturating_sub(1);
+        let conn = self.connection(ctx, last).await?;
+        let b = self.bastion(last);
+        let permit = b.permits.clone().acquire_owned().await.map_err(|_| {
+            HostError::new(ErrorKind::Internal, "the bastion's tunnel limit was closed")
+        })?;
+        if conn.is_closed() {
+            return Err(HostError::new(
+                ErrorKind::Jump,
+                format!("connection to bastion {} lost", b.name),
+            ));
+        }
+        let ch = conn
+            .channel_open_direct_tcpip(host.to_string(), u32::from(port), "127.0.0.1", 0)
+            .await
+            .map_err(|e| {
+                let why = if conn.is_closed() {
+                    "connection to the bastion lost".to_string()
+                } else {
+                    crate::transport::describe(&e)
+                };
+                HostError::new(
+                    ErrorKind::Jump,
+                    format!(
+                        "bastion {} cannot open a tunnel to {host}:{port}: {why}",
+                        b.name
+                    ),
+                )
+            })?;
+        Ok(Tunnel {
+            stream: ch.into_stream(),
+            permit,
+        })
+    }
+
+    /// Whether the last bastion's connection is known to be lost (to name the cause when a
+    /// tunnelled connection drops).
+    pub(crate) fn lost(&self) -> Option<String> {
+        let last = self.chain.len().checked_sub(1)?;
+        let b = self.bastions.lock().get(&last).cloned()?;
+        match b.conn.get() {
+            Some(Ok(h)) if h.is_closed() => Some(b.name.clone()),
+            _ => None,
+        }
+    }
+}
