@@ -48,6 +48,14 @@ pub enum Fault {
     /// Refuse every `direct-tcpip` channel (the host cannot serve as a bastion), with
     /// reason "administratively prohibited".
     NoForward,
+    /// This long after a connection has authenticated, the host's server stops dead for
+    /// that connection: it no longer reads from or writes to the TCP socket (not even what
+    /// it was writing then), and keeps the socket open, without FIN or RST, until the
+    /// fleet stops: what a client sees when a server hangs hard or the network partitions.
+    /// Keepalives (`keepalive@openssh.com`) get no reply, commands no more output. The
+    /// moment counts from the server's acceptance of the credentials, so with `0` even
+    /// the auth success may never be sent.
+    Freeze(Duration),
 }
 
 impl Fault {
@@ -66,6 +74,7 @@ impl Fault {
             Fault::SftpEvil => "sftp-evil",
             Fault::SftpCut(_) => "sftp-cut",
             Fault::NoForward => "no-forward",
+            Fault::Freeze(_) => "freeze",
         }
     }
 }
@@ -77,6 +86,7 @@ impl fmt::Display for Fault {
             Fault::SlowBanner(d) => write!(f, "slow-banner:{}", d.as_millis()),
             Fault::Exit(n) => write!(f, "exit:{n}"),
             Fault::SftpCut(n) => write!(f, "sftp-cut:{n}"),
+            Fault::Freeze(d) => write!(f, "freeze:{}", d.as_millis()),
             other => f.write_str(other.kind()),
         }
     }
@@ -98,6 +108,7 @@ impl fmt::Display for Fault {
 /// | `sftp-evil=P`         | [`Fault::SftpEvil`]        | lists hostile names over SFTP, lies in `realpath`    |
 /// | `sftp-cut:BYTES=P`    | [`Fault::SftpCut`]         | cuts the TCP connection after `BYTES` of SFTP writes |
 /// | `no-forward=P`        | [`Fault::NoForward`]       | refuses every `direct-tcpip` channel (no bastion)    |
+/// | `freeze:MS=P`         | [`Fault::Freeze`]          | stops dead (socket open) `MS` ms after auth          |
 ///
 /// `P` is a percentage of the fleet's hosts, 0 to 100 (a trailing `%` is allowed); the
 /// shares add up to at most 100. Blanks around items are ignored and an empty spec means
@@ -128,7 +139,7 @@ impl fmt::Display for Fault {
 ///     ]
 /// );
 /// let err = parse_faults("refuse=5,explode=1").unwrap_err();
-/// assert_eq!(err.to_string(), "bad fault `explode=1`: unknown kind `explode` (kinds: refuse, silent, slow-banner:MS, auth-fail, hostkey-mismatch, drop, hang, flood, exit:N, sftp-evil, sftp-cut:BYTES, no-forward)");
+/// assert_eq!(err.to_string(), "bad fault `explode=1`: unknown kind `explode` (kinds: refuse, silent, slow-banner:MS, auth-fail, hostkey-mismatch, drop, hang, flood, exit:N, sftp-evil, sftp-cut:BYTES, no-forward, freeze:MS)");
 /// # Ok::<(), fleetsh_sim::SimError>(())
 /// ```
 pub fn parse_faults(spec: &str) -> Result<Vec<(Fault, f64)>, SimError> {
@@ -148,7 +159,7 @@ pub fn parse_faults(spec: &str) -> Result<Vec<(Fault, f64)>, SimError> {
 
 /// The kinds, as listed in error messages.
 const KINDS: &str = "refuse, silent, slow-banner:MS, auth-fail, hostkey-mismatch, drop, hang, \
-                     flood, exit:N, sftp-evil, sftp-cut:BYTES, no-forward";
+                     flood, exit:N, sftp-evil, sftp-cut:BYTES, no-forward, freeze:MS";
 
 /// A [`SimError::BadFault`] for `token`.
 fn bad(token: &str, reason: impl Into<String>) -> SimError {
@@ -195,21 +206,8 @@ fn parse_item(token: &str) -> Result<(Fault, f64), SimError> {
                 )
             })?)
         }
-        "slow-banner" => {
-            let Some(ms) = arg else {
-                return Err(bad(
-                    token,
-                    "slow-banner needs a delay in milliseconds: slow-banner:MS=PERCENT",
-                ));
-            };
-            let ms = ms.parse::<u64>().map_err(|_| {
-                bad(
-                    token,
-                    format!("bad delay `{ms}`: expected whole milliseconds"),
-                )
-            })?;
-            Fault::SlowBanner(Duration::from_millis(ms))
-        }
+        "slow-banner" => Fault::SlowBanner(millis(token, name, arg)?),
+        "freeze" => Fault::Freeze(millis(token, name, arg)?),
         "exit" => match arg {
             None => Fault::Exit(1),
             Some(n) => Fault::Exit(
@@ -233,6 +231,23 @@ fn parse_item(token: &str) -> Result<(Fault, f64), SimError> {
             format!("bad percentage `{text}`: expected a number from 0 to 100"),
         )),
     }
+}
+
+/// The `MS` argument of `slow-banner:MS` or `freeze:MS` (`name`), as a duration.
+fn millis(token: &str, name: &str, arg: Option<&str>) -> Result<Duration, SimError> {
+    let Some(ms) = arg else {
+        return Err(bad(
+            token,
+            format!("{name} needs a delay in milliseconds: {name}:MS=PERCENT"),
+        ));
+    };
+    let ms = ms.parse::<u64>().map_err(|_| {
+        bad(
+            token,
+            format!("bad delay `{ms}`: expected whole milliseconds"),
+        )
+    })?;
+    Ok(Duration::from_millis(ms))
 }
 
 /// Checks every share is in 0..=100 and that they add up to at most 100.
@@ -303,7 +318,7 @@ mod tests {
         let faults = parse_faults(
             "refuse=1,silent=2,slow-banner:1500=3,auth-fail=4,hostkey-mismatch=5,\
              drop=6,hang=7,flood=8,exit=9,exit:42=10.5%,sftp-evil=1,sftp-cut:4096=2,\
-             no-forward=3",
+             no-forward=3,freeze:2500=4",
         )
         .unwrap();
         assert_eq!(
@@ -322,6 +337,7 @@ mod tests {
                 (Fault::SftpEvil, 1.0),
                 (Fault::SftpCut(4096), 2.0),
                 (Fault::NoForward, 3.0),
+                (Fault::Freeze(Duration::from_millis(2500)), 4.0),
             ]
         );
         assert_eq!(parse_faults("").unwrap(), []);
@@ -348,6 +364,8 @@ mod tests {
             Fault::SftpEvil,
             Fault::SftpCut(100_000),
             Fault::NoForward,
+            Fault::Freeze(Duration::from_millis(0)),
+            Fault::Freeze(Duration::from_millis(1500)),
         ] {
             let spec = format!("{fault}=1");
             assert_eq!(parse_faults(&spec).unwrap(), [(fault, 1.0)], "{spec}");
@@ -371,6 +389,12 @@ mod tests {
              slow-banner:MS=PERCENT"
         );
         assert!(err("slow-banner:1.5s=5").starts_with("bad fault `slow-banner:1.5s=5`: bad delay"));
+        assert_eq!(
+            err("freeze=5"),
+            "bad fault `freeze=5`: freeze needs a delay in milliseconds: freeze:MS=PERCENT"
+        );
+        assert!(err("freeze:-1=5").starts_with("bad fault `freeze:-1=5`: bad delay `-1`"));
+        assert!(err("freeze:x=5").starts_with("bad fault `freeze:x=5`: bad delay"));
         assert!(err("exit:256=5").starts_with("bad fault `exit:256=5`: bad exit status `256`"));
         assert_eq!(
             err("sftp-cut=5"),

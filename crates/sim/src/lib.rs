@@ -152,15 +152,18 @@
 //! [`SimConfig::faults`] gives a share of the hosts a [`Fault`]: refused or silent
 //! connections, slow banners, failing authentication, a wrong host key, connections cut
 //! after the first line of output, commands that hang, flood, or exit with a fixed status,
-//! hostile SFTP servers, connections cut during SFTP uploads, and hosts that refuse to
-//! act as bastions.
+//! hostile SFTP servers, connections cut during SFTP uploads, hosts that refuse to
+//! act as bastions, and servers that freeze a while after authentication (no more reads or
+//! writes, the socket left open: keepalives go unanswered, as on a hard hang or a network
+//! partition).
 //! The spec syntax of `fleetsh sim --faults` is `KIND[:ARG]=PERCENT[,...]`, for example
 //! `refuse=5,slow-banner:3000=2.5,exit:3=10` ([`parse_faults`] lists every kind and the
 //! assignment rule). Which hosts get which fault is decided by the seed;
 //! [`SimFleet::fault_of`] tells.
 //! [`SimConfig::latency`] delays what every host reads from its clients, so each round
 //! trip takes that much longer (see its docs for what exactly is delayed). No fault costs
-//! CPU while idle, and [`SimFleet::stop`] ends silent, hung and flooding connections too.
+//! CPU while idle (a frozen connection included), and [`SimFleet::stop`] ends silent, hung,
+//! flooding and frozen connections too.
 //!
 //! # Example
 //!

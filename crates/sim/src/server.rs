@@ -21,8 +21,9 @@
 //!
 //! Per-host faults ([`Fault`]) act here: at accept (`refuse`, `silent`, `slow-banner`),
 //! in the handler (`auth-fail`), in the host's russh config (`hostkey-mismatch`), around
-//! the command (`drop`, `hang`, `flood`, `exit`), and in the SFTP subsystem (`sftp-evil`,
-//! `sftp-cut`, see [`crate::sftp`]).
+//! the command (`drop`, `hang`, `flood`, `exit`), in the SFTP subsystem (`sftp-evil`,
+//! `sftp-cut`, see [`crate::sftp`]), and in the connection's stream (`freeze`, armed at
+//! authentication, see [`crate::stream::Freeze`]).
 //!
 //! # Subsystems
 //!
@@ -54,7 +55,7 @@ use crate::Fault;
 use crate::agent::ForwardedAgent;
 use crate::sftp::{SftpCut, SftpServer};
 use crate::shell::{self, CHUNK, Closed, Context, Exit, ShellHost, Sink, Stdin, Stream};
-use crate::stream::{CutSwitch, SimStream};
+use crate::stream::{CutSwitch, Freeze, SimStream};
 use crate::tunnel::{self, Directory};
 
 /// Capacity of a channel's stdin pipe.
@@ -235,9 +236,23 @@ async fn serve_connection(
         },
         _ => (stream, None),
     };
+    // `freeze` fault: armed at authentication; holds the socket open once frozen.
+    let (stream, freeze) = match host.behaviour.fault {
+        Some(Fault::Freeze(after)) => match Freeze::new(stream, after) {
+            Ok((stream, freeze)) => (stream, Some(freeze)),
+            Err(e) => {
+                tracing::warn!(host = %host.shell.name, "cannot set up the freeze fault: {e}");
+                return;
+            }
+        },
+        _ => (stream, None),
+    };
     let mut stream = SimStream::new(stream, shared.latency);
     if let Some(switch) = &cut {
         stream = stream.with_cut_switch(switch.clone());
+    }
+    if let Some(freeze) = &freeze {
+        stream = stream.with_freeze(freeze.clone());
     }
     let sftp_cut = match (&host.behaviour.fault, &cut) {
         (Some(Fault::SftpCut(limit)), Some(switch)) => Some(SftpCut::new(switch.clone(), *limit)),
@@ -248,6 +263,7 @@ async fn serve_connection(
         shared: shared.clone(),
         cut,
         sftp_cut,
+        freeze: freeze.clone(),
         user: String::new(),
         pending: HashMap::new(),
         running: HashMap::new(),
@@ -266,19 +282,28 @@ async fn serve_connection(
         }
     };
     let handle = session.handle();
+    let frozen = || freeze.as_ref().is_some_and(|f| f.is_frozen());
     tokio::select! {
-        () = lifeline.stopping() => {
+        // A frozen server says no goodbye: dropping the session closes the socket.
+        () = lifeline.stopping() => if !frozen() {
             let _ = handle
                 .disconnect(Disconnect::ByApplication, "sim fleet stopping".into(), String::new())
                 .await;
             // Let the session flush the disconnect; runtime shutdown ends it otherwise.
             let _ = tokio::time::timeout(Duration::from_millis(500), &mut session).await;
-        }
+        },
         ended = &mut session => {
             if let Err(e) = ended {
                 tracing::debug!("ssh session ended: {e}");
             }
         }
+    }
+    // A session stuck in the freeze that gave up (its inactivity timeout) leaves the
+    // connection open, held by the freeze switch, until the fleet stops. (One that ended
+    // before the freeze stopped it, because the client went, just closes.)
+    if freeze.as_ref().is_some_and(|f| f.hit()) {
+        drop(session);
+        lifeline.stopping().await;
     }
 }
 
@@ -302,6 +327,8 @@ struct SimHandler {
     cut: Option<Arc<CutSwitch>>,
     /// The `sftp-cut` fault's count of the connection's write data.
     sftp_cut: Option<SftpCut>,
+    /// The `freeze` fault's switch, armed at authentication.
+    freeze: Option<Arc<Freeze>>,
     /// The authenticated user.
     user: String,
     /// Session channels opened but not yet given an exec or subsystem request.
@@ -340,6 +367,9 @@ impl SimHandler {
     fn authenticated(&mut self, user: &str, auth: Auth) -> Auth {
         if matches!(auth, Auth::Accept) {
             self.user = user.to_owned();
+            if let Some(freeze) = &self.freeze {
+                freeze.arm();
+            }
         }
         auth
     }

@@ -13,6 +13,11 @@
 //! same write that reaches it, so a command's first line is in the kernel (and the FIN
 //! follows it) without waiting for any other task to run.
 //!
+//! For `freeze` hosts it carries a [`Freeze`]: once the connection is frozen, reads and
+//! writes return `Pending` without touching the socket (and without registering a waker,
+//! so a frozen connection costs no CPU), and a second descriptor of the socket keeps it
+//! open after the session is gone, until the fleet stops.
+//!
 //! The delay line reads the socket eagerly (up to [`MAX_QUEUED`] bytes) and keeps each
 //! piece with its due time; a tokio timer wakes the reader when the oldest one is due, so
 //! an idle connection costs no CPU.
@@ -20,8 +25,8 @@
 use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -43,6 +48,67 @@ pub(crate) struct SimStream {
     delay: Option<DelayLine>,
     /// `drop` fault: counts writes and cuts the connection.
     cut: Option<Arc<CutSwitch>>,
+    /// `freeze` fault: stops all reads and writes once frozen.
+    freeze: Option<Arc<Freeze>>,
+}
+
+/// The `freeze` fault of one connection: a given time after [`Freeze::arm`] (called at
+/// authentication), the connection's [`SimStream`] neither reads nor writes any more.
+///
+/// The moment is checked on each read and write, so no timer task is needed: a stream
+/// that is not polled is as frozen as one that is. The switch holds a second descriptor
+/// of the socket, so the socket stays open (no FIN, no RST) for as long as the switch
+/// lives, even once the russh session that owns the stream has ended.
+#[derive(Debug)]
+pub(crate) struct Freeze {
+    /// How long after arming the connection freezes.
+    after: Duration,
+    /// When it freezes; unset until armed.
+    at: OnceLock<Instant>,
+    /// The stream has refused a read or write: the session is stuck in the freeze.
+    hit: AtomicBool,
+    /// A second descriptor of the socket: keeps it open while the switch lives.
+    _socket: std::net::TcpStream,
+}
+
+impl Freeze {
+    /// A switch for `stream`, which it returns (it keeps a second descriptor of it).
+    pub(crate) fn new(stream: TcpStream, after: Duration) -> io::Result<(TcpStream, Arc<Freeze>)> {
+        let std = stream.into_std()?;
+        let socket = std.try_clone()?;
+        let freeze = Freeze {
+            after,
+            at: OnceLock::new(),
+            hit: AtomicBool::new(false),
+            _socket: socket,
+        };
+        Ok((TcpStream::from_std(std)?, Arc::new(freeze)))
+    }
+
+    /// Starts the countdown (the first call only: the connection authenticated).
+    pub(crate) fn arm(&self) {
+        let _ = self.at.set(Instant::now() + self.after);
+    }
+
+    /// Whether the connection is frozen now.
+    pub(crate) fn is_frozen(&self) -> bool {
+        self.at.get().is_some_and(|at| Instant::now() >= *at)
+    }
+
+    /// Whether the stream has refused a read or write for the freeze: a session that
+    /// ends after that ended because of it (not because the client went before).
+    pub(crate) fn hit(&self) -> bool {
+        self.hit.load(Ordering::Relaxed)
+    }
+
+    /// [`Freeze::is_frozen`], noting a hit if so (for the stream's reads and writes).
+    fn refuses(&self) -> bool {
+        let frozen = self.is_frozen();
+        if frozen {
+            self.hit.store(true, Ordering::Relaxed);
+        }
+        frozen
+    }
 }
 
 /// Shuts a connection's socket down once a number of bytes has been written to it.
@@ -147,7 +213,21 @@ impl SimStream {
             inner,
             delay,
             cut: None,
+            freeze: None,
         }
+    }
+
+    /// Freezes on `freeze` (which must be this stream's).
+    pub(crate) fn with_freeze(mut self, freeze: Arc<Freeze>) -> SimStream {
+        self.freeze = Some(freeze);
+        self
+    }
+
+    /// Whether the `freeze` fault has stopped this stream. A frozen stream returns
+    /// `Pending` from every call without registering a waker: nothing wakes its task for
+    /// it again (the task still runs for its other events, which find it frozen too).
+    fn frozen(&self) -> bool {
+        self.freeze.as_ref().is_some_and(|f| f.refuses())
     }
 
     /// Counts writes on `switch` (which must be this stream's).
@@ -226,6 +306,9 @@ impl AsyncRead for SimStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.frozen() {
+            return Poll::Pending;
+        }
         match &mut this.delay {
             None => Pin::new(&mut this.inner).poll_read(cx, buf),
             Some(line) => {
@@ -243,6 +326,9 @@ impl AsyncWrite for SimStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if this.frozen() {
+            return Poll::Pending;
+        }
         let result = Pin::new(&mut this.inner).poll_write(cx, buf);
         this.counted(result)
     }
@@ -253,6 +339,9 @@ impl AsyncWrite for SimStream {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if this.frozen() {
+            return Poll::Pending;
+        }
         let result = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
         this.counted(result)
     }
@@ -262,11 +351,20 @@ impl AsyncWrite for SimStream {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        if this.frozen() {
+            return Poll::Pending;
+        }
+        Pin::new(&mut this.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        let this = self.get_mut();
+        if this.frozen() {
+            // No FIN from a frozen server.
+            return Poll::Pending;
+        }
+        Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 }
 
@@ -329,6 +427,71 @@ mod tests {
         let mut got = Vec::new();
         client.read_to_end(&mut got).await.unwrap();
         assert_eq!(got, b"line\n");
+    }
+
+    #[tokio::test]
+    async fn freeze_stops_reads_and_writes_and_keeps_the_socket_open() {
+        let quiet = Duration::from_millis(200);
+        let (mut client, server) = pair(None).await;
+        let (inner, freeze) = Freeze::new(server.inner, Duration::from_millis(100)).unwrap();
+        let mut server = SimStream::new(inner, None).with_freeze(freeze.clone());
+        // Not armed: never frozen.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(!freeze.is_frozen());
+        server.write_all(b"before").await.unwrap();
+        let mut buf = [0u8; 6];
+        client.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"before");
+        freeze.arm();
+        // Armed: works until the moment comes.
+        client.write_all(b"ping").await.unwrap();
+        let mut got = [0u8; 4];
+        server.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"ping");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(freeze.is_frozen());
+        freeze.arm(); // a second arming changes nothing
+        assert!(freeze.is_frozen());
+        assert!(!freeze.hit(), "no read or write refused yet");
+        // Frozen: the server reads nothing, writes nothing, shuts nothing down.
+        client.write_all(b"more").await.unwrap();
+        assert!(
+            tokio::time::timeout(quiet, server.read(&mut got))
+                .await
+                .is_err()
+        );
+        assert!(freeze.hit());
+        assert!(
+            tokio::time::timeout(quiet, server.write_all(b"x"))
+                .await
+                .is_err()
+        );
+        assert!(
+            tokio::time::timeout(quiet, server.shutdown())
+                .await
+                .is_err()
+        );
+        assert!(
+            tokio::time::timeout(quiet, client.read(&mut buf))
+                .await
+                .is_err(),
+            "the client got bytes or an end"
+        );
+        // The session's stream is gone, the switch still holds the socket open.
+        drop(server);
+        assert!(
+            tokio::time::timeout(quiet, client.read(&mut buf))
+                .await
+                .is_err(),
+            "the socket closed with the stream"
+        );
+        // Then it closes with the switch.
+        drop(freeze);
+        let n = tokio::time::timeout(Duration::from_secs(5), client.read(&mut buf))
+            .await
+            .expect("the socket stayed open")
+            .unwrap_or(0);
+        assert_eq!(n, 0);
     }
 
     #[tokio::test]

@@ -1223,6 +1223,123 @@ mod faults {
         // Bounded, not timed: a stop that hangs on a flooding session fails this.
         assert!(took < Duration::from_secs(10), "stop took {took:?}");
     }
+
+    /// Two hosts, one freezing a second after authentication, one healthy.
+    fn start_freezing() -> (tempfile::TempDir, SimFleet) {
+        start_with(|c| {
+            c.count = 2;
+            c.faults = fleetsh_sim::parse_faults("freeze:1000=50").unwrap();
+        })
+    }
+
+    /// Logs in with a client that sends a keepalive after 300 ms without a word from the
+    /// server and gives up after two unanswered ones.
+    async fn login_keepalive(fleet: &SimFleet, addr: SocketAddr) -> client::Handle<Client> {
+        let config = Arc::new(client::Config {
+            nodelay: true,
+            keepalive_interval: Some(Duration::from_millis(300)),
+            keepalive_max: 2,
+            inactivity_timeout: Some(Duration::from_secs(60)),
+            ..Default::default()
+        });
+        let expected = known_key(fleet, addr);
+        let mut session = client::connect(config, addr, Client { expected })
+            .await
+            .unwrap();
+        let key = russh::keys::load_secret_key(fleet.client_key_file(), None).unwrap();
+        let auth = session
+            .authenticate_publickey("root", PrivateKeyWithHashAlg::new(Arc::new(key), None))
+            .await
+            .unwrap();
+        assert!(auth.success(), "public-key auth failed on {addr}");
+        session
+    }
+
+    /// Waits until the client has closed `session`.
+    async fn closed<H: client::Handler>(session: &client::Handle<H>) {
+        while !session.is_closed() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn freeze_ends_keepalive_sessions() {
+        let (_dir, fleet) = start_freezing();
+        let addr = host_with(&fleet, Some("freeze"));
+        let index = fleet.hosts().iter().position(|h| h.addr == addr).unwrap();
+        assert_eq!(
+            fleet.fault_of(index),
+            Some(&Fault::Freeze(Duration::from_millis(1000)))
+        );
+        let session = login_keepalive(&fleet, addr).await;
+        let mut channel = session.channel_open_session().await.unwrap();
+        channel.exec(true, "sleep 30").await.unwrap();
+        // Bounded, not timed: the keepalives go unanswered, so the client gives up long
+        // before the command could end.
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while let Some(msg) = channel.wait().await {
+                assert!(
+                    !matches!(msg, ChannelMsg::ExitStatus { .. } | ChannelMsg::Close),
+                    "the frozen host answered: {msg:?}"
+                );
+            }
+            closed(&session).await;
+        })
+        .await
+        .expect("the client still waits on the frozen host");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn healthy_host_answers_keepalives() {
+        let (_dir, fleet) = start_freezing();
+        let session = login_keepalive(&fleet, host_with(&fleet, None)).await;
+        // Idle for 3 s with a keepalive every 300 ms: each one is answered.
+        let out = tokio::time::timeout(
+            Duration::from_secs(20),
+            exec(&session, "sleep 3; echo done", usize::MAX),
+        )
+        .await
+        .expect("sleep 3 did not end");
+        assert_eq!(
+            (out.stdout.as_slice(), out.status),
+            (&b"done\n"[..], Some(0))
+        );
+        assert!(!session.is_closed());
+        assert_eq!(
+            exec(&session, "echo again", usize::MAX).await.stdout,
+            b"again\n"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn freeze_keeps_the_connection_open_until_stop() {
+        let (_dir, fleet) = start_freezing();
+        let addr = host_with(&fleet, Some("freeze"));
+        // No keepalives: the client waits, as on a real partition.
+        let session = login(&fleet, addr).await;
+        assert_eq!(
+            exec(&session, "echo before", usize::MAX).await.stdout,
+            b"before\n"
+        );
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let open =
+            tokio::time::timeout(Duration::from_millis(500), session.channel_open_session()).await;
+        assert!(open.is_err(), "the frozen host answered: {open:?}");
+        assert!(
+            !session.is_closed(),
+            "the frozen host closed the connection"
+        );
+        // The fleet stops promptly, and only then is the connection closed.
+        let started = std::time::Instant::now();
+        tokio::task::spawn_blocking(move || fleet.stop())
+            .await
+            .unwrap();
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(10), "stop took {took:?}");
+        tokio::time::timeout(Duration::from_secs(10), closed(&session))
+            .await
+            .expect("the connection outlived the fleet");
+    }
 }
 
 #[path = "sim/agent.rs"]
