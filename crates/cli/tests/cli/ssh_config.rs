@@ -227,3 +227,57 @@ fn hash_known_hosts_from_ssh_config_writes_hashed_names() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(std::fs::read_to_string(&learned).unwrap(), written);
 }
+
+/// `ServerAliveInterval`/`ServerAliveCountMax` from ssh_config detect a host that froze while its
+/// command ran: the host ends `disconnected` within a few intervals, not at the command timeout.
+#[test]
+fn server_alive_from_ssh_config_detects_a_frozen_host() {
+    let base = "127.35.0.1";
+    let sim = SimProcess::start_full(2, base, &[], &["--fault", "freeze:1500=100"]);
+    let home = tempfile::tempdir().unwrap();
+    let cfg = home.path().join("config");
+    std::fs::write(
+        &cfg,
+        "Host *\n  ServerAliveInterval 1\n  ServerAliveCountMax 2\n",
+    )
+    .unwrap();
+    let (hosts, key, kh) = (
+        sim.path("hosts"),
+        sim.path("id_ed25519"),
+        sim.path("known_hosts"),
+    );
+    let started = Instant::now();
+    let out = run_home(
+        home.path(),
+        &[
+            "run",
+            "-F",
+            cfg.to_str().unwrap(),
+            "-H",
+            &hosts,
+            "-i",
+            &key,
+            "--known-hosts",
+            &kh,
+            "-u",
+            "60",
+            "-o",
+            "json",
+            "--",
+            "echo started; sleep 30",
+        ],
+    );
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    for v in json_lines(&out) {
+        assert_eq!(v["error"]["kind"], "disconnected", "{v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("keepalive"),
+            "{v}"
+        );
+    }
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+}
