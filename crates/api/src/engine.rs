@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use fleetsh_core::{Action, GetPlan, HostKeyCheck, HostTarget, Job, Kex, PutPlan, RunConfig};
+use fleetsh_core::{
+    Action, GetPlan, HostKeyCheck, HostTarget, Job, Kex, PutPlan, RunConfig, SshConfig,
+};
 use fleetsh_shard::auth::PassphrasePrompt;
 use fleetsh_shard::auth::default_identity_files;
 use fleetsh_shard::executor::{CancelToken, OutputBudget, RunParts};
@@ -11,8 +13,16 @@ use fleetsh_shard::jump::Jumps;
 use fleetsh_shard::{AuthMaterial, KnownHosts, Pool, RunShared, Secret, ShardConfig, SshSettings};
 use tokio::sync::Notify;
 
+use crate::resolve::{Defaults, Flags, HostSettings, Resolver};
 use crate::run::Starter;
 use crate::{ConnectedFleet, Error, RunHandle};
+
+/// Where the builder's ssh_config comes from.
+#[derive(Debug, Clone)]
+enum SshConfigSource {
+    File(PathBuf),
+    Parsed(Arc<SshConfig>),
+}
 
 /// Which ssh-agent to use.
 #[derive(Debug, Clone, Default)]
@@ -31,14 +41,17 @@ enum Agent {
 pub struct EngineBuilder {
     run: RunConfig,
     user: Option<String>,
-    port: u16,
+    port: Option<u16>,
     identity_files: Vec<PathBuf>,
     agent: Agent,
     agent_concurrency: usize,
     password: Option<Secret>,
     passphrase: Option<Secret>,
     known_hosts: Option<PathBuf>,
-    host_key_check: HostKeyCheck,
+    host_key_check: Option<HostKeyCheck>,
+    hash_known_hosts: Option<bool>,
+    connect_timeout: Option<std::time::Duration>,
+    ssh_config: Option<SshConfigSource>,
     client: Option<Arc<russh::client::Config>>,
     panic_shard: Option<usize>,
     jump: Vec<HostTarget>,
@@ -54,14 +67,17 @@ impl Default for EngineBuilder {
         EngineBuilder {
             run: RunConfig::default(),
             user: None,
-            port: 22,
+            port: None,
             identity_files: Vec::new(),
             agent: Agent::FromEnv,
             agent_concurrency: 4,
             password: None,
             passphrase: None,
             known_hosts: None,
-            host_key_check: HostKeyCheck::Strict,
+            host_key_check: None,
+            hash_known_hosts: None,
+            connect_timeout: None,
+            ssh_config: None,
             client: None,
             panic_shard: None,
             jump: Vec::new(),
@@ -125,7 +141,7 @@ impl EngineBuilder {
 
     /// Port for targets that name none (default 22).
     pub fn port(mut self, port: u16) -> Self {
-        self.port = port;
+        self.port = Some(port);
         self
     }
 
@@ -168,8 +184,96 @@ impl EngineBuilder {
 
     /// Host-key checking mode (default strict).
     pub fn host_key_check(mut self, mode: HostKeyCheck) -> Self {
-        self.host_key_check = mode;
+        self.host_key_check = Some(mode);
         self
+    }
+    /// Whether hosts learned in accept-new mode are written hashed (`|1|salt|hash`), as with
+    /// OpenSSH's `HashKnownHosts yes` (default off).
+    pub fn hash_known_hosts(mut self, hash: bool) -> Self {
+        self.hash_known_hosts = Some(hash);
+        self
+    }
+
+    /// Connect timeout for every host, over the job's and ssh_config's `ConnectTimeout`.
+    pub fn connect_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// Reads this OpenSSH client configuration file (and its `Include`s) at
+    /// [`build`](Self::build): per host, its `HostName`, `User`, `Port`, `IdentityFile`,
+    /// `IdentitiesOnly`, `ConnectTimeout`, `StrictHostKeyChecking`, `UserKnownHostsFile`,
+    /// `HashKnownHosts`, `ServerAliveInterval`/`ServerAliveCountMax` and `ProxyJump` apply where
+    /// this builder sets nothing (see `docs/connecting.md`). Off by default for the library.
+    pub fn ssh_config_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ssh_config = Some(SshConfigSource::File(path.into()));
+        self
+    }
+
+    /// As [`ssh_config_file`](Self::ssh_config_file), with a configuration already parsed.
+    pub fn ssh_config(mut self, config: SshConfig) -> Self {
+        self.ssh_config = Some(SshConfigSource::Parsed(Arc::new(config)));
+        self
+    }
+
+    fn load_ssh_config(&self) -> Result<Option<Arc<SshConfig>>, Error> {
+        Ok(match &self.ssh_config {
+            None => None,
+            Some(SshConfigSource::Parsed(c)) => Some(c.clone()),
+            Some(SshConfigSource::File(p)) => Some(Arc::new(crate::resolve::load_ssh_config(p)?)),
+        })
+    }
+
+    fn flags(&self) -> Flags {
+        Flags {
+            user: self.user.clone(),
+            port: self.port,
+            identity_files: self.identity_files.clone(),
+            connect_timeout: self.connect_timeout,
+            host_key_check: self.host_key_check,
+            known_hosts: self.known_hosts.clone(),
+            hash_known_hosts: self.hash_known_hosts,
+            certificate_files: self.certificate_files.clone(),
+            jump: (!self.jump.is_empty()).then(|| {
+                self.jump
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }),
+        }
+    }
+
+    fn defaults(&self) -> Defaults {
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        Defaults {
+            user: std::env::var("USER")
+                .ok()
+                .filter(|u| !u.is_empty())
+                .unwrap_or_else(|| "root".to_string()),
+            identity_files: home
+                .as_deref()
+                .map(default_identity_files)
+                .unwrap_or_default(),
+            known_hosts: home
+                .unwrap_or_else(|| PathBuf::from("/"))
+                .join(".ssh")
+                .join("known_hosts"),
+        }
+    }
+
+    /// The effective settings for `target` under this builder and its ssh_config, with the
+    /// origin of each value (what `fleetsh config show HOST` prints). Reads the ssh_config file
+    /// if one was given; loads no key.
+    pub fn host_settings(&self, target: &HostTarget) -> Result<HostSettings, Error> {
+        let config = self.load_ssh_config()?;
+        Ok(crate::resolve::host_settings(
+            &self.flags(),
+            &self.defaults(),
+            config.as_deref(),
+            target,
+            crate::DEFAULT_CONNECT_TIMEOUT,
+        ))
     }
 
     /// A custom russh client configuration (algorithms, windows). `nodelay` should stay on.
@@ -283,7 +387,33 @@ impl EngineBuilder {
                 .join(".ssh")
                 .join("known_hosts"),
         };
-        let known_hosts = Arc::new(KnownHosts::load(&known_hosts_path, self.host_key_check)?);
+        let host_key_check = self.host_key_check.unwrap_or_default();
+        let hash_known_hosts = self.hash_known_hosts.unwrap_or(false);
+        let known_hosts = Arc::new(
+            KnownHosts::load(&known_hosts_path, host_key_check)?.with_hashing(hash_known_hosts),
+        );
+        let resolver = match self.load_ssh_config()? {
+            Some(config) => {
+                for i in config.ignored() {
+                    tracing::debug!(
+                        "ssh_config {}: {} is not used by fleetsh",
+                        i.source,
+                        i.value
+                    );
+                }
+                Some(Arc::new(Resolver::new(
+                    config,
+                    self.flags(),
+                    self.defaults(),
+                    self.passphrase.clone(),
+                    self.passphrase_prompt.clone(),
+                    known_hosts.clone(),
+                    hash_known_hosts,
+                )))
+            }
+            None => None,
+        };
+
         let default_user = self
             .user
             .clone()
@@ -318,13 +448,16 @@ impl EngineBuilder {
             },
             known_hosts,
             default_user,
-            default_port: self.port,
+            default_port: self.port.unwrap_or(22),
+            client_variants: Default::default(),
             jump: self.jump.clone(),
             jump_fanout: self.jump_fanout,
             forward_agent: self.forward_agent,
         };
         Ok(Engine {
             settings: Arc::new(settings),
+            resolver,
+            connect_timeout: self.connect_timeout,
             run: self.run.clone(),
             shard: ShardConfig {
                 shards: self.run.shards,
@@ -340,6 +473,8 @@ impl EngineBuilder {
 #[derive(Debug, Clone)]
 pub struct Engine {
     settings: Arc<SshSettings>,
+    resolver: Option<Arc<Resolver>>,
+    connect_timeout: Option<std::time::Duration>,
     run: RunConfig,
     shard: ShardConfig,
 }
@@ -406,7 +541,15 @@ impl Engine {
         starter: Starter,
         jumps: Arc<Jumps>,
     ) -> Result<RunHandle, Error> {
+        let mut job = job;
+        if let Some(t) = self.connect_timeout {
+            job.connect_timeout = t;
+        }
         job.validate()?;
+        let plans = match &self.resolver {
+            Some(r) => Some(r.plans(&targets, job.connect_timeout)?),
+            None => None,
+        };
         let n = targets.len();
         let size = self.run.batch.map_or(n, |b| b.ceil_of(n)).max(1);
         let all: Vec<usize> = (0..n).collect();
@@ -415,6 +558,7 @@ impl Engine {
             targets,
             job: Arc::new(job),
             settings: self.settings.clone(),
+            plans,
             shared: Arc::new(RunShared::new(
                 self.run.max_fail.map(|m| m.floor_of(n)),
                 self.run.rate,

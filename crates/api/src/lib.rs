@@ -36,6 +36,7 @@
 
 mod engine;
 mod fleet;
+pub mod resolve;
 mod run;
 
 pub use engine::{Engine, EngineBuilder};
@@ -46,10 +47,11 @@ pub use fleetsh_core::{
     Amount, ErrorKind, Event, FileConfig, HostError, HostKeyCheck, HostList, HostResult,
     HostTarget, Job, Kex, Outcome, RunConfig, StdinData, StreamKind, Sudo, Timings, hosts,
 };
-pub use fleetsh_core::{Groups, config, fold, groups};
+pub use fleetsh_core::{Groups, SshConfig, config, fold, groups, ssh_config};
 pub use fleetsh_shard::Secret;
 pub use fleetsh_shard::auth::PassphrasePrompt;
 pub use fleetsh_shard::limits;
+pub use resolve::{HostSettings, Origin, Setting};
 pub use run::{Canceller, EventStream, Report, RunHandle};
 
 /// Errors that stop a run from starting (a host's failure is never one of these: it is data in

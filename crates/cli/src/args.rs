@@ -26,6 +26,10 @@ pub enum Command {
     /// concurrency, with the median time of each operation (connect+auth, channel open,
     /// execute, read, close) per step.
     Bench(Box<BenchArgs>),
+    /// Inspect settings: `fleetsh config show HOST` prints a host's effective connection
+    /// settings and where each comes from (like `ssh -G`).
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Serve a simulated fleet of SSH hosts on loopback addresses until SIGINT or SIGTERM.
     Sim(SimArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -117,6 +121,18 @@ pub struct CommonArgs {
     /// known_hosts file [default: ~/.ssh/known_hosts].
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
+    /// OpenSSH client configuration file [default: ~/.ssh/config, when it exists]. Flags and the
+    /// fleetsh config file win over it (see docs/connecting.md).
+    #[arg(
+        short = 'F',
+        long = "ssh-config",
+        value_name = "FILE",
+        conflicts_with = "no_ssh_config"
+    )]
+    pub ssh_config: Option<PathBuf>,
+    /// Do not read any ssh_config file.
+    #[arg(long)]
+    pub no_ssh_config: bool,
     /// Run the hosts in successive batches of N hosts or P% of them (rolling changes).
     #[arg(long, value_name = "N|P%")]
     pub batch: Option<fleetsh::Amount>,
@@ -171,6 +187,59 @@ pub struct CommonArgs {
     #[arg(short = 'S', long = "max-exit-status")]
     pub max_exit_status: bool,
     // -- end of presentation flags --
+    /// Defaults for these flags from a TOML file (flags win).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective connection settings for HOST and the origin of each (target, flag,
+    /// ssh_config FILE:LINE, default), like `ssh -G`.
+    Show(ShowArgs),
+}
+
+/// `config show`: the connection flags of `run`, and the host.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The host as you would type it: `[user@]host[:port]`.
+    #[arg(value_name = "HOST")]
+    pub host: String,
+    /// Remote user for targets that name none.
+    #[arg(short = 'l', long = "user", value_name = "USER")]
+    pub user: Option<String>,
+    /// Remote port for targets that name none.
+    #[arg(short = 'p', long = "port", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+    /// Private key file (repeatable).
+    #[arg(short = 'i', long = "identity", value_name = "KEY")]
+    pub identity: Vec<PathBuf>,
+    /// Connect timeout in seconds.
+    #[arg(short = 't', long = "connect-timeout", value_name = "SECS")]
+    pub connect_timeout: Option<f64>,
+    /// Host-key checking.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub host_key_check: Option<HostKeyCheckArg>,
+    /// known_hosts file.
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+    /// Jump hosts: `[user@]host[:port][,...]`.
+    #[arg(short = 'J', long = "jump", value_name = "SPEC")]
+    pub jump: Option<String>,
+    /// OpenSSH user certificate (repeatable).
+    #[arg(long = "certificate", value_name = "FILE")]
+    pub certificate: Vec<PathBuf>,
+    /// OpenSSH client configuration file [default: ~/.ssh/config, when it exists].
+    #[arg(
+        short = 'F',
+        long = "ssh-config",
+        value_name = "FILE",
+        conflicts_with = "no_ssh_config"
+    )]
+    pub ssh_config: Option<PathBuf>,
+    /// Do not read any ssh_config file.
+    #[arg(long)]
+    pub no_ssh_config: bool,
     /// Defaults for these flags from a TOML file (flags win).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,

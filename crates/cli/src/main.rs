@@ -12,12 +12,15 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use fleetsh::{Engine, FileConfig, Groups, HostKeyCheck, HostList, Job, RunConfig, Secret, Sudo};
+use fleetsh::{
+    Engine, EngineBuilder, FileConfig, Groups, HostKeyCheck, HostList, HostTarget, Job, RunConfig,
+    Secret, Sudo,
+};
 use fleetsh_sim::{SimConfig, SimFleet};
 
 use args::{
-    BenchArgs, Cli, Command, CommonArgs, GetArgs, HostKeyCheckArg, OutputMode, PutArgs, RunArgs,
-    SimArgs,
+    BenchArgs, Cli, Command, CommonArgs, ConfigCommand, GetArgs, HostKeyCheckArg, OutputMode,
+    PutArgs, RunArgs, ShowArgs, SimArgs,
 };
 
 /// A usage or configuration error: exit status 2.
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => bench(*a),
         Command::Get(a) => get(*a),
         Command::Sim(a) => sim(a),
+        Command::Config(ConfigCommand::Show(a)) => config_show(a),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             // Into a buffer first: clap_complete panics on a write error such as a closed pipe.
@@ -245,37 +249,23 @@ fn setup(a: &CommonArgs, port: Option<u16>) -> Result<Setup> {
 
     // Engine.
     let mut b = Engine::builder().run_config(run_cfg);
-    if let Some(u) = a.user.as_ref().or(file.user.as_ref()) {
-        b = b.user(u);
-    }
-    if let Some(p) = port.or(file.port) {
-        b = b.port(p);
-    }
-    let mut identities: Vec<PathBuf> = if a.identity.is_empty() {
-        file.identity_files.clone().unwrap_or_default()
-    } else {
-        a.identity.clone()
-    };
-    let mut known_hosts = a.known_hosts.clone().or(file.known_hosts.clone());
-    if let Some(f) = &fleet {
-        if identities.is_empty() {
-            identities.push(f.client_key_file());
-        }
-        known_hosts.get_or_insert_with(|| f.known_hosts_file());
-    }
-    for i in identities {
-        b = b.identity_file(expand_tilde(i));
-    }
-    if let Some(k) = known_hosts {
-        b = b.known_hosts(expand_tilde(k));
-    }
-    let check = match a.host_key_check {
-        Some(HostKeyCheckArg::Strict) => HostKeyCheck::Strict,
-        Some(HostKeyCheckArg::AcceptNew) => HostKeyCheck::AcceptNew,
-        Some(HostKeyCheckArg::Off) => HostKeyCheck::Off,
-        None => file.host_key_check.unwrap_or_default(),
-    };
-    b = b.host_key_check(check);
+    b = connection(
+        b,
+        &ConnFlags {
+            user: a.user.as_ref(),
+            port,
+            identity: &a.identity,
+            connect_timeout: a.connect_timeout,
+            host_key_check: a.host_key_check,
+            known_hosts: a.known_hosts.as_ref(),
+            jump: a.jump.as_ref(),
+            certificate: &a.certificate,
+            ssh_config: a.ssh_config.as_ref(),
+            no_ssh_config: a.no_ssh_config,
+        },
+        &file,
+        fleet.as_ref(),
+    )?;
     if a.no_agent || fleet.is_some() {
         b = b.no_agent();
     }
@@ -295,9 +285,6 @@ fn setup(a: &CommonArgs, port: Option<u16>) -> Result<Setup> {
     if a.forward_agent {
         b = b.forward_agent(true);
     }
-    for c in &a.certificate {
-        b = b.certificate_file(expand_tilde(c.clone()));
-    }
     // An encrypted key FLEETSH_PASSPHRASE does not open: ask on the terminal, once per key.
     if io::stdin().is_terminal() {
         b = b.passphrase_prompt(fleetsh::PassphrasePrompt::new(|path| {
@@ -306,11 +293,6 @@ fn setup(a: &CommonArgs, port: Option<u16>) -> Result<Setup> {
                 .filter(|p| !p.is_empty())
                 .map(Secret::new)
         }));
-    }
-    if let Some(spec) = &a.jump {
-        b = b
-            .jump_spec(spec)
-            .map_err(|e| usage(anyhow::anyhow!("-J {spec:?}: {e}")))?;
     }
     if let Some(n) = a.jump_fanout {
         b = b.jump_fanout(usize::try_from(n).unwrap_or(usize::MAX));
@@ -323,6 +305,138 @@ fn setup(a: &CommonArgs, port: Option<u16>) -> Result<Setup> {
         file,
         fleet,
     })
+}
+
+/// The connection flags `run`, `put`, `get`, `bench` and `config show` share.
+struct ConnFlags<'a> {
+    user: Option<&'a String>,
+    port: Option<u16>,
+    identity: &'a [PathBuf],
+    connect_timeout: Option<f64>,
+    host_key_check: Option<HostKeyCheckArg>,
+    known_hosts: Option<&'a PathBuf>,
+    jump: Option<&'a String>,
+    certificate: &'a [PathBuf],
+    ssh_config: Option<&'a PathBuf>,
+    no_ssh_config: bool,
+}
+
+/// The connection settings of `c` and the fleetsh config file on `b`: flags win over the file,
+/// and both over ssh_config (`-F`, else `~/.ssh/config` if it exists, unless
+/// `--no-ssh-config`). `sim` wires in an embedded fleet's key and known_hosts.
+fn connection(
+    mut b: EngineBuilder,
+    c: &ConnFlags<'_>,
+    file: &FileConfig,
+    sim: Option<&SimFleet>,
+) -> Result<EngineBuilder> {
+    if let Some(u) = c.user.or(file.user.as_ref()) {
+        b = b.user(u);
+    }
+    if let Some(p) = c.port.or(file.port) {
+        b = b.port(p);
+    }
+    if let Some(v) = c.connect_timeout {
+        b = b.connect_timeout(secs("connect-timeout", v).map_err(usage)?);
+    } else if let Some(v) = file.connect_timeout {
+        b = b.connect_timeout(secs("connect_timeout", v).map_err(usage)?);
+    }
+    let mut identities: Vec<PathBuf> = if c.identity.is_empty() {
+        file.identity_files.clone().unwrap_or_default()
+    } else {
+        c.identity.to_vec()
+    };
+    let mut known_hosts = c.known_hosts.cloned().or(file.known_hosts.clone());
+    if let Some(f) = sim {
+        if identities.is_empty() {
+            identities.push(f.client_key_file());
+        }
+        known_hosts.get_or_insert_with(|| f.known_hosts_file());
+    }
+    for i in identities {
+        b = b.identity_file(expand_tilde(i));
+    }
+    if let Some(k) = known_hosts {
+        b = b.known_hosts(expand_tilde(k));
+    }
+    let check = match c.host_key_check {
+        Some(HostKeyCheckArg::Strict) => Some(HostKeyCheck::Strict),
+        Some(HostKeyCheckArg::AcceptNew) => Some(HostKeyCheck::AcceptNew),
+        Some(HostKeyCheckArg::Off) => Some(HostKeyCheck::Off),
+        None => file.host_key_check,
+    };
+    if let Some(check) = check {
+        b = b.host_key_check(check);
+    }
+    for cert in c.certificate {
+        b = b.certificate_file(expand_tilde(cert.clone()));
+    }
+    if let Some(spec) = c.jump {
+        b = b
+            .jump_spec(spec)
+            .map_err(|e| usage(anyhow::anyhow!("-J {spec:?}: {e}")))?;
+    }
+    if !c.no_ssh_config {
+        match c.ssh_config {
+            Some(p) => {
+                let p = expand_tilde(p.clone());
+                if !p.is_file() {
+                    return Err(usage(anyhow::anyhow!(
+                        "-F: {} is not a readable file",
+                        p.display()
+                    )));
+                }
+                b = b.ssh_config_file(p);
+            }
+            None => {
+                if let Some(home) = std::env::var_os("HOME") {
+                    let p = PathBuf::from(home).join(".ssh").join("config");
+                    if p.is_file() {
+                        b = b.ssh_config_file(p);
+                    }
+                }
+            }
+        }
+    }
+    Ok(b)
+}
+
+/// `fleetsh config show HOST`.
+fn config_show(a: ShowArgs) -> Result<ExitCode> {
+    let file = match &a.config {
+        Some(p) => FileConfig::load(p).map_err(usage)?,
+        None => match fleetsh::config::default_config_file().filter(|p| p.exists()) {
+            Some(p) => FileConfig::load(&p).map_err(usage)?,
+            None => FileConfig::default(),
+        },
+    };
+    let target = HostTarget::parse(&a.host).map_err(usage)?;
+    let b = connection(
+        Engine::builder(),
+        &ConnFlags {
+            user: a.user.as_ref(),
+            port: a.port,
+            identity: &a.identity,
+            connect_timeout: a.connect_timeout,
+            host_key_check: a.host_key_check,
+            known_hosts: a.known_hosts.as_ref(),
+            jump: a.jump.as_ref(),
+            certificate: &a.certificate,
+            ssh_config: a.ssh_config.as_ref(),
+            no_ssh_config: a.no_ssh_config,
+        },
+        &file,
+        None,
+    )?;
+    let settings = b.host_settings(&target).map_err(usage)?;
+    let mut out = io::stdout().lock();
+    for (name, value, origin) in settings.rows() {
+        writeln!(out, "{name:<22} {value}  # {origin}")?;
+    }
+    for i in &settings.ignored {
+        writeln!(out, "# ignored: {} ({})", i.value, i.source)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run(a: RunArgs) -> Result<ExitCode> {

@@ -377,7 +377,7 @@ impl FromStr for Kex {
 }
 
 /// How the server's host key is checked against known_hosts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum HostKeyCheck {
     /// Unknown or changed keys fail the host with `hostkey` (OpenSSH `StrictHostKeyChecking yes`).

@@ -58,6 +58,16 @@ pub enum Error {
         /// The parser's message, which names the line, column and key.
         message: String,
     },
+    /// An OpenSSH client configuration (`ssh_config`) line is invalid.
+    #[error("{}:{line}: {message}", path.display())]
+    SshConfig {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line (0: the file as a whole).
+        line: usize,
+        /// What is wrong, naming the directive.
+        message: String,
+    },
     /// A setting has a value that cannot work.
     #[error("invalid {setting}: {reason}")]
     InvalidSetting {

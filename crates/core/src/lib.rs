@@ -7,6 +7,7 @@
 //! - [`hosts::expand`] and [`HostList`] — pdsh/clush ranges (`web[01-12,20].dc[1-2]`), hosts files,
 //!   exclusions, de-duplication and a size limit;
 //! - [`Job`] and [`RunConfig`] — what to run and how, loadable from TOML ([`FileConfig`]);
+//! - [`SshConfig`] — OpenSSH client configuration (`~/.ssh/config`) and per-host resolution;
 //! - [`Event`], [`HostResult`], [`HostError`] and [`ErrorKind`] — what a run reports.
 //!
 //! ```
@@ -24,6 +25,7 @@ pub mod fold;
 pub mod groups;
 pub mod hosts;
 mod secret;
+pub mod ssh_config;
 pub mod transfer;
 
 pub use config::{Amount, FileConfig, HostKeyCheck, Job, Kex, RunConfig, StdinData, Sudo};
@@ -32,4 +34,5 @@ pub use event::{ErrorKind, Event, HostError, HostResult, Outcome, StreamKind, Ti
 pub use groups::Groups;
 pub use hosts::{HostList, HostTarget};
 pub use secret::Secret;
+pub use ssh_config::SshConfig;
 pub use transfer::{Action, GetPlan, PutPlan, TransferStats};

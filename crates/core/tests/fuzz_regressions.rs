@@ -1,4 +1,4 @@
-//! Replays every input kept under `fuzz/regressions/{host_spec,hosts_file,config_toml}/` (crashes
+//! Replays every input kept under `fuzz/regressions/{host_spec,hosts_file,config_toml,ssh_config}/` (crashes
 //! and timeouts the fuzzers found, minimized, plus the seed inputs) through the same checks the
 //! fuzz targets run, so `cargo test` guards each fix without libFuzzer. See docs/fuzzing.md.
 
@@ -13,6 +13,9 @@ mod hosts_file;
 
 #[path = "../../../fuzz/checks/config_toml.rs"]
 mod config_toml;
+
+#[path = "../../../fuzz/checks/ssh_config.rs"]
+mod ssh_config;
 
 /// A kept timeout must now run well inside the fuzzers' `-timeout`, even in a debug build.
 const SLOW: Duration = Duration::from_secs(5);
@@ -61,4 +64,9 @@ fn hosts_file_regressions() {
 #[test]
 fn config_toml_regressions() {
     replay("config_toml", config_toml::check);
+}
+
+#[test]
+fn ssh_config_regressions() {
+    replay("ssh_config", ssh_config::check);
 }

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::Error;
 use crate::RunShared;
 use crate::auth::AgentPool;
-use crate::transport::{HostCtx, SshSettings, run_host};
+use crate::transport::{HostCtx, HostPlan, SshSettings, run_host};
 
 /// How a run is spread over shard threads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,6 +219,9 @@ pub struct RunParts {
     pub job: Arc<Job>,
     /// SSH settings.
     pub settings: Arc<SshSettings>,
+    /// Per-host settings from ssh_config, parallel to `targets` (`None`: every host uses
+    /// `settings` as is).
+    pub plans: Option<Arc<[HostPlan]>>,
     /// Failure count and rate limiter.
     pub shared: Arc<RunShared>,
     /// Cancels the whole run.
@@ -248,6 +251,7 @@ pub fn start(
         targets,
         job,
         settings,
+        plans,
         shared,
         cancel,
         notify,
@@ -276,7 +280,7 @@ pub fn start(
             targets: targets.clone(),
             subset: subset.clone(),
             shared: shared.clone(),
-            ctx_parts: (job.clone(), settings.clone()),
+            ctx_parts: (job.clone(), settings.clone(), plans.clone()),
             sink: EventSink {
                 tx: tx.clone(),
                 notify: notify.clone(),
@@ -355,7 +359,7 @@ struct Shard {
     targets: Arc<[HostTarget]>,
     subset: Arc<[usize]>,
     shared: Arc<RunShared>,
-    ctx_parts: (Arc<Job>, Arc<SshSettings>),
+    ctx_parts: (Arc<Job>, Arc<SshSettings>, Option<Arc<[HostPlan]>>),
     sink: EventSink,
     cancel: CancellationToken,
     panic: bool,
@@ -415,7 +419,7 @@ impl Shard {
         if self.panic {
             test_panic(self.index);
         }
-        let (job, settings) = self.ctx_parts.clone();
+        let (job, settings, plans) = self.ctx_parts.clone();
         let agent = settings
             .auth
             .agent
@@ -423,6 +427,7 @@ impl Shard {
             .map(|p| Arc::new(AgentPool::new(p, settings.auth.agent_concurrency)));
         let ctx = Arc::new(HostCtx {
             settings,
+            plans,
             agent,
             job,
             sink: self.sink.clone(),
@@ -652,7 +657,7 @@ impl Pool {
                 targets: run.targets.clone(),
                 subset: subset.clone(),
                 shared: run.shared.clone(),
-                ctx_parts: (run.job.clone(), run.settings.clone()),
+                ctx_parts: (run.job.clone(), run.settings.clone(), run.plans.clone()),
                 sink: EventSink {
                     tx: tx.clone(),
                     notify: run.notify.clone(),

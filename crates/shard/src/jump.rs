@@ -225,6 +225,7 @@ impl Jumps {
                             bctx.job.connect_timeout,
                             crate::transport::connect_via(
                                 &bctx,
+                                &crate::transport::HostProfile::default(),
                                 &target,
                                 over,
                                 &mut phase,

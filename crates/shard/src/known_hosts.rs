@@ -2,16 +2,32 @@
 //!
 //! russh's own helpers re-read and re-parse the whole file on every lookup (1.5 ms per lookup on a
 //! 10,000-line file, minutes of CPU for a fleet run), compare key comments, and know neither
-//! wildcards nor `@revoked`. This store parses the file once into:
+//! wildcards, `@cert-authority` nor `@revoked`. This store parses the file once into:
 //! - a hash map from the lookup name (`host` for port 22, `[host]:port` otherwise) to its keys,
-//! - a list of hashed (`|1|salt|hash`) entries, checked with HMAC-SHA1 only when no plain entry
-//!   names the host,
+//! - a list of hashed (`|1|salt|hash`) entries, checked with HMAC-SHA1,
 //! - a list of wildcard patterns (`*`, `?`, `!` negation),
+//! - the `@cert-authority` lines (CA keys with the names they vouch for),
 //! - the set of revoked keys (`@revoked`), which fail a host whatever else says.
 //!
-//! Keys are compared by key data, never by comment. `accept-new` appends one line per newly
-//! learned host under a lock, after recording it in the map, so 10,000 hosts learned at once give
-//! exactly 10,000 lines, none lost or duplicated.
+//! The parsed file is immutable and read without a lock. A host is checked in two steps:
+//! 1. Before connecting, [`KnownHosts::host_keys`] collects every entry naming the host (one scan
+//!    of the hashed and pattern entries per host); [`HostKeys::preferences`] says which host-key
+//!    types to ask the server for first, as OpenSSH does, so that a host known by its RSA key is
+//!    not failed because the server would rather show its Ed25519 key.
+//! 2. During the handshake, [`KnownHosts::verify`] checks the key or certificate the server
+//!    presented against that snapshot.
+//!
+//! Several keys per host: the host is trusted when any of them is the server's key; a key of the
+//! same type that differs is a changed key. Keys are compared by key data, never by comment.
+//!
+//! Host certificates (`@cert-authority`): accepted when signed by a CA key of a line naming the
+//! host, of host type, valid now, with the host among its principals (or no principals), and no
+//! critical option; as OpenSSH, a certificate that fails this is checked again as a plain key.
+//!
+//! `accept-new` appends one line per newly learned host under a lock, after recording it in the
+//! map, so 10,000 hosts learned at once give exactly 10,000 lines, none lost or duplicated. With
+//! hashing on ([`KnownHosts::with_hashing`], `HashKnownHosts yes`), the line's name is written
+//! hashed (`|1|salt|hash`) as `ssh-keygen -H` would.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::OpenOptions;
@@ -21,8 +37,10 @@ use std::path::{Path, PathBuf};
 use data_encoding::BASE64;
 use hmac::{Hmac, KeyInit, Mac};
 use parking_lot::Mutex;
-use russh::keys::PublicKey;
+use russh::keys::ssh_key::Certificate;
+use russh::keys::ssh_key::certificate::CertType;
 use russh::keys::ssh_key::public::KeyData;
+use russh::keys::{Algorithm, EcdsaCurve, HashAlg, PublicKey};
 use sha1::Sha1;
 
 use crate::Error;
@@ -31,7 +49,7 @@ use fleetsh_core::HostKeyCheck;
 /// The outcome of checking a server's key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// The key is known for this host.
+    /// The key is known for this host, or its certificate is signed by a trusted CA.
     Trusted,
     /// The host was unknown and its key was accepted and recorded (accept-new).
     Learned,
@@ -46,6 +64,14 @@ pub enum Verdict {
     },
     /// The key is marked `@revoked`.
     Revoked,
+    /// The host certificate's CA key is marked `@revoked`.
+    CaRevoked,
+    /// The server presented a host certificate that is not acceptable (see `reason`), and its
+    /// key is not known as a plain key either.
+    CertRejected {
+        /// What failed: unknown CA, expired, wrong principal, ...
+        reason: String,
+    },
 }
 
 impl Verdict {
@@ -69,36 +95,59 @@ impl Verdict {
                 path.display()
             ),
             Verdict::Revoked => format!("host key for {name} ({algo}) is marked @revoked"),
+            Verdict::CaRevoked => format!(
+                "host certificate for {name} ({algo}) is signed by a CA key marked @revoked in {}",
+                path.display()
+            ),
+            Verdict::CertRejected { reason } => format!(
+                "host certificate for {name} ({algo}) refused: {reason}; its key is not in {} either",
+                path.display()
+            ),
             _ => String::new(),
         }
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Entry {
     key: KeyData,
     line: usize,
 }
 
+/// How a line names its hosts.
 #[derive(Debug)]
-struct Hashed {
-    salt: Vec<u8>,
-    hash: Vec<u8>,
-    entry: Entry,
+enum Names {
+    /// `|1|salt|hash`.
+    Hashed { salt: Vec<u8>, hash: Vec<u8> },
+    /// A comma-separated pattern list (plain names included).
+    List(Vec<String>),
 }
 
-#[derive(Debug)]
-struct Pattern {
-    patterns: Vec<String>,
-    entry: Entry,
+impl Names {
+    fn matches(&self, name: &str) -> bool {
+        match self {
+            Names::Hashed { salt, hash } => hashed_matches(salt, hash, name),
+            Names::List(patterns) => patterns_match(patterns, name),
+        }
+    }
 }
 
+/// The file as read: never changed after parsing.
 #[derive(Debug, Default)]
 struct Parsed {
     plain: HashMap<String, Vec<Entry>>,
-    hashed: Vec<Hashed>,
-    patterns: Vec<Pattern>,
+    /// Hashed and wildcard entries: matched one by one.
+    scanned: Vec<(Names, Entry)>,
+    /// `@cert-authority` lines.
+    cas: Vec<(Names, Entry)>,
     revoked: HashSet<KeyData>,
+    lines: usize,
+}
+
+/// Hosts learned during this engine's life (accept-new).
+#[derive(Debug, Default)]
+struct Learned {
+    plain: HashMap<String, Vec<Entry>>,
     lines: usize,
 }
 
@@ -107,7 +156,76 @@ struct Parsed {
 pub struct KnownHosts {
     path: PathBuf,
     mode: HostKeyCheck,
-    state: Mutex<Parsed>,
+    hash: bool,
+    parsed: Parsed,
+    learned: Mutex<Learned>,
+}
+
+/// The known_hosts entries naming one host: taken before connecting, used to order the host-key
+/// algorithms and to check the server's key.
+#[derive(Debug, Clone, Default)]
+pub struct HostKeys {
+    name: String,
+    keys: Vec<Entry>,
+    cas: Vec<Entry>,
+}
+
+/// Host-key algorithm preferences for one host, from its known_hosts entries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct KeyPrefs {
+    /// Bit set of the key families known for the host (see [`family`]).
+    pub known: u8,
+    /// A `@cert-authority` line names the host: ask for certificates first.
+    pub certificates: bool,
+}
+
+impl KeyPrefs {
+    /// Whether these preferences need no change to the client's algorithm list.
+    pub fn is_default(&self) -> bool {
+        self.known == 0 && !self.certificates
+    }
+
+    /// `list` reordered: the algorithms of known families first (each group in `list`'s order).
+    pub fn order(&self, list: &[Algorithm]) -> Vec<Algorithm> {
+        let known = |a: &Algorithm| family(a).is_some_and(|f| self.known & f != 0);
+        list.iter()
+            .filter(|a| known(a))
+            .chain(list.iter().filter(|a| !known(a)))
+            .cloned()
+            .collect()
+    }
+}
+
+/// A one-bit family of a host-key algorithm: RSA keys serve every RSA signature hash.
+pub fn family(a: &Algorithm) -> Option<u8> {
+    match a {
+        Algorithm::Ed25519 => Some(1),
+        Algorithm::Ecdsa {
+            curve: EcdsaCurve::NistP256,
+        } => Some(2),
+        Algorithm::Ecdsa {
+            curve: EcdsaCurve::NistP384,
+        } => Some(4),
+        Algorithm::Ecdsa {
+            curve: EcdsaCurve::NistP521,
+        } => Some(8),
+        Algorithm::Rsa { .. } => Some(16),
+        _ => None,
+    }
+}
+
+impl HostKeys {
+    /// Which key types to ask the server for first.
+    pub fn preferences(&self) -> KeyPrefs {
+        KeyPrefs {
+            known: self
+                .keys
+                .iter()
+                .filter_map(|e| family(&e.key.algorithm()))
+                .fold(0, |a, b| a | b),
+            certificates: !self.cas.is_empty(),
+        }
+    }
 }
 
 /// The name OpenSSH looks a host up by: `host` on port 22, `[host]:port` otherwise.
@@ -141,11 +259,24 @@ impl KnownHosts {
     /// named in warnings and receives learned hosts in accept-new mode). Unparsable lines are
     /// skipped as in [`load`](Self::load).
     pub fn parse_text(text: &str, path: &Path, mode: HostKeyCheck) -> Self {
+        let parsed = parse(text, path);
+        let lines = parsed.lines;
         KnownHosts {
             path: path.to_path_buf(),
             mode,
-            state: Mutex::new(parse(text, path)),
+            hash: false,
+            parsed,
+            learned: Mutex::new(Learned {
+                plain: HashMap::new(),
+                lines,
+            }),
         }
+    }
+
+    /// Whether learned hosts are written hashed (`|1|salt|hash`, OpenSSH's `HashKnownHosts`).
+    pub fn with_hashing(mut self, hash: bool) -> Self {
+        self.hash = hash;
+        self
     }
 
     /// The file's path.
@@ -158,44 +289,147 @@ impl KnownHosts {
         self.mode
     }
 
+    /// Every entry naming `host:port` (nothing when checking is off).
+    pub fn host_keys(&self, host: &str, port: u16) -> HostKeys {
+        let name = lookup_name(host, port);
+        if self.mode == HostKeyCheck::Off {
+            return HostKeys {
+                name,
+                ..HostKeys::default()
+            };
+        }
+        let p = &self.parsed;
+        let mut keys: Vec<Entry> = p.plain.get(&name).cloned().unwrap_or_default();
+        // A hashed entry costs one HMAC per host: with thousands of them, scanning them all for
+        // every host of a fleet run is minutes of CPU. A host that plain entries name is not
+        // looked for among the hashed ones (wildcard patterns are cheap and always scanned).
+        let skip_hashed = !keys.is_empty();
+        keys.extend(
+            p.scanned
+                .iter()
+                .filter(|(n, _)| !(skip_hashed && matches!(n, Names::Hashed { .. })))
+                .filter(|(n, _)| n.matches(&name))
+                .map(|(_, e)| e.clone()),
+        );
+        if let Some(learned) = self.learned.lock().plain.get(&name) {
+            keys.extend(learned.iter().cloned());
+        }
+        let cas = p
+            .cas
+            .iter()
+            .filter(|(n, _)| n.matches(&name))
+            .map(|(_, e)| e.clone())
+            .collect();
+        HostKeys { name, keys, cas }
+    }
+
     /// Checks `key` for `host:port` under the store's mode, learning it in accept-new mode.
     pub fn check(&self, host: &str, port: u16, key: &PublicKey) -> Verdict {
+        let known = self.host_keys(host, port);
+        self.verify_key(&known, key.key_data())
+    }
+
+    /// Checks the plain key the server presented against the host's entries, learning it in
+    /// accept-new mode.
+    pub fn verify_key(&self, known: &HostKeys, data: &KeyData) -> Verdict {
         if self.mode == HostKeyCheck::Off {
             return Verdict::Unchecked;
         }
-        let name = lookup_name(host, port);
-        let data = key.key_data();
-        let mut state = self.state.lock();
-        let verdict = state.lookup(&name, data);
-        if verdict == Verdict::Unknown && self.mode == HostKeyCheck::AcceptNew {
-            return match self.learn(&mut state, name, key) {
-                Ok(()) => Verdict::Learned,
-                Err(e) => {
-                    tracing::warn!("cannot record a new host key: {e}");
-                    // The key was accepted for this run; failing the host would not make the
-                    // file writable.
-                    Verdict::Learned
-                }
-            };
+        if self.parsed.revoked.contains(data) {
+            return Verdict::Revoked;
         }
-        verdict
+        match compare(&known.keys, data) {
+            Verdict::Unknown => self.unknown(&known.name, data),
+            v => v,
+        }
     }
 
-    fn learn(&self, state: &mut Parsed, name: String, key: &PublicKey) -> std::io::Result<()> {
+    /// Checks a host certificate presented by `host` (the name connected to, without port).
+    pub fn verify_cert(&self, known: &HostKeys, host: &str, cert: &Certificate) -> Verdict {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.verify_cert_at(known, host, cert, now)
+    }
+
+    /// [`verify_cert`](Self::verify_cert) at `now` (Unix seconds).
+    pub fn verify_cert_at(
+        &self,
+        known: &HostKeys,
+        host: &str,
+        cert: &Certificate,
+        now: u64,
+    ) -> Verdict {
+        if self.mode == HostKeyCheck::Off {
+            return Verdict::Unchecked;
+        }
+        if self.parsed.revoked.contains(cert.signature_key()) {
+            return Verdict::CaRevoked;
+        }
+        if self.parsed.revoked.contains(cert.public_key()) {
+            return Verdict::Revoked;
+        }
+        let reason = match cert_problem(known, host, cert, now) {
+            None => return Verdict::Trusted,
+            Some(r) => r,
+        };
+        // As OpenSSH: a certificate that does not pass is checked again as its plain key.
+        match compare(&known.keys, cert.public_key()) {
+            Verdict::Unknown if known.cas.is_empty() => {
+                // No CA vouches for this host: its certificate is as good as its bare key.
+                match self.unknown(&known.name, cert.public_key()) {
+                    Verdict::Unknown => Verdict::CertRejected { reason },
+                    v => v,
+                }
+            }
+            Verdict::Unknown => Verdict::CertRejected { reason },
+            v => v,
+        }
+    }
+
+    /// A key no snapshot entry knows: maybe learned meanwhile by another connection to the same
+    /// name; learned now in accept-new mode.
+    fn unknown(&self, name: &str, data: &KeyData) -> Verdict {
+        let mut learned = self.learned.lock();
+        if let Some(entries) = learned.plain.get(name) {
+            match compare(entries, data) {
+                Verdict::Unknown => {}
+                v => return v,
+            }
+        }
+        if self.mode != HostKeyCheck::AcceptNew {
+            return Verdict::Unknown;
+        }
+        if let Err(e) = self.learn(&mut learned, name.to_string(), data) {
+            // The key was accepted for this run; failing the host would not make the file
+            // writable.
+            tracing::warn!("cannot record a new host key: {e}");
+        }
+        Verdict::Learned
+    }
+
+    fn learn(&self, state: &mut Learned, name: String, key: &KeyData) -> std::io::Result<()> {
         state.lines += 1;
         let line_no = state.lines;
-        let encoded = key.to_openssh().map_err(std::io::Error::other)?;
+        let encoded = PublicKey::new(key.clone(), "")
+            .to_openssh()
+            .map_err(std::io::Error::other)?;
         // Drop any comment: `algo base64`.
         let mut parts = encoded.split_whitespace();
         let algo = parts.next().unwrap_or_default();
         let b64 = parts.next().unwrap_or_default();
-        let line = format!("{name} {algo} {b64}\n");
+        let written = if self.hash {
+            hash_name(&name)?
+        } else {
+            name.clone()
+        };
+        let line = format!("{written} {algo} {b64}\n");
         let plain = is_plain_name(&name);
         state.plain.entry(name).or_default().push(Entry {
-            key: key.key_data().clone(),
+            key: key.clone(),
             line: line_no,
         });
-        if !plain {
+        if !plain && !self.hash {
             // Written as is, the name would read back as a pattern (`*`, `?`, `!`), a list
             // (`,`), a marker, a comment or several fields, and trust the key for other hosts.
             return Err(std::io::Error::other(format!(
@@ -229,46 +463,122 @@ impl KnownHosts {
     }
 }
 
-impl Parsed {
-    fn lookup(&self, name: &str, data: &KeyData) -> Verdict {
-        if self.revoked.contains(data) {
-            return Verdict::Revoked;
+/// Trusted when some entry holds `data`; else changed when one holds another key of its type.
+fn compare(entries: &[Entry], data: &KeyData) -> Verdict {
+    let algo = data.algorithm();
+    let mut changed = None;
+    for e in entries {
+        if &e.key == data {
+            return Verdict::Trusted;
         }
-        let algo = data.algorithm();
-        let mut changed = None;
-        let mut consider = |e: &Entry| -> bool {
-            if &e.key == data {
-                return true;
-            }
-            if e.key.algorithm() == algo && changed.is_none() {
-                changed = Some(e.line);
-            }
-            false
-        };
-        if let Some(entries) = self.plain.get(name) {
-            for e in entries {
-                if consider(e) {
-                    return Verdict::Trusted;
-                }
-            }
-        }
-        for h in &self.hashed {
-            if hashed_matches(&h.salt, &h.hash, name) && consider(&h.entry) {
-                return Verdict::Trusted;
-            }
-        }
-        for p in &self.patterns {
-            if patterns_match(&p.patterns, name) && consider(&p.entry) {
-                return Verdict::Trusted;
-            }
-        }
-        // Known hosts with other key types only: OpenSSH would negotiate the known type; here the
-        // server's offered type is unknown for this host.
-        match changed {
-            Some(line) => Verdict::Changed { line },
-            None => Verdict::Unknown,
+        if changed.is_none() && e.key.algorithm() == algo {
+            changed = Some(e.line);
         }
     }
+    match changed {
+        Some(line) => Verdict::Changed { line },
+        None => Verdict::Unknown,
+    }
+}
+
+/// Why `cert` is not an acceptable host certificate for `host`, in OpenSSH's order of checks;
+/// `None` when it is.
+fn cert_problem(known: &HostKeys, host: &str, cert: &Certificate, now: u64) -> Option<String> {
+    let ca = cert.signature_key();
+    let fingerprint = || ca.fingerprint(HashAlg::Sha256).to_string();
+    if !known.cas.iter().any(|e| &e.key == ca) {
+        return Some(if known.cas.is_empty() {
+            format!(
+                "signed by an unknown CA ({}): no @cert-authority line names {}",
+                fingerprint(),
+                known.name
+            )
+        } else {
+            format!(
+                "signed by an unknown CA ({}): not the @cert-authority key for {}",
+                fingerprint(),
+                known.name
+            )
+        });
+    }
+    if cert.cert_type() != CertType::Host {
+        return Some("it is a user certificate, not a host certificate".into());
+    }
+    if cert.verify_signature().is_err() {
+        return Some(format!(
+            "its CA signature ({}) does not verify",
+            fingerprint()
+        ));
+    }
+    if now < cert.valid_after() {
+        return Some(format!(
+            "not valid yet (valid from {})",
+            utc(cert.valid_after())
+        ));
+    }
+    if now >= cert.valid_before() {
+        return Some(format!(
+            "expired (valid until {})",
+            utc(cert.valid_before())
+        ));
+    }
+    let principals = cert.valid_principals();
+    if !principals.is_empty()
+        && !principals
+            .iter()
+            .any(|p| glob(p.as_bytes(), host.as_bytes()))
+    {
+        return Some(format!(
+            "wrong principal: valid for {}, not for {host}",
+            principals.join(",")
+        ));
+    }
+    if !cert.critical_options().is_empty() {
+        let names: Vec<&str> = cert.critical_options().keys().map(String::as_str).collect();
+        return Some(format!("unsupported critical options: {}", names.join(",")));
+    }
+    None
+}
+
+/// `YYYY-MM-DD hh:mm:ss UTC` for Unix seconds (certificate validity in messages).
+fn utc(secs: u64) -> String {
+    if secs == u64::MAX {
+        return "forever".into();
+    }
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// `|1|salt|hash` for `name`, with a fresh random salt (as `ssh-keygen -H`).
+fn hash_name(name: &str) -> std::io::Result<String> {
+    let mut salt = [0u8; 20];
+    getrandom::fill(&mut salt).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let mac = <Hmac<Sha1> as KeyInit>::new_from_slice(&salt)
+        .map_err(|e| std::io::Error::other(e.to_string()))?
+        .chain_update(name.as_bytes())
+        .finalize()
+        .into_bytes();
+    Ok(format!(
+        "|1|{}|{}",
+        BASE64.encode(&salt),
+        BASE64.encode(&mac)
+    ))
 }
 
 /// Whether `name`, written as the first field of a known_hosts line, reads back as exactly this
@@ -302,8 +612,9 @@ fn patterns_match(patterns: &[String], name: &str) -> bool {
     matched
 }
 
-/// `*` and `?` glob, iterative with single backtrack point (linear-ish, no recursion).
-fn glob(pat: &[u8], s: &[u8]) -> bool {
+/// `*` and `?` glob, case-insensitive, iterative with single backtrack point (linear-ish, no
+/// recursion).
+pub(crate) fn glob(pat: &[u8], s: &[u8]) -> bool {
     let (mut p, mut i) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while let Some(&ch) = s.get(i) {
@@ -362,50 +673,52 @@ fn parse(text: &str, path: &Path) -> Parsed {
                 continue;
             }
         };
-        let data = key.key_data().clone();
-        match marker {
-            Some("@revoked") => {
-                parsed.revoked.insert(data);
-                continue;
-            }
-            Some(other) => {
-                // @cert-authority: host certificates are not supported yet.
-                tracing::debug!("{}:{line_no}: {other} entry ignored", path.display());
-                continue;
-            }
-            None => {}
-        }
-        let entry = || Entry {
-            key: data.clone(),
+        let entry = Entry {
+            key: key.key_data().clone(),
             line: line_no,
         };
-        if first.starts_with("|1|") {
+        if marker == Some("@revoked") {
+            parsed.revoked.insert(entry.key);
+            continue;
+        }
+        let names = if first.starts_with("|1|") {
             let mut parts = first.split('|').skip(2);
             let salt = parts.next().and_then(|s| BASE64.decode(s.as_bytes()).ok());
             let hash = parts.next().and_then(|s| BASE64.decode(s.as_bytes()).ok());
             match (salt, hash) {
-                (Some(salt), Some(hash)) => parsed.hashed.push(Hashed {
-                    salt,
-                    hash,
-                    entry: entry(),
-                }),
-                _ => tracing::warn!(
-                    "{}:{line_no}: malformed hashed host skipped",
-                    path.display()
-                ),
+                (Some(salt), Some(hash)) => Names::Hashed { salt, hash },
+                _ => {
+                    tracing::warn!(
+                        "{}:{line_no}: malformed hashed host skipped",
+                        path.display()
+                    );
+                    continue;
+                }
             }
-            continue;
-        }
-        let names: Vec<&str> = first.split(',').collect();
-        if names.iter().any(|n| n.contains(['*', '?', '!'])) {
-            parsed.patterns.push(Pattern {
-                patterns: names.iter().map(|s| s.to_string()).collect(),
-                entry: entry(),
-            });
         } else {
-            for n in names {
-                parsed.plain.entry(n.to_string()).or_default().push(entry());
+            Names::List(first.split(',').map(str::to_string).collect())
+        };
+        match marker {
+            None => {}
+            Some("@cert-authority") => {
+                parsed.cas.push((names, entry));
+                continue;
             }
+            Some(other) => {
+                tracing::warn!(
+                    "{}:{line_no}: unknown marker {other}: line skipped",
+                    path.display()
+                );
+                continue;
+            }
+        }
+        match names {
+            Names::List(list) if !list.iter().any(|n| n.contains(['*', '?', '!'])) => {
+                for n in list {
+                    parsed.plain.entry(n).or_default().push(entry.clone());
+                }
+            }
+            names => parsed.scanned.push((names, entry)),
         }
     }
     parsed
@@ -508,6 +821,183 @@ mod tests {
         );
         let (_d, kh) = store(&text, HostKeyCheck::Strict);
         assert_eq!(kh.check("web1", 22, &k1), Verdict::Trusted);
+    }
+
+    fn rsa_key() -> PublicKey {
+        // A fixed 2048-bit RSA public key (generating one in a test is slow).
+        PublicKey::from_openssh(RSA_PUB).unwrap()
+    }
+
+    const RSA_PUB: &str = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQDUCItXmJEC/fGBig4SoL10qkI3R8/j/XnEnIZRM/o9T4m4uhKsY2n6vmrZU0nhOqsiFj9lFtjnUq/Q6tBm54DFPer8IyFnIcq1jXL+rOvHe+ecRzf1txBWEshLUCSBGj1EORG6nAHRvUS7iY/KCKyuc6C9yR69MRz04pHtP5RCCO6Tr63Kb5FImvsxUz/HMyZVW5VPm59aeBGRoflJPoBcaTDMtTSREAtGHkzHkgCwrWJRTTXXZdGWva58KmLNq3hnROSpAm17zNRzAzTM0uLHs709LPHXflwdl74XjF3iD0TbWgRPFiW9rVcQW916d4Eo/cpks8oa+nRBAmPfyUXt fixed";
+
+    #[test]
+    fn several_key_types_per_host_any_match_is_trusted() {
+        let (ed, ed_other) = (key(1), key(2));
+        let rsa = rsa_key();
+        let text = format!("web1 {}\nweb1 {}\n", b64(&rsa), b64(&ed));
+        let (_d, kh) = store(&text, HostKeyCheck::Strict);
+        assert_eq!(kh.check("web1", 22, &rsa), Verdict::Trusted);
+        assert_eq!(kh.check("web1", 22, &ed), Verdict::Trusted);
+        // Another key of a known type is a changed key, whatever the other types say.
+        assert_eq!(
+            kh.check("web1", 22, &ed_other),
+            Verdict::Changed { line: 2 }
+        );
+        // Known by RSA only: RSA algorithms are asked for first, Ed25519 later.
+        let (_d2, kh) = store(&format!("web1 {}\n", b64(&rsa)), HostKeyCheck::Strict);
+        let prefs = kh.host_keys("web1", 22).preferences();
+        assert!(!prefs.is_default());
+        let order = prefs.order(&russh::Preferred::DEFAULT.key);
+        assert!(matches!(order[0], Algorithm::Rsa { .. }), "{order:?}");
+        assert!(matches!(order[3], Algorithm::Ed25519), "{order:?}");
+        assert_eq!(order.len(), russh::Preferred::DEFAULT.key.len());
+        // A host known by nothing, or Ed25519 first, keeps the default order.
+        assert!(kh.host_keys("web9", 22).preferences().is_default());
+    }
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn cert(
+        ca_seed: u8,
+        host_seed: u8,
+        kind: CertType,
+        principals: &[&str],
+        valid: (u64, u64),
+    ) -> Certificate {
+        use russh::keys::ssh_key::certificate::Builder;
+        let ca = PrivateKey::from(Ed25519Keypair::from_seed(&[ca_seed; 32]));
+        let mut b = Builder::new(
+            [7u8; 16],
+            key(host_seed).key_data().clone(),
+            valid.0,
+            valid.1,
+        )
+        .unwrap();
+        b.cert_type(kind).unwrap();
+        b.key_id("test").unwrap();
+        if principals.is_empty() {
+            b.all_principals_valid().unwrap();
+        }
+        for p in principals {
+            b.valid_principal(*p).unwrap();
+        }
+        b.sign(&ca).unwrap()
+    }
+
+    fn verify(kh: &KnownHosts, host: &str, port: u16, c: &Certificate) -> Verdict {
+        kh.verify_cert_at(&kh.host_keys(host, port), host, c, NOW)
+    }
+
+    #[test]
+    fn host_certificates_signed_by_a_listed_ca() {
+        let ca = key(10);
+        let text = format!("@cert-authority *.dc1,[10.0.0.*]:2222 {}\n", b64(&ca));
+        let (_d, kh) = store(&text, HostKeyCheck::Strict);
+        let window = (NOW - 100, NOW + 100);
+        let good = cert(10, 1, CertType::Host, &["web1.dc1", "10.0.0.5"], window);
+        assert_eq!(verify(&kh, "web1.dc1", 22, &good), Verdict::Trusted);
+        assert_eq!(verify(&kh, "10.0.0.5", 2222, &good), Verdict::Trusted);
+        // Certificate types come first for hosts a CA vouches for.
+        assert!(kh.host_keys("web1.dc1", 22).preferences().certificates);
+        assert!(!kh.host_keys("web1.dc2", 22).preferences().certificates);
+        let reason = |v: Verdict| match v {
+            Verdict::CertRejected { reason } => reason,
+            other => format!("not rejected: {other:?}"),
+        };
+        // Wrong principal.
+        let r = reason(verify(&kh, "web2.dc1", 22, &good));
+        assert!(
+            r.contains("wrong principal") && r.contains("web2.dc1"),
+            "{r}"
+        );
+        // Expired, and not yet valid.
+        let old = cert(10, 1, CertType::Host, &["web1.dc1"], (NOW - 200, NOW - 100));
+        let r = reason(verify(&kh, "web1.dc1", 22, &old));
+        assert!(r.contains("expired"), "{r}");
+        let early = cert(10, 1, CertType::Host, &["web1.dc1"], (NOW + 100, NOW + 200));
+        assert!(reason(verify(&kh, "web1.dc1", 22, &early)).contains("not valid yet"));
+        // Signed by another CA; a CA for other names only.
+        let other = cert(11, 1, CertType::Host, &["web1.dc1"], window);
+        let r = reason(verify(&kh, "web1.dc1", 22, &other));
+        assert!(r.contains("unknown CA") && r.contains("SHA256:"), "{r}");
+        let r = reason(verify(&kh, "web1.dc2", 22, &good));
+        assert!(r.contains("no @cert-authority line names web1.dc2"), "{r}");
+        // A user certificate is not a host certificate.
+        let user = cert(10, 1, CertType::User, &["web1.dc1"], window);
+        assert!(reason(verify(&kh, "web1.dc1", 22, &user)).contains("user certificate"));
+        // No principals: valid for any host the CA line names.
+        let any = cert(10, 1, CertType::Host, &[], window);
+        assert_eq!(verify(&kh, "web7.dc1", 22, &any), Verdict::Trusted);
+        // The message names the host, what failed and the file.
+        let msg = verify(&kh, "web1.dc1", 22, &old).message(
+            "web1.dc1",
+            kh.path(),
+            "ssh-ed25519-cert-v01@openssh.com",
+        );
+        assert!(msg.contains("host certificate for web1.dc1"), "{msg}");
+        assert!(
+            msg.contains("expired (valid until 2027-01-15 07:58:20 UTC)"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn revoked_ca_or_host_key_refuses_a_valid_certificate() {
+        let ca = key(10);
+        let window = (NOW - 100, NOW + 100);
+        let good = cert(10, 1, CertType::Host, &["web1"], window);
+        let text = format!("@cert-authority * {}\n@revoked * {}\n", b64(&ca), b64(&ca));
+        let (_d, kh) = store(&text, HostKeyCheck::AcceptNew);
+        assert_eq!(verify(&kh, "web1", 22, &good), Verdict::CaRevoked);
+        let text = format!(
+            "@cert-authority * {}\n@revoked * {}\n",
+            b64(&ca),
+            b64(&key(1))
+        );
+        let (_d, kh) = store(&text, HostKeyCheck::AcceptNew);
+        assert_eq!(verify(&kh, "web1", 22, &good), Verdict::Revoked);
+    }
+
+    #[test]
+    fn rejected_certificate_falls_back_to_its_plain_key() {
+        let window = (NOW - 200, NOW - 100);
+        let expired = cert(10, 1, CertType::Host, &["web1"], window);
+        // No CA names the host, but its key is known: trusted, as OpenSSH.
+        let (_d, kh) = store(&format!("web1 {}\n", b64(&key(1))), HostKeyCheck::Strict);
+        assert_eq!(verify(&kh, "web1", 22, &expired), Verdict::Trusted);
+        // A CA names the host and the certificate failed: never learned in accept-new.
+        let text = format!("@cert-authority * {}\n", b64(&key(10)));
+        let (_d, kh) = store(&text, HostKeyCheck::AcceptNew);
+        assert!(matches!(
+            verify(&kh, "web1", 22, &expired),
+            Verdict::CertRejected { .. }
+        ));
+        assert_eq!(std::fs::read_to_string(kh.path()).unwrap(), text);
+    }
+
+    #[test]
+    fn accept_new_can_write_hashed_names() {
+        let k1 = key(1);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("known_hosts");
+        let kh = KnownHosts::load(&p, HostKeyCheck::AcceptNew)
+            .unwrap()
+            .with_hashing(true);
+        assert_eq!(kh.check("web1", 2222, &k1), Verdict::Learned);
+        assert_eq!(kh.check("web1", 2222, &k1), Verdict::Trusted);
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.starts_with("|1|") && !text.contains("web1"), "{text}");
+        assert_eq!(text.lines().count(), 1);
+        let again = KnownHosts::load(&p, HostKeyCheck::Strict).unwrap();
+        assert_eq!(again.check("web1", 2222, &k1), Verdict::Trusted);
+        assert_eq!(again.check("web1", 22, &k1), Verdict::Unknown);
+    }
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(951_827_696), "2000-02-29 12:34:56 UTC");
+        assert_eq!(utc(u64::MAX), "forever");
     }
 
     #[test]

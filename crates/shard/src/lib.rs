@@ -36,9 +36,12 @@ use std::path::PathBuf;
 
 pub use auth::{AuthMaterial, LoadedKey, Secret};
 pub use executor::{EventSink, Executor, Pool, ShardConfig};
-pub use known_hosts::{KnownHosts, Verdict};
+pub use known_hosts::{HostKeys, KeyPrefs, KnownHosts, Verdict};
 pub use shared::RunShared;
-pub use transport::{SshSettings, curve25519_first, default_client_config};
+pub use transport::{
+    ClientVariants, HostPlan, HostProfile, Keepalive, SshSettings, clone_config, curve25519_first,
+    default_client_config,
+};
 
 /// Errors of the executor that concern the whole run (a host's failure is never one of these:
 /// it is a [`fleetsh_core::HostError`] in that host's result).

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{AgentPool, AuthMaterial};
 use crate::executor::EventSink;
-use crate::known_hosts::{KnownHosts, Verdict};
+use crate::known_hosts::{HostKeys, KeyPrefs, KnownHosts, Verdict};
 
 /// Settings shared by every host of every run of an engine: SSH client config, auth material,
 /// known_hosts, default user and port.
@@ -38,9 +38,121 @@ pub struct SshSettings {
     /// Forward the ssh-agent ([`AuthMaterial::agent`]) to every command (`ssh -A`): the
     /// servers can then use its keys while the command runs. Off by default.
     pub forward_agent: bool,
+    /// Per-host variants of `client` with the host-key algorithms reordered (see
+    /// [`SshSettings::client_for`]).
+    pub client_variants: ClientVariants,
+}
+
+/// Copies of the client configuration with the host-key algorithm list reordered for hosts
+/// known by other key types, or with ssh_config's keepalive, one per distinct variant (a handful
+/// at most), made on first use.
+#[derive(Debug, Default)]
+pub struct ClientVariants {
+    made: Mutex<std::collections::HashMap<VariantKey, Arc<client::Config>>>,
+    /// The family sets of the base list's prefixes: a host whose known families are one of
+    /// them keeps the base order (hosts known by Ed25519 only, the common case, among them).
+    unchanged: std::sync::OnceLock<Vec<u8>>,
+}
+
+/// What distinguishes a client configuration variant.
+type VariantKey = (KeyPrefs, Option<Keepalive>);
+
+/// Keepalive settings (`ServerAliveInterval`, `ServerAliveCountMax`): after `interval` without
+/// data from the server a keepalive request is sent; after `max` unanswered ones the connection
+/// is closed and the host fails as `disconnected`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Keepalive {
+    /// Idle time before a keepalive request.
+    pub interval: Duration,
+    /// Unanswered requests before the connection is dropped.
+    pub max: usize,
+}
+
+/// Settings that ssh_config gives a group of hosts, overriding [`SshSettings`] (shared by every
+/// host that resolves alike, so 10,000 hosts with one `Host *` block share one profile).
+#[derive(Debug, Default)]
+pub struct HostProfile {
+    /// `User`.
+    pub user: Option<String>,
+    /// `Port`.
+    pub port: Option<u16>,
+    /// Keys from `IdentityFile`s, replacing the engine's key files.
+    pub keys: Option<Arc<[crate::auth::LoadedKey]>>,
+    /// `IdentitiesOnly yes`: the agent's keys are not offered.
+    pub identities_only: bool,
+    /// `ConnectTimeout`.
+    pub connect_timeout: Option<Duration>,
+    /// known_hosts from `UserKnownHostsFile`, `StrictHostKeyChecking`, `HashKnownHosts`.
+    pub known_hosts: Option<Arc<KnownHosts>>,
+    /// `ServerAliveInterval`/`ServerAliveCountMax`.
+    pub keepalive: Option<Keepalive>,
+    /// `ProxyJump` (not `none`): jump hosts are not implemented yet, so such a host fails with a
+    /// `connect` error naming it rather than bypass its bastion.
+    pub proxy_jump: Option<String>,
+}
+
+/// One host's ssh_config outcome: the address to connect to (`HostName`) and its profile.
+#[derive(Debug, Clone, Default)]
+pub struct HostPlan {
+    /// `HostName`: the name connected to and looked up in known_hosts (results still name the
+    /// host as typed).
+    pub hostname: Option<String>,
+    /// The shared settings.
+    pub profile: Arc<HostProfile>,
 }
 
 impl SshSettings {
+    /// The client configuration for a host with these known_hosts preferences: `client` itself
+    /// unless the host is known only by key types other than the first preferred ones, or a
+    /// `@cert-authority` line names it (then certificate algorithms are offered first). As
+    /// OpenSSH, this makes the server show the key type that is known, so that a host known by
+    /// its RSA key is not refused because it would rather show an Ed25519 key.
+    pub fn client_for(&self, prefs: KeyPrefs, keepalive: Option<Keepalive>) -> Arc<client::Config> {
+        if keepalive.is_none() && !prefs.certificates {
+            let unchanged = self.client_variants.unchanged.get_or_init(|| {
+                let families: Vec<u8> = self
+                    .client
+                    .preferred
+                    .key
+                    .iter()
+                    .map(|a| crate::known_hosts::family(a).unwrap_or(0))
+                    .collect();
+                // Prefix i keeps the order when no later algorithm is of one of its families.
+                (0..=families.len())
+                    .filter_map(|i| {
+                        let (head, tail) = families.split_at(i);
+                        let mask = head.iter().fold(0, |m, f| m | f);
+                        tail.iter().all(|f| f & mask == 0).then_some(mask)
+                    })
+                    .collect()
+            });
+            if unchanged.contains(&prefs.known) {
+                return self.client.clone();
+            }
+        }
+        let mut variants = self.client_variants.made.lock();
+        variants
+            .entry((prefs, keepalive))
+            .or_insert_with(|| {
+                let base = &self.client.preferred;
+                let ordered = prefs.order(&base.key);
+                if ordered[..] == base.key[..] && !prefs.certificates && keepalive.is_none() {
+                    return self.client.clone();
+                }
+                let mut config = clone_config(&self.client);
+                if let Some(k) = keepalive {
+                    config.keepalive_interval = Some(k.interval);
+                    config.keepalive_max = k.max;
+                }
+                if prefs.certificates {
+                    config.preferred.host_key_certificates = ordered.clone().into();
+                }
+                config.preferred.key = ordered.into();
+                Arc::new(config)
+            })
+            .clone()
+    }
+
     /// A bastion's target with the defaults filled in: the default user, port 22 (as
     /// OpenSSH's `-J`, the fleet's `-p` port is not a bastion's).
     pub fn fill_bastion(&self, t: &HostTarget) -> HostTarget {
@@ -74,10 +186,33 @@ pub fn curve25519_first(kex: &[russh::kex::Name]) -> Vec<russh::kex::Name> {
     v
 }
 
+/// A copy of `c` (russh's `Config` is not `Clone`: its `SshId` is not).
+pub fn clone_config(c: &client::Config) -> client::Config {
+    client::Config {
+        client_id: match &c.client_id {
+            russh::SshId::Standard(s) => russh::SshId::Standard(s.clone()),
+            russh::SshId::Raw(s) => russh::SshId::Raw(s.clone()),
+        },
+        limits: c.limits.clone(),
+        window_size: c.window_size,
+        maximum_packet_size: c.maximum_packet_size,
+        channel_buffer_size: c.channel_buffer_size,
+        preferred: c.preferred.clone(),
+        inactivity_timeout: c.inactivity_timeout,
+        keepalive_interval: c.keepalive_interval,
+        keepalive_max: c.keepalive_max,
+        anonymous: c.anonymous,
+        gex: c.gex.clone(),
+        nodelay: c.nodelay,
+    }
+}
+
 /// Everything a host task needs from its shard.
 #[derive(Debug, Clone)]
 pub(crate) struct HostCtx {
     pub settings: Arc<SshSettings>,
+    /// Per-host settings from ssh_config, parallel to the run's targets.
+    pub plans: Option<Arc<[HostPlan]>>,
     pub agent: Option<Arc<AgentPool>>,
     pub job: Arc<Job>,
     pub sink: EventSink,
@@ -107,13 +242,14 @@ pub(crate) async fn say_goodbye(c: &Connection) {
 /// Runs the job's action (command or transfer) on an authenticated connection.
 async fn act(
     ctx: &HostCtx,
+    profile: &HostProfile,
     handle: &client::Handle<ClientHandler>,
     result: &mut HostResult,
     start: Instant,
     typed: &str,
 ) {
     match &ctx.job.action {
-        fleetsh_core::Action::Exec => run_command(ctx, handle, result, start).await,
+        fleetsh_core::Action::Exec => run_command(ctx, profile, handle, result, start).await,
         _ => crate::sftp::run_transfer(ctx, handle, result, start, typed).await,
     }
 }
@@ -148,8 +284,9 @@ fn blame_bastion(ctx: &HostCtx, result: &mut HostResult) {
 
 pub(crate) struct ClientHandler {
     known: Arc<KnownHosts>,
+    /// The host's known_hosts entries, taken before connecting.
+    entries: HostKeys,
     host: String,
-    port: u16,
     verdict: Arc<Mutex<Option<(Verdict, String)>>>,
     /// The local agent socket, when agent forwarding was asked for.
     forward_agent: Option<std::path::PathBuf>,
@@ -164,18 +301,13 @@ impl client::Handler for ClientHandler {
     ) -> Result<bool, Self::Error> {
         let (verdict, algo) = match key {
             russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } => (
-                self.known.check(&self.host, self.port, key),
+                self.known.verify_key(&self.entries, key.key_data()),
                 key.algorithm().as_str().to_string(),
             ),
-            russh::keys::PublicKeyOrCertificate::Certificate(cert) => {
-                // Host certificates need @cert-authority support; until then treat the
-                // certificate's key like a plain key.
-                let key = russh::keys::PublicKey::from(cert.public_key().clone());
-                (
-                    self.known.check(&self.host, self.port, &key),
-                    key.algorithm().as_str().to_string(),
-                )
-            }
+            russh::keys::PublicKeyOrCertificate::Certificate(cert) => (
+                self.known.verify_cert(&self.entries, &self.host, cert),
+                cert.algorithm().to_certificate_type(),
+            ),
         };
         let ok = verdict.accepted();
         *self.verdict.lock() = Some((verdict, algo));
@@ -262,15 +394,29 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
         fleetsh_core::Action::Get(_) => target.to_string(),
         _ => String::new(),
     };
+    let default_plan = HostPlan::default();
+    let plan = ctx
+        .plans
+        .as_ref()
+        .and_then(|p| p.get(index))
+        .unwrap_or(&default_plan);
+    let profile = &*plan.profile;
+    // The host as typed, with the effective user and port: what the result names.
     let target = HostTarget {
         user: Some(
             target
                 .user
                 .clone()
+                .or_else(|| profile.user.clone())
                 .unwrap_or_else(|| settings.default_user.clone()),
         ),
         host: target.host.clone(),
-        port: Some(target.port.unwrap_or(settings.default_port)),
+        port: Some(
+            target
+                .port
+                .or(profile.port)
+                .unwrap_or(settings.default_port),
+        ),
     };
     let mut result = HostResult::failed(
         index,
@@ -278,6 +424,21 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
         HostError::new(ErrorKind::Internal, "not run"),
     );
     result.error = None;
+    if let Some(jump) = &profile.proxy_jump {
+        result.error = Some(HostError::new(
+            ErrorKind::Connect,
+            format!(
+                "ssh_config gives this host ProxyJump {jump}, and per-host jump hosts from ssh_config are not supported yet (use -J); not connecting directly"
+            ),
+        ));
+        return result;
+    }
+    // Where to connect: `HostName`, else the host as typed.
+    let address = HostTarget {
+        host: plan.hostname.clone().unwrap_or_else(|| target.host.clone()),
+        ..target.clone()
+    };
+    let connect_timeout = profile.connect_timeout.unwrap_or(job.connect_timeout);
 
     // A connected fleet's kept connection first. If it turns out to be unusable before the
     // command or transfer started (the server closed it meanwhile), connect afresh, once.
@@ -288,7 +449,7 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
         .filter(|h| !h.handle.is_closed());
     if let Some(h) = kept {
         let before = result.clone();
-        act(ctx, &h.handle, &mut result, start, &typed).await;
+        act(ctx, profile, &h.handle, &mut result, start, &typed).await;
         let not_started = result.timings.channel_open.is_none()
             && result
                 .error
@@ -325,11 +486,11 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
         let outcome = tokio::select! {
             biased;
             _ = ctx.cancel.cancelled() => Err(HostError::new(ErrorKind::Cancelled, "run cancelled while connecting")),
-            r = tokio::time::timeout(job.connect_timeout, connect(ctx, &target, &mut phase, &mut timings, start)) => match r {
+            r = tokio::time::timeout(connect_timeout, connect(ctx, profile, &address, &mut phase, &mut timings, start)) => match r {
                 Ok(r) => r,
                 Err(_) => Err(HostError::new(
                     ErrorKind::ConnectTimeout,
-                    format!("no connection within {:?} ({})", job.connect_timeout, match phase {
+                    format!("no connection within {connect_timeout:?} ({})", match phase {
                         Phase::Resolve => "resolving the name",
                         Phase::Tcp => "tcp connect",
                         Phase::Tunnel => "opening a tunnel through the jump host",
@@ -364,7 +525,7 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
         }
     };
 
-    act(ctx, &handle.handle, &mut result, start, &typed).await;
+    act(ctx, profile, &handle.handle, &mut result, start, &typed).await;
     blame_bastion(ctx, &mut result);
     release(ctx, index, handle).await;
     result.timings.total = start.elapsed();
@@ -398,18 +559,20 @@ async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, HostError> {
 
 async fn connect(
     ctx: &HostCtx,
+    profile: &HostProfile,
     target: &HostTarget,
     phase: &mut Phase,
     timings: &mut Timings,
     start: Instant,
 ) -> Result<Connection, HostError> {
-    connect_via(ctx, target, None, phase, timings, start).await
+    connect_via(ctx, profile, target, None, phase, timings, start).await
 }
 
 /// Connects to `target` over `over` (a tunnel a bastion opened), else through the run's jump
 /// hosts if any, else by TCP; then handshake, host-key check and authentication.
 pub(crate) async fn connect_via(
     ctx: &HostCtx,
+    profile: &HostProfile,
     target: &HostTarget,
     over: Option<russh::ChannelStream<client::Msg>>,
     phase: &mut Phase,
@@ -419,7 +582,7 @@ pub(crate) async fn connect_via(
     let port = target.port.unwrap_or(22);
     if let Some(stream) = over {
         timings.connect = Some(start.elapsed());
-        let handle = handshake(ctx, target, port, stream, phase, timings, start).await?;
+        let handle = handshake(ctx, profile, target, stream, phase, timings, start).await?;
         return Ok(Connection {
             handle,
             _tunnel: None,
@@ -429,7 +592,7 @@ pub(crate) async fn connect_via(
         *phase = Phase::Tunnel;
         let t = jumps.tunnel(ctx, &target.host, port).await?;
         timings.connect = Some(start.elapsed());
-        let handle = handshake(ctx, target, port, t.stream, phase, timings, start).await?;
+        let handle = handshake(ctx, profile, target, t.stream, phase, timings, start).await?;
         return Ok(Connection {
             handle,
             _tunnel: Some(t.permit),
@@ -460,7 +623,7 @@ pub(crate) async fn connect_via(
         tracing::debug!("set_nodelay: {e}");
     }
     timings.connect = Some(start.elapsed());
-    let handle = handshake(ctx, target, port, stream, phase, timings, start).await?;
+    let handle = handshake(ctx, profile, target, stream, phase, timings, start).await?;
     Ok(Connection {
         handle,
         _tunnel: None,
@@ -470,8 +633,8 @@ pub(crate) async fn connect_via(
 /// SSH handshake with the host-key check, then authentication, over `stream`.
 async fn handshake<S>(
     ctx: &HostCtx,
+    profile: &HostProfile,
     target: &HostTarget,
-    port: u16,
     stream: S,
     phase: &mut Phase,
     timings: &mut Timings,
@@ -480,13 +643,22 @@ async fn handshake<S>(
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let port = target.port.unwrap_or(22);
     let t_tcp = timings.connect.unwrap_or_default();
     *phase = Phase::Handshake;
     let verdict = Arc::new(Mutex::new(None));
+    let known_hosts = profile
+        .known_hosts
+        .as_ref()
+        .unwrap_or(&ctx.settings.known_hosts);
+    let entries = known_hosts.host_keys(&target.host, port);
+    let config = ctx
+        .settings
+        .client_for(entries.preferences(), profile.keepalive);
     let handler = ClientHandler {
-        known: ctx.settings.known_hosts.clone(),
+        known: known_hosts.clone(),
+        entries,
         host: target.host.clone(),
-        port,
         verdict: verdict.clone(),
         forward_agent: ctx
             .settings
@@ -494,29 +666,28 @@ where
             .then(|| ctx.settings.auth.agent.clone())
             .flatten(),
     };
-    let mut handle =
-        match client::connect_stream(ctx.settings.client.clone(), stream, handler).await {
-            Ok(h) => h,
-            Err(e) => {
-                if let Some((v, algo)) = verdict.lock().take()
-                    && !v.accepted()
-                {
-                    let name = crate::known_hosts::lookup_name(&target.host, port);
-                    return Err(HostError::new(
-                        ErrorKind::Hostkey,
-                        v.message(&name, ctx.settings.known_hosts.path(), &algo),
-                    ));
-                }
+    let mut handle = match client::connect_stream(config, stream, handler).await {
+        Ok(h) => h,
+        Err(e) => {
+            if let Some((v, algo)) = verdict.lock().take()
+                && !v.accepted()
+            {
+                let name = crate::known_hosts::lookup_name(&target.host, port);
                 return Err(HostError::new(
-                    ErrorKind::Handshake,
-                    format!("ssh handshake failed: {}", describe(&e)),
+                    ErrorKind::Hostkey,
+                    v.message(&name, known_hosts.path(), &algo),
                 ));
             }
-        };
+            return Err(HostError::new(
+                ErrorKind::Handshake,
+                format!("ssh handshake failed: {}", describe(&e)),
+            ));
+        }
+    };
 
     *phase = Phase::Auth;
     let user = target.user.clone().unwrap_or_default();
-    authenticate(ctx, &mut handle, &user).await?;
+    authenticate(ctx, profile, &mut handle, &user).await?;
     timings.handshake_auth = Some(start.elapsed().saturating_sub(t_tcp));
     Ok(handle)
 }
@@ -540,6 +711,7 @@ fn methods_str(m: &MethodSet) -> String {
 
 async fn authenticate(
     ctx: &HostCtx,
+    profile: &HostProfile,
     handle: &mut client::Handle<ClientHandler>,
     user: &str,
 ) -> Result<(), HostError> {
@@ -557,8 +729,8 @@ async fn authenticate(
     };
     let mut rsa_hash: Option<Option<HashAlg>> = None;
 
-    // 1. Agent identities (as OpenSSH: agent keys before key files).
-    if let Some(agent) = &ctx.agent {
+    // 1. Agent identities (as OpenSSH: agent keys before key files), unless IdentitiesOnly.
+    if let Some(agent) = ctx.agent.as_ref().filter(|_| !profile.identities_only) {
         let ids = agent.identities().await;
         for key in ids {
             if !allows(&offered, MethodKind::PublicKey) {
@@ -603,8 +775,9 @@ async fn authenticate(
         }
     }
 
-    // 2. Key files.
-    for k in &auth.keys {
+    // 2. Key files: ssh_config's IdentityFiles for this host, else the engine's.
+    let keys = profile.keys.as_deref().unwrap_or(&auth.keys);
+    for k in keys {
         if !allows(&offered, MethodKind::PublicKey) {
             break;
         }
@@ -865,11 +1038,13 @@ async fn open_channel(
 
 async fn run_command(
     ctx: &HostCtx,
+    profile: &HostProfile,
     handle: &client::Handle<ClientHandler>,
     result: &mut HostResult,
     start: Instant,
 ) {
     let job = &ctx.job;
+    let connect_timeout = profile.connect_timeout.unwrap_or(job.connect_timeout);
     let t_open = start.elapsed();
     // 1. Session channel and the requests that must succeed before the command runs
     //    (environment, pty), bounded by the connect timeout: a server that stops answering
@@ -877,11 +1052,11 @@ async fn run_command(
     let opened = tokio::select! {
         biased;
         _ = ctx.cancel.cancelled() => Err(HostError::new(ErrorKind::Cancelled, "run cancelled before the command started")),
-        r = tokio::time::timeout(job.connect_timeout, open_channel(handle, job, ctx.settings.forward_agent && ctx.settings.auth.agent.is_some())) => match r {
+        r = tokio::time::timeout(connect_timeout, open_channel(handle, job, ctx.settings.forward_agent && ctx.settings.auth.agent.is_some())) => match r {
             Ok(r) => r,
             Err(_) => Err(HostError::new(
                 ErrorKind::Channel,
-                format!("the server did not open a session channel within {:?}", job.connect_timeout),
+                format!("the server did not open a session channel within {connect_timeout:?}"),
             )),
         },
     };
@@ -1051,10 +1226,13 @@ async fn run_command(
         return;
     }
     if result.exit_code.is_none() && result.signal.is_none() {
-        let msg = if handle.is_closed() {
-            "connection lost before the command's exit status"
-        } else {
-            "channel closed without an exit status"
+        let msg = match (handle.is_closed(), profile.keepalive) {
+            (true, Some(k)) => format!(
+                "connection lost before the command's exit status (closed by the server, or {} keepalives unanswered at {:?} intervals)",
+                k.max, k.interval
+            ),
+            (true, None) => "connection lost before the command's exit status".to_string(),
+            (false, _) => "channel closed without an exit status".to_string(),
         };
         result.error = Some(HostError::new(ErrorKind::Disconnected, msg));
     }
@@ -1152,6 +1330,67 @@ mod tests {
         assert_eq!(v.len(), d.preferred.kex.len());
         let pos = |n| v.iter().position(|k| *k == n).unwrap();
         assert!(pos(russh::kex::MLKEM768X25519_SHA256) > pos(russh::kex::CURVE25519_PRE_RFC_8731));
+    }
+
+    fn settings() -> SshSettings {
+        SshSettings {
+            client: Arc::new(default_client_config()),
+            auth: AuthMaterial::default(),
+            known_hosts: Arc::new(KnownHosts::parse_text(
+                "",
+                std::path::Path::new("/kh"),
+                fleetsh_core::HostKeyCheck::Strict,
+            )),
+            default_user: "u".into(),
+            default_port: 22,
+            jump: Vec::new(),
+            jump_fanout: 1,
+            forward_agent: false,
+            client_variants: ClientVariants::default(),
+        }
+    }
+
+    #[test]
+    fn client_config_variants_only_when_the_order_changes() {
+        let s = settings();
+        let prefs = |known: u8, certificates: bool| KeyPrefs {
+            known,
+            certificates,
+        };
+        // Unknown host, or known by Ed25519 (first in the default order): the shared config.
+        assert!(Arc::ptr_eq(&s.client_for(prefs(0, false), None), &s.client));
+        assert!(Arc::ptr_eq(&s.client_for(prefs(1, false), None), &s.client));
+        assert!(s.client_variants.made.lock().is_empty());
+        // Known by RSA only: RSA first; made once, then shared.
+        let rsa = s.client_for(prefs(16, false), None);
+        assert!(!Arc::ptr_eq(&rsa, &s.client));
+        assert!(matches!(
+            rsa.preferred.key[0],
+            russh::keys::Algorithm::Rsa { .. }
+        ));
+        assert!(rsa.preferred.host_key_certificates.is_empty());
+        assert!(Arc::ptr_eq(&rsa, &s.client_for(prefs(16, false), None)));
+        // Ed25519 and RSA known: ECDSA moves after RSA.
+        let both = s.client_for(prefs(17, false), None);
+        assert!(matches!(
+            both.preferred.key[1],
+            russh::keys::Algorithm::Rsa { .. }
+        ));
+        // A CA names the host: certificate types offered.
+        let ca = s.client_for(prefs(0, true), None);
+        assert_eq!(
+            ca.preferred.host_key_certificates.len(),
+            ca.preferred.key.len()
+        );
+        // Keepalive from ssh_config.
+        let k = Keepalive {
+            interval: Duration::from_secs(5),
+            max: 2,
+        };
+        let alive = s.client_for(prefs(1, false), Some(k));
+        assert_eq!(alive.keepalive_interval, Some(Duration::from_secs(5)));
+        assert_eq!(alive.keepalive_max, 2);
+        assert_eq!(alive.preferred.key, s.client.preferred.key);
     }
 
     #[tokio::test]

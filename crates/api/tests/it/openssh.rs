@@ -66,6 +66,13 @@ pub(crate) fn sshd() -> Arc<Sshd> {
 impl Sshd {
     /// Creates the keys and config and starts `sshd`; panics with a clear message if it cannot.
     fn start() -> Sshd {
+        Sshd::start_with(|_| String::new())
+    }
+
+    /// As [`start`](Self::start), with `extra` called once the common keys exist in the
+    /// server's directory: it may create more files there and returns lines for sshd_config
+    /// (more `HostKey`s, `HostCertificate`, ...). For tests that need a server of their own.
+    fn start_with(extra: impl FnOnce(&Path) -> String) -> Sshd {
         let program = find_sshd();
         let dir = tempfile::tempdir().expect("tempdir");
         let p = dir.path();
@@ -88,7 +95,7 @@ impl Sshd {
             std::fs::create_dir_all(privsep).expect("create /run/sshd");
         }
 
-        let penalties = penalties_off(&program, p);
+        let penalties = penalties_off(&program, p).to_string() + &extra(p);
 
         // A port that is free on 127.0.0.1 may be taken on another address, or be taken by
         // someone else before sshd binds it: try a few ports.
@@ -96,7 +103,7 @@ impl Sshd {
         for _ in 0..3 {
             let port = free_port();
             let config = p.join("sshd_config");
-            std::fs::write(&config, sshd_config(p, port, penalties)).expect("write sshd_config");
+            std::fs::write(&config, sshd_config(p, port, &penalties)).expect("write sshd_config");
             let host_pub = public_key(&p.join("host_ed25519.pub"));
             let other_pub = public_key(&p.join("other_host_ed25519.pub"));
             std::fs::write(p.join("known_hosts"), known_hosts(port, &host_pub))
@@ -307,8 +314,12 @@ fn find_sshd() -> PathBuf {
 }
 
 pub(crate) fn keygen(path: &Path) {
+    keygen_type(path, "ed25519");
+}
+
+fn keygen_type(path: &Path, kind: &str) {
     let out = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "fleetsh-test", "-f"])
+        .args(["-q", "-t", kind, "-N", "", "-C", "fleetsh-test", "-f"])
         .arg(path)
         .stdin(Stdio::null())
         .output()
@@ -783,4 +794,349 @@ fn pty_is_a_terminal() {
         "{:?}",
         String::from_utf8_lossy(&r.stdout)
     );
+}
+
+/// Signs `dir/key.pub` as a host certificate (`dir/key-cert.pub`) with `dir/ca`.
+fn sign_host_key(dir: &Path, key: &str, principals: &str, validity: &str) {
+    let out = Command::new("ssh-keygen")
+        .current_dir(dir)
+        .args(["-q", "-s", "ca", "-I", "fleetsh-test-host", "-h"])
+        .args(["-n", principals, "-V", validity])
+        .arg(format!("{key}.pub"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ssh-keygen -s");
+    assert!(
+        out.status.success(),
+        "ssh-keygen -s failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A server of its own presenting a host certificate for its Ed25519 key, signed by `ca` in its
+/// directory for `principals`, valid over `validity` (`ssh-keygen -V`).
+fn sshd_with_host_certificate(principals: &str, validity: &str) -> Sshd {
+    Sshd::start_with(|p| {
+        keygen(&p.join("ca"));
+        keygen(&p.join("other_ca"));
+        sign_host_key(p, "host_ed25519", principals, validity);
+        format!(
+            "HostCertificate \"{}\"\n",
+            p.join("host_ed25519-cert.pub").display()
+        )
+    })
+}
+
+/// A known_hosts trusting only the CA key in `ca_pub` for every host.
+fn ca_known_hosts(sshd: &Sshd, ca_pub: &str) -> PathBuf {
+    let path = sshd.path(&format!("{ca_pub}_known_hosts"));
+    let ca = public_key(&sshd.path(ca_pub));
+    std::fs::write(&path, format!("@cert-authority * {ca}\n")).unwrap();
+    path
+}
+
+/// Issue 3: a host certificate signed by a `@cert-authority` CA is accepted for the names among
+/// its principals, and refused, naming the principal, for the others.
+#[test]
+fn host_certificate_from_a_known_ca() {
+    let sshd = sshd_with_host_certificate("127.0.0.1,127.0.0.2", "-5m:+1h");
+    let known = ca_known_hosts(&sshd, "ca.pub");
+    let report = sshd
+        .engine(2)
+        .known_hosts(&known)
+        .build()
+        .unwrap()
+        .run(sshd.targets(), job("echo hello"))
+        .unwrap()
+        .join();
+    for r in &report.results[..2] {
+        sshd.assert_ok(r);
+    }
+    for (i, r) in report.results.iter().enumerate().skip(2) {
+        let e = r
+            .error
+            .as_ref()
+            .expect("a host outside the principals fails");
+        assert_eq!(e.kind, ErrorKind::Hostkey, "{e}");
+        assert!(
+            e.message.contains("ssh-ed25519-cert-v01@openssh.com"),
+            "{e}"
+        );
+        assert!(e.message.contains("wrong principal"), "{e}");
+        assert!(e.message.contains(ADDRS[i]), "{e}");
+    }
+    // Signed by a CA that known_hosts does not list for these hosts.
+    let other = ca_known_hosts(&sshd, "other_ca.pub");
+    let report = sshd
+        .engine(1)
+        .known_hosts(&other)
+        .build()
+        .unwrap()
+        .run(vec![HostTarget::new(ADDRS[0])], job("true"))
+        .unwrap()
+        .join();
+    let e = report.results[0].error.as_ref().expect("unknown CA fails");
+    assert_eq!(e.kind, ErrorKind::Hostkey, "{e}");
+    assert!(e.message.contains("unknown CA"), "{e}");
+    // The CA's key marked @revoked: refused.
+    let ca = public_key(&sshd.path("ca.pub"));
+    let revoked = sshd.path("revoked_known_hosts");
+    std::fs::write(
+        &revoked,
+        format!("@cert-authority * {ca}\n@revoked * {ca}\n"),
+    )
+    .unwrap();
+    let report = sshd
+        .engine(1)
+        .known_hosts(&revoked)
+        .build()
+        .unwrap()
+        .run(vec![HostTarget::new(ADDRS[0])], job("true"))
+        .unwrap()
+        .join();
+    let e = report.results[0].error.as_ref().expect("revoked CA fails");
+    assert_eq!(e.kind, ErrorKind::Hostkey, "{e}");
+    assert!(e.message.contains("@revoked"), "{e}");
+}
+
+/// Issue 3: an expired host certificate is refused and the message says so.
+#[test]
+fn expired_host_certificate_is_refused() {
+    let sshd = sshd_with_host_certificate("127.0.0.1", "20200101:20200102");
+    let known = ca_known_hosts(&sshd, "ca.pub");
+    let report = sshd
+        .engine(1)
+        .known_hosts(&known)
+        .build()
+        .unwrap()
+        .run(vec![HostTarget::new(ADDRS[0])], job("true"))
+        .unwrap()
+        .join();
+    let e = report.results[0].error.as_ref().expect("expired fails");
+    assert_eq!(e.kind, ErrorKind::Hostkey, "{e}");
+    assert!(e.message.contains("expired (valid until 2020-01-0"), "{e}");
+}
+
+/// Issue 3: a host known only by its RSA key passes strict checking although the server would
+/// rather show its Ed25519 key: the client asks for the known type first, as OpenSSH does.
+#[test]
+fn host_known_only_by_rsa_passes_strict_check() {
+    let sshd = Sshd::start_with(|p| {
+        keygen_type(&p.join("host_rsa"), "rsa");
+        format!("HostKey \"{}\"\n", p.join("host_rsa").display())
+    });
+    let rsa = public_key(&sshd.path("host_rsa.pub"));
+    let known = sshd.path("rsa_known_hosts");
+    std::fs::write(&known, known_hosts(sshd.port, &rsa)).unwrap();
+    let report = sshd
+        .engine(2)
+        .known_hosts(&known)
+        .host_key_check(HostKeyCheck::Strict)
+        .build()
+        .unwrap()
+        .run(sshd.targets(), job("echo hello"))
+        .unwrap()
+        .join();
+    for r in &report.results {
+        sshd.assert_ok(r);
+        assert_eq!(String::from_utf8_lossy(&r.stdout), "hello\n");
+    }
+    // Both types known: any match is enough.
+    let ed = public_key(&sshd.path("host_ed25519.pub"));
+    std::fs::write(
+        &known,
+        known_hosts(sshd.port, &rsa) + &known_hosts(sshd.port, &ed),
+    )
+    .unwrap();
+    let report = sshd
+        .engine(1)
+        .known_hosts(&known)
+        .build()
+        .unwrap()
+        .run(sshd.targets(), job("true"))
+        .unwrap()
+        .join();
+    for r in &report.results {
+        sshd.assert_ok(r);
+    }
+}
+
+/// Issue 3: accept-new with hashing on writes `|1|salt|hash` names that OpenSSH finds.
+#[test]
+fn accept_new_writes_hashed_names_openssh_reads() {
+    let sshd = sshd();
+    let dir = tempfile::tempdir().unwrap();
+    let learned = dir.path().join("known_hosts");
+    let report = sshd
+        .engine(2)
+        .known_hosts(&learned)
+        .host_key_check(HostKeyCheck::AcceptNew)
+        .hash_known_hosts(true)
+        .build()
+        .unwrap()
+        .run(sshd.targets(), job("true"))
+        .unwrap()
+        .join();
+    for r in &report.results {
+        sshd.assert_ok(r);
+    }
+    let text = std::fs::read_to_string(&learned).unwrap();
+    assert_eq!(text.lines().count(), 4, "{text}");
+    assert!(text.lines().all(|l| l.starts_with("|1|")), "{text}");
+    assert!(!text.contains("127.0.0"), "{text}");
+    for a in ADDRS {
+        let name = format!("[{a}]:{}", sshd.port);
+        let out = Command::new("ssh-keygen")
+            .arg("-F")
+            .arg(&name)
+            .arg("-f")
+            .arg(&learned)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ssh-keygen -F {name}\n{text}");
+    }
+}
+
+/// Issue 3: an ssh_config alias gives HostName, User, Port, IdentityFile and UserKnownHostsFile;
+/// the engine is given nothing else, and results name the hosts as typed.
+#[test]
+fn ssh_config_alias_reaches_sshd() {
+    let sshd = sshd();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "Host fleet-*\n\
+             \x20 User {user}\n\
+             \x20 Port {port}\n\
+             \x20 IdentityFile {key}\n\
+             \x20 IdentitiesOnly yes\n\
+             \x20 UserKnownHostsFile {kh}\n\
+             Host fleet-a\n\
+             \x20 HostName 127.0.0.2\n\
+             Host fleet-b\n\
+             \x20 HostName 127.0.0.3\n",
+            user = sshd.user,
+            port = sshd.port,
+            key = sshd.path("client_ed25519").display(),
+            kh = sshd.path("known_hosts").display(),
+        ),
+    )
+    .unwrap();
+    let report = Engine::builder()
+        .shards(1)
+        .no_agent()
+        .ssh_config_file(&config)
+        .build()
+        .unwrap()
+        .run(
+            vec![HostTarget::new("fleet-a"), HostTarget::new("fleet-b")],
+            job("echo $SSH_CONNECTION"),
+        )
+        .unwrap()
+        .join();
+    for (r, (name, addr)) in report
+        .results
+        .iter()
+        .zip([("fleet-a", "127.0.0.2"), ("fleet-b", "127.0.0.3")])
+    {
+        sshd.assert_ok(r);
+        assert_eq!(r.target.host, name);
+        assert_eq!(r.target.user.as_deref(), Some(sshd.user.as_str()));
+        assert_eq!(r.target.port, Some(sshd.port));
+        // SSH_CONNECTION: client address and port, server address and port.
+        let conn = String::from_utf8_lossy(&r.stdout);
+        assert!(
+            conn.trim_end().ends_with(&format!("{addr} {}", sshd.port)),
+            "{conn}"
+        );
+    }
+}
+
+/// A TCP relay to `to` that, once `dead` is set, keeps both connections open but drops every
+/// byte: a network path that died without a reset.
+fn black_hole_relay(to: SocketAddr, dead: Arc<std::sync::atomic::AtomicBool>) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(server) = TcpStream::connect(to) else {
+                return;
+            };
+            for (mut from, mut into) in [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server, client),
+            ] {
+                let dead = dead.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 16384];
+                    while let Ok(n @ 1..) = from.read(&mut buf) {
+                        if dead.load(std::sync::atomic::Ordering::SeqCst) {
+                            continue;
+                        }
+                        if into.write_all(&buf[..n]).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        }
+    });
+    port
+}
+
+/// Issue 3: `ServerAliveInterval`/`ServerAliveCountMax` detect a connection that died silently
+/// while a command ran: the host ends as `disconnected` within a few intervals instead of
+/// waiting for the command timeout.
+#[test]
+fn keepalive_detects_a_dead_connection() {
+    let sshd = sshd();
+    let dead = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let relay = black_hole_relay(
+        SocketAddr::new(ADDRS[0].parse().unwrap(), sshd.port),
+        dead.clone(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let kh = dir.path().join("known_hosts");
+    let host_key = public_key(&sshd.path("host_ed25519.pub"));
+    std::fs::write(&kh, format!("[127.0.0.1]:{relay} {host_key}\n")).unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "Host relay\n  HostName 127.0.0.1\n  Port {relay}\n  UserKnownHostsFile {}\n\
+             \x20 ServerAliveInterval 1\n  ServerAliveCountMax 2\n",
+            kh.display()
+        ),
+    )
+    .unwrap();
+    let mut j = job("echo started; sleep 120");
+    j.stream_output = true;
+    let engine = Engine::builder()
+        .shards(1)
+        .user(&sshd.user)
+        .no_agent()
+        .identity_file(sshd.path("client_ed25519"))
+        .ssh_config_file(&config)
+        .build()
+        .unwrap();
+    let mut handle = engine.run(vec![HostTarget::new("relay")], j).unwrap();
+    let started = Instant::now();
+    while let Some(ev) = handle.next_event() {
+        if let fleetsh::Event::Output { data, .. } = &ev
+            && data.starts_with(b"started")
+        {
+            dead.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    let report = handle.join();
+    let r = &report.results[0];
+    assert!(dead.load(std::sync::atomic::Ordering::SeqCst), "{r:?}");
+    let e = r.error.as_ref().expect("a dead link fails the host");
+    assert_eq!(e.kind, ErrorKind::Disconnected, "{e}");
+    assert!(e.message.contains("keepalive"), "{e}");
+    assert_eq!(String::from_utf8_lossy(&r.stdout), "started\n");
+    assert!(started.elapsed() < Duration::from_secs(30), "{r:?}");
 }
