@@ -300,18 +300,12 @@ impl EngineBuilder {
 
     /// `-J` syntax: `[user@]host[:port][,[user@]host[:port]...]`.
     pub fn jump_spec(self, spec: &str) -> Result<Self, Error> {
-        let mut chain = Vec::new();
-        for hop in spec.split(',') {
-            let hop = hop.trim();
-            if hop.is_empty() {
-                return Err(fleetsh_core::Error::InvalidSetting {
-                    setting: "jump",
-                    reason: format!("{spec:?} has an empty hop"),
-                }
-                .into());
+        let chain = fleetsh_shard::jump::parse_chain(spec).map_err(|reason| {
+            fleetsh_core::Error::InvalidSetting {
+                setting: "jump",
+                reason,
             }
-            chain.push(hop.parse::<HostTarget>()?);
-        }
+        })?;
         Ok(self.jump(chain))
     }
 

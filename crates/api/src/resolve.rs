@@ -383,9 +383,7 @@ impl Resolver {
             })
             .collect::<Result<Arc<[HostPlan]>, Error>>()?;
         if jumps > 0 {
-            tracing::warn!(
-                "{jumps} host(s) have a ProxyJump in ssh_config; per-host jump hosts from ssh_config are not supported yet (use -J), so they fail instead of connecting directly"
-            );
+            tracing::debug!("{jumps} host(s) reached through their ssh_config ProxyJump");
         }
         Ok(plans)
     }
@@ -418,8 +416,8 @@ impl Resolver {
                 interval: s.server_alive_interval.value,
                 max: s.server_alive_count_max.value as usize,
             }),
-            // A `-J` flag reaches every host through its bastions: only ssh_config's
-            // per-host ProxyJump is refused (not supported yet).
+            // A `-J` flag reaches every host through its bastions; otherwise ssh_config's
+            // per-host ProxyJump chain.
             proxy_jump: s
                 .proxy_jump
                 .as_ref()

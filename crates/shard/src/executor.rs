@@ -434,7 +434,9 @@ impl Shard {
             cancel: self.cancel.clone(),
             shared: self.shared.clone(),
             cache: self.cache.clone(),
-            jumps: self.jumps.is_active().then(|| self.jumps.clone()),
+            // Always there: ssh_config may give some hosts a ProxyJump even without -J
+            // (nothing starts until a host needs a bastion).
+            jumps: Some(self.jumps.clone()),
         });
         let permits = Arc::new(Semaphore::new(self.fanout));
         let mut tasks = JoinSet::new();

@@ -41,23 +41,53 @@ struct BastionConn {
     permits: Arc<Semaphore>,
 }
 
-/// A run's (or a connected fleet's) bastion connections.
+/// A run's (or a connected fleet's) bastion connections: the `-J` chain every host uses, and
+/// the chains ssh_config's `ProxyJump` gives some hosts (each distinct chain has its own
+/// connections, made when a host first needs them).
 pub struct Jumps {
-    chain: Arc<[HostTarget]>,
+    default: Option<Arc<Chain>>,
+    chains: Mutex<HashMap<String, Result<Arc<Chain>, HostError>>>,
     fanout: usize,
     runtime: OnceCell<Result<tokio::runtime::Handle, HostError>>,
     /// Dropping it stops the jump thread (and with it every bastion connection).
     stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+}
+
+/// One chain of bastions, first hop first, and its connections (one per hop).
+struct Chain {
+    hops: Arc<[HostTarget]>,
     bastions: Mutex<HashMap<usize, Bastion>>,
+}
+
+impl Chain {
+    fn new(hops: Vec<HostTarget>) -> Arc<Chain> {
+        Arc::new(Chain {
+            hops: hops.into(),
+            bastions: Mutex::new(HashMap::new()),
+        })
+    }
 }
 
 impl std::fmt::Debug for Jumps {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Jumps")
-            .field("chain", &self.chain)
+            .field("default", &self.default.as_ref().map(|c| &c.hops))
             .field("fanout", &self.fanout)
             .finish_non_exhaustive()
     }
+}
+
+/// Parses a `-J` / `ProxyJump` chain: `[user@]host[:port][,...]`.
+pub fn parse_chain(spec: &str) -> Result<Vec<HostTarget>, String> {
+    let mut chain = Vec::new();
+    for hop in spec.split(',') {
+        let hop = hop.trim();
+        if hop.is_empty() {
+            return Err(format!("{spec:?} has an empty hop"));
+        }
+        chain.push(hop.parse::<HostTarget>().map_err(|e| e.to_string())?);
+    }
+    Ok(chain)
 }
 
 impl Drop for Jumps {
@@ -78,26 +108,34 @@ impl Jumps {
     /// at once through each. Nothing starts until the first tunnel is asked for.
     pub fn new(chain: Vec<HostTarget>, fanout: usize) -> Self {
         Jumps {
-            chain: chain.into(),
+            default: (!chain.is_empty()).then(|| Chain::new(chain)),
+            chains: Mutex::new(HashMap::new()),
             fanout: fanout.max(1),
             runtime: OnceCell::new(),
             stop: Mutex::new(None),
-            bastions: Mutex::new(HashMap::new()),
         }
     }
 
-    /// True when hosts are reached through bastions.
+    /// True when every host is reached through the `-J` bastions.
     pub fn is_active(&self) -> bool {
-        !self.chain.is_empty()
+        self.default.is_some()
     }
 
-    /// The chain as given, e.g. `admin@b1:2222,b2`.
-    pub fn describe(&self) -> String {
-        self.chain
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
+    /// The chain for a host: its `ProxyJump` (`spec`) if any, else `-J`, else none (direct).
+    fn chain(&self, spec: Option<&str>) -> Result<Option<Arc<Chain>>, HostError> {
+        let Some(spec) = spec else {
+            return Ok(self.default.clone());
+        };
+        self.chains
+            .lock()
+            .entry(spec.to_string())
+            .or_insert_with(|| {
+                parse_chain(spec).map(Chain::new).map_err(|e| {
+                    HostError::new(ErrorKind::Jump, format!("bad ProxyJump {spec:?}: {e}"))
+                })
+            })
+            .clone()
+            .map(Some)
     }
 
     async fn runtime(&self) -> Result<tokio::runtime::Handle, HostError> {
@@ -147,14 +185,15 @@ impl Jumps {
             .clone()
     }
 
-    fn bastion(&self, hop: usize) -> Bastion {
-        self.bastions
+    fn bastion(&self, chain: &Chain, hop: usize) -> Bastion {
+        chain
+            .bastions
             .lock()
             .entry(hop)
             .or_insert_with(|| {
                 Arc::new(BastionConn {
-                    name: self
-                        .chain
+                    name: chain
+                        .hops
                         .get(hop)
                         .map(ToString::to_string)
                         .unwrap_or_default(),
@@ -165,14 +204,14 @@ impl Jumps {
             .clone()
     }
 
-    /// The connection to hop `hop` of the chain, made once (on the jump thread) and shared.
-    fn connection<'a>(&'a self, ctx: &'a HostCtx, hop: usize) -> Pending<'a> {
+    /// The connection to hop `hop` of `chain`, made once (on the jump thread) and shared.
+    fn connection<'a>(&'a self, ctx: &'a HostCtx, chain: &'a Chain, hop: usize) -> Pending<'a> {
         Box::pin(async move {
-            let b = self.bastion(hop);
+            let b = self.bastion(chain, hop);
             let got = b
                 .conn
                 .get_or_init(|| async {
-                    let target = self.chain.get(hop).cloned().ok_or_else(|| {
+                    let target = chain.hops.get(hop).cloned().ok_or_else(|| {
                         HostError::new(ErrorKind::Internal, "jump chain index out of range")
                     })?;
                     let target = ctx.settings.fill_bastion(&target);
@@ -180,7 +219,7 @@ impl Jumps {
                     let over = if hop == 0 {
                         None
                     } else {
-                        let prev = self.connection(ctx, hop - 1).await?;
+                        let prev = self.connection(ctx, chain, hop - 1).await?;
                         let port = target.port.unwrap_or(22);
                         let ch = prev
                             .channel_open_direct_tcpip(
@@ -195,7 +234,8 @@ impl Jumps {
                                     ErrorKind::Jump,
                                     format!(
                                         "bastion {} cannot reach bastion {target}: {}",
-                                        self.chain
+                                        chain
+                                            .hops
                                             .get(hop - 1)
                                             .map(ToString::to_string)
                                             .unwrap_or_default(),
@@ -261,16 +301,21 @@ impl Jumps {
         })
     }
 
-    /// A tunnel to `host:port` through the whole chain.
+    /// A tunnel to `host:port` through the host's chain (`spec`: its `ProxyJump`; `None`:
+    /// the `-J` chain). `Ok(None)`: the host is reached directly.
     pub(crate) async fn tunnel(
         &self,
         ctx: &HostCtx,
+        spec: Option<&str>,
         host: &str,
         port: u16,
-    ) -> Result<Tunnel, HostError> {
-        let last = self.chain.len().saturating_sub(1);
-        let conn = self.connection(ctx, last).await?;
-        let b = self.bastion(last);
+    ) -> Result<Option<Tunnel>, HostError> {
+        let Some(chain) = self.chain(spec)? else {
+            return Ok(None);
+        };
+        let last = chain.hops.len().saturating_sub(1);
+        let conn = self.connection(ctx, &chain, last).await?;
+        let b = self.bastion(&chain, last);
         let permit = b.permits.clone().acquire_owned().await.map_err(|_| {
             HostError::new(ErrorKind::Internal, "the bastion's tunnel limit was closed")
         })?;
@@ -297,17 +342,18 @@ impl Jumps {
                     ),
                 )
             })?;
-        Ok(Tunnel {
+        Ok(Some(Tunnel {
             stream: ch.into_stream(),
             permit,
-        })
+        }))
     }
 
-    /// Whether the last bastion's connection is known to be lost (to name the cause when a
-    /// tunnelled connection drops).
-    pub(crate) fn lost(&self) -> Option<String> {
-        let last = self.chain.len().checked_sub(1)?;
-        let b = self.bastions.lock().get(&last).cloned()?;
+    /// Whether the last bastion of the host's chain is known to be lost (to name the cause
+    /// when a tunnelled connection drops).
+    pub(crate) fn lost(&self, spec: Option<&str>) -> Option<String> {
+        let chain = self.chain(spec).ok()??;
+        let last = chain.hops.len().checked_sub(1)?;
+        let b = chain.bastions.lock().get(&last).cloned()?;
         match b.conn.get() {
             Some(Ok(h)) if h.is_closed() => Some(b.name.clone()),
             _ => None,

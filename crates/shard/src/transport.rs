@@ -86,8 +86,8 @@ pub struct HostProfile {
     pub known_hosts: Option<Arc<KnownHosts>>,
     /// `ServerAliveInterval`/`ServerAliveCountMax`.
     pub keepalive: Option<Keepalive>,
-    /// `ProxyJump` (not `none`): jump hosts are not implemented yet, so such a host fails with a
-    /// `connect` error naming it rather than bypass its bastion.
+    /// `ProxyJump` (not `none`, and only without `-J`, which wins): the host is reached through
+    /// this chain of bastions (see [`crate::jump::Jumps`]).
     pub proxy_jump: Option<String>,
 }
 
@@ -267,14 +267,18 @@ async fn release(ctx: &HostCtx, index: usize, conn: Connection) {
 
 /// A tunnelled host that lost its connection because its bastion's connection was lost
 /// reports a `jump` error naming the bastion.
-fn blame_bastion(ctx: &HostCtx, result: &mut HostResult) {
+fn blame_bastion(ctx: &HostCtx, profile: &HostProfile, result: &mut HostResult) {
     let Some(e) = result.error.as_mut() else {
         return;
     };
     if e.kind != ErrorKind::Disconnected {
         return;
     }
-    if let Some(name) = ctx.jumps.as_ref().and_then(|j| j.lost()) {
+    if let Some(name) = ctx
+        .jumps
+        .as_ref()
+        .and_then(|j| j.lost(profile.proxy_jump.as_deref()))
+    {
         *e = HostError::new(
             ErrorKind::Jump,
             format!("connection to bastion {name} lost ({})", e.message),
@@ -424,15 +428,6 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
         HostError::new(ErrorKind::Internal, "not run"),
     );
     result.error = None;
-    if let Some(jump) = &profile.proxy_jump {
-        result.error = Some(HostError::new(
-            ErrorKind::Connect,
-            format!(
-                "ssh_config gives this host ProxyJump {jump}, and per-host jump hosts from ssh_config are not supported yet (use -J); not connecting directly"
-            ),
-        ));
-        return result;
-    }
     // Where to connect: `HostName`, else the host as typed.
     let address = HostTarget {
         host: plan.hostname.clone().unwrap_or_else(|| target.host.clone()),
@@ -456,7 +451,7 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
                 .as_ref()
                 .is_some_and(|e| e.kind != ErrorKind::Cancelled);
         if !not_started {
-            blame_bastion(ctx, &mut result);
+            blame_bastion(ctx, &profile, &mut result);
             release(ctx, index, h).await;
             result.timings.total = start.elapsed();
             return result;
@@ -526,7 +521,7 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
     };
 
     act(ctx, profile, &handle.handle, &mut result, start, &typed).await;
-    blame_bastion(ctx, &mut result);
+    blame_bastion(ctx, &profile, &mut result);
     release(ctx, index, handle).await;
     result.timings.total = start.elapsed();
     result
@@ -588,9 +583,16 @@ pub(crate) async fn connect_via(
             _tunnel: None,
         });
     }
-    if let Some(jumps) = ctx.jumps.as_ref().filter(|j| j.is_active()) {
-        *phase = Phase::Tunnel;
-        let t = jumps.tunnel(ctx, &target.host, port).await?;
+    let jumped = match &ctx.jumps {
+        Some(jumps) => {
+            *phase = Phase::Tunnel;
+            jumps
+                .tunnel(ctx, profile.proxy_jump.as_deref(), &target.host, port)
+                .await?
+        }
+        None => None,
+    };
+    if let Some(t) = jumped {
         timings.connect = Some(start.elapsed());
         let handle = handshake(ctx, profile, target, t.stream, phase, timings, start).await?;
         return Ok(Connection {

@@ -159,3 +159,38 @@ fn sim_bastion_refusing_to_forward_fails_every_host_with_jump() {
         assert!(e.message.contains(&targets[0].to_string()), "{e:?}");
     }
 }
+
+#[test]
+fn sim_proxy_jump_from_ssh_config_per_host() {
+    let f = crate::engine::fleet(30, 23, None);
+    let all = f.targets();
+    let bastion = &all[0];
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ssh_config");
+    // Hosts 2..=20 go through host 1; the others connect directly; first value wins.
+    let mut text = format!("Host {}\n  ProxyJump none\n", bastion.host);
+    for t in &all[1..20] {
+        text += &format!("Host {}\n  ProxyJump {bastion}\n", t.host);
+    }
+    std::fs::write(&config, text).unwrap();
+    let before = f.sim.tunnels_opened(0);
+    let engine = f.engine(2).ssh_config_file(&config).build().unwrap();
+    let report = engine.run(all.clone(), job("hostname")).unwrap().join();
+    for r in &report.results {
+        assert!(r.is_ok(), "{r:?}");
+    }
+    assert_eq!(
+        f.sim.tunnels_opened(0) - before,
+        19,
+        "only the ProxyJump hosts are tunnelled"
+    );
+
+    // A bad chain in ssh_config fails those hosts with a jump error naming it.
+    std::fs::write(&config, format!("Host {}\n  ProxyJump a,,b\n", all[3].host)).unwrap();
+    let engine = f.engine(1).ssh_config_file(&config).build().unwrap();
+    let report = engine.run(all[2..5].to_vec(), job("true")).unwrap().join();
+    let e = report.results[1].error.as_ref().expect("bad chain");
+    assert_eq!(e.kind, ErrorKind::Jump, "{e:?}");
+    assert!(e.message.contains("a,,b"), "{e:?}");
+    assert!(report.results[0].is_ok() && report.results[2].is_ok());
+}
