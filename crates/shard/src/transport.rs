@@ -451,7 +451,7 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
                 .as_ref()
                 .is_some_and(|e| e.kind != ErrorKind::Cancelled);
         if !not_started {
-            blame_bastion(ctx, &profile, &mut result);
+            blame_bastion(ctx, profile, &mut result);
             release(ctx, index, h).await;
             result.timings.total = start.elapsed();
             return result;
@@ -521,7 +521,7 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
     };
 
     act(ctx, profile, &handle.handle, &mut result, start, &typed).await;
-    blame_bastion(ctx, &profile, &mut result);
+    blame_bastion(ctx, profile, &mut result);
     release(ctx, index, handle).await;
     result.timings.total = start.elapsed();
     result
