@@ -612,33 +612,8 @@ fn patterns_match(patterns: &[String], name: &str) -> bool {
     matched
 }
 
-/// `*` and `?` glob, case-insensitive, iterative with single backtrack point (linear-ish, no
-/// recursion).
-pub(crate) fn glob(pat: &[u8], s: &[u8]) -> bool {
-    let (mut p, mut i) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while let Some(&ch) = s.get(i) {
-        match pat.get(p) {
-            Some(b'*') => {
-                star = Some((p, i));
-                p += 1;
-            }
-            Some(&c) if c == b'?' || c.eq_ignore_ascii_case(&ch) => {
-                p += 1;
-                i += 1;
-            }
-            _ => match star {
-                Some((sp, si)) => {
-                    p = sp + 1;
-                    i = si + 1;
-                    star = Some((sp, si + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pat.get(p..).unwrap_or_default().iter().all(|&c| c == b'*')
-}
+/// `*` and `?` glob, case-insensitive: the same matcher as ssh_config's `Host` patterns.
+pub(crate) use fleetsh_core::ssh_config::glob;
 
 fn parse(text: &str, path: &Path) -> Parsed {
     let mut parsed = Parsed::default();
