@@ -247,17 +247,7 @@ pub fn start(
     subset: Arc<[usize]>,
     config: &ShardConfig,
 ) -> Result<Executor, Error> {
-    let RunParts {
-        targets,
-        job,
-        settings,
-        plans,
-        shared,
-        cancel,
-        notify,
-        budget,
-        jumps,
-    } = run.clone();
+    let (cancel, notify) = (run.cancel.clone(), run.notify.clone());
     let n_hosts = subset.len();
     let shards = config.effective_shards(n_hosts);
     let (tx, rx) = crossbeam_channel::unbounded();
@@ -273,24 +263,7 @@ pub fn start(
     let mut spawn_error = None;
     for i in 0..shards {
         let (go_tx, go_rx) = crossbeam_channel::bounded::<bool>(1);
-        let shard = Shard {
-            index: i,
-            shards,
-            fanout: config.shard_fanout(i, shards),
-            targets: targets.clone(),
-            subset: subset.clone(),
-            shared: shared.clone(),
-            ctx_parts: (job.clone(), settings.clone(), plans.clone()),
-            sink: EventSink {
-                tx: tx.clone(),
-                notify: notify.clone(),
-                budget: budget.clone(),
-            },
-            cancel: cancel.clone(),
-            panic: config.panic_shard == Some(i),
-            cache: None,
-            jumps: jumps.clone(),
-        };
+        let shard = Shard::new(run, &subset, config, i, shards, &tx);
         let core = if config.pin {
             if cores.is_empty() {
                 tracing::warn!("pinning requested but the CPU cores are unknown; not pinning");
@@ -366,6 +339,37 @@ struct Shard {
     /// A pool shard's kept connections (None: connect and disconnect each host per run).
     cache: Option<ConnCache>,
     jumps: Arc<crate::jump::Jumps>,
+}
+
+impl Shard {
+    /// Shard `i` of `shards` for the hosts `subset` of `run`, sending on `tx`.
+    fn new(
+        run: &RunParts,
+        subset: &Arc<[usize]>,
+        config: &ShardConfig,
+        i: usize,
+        shards: usize,
+        tx: &Sender<Event>,
+    ) -> Shard {
+        Shard {
+            index: i,
+            shards,
+            fanout: config.shard_fanout(i, shards),
+            targets: run.targets.clone(),
+            subset: subset.clone(),
+            shared: run.shared.clone(),
+            ctx_parts: (run.job.clone(), run.settings.clone(), run.plans.clone()),
+            sink: EventSink {
+                tx: tx.clone(),
+                notify: run.notify.clone(),
+                budget: run.budget.clone(),
+            },
+            cancel: run.cancel.clone(),
+            panic: config.panic_shard == Some(i),
+            cache: None,
+            jumps: run.jumps.clone(),
+        }
+    }
 }
 
 fn shard_thread(
@@ -652,24 +656,7 @@ impl Pool {
         let (tx, rx) = crossbeam_channel::unbounded();
         let mut waiters = Vec::with_capacity(shards);
         for (i, w) in self.workers.iter().enumerate() {
-            let shard = Shard {
-                index: i,
-                shards,
-                fanout: self.config.shard_fanout(i, shards),
-                targets: run.targets.clone(),
-                subset: subset.clone(),
-                shared: run.shared.clone(),
-                ctx_parts: (run.job.clone(), run.settings.clone(), run.plans.clone()),
-                sink: EventSink {
-                    tx: tx.clone(),
-                    notify: run.notify.clone(),
-                    budget: run.budget.clone(),
-                },
-                cancel: run.cancel.clone(),
-                panic: self.config.panic_shard == Some(i),
-                cache: None,
-                jumps: run.jumps.clone(),
-            };
+            let shard = Shard::new(run, &subset, &self.config, i, shards, &tx);
             let (done_tx, done_rx) = crossbeam_channel::bounded(1);
             let sent =
                 w.tx.as_ref()
