@@ -73,6 +73,15 @@ pub enum SimError {
         #[source]
         source: russh::keys::ssh_key::Error,
     },
+    /// [`SimConfig::host_cert_override`](crate::SimConfig::host_cert_override) names no
+    /// host of the fleet, or certifies another key than that host's.
+    #[error("bad host certificate override for host index {index}: {reason}")]
+    BadHostCert {
+        /// The host index of the override.
+        index: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// An item of a fault spec (or a `SimConfig::faults` entry) is malformed.
     #[error("bad fault `{token}`: {reason}")]
     BadFault {

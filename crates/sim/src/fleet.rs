@@ -4,9 +4,9 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use russh::keys::{PrivateKey, PublicKey};
+use russh::keys::{Certificate, PrivateKey, PublicKey};
 use russh::server;
 use russh::{MethodKind, MethodSet, SshId};
 use tokio::net::{TcpListener, TcpSocket};
@@ -21,6 +21,10 @@ use crate::{Fault, SimConfig, SimError, SimHost, fault, keys, layout, state};
 const PORT_TRIES: usize = 20;
 /// Accept queue length of each listener (the kernel caps it at `somaxconn`).
 const BACKLOG: u32 = 1024;
+/// Host certificates are valid from this long before the start...
+const CERT_BACKDATE: Duration = Duration::from_secs(3600);
+/// ... for this long (ten years, leap days included).
+const CERT_LIFETIME: Duration = Duration::from_secs((10 * 365 + 3) * 24 * 3600);
 /// How long stopping waits for connections to say goodbye before the runtime drops them.
 const GRACE: Duration = Duration::from_secs(2);
 
@@ -69,10 +73,13 @@ impl SimFleet {
     /// Steps, in order:
     /// 1. check the config, compute every host's address and assign the faults;
     /// 2. derive the host keys and the client key from `config.seed` (and, for
-    ///    `hostkey-mismatch` hosts, the other key they serve);
+    ///    `hostkey-mismatch` hosts, the other key they serve); with
+    ///    [`SimConfig::host_ca`], sign each host's certificate; apply
+    ///    [`SimConfig::host_cert_override`];
     /// 3. start the sim thread and runtime, bind every listener (with `port: 0`, retry on
     ///    another port when the first one is taken on some address), start the accept loops;
-    /// 4. write `hosts`, `known_hosts`, `id_ed25519` and `id_ed25519.pub` into `state_dir`.
+    /// 4. write `hosts`, `known_hosts`, `id_ed25519` and `id_ed25519.pub` into `state_dir`,
+    ///    and `known_hosts_ca` with a host CA (removing a stale one without).
     ///
     /// If any step fails, everything started so far is stopped and the error returned.
     pub fn start(config: SimConfig) -> Result<SimFleet, SimError> {
@@ -86,6 +93,8 @@ impl SimFleet {
             password,
             kbd_interactive_only,
             user_ca,
+            host_ca,
+            host_cert_override,
             accept_env,
             sudo_password,
             faults,
@@ -100,10 +109,33 @@ impl SimFleet {
         let addrs = layout::addresses(addr_base, count)?;
         let faults = fault::assign(&faults, count, seed)?;
 
-        let host_keys: Vec<PrivateKey> = derive_host_keys(seed, count, threads);
+        let now = SystemTime::now();
+        let cert_valid = now.checked_sub(CERT_BACKDATE).unwrap_or(now)
+            ..now.checked_add(CERT_LIFETIME).unwrap_or(now);
+        let mut host_keys = derive_host_keys(
+            seed,
+            &addrs,
+            &faults,
+            host_ca.as_ref().map(|ca| (ca, cert_valid)),
+            threads,
+        )?;
+        if let Some((index, cert)) = host_cert_override {
+            let Some(keys) = host_keys.get_mut(index) else {
+                return Err(SimError::BadHostCert {
+                    index,
+                    reason: format!("the fleet has {count} hosts"),
+                });
+            };
+            if cert.public_key() != keys.served.public_key().key_data() {
+                return Err(SimError::BadHostCert {
+                    index,
+                    reason: "the certificate is not of the key the host serves".into(),
+                });
+            }
+            keys.cert = Some(cert);
+        }
         let client_key = keys::client_key(seed);
-        let host_publics: Vec<PublicKey> =
-            host_keys.iter().map(|k| k.public_key().clone()).collect();
+        let host_publics: Vec<PublicKey> = host_keys.iter().map(|k| k.listed.clone()).collect();
 
         let shared = Arc::new(Shared {
             client_key: client_key.public_key().key_data().clone(),
@@ -133,11 +165,7 @@ impl SimFleet {
             .into_iter()
             .zip(&faults)
             .enumerate()
-            .map(|(index, (key, fault))| {
-                let key = match fault {
-                    Some(Fault::HostkeyMismatch) => keys::mismatch_host_key(seed, index),
-                    _ => key,
-                };
+            .map(|(index, (keys, fault))| {
                 Arc::new(crate::server::Host {
                     shell: ShellHost {
                         name: layout::host_name(index),
@@ -146,7 +174,7 @@ impl SimFleet {
                     behaviour: HostBehaviour {
                         fault: fault.clone(),
                     },
-                    config: Arc::new(server_config(key, methods.clone())),
+                    config: Arc::new(server_config(keys.served, keys.cert, methods.clone())),
                     counters: Arc::new(HostCounters::default()),
                 })
             })
@@ -186,7 +214,14 @@ impl SimFleet {
                 addr: SocketAddr::V4(SocketAddrV4::new(ip, port)),
             })
             .collect();
-        if let Err(e) = state::write_all(&state_dir, &hosts, &host_publics, &client_key) {
+        let host_ca = host_ca.map(|ca| ca.public_key().clone());
+        if let Err(e) = state::write_all(
+            &state_dir,
+            &hosts,
+            &host_publics,
+            &client_key,
+            host_ca.as_ref(),
+        ) {
             control.stop();
             return Err(e);
         }
@@ -227,6 +262,13 @@ impl SimFleet {
     /// `state_dir/known_hosts`: one OpenSSH `known_hosts` line per host.
     pub fn known_hosts_file(&self) -> PathBuf {
         self.state_dir.join(state::KNOWN_HOSTS)
+    }
+
+    /// `state_dir/known_hosts_ca`: with [`SimConfig::host_ca`], the one `known_hosts` line
+    /// that trusts the host CA for every host, `@cert-authority * ssh-ed25519 AAAA...`.
+    /// Without a host CA the fleet removes it (the path is returned all the same).
+    pub fn known_hosts_ca_file(&self) -> PathBuf {
+        self.state_dir.join(state::KNOWN_HOSTS_CA)
     }
 
     /// `state_dir/id_ed25519`: the client key the fleet accepts (`id_ed25519.pub` beside it).
@@ -320,8 +362,9 @@ fn pid_of(index: usize) -> u32 {
     1000 + (index % 30_000) as u32
 }
 
-/// The russh server config of one host.
-fn server_config(key: PrivateKey, methods: MethodSet) -> server::Config {
+/// The russh server config of one host (russh advertises the certificate's algorithm,
+/// ahead of the plain key's, when there is one).
+fn server_config(key: PrivateKey, cert: Option<Certificate>, methods: MethodSet) -> server::Config {
     server::Config {
         server_id: SshId::Standard(
             concat!("SSH-2.0-fleetsh_sim_", env!("CARGO_PKG_VERSION")).into(),
@@ -331,37 +374,82 @@ fn server_config(key: PrivateKey, methods: MethodSet) -> server::Config {
         auth_rejection_time: Duration::from_millis(5),
         auth_rejection_time_initial: Some(Duration::ZERO),
         keys: vec![key],
+        certificates: cert.into_iter().collect(),
         inactivity_timeout: Some(Duration::from_secs(600)),
         nodelay: true,
         ..Default::default()
     }
 }
 
-/// Derives the host keys, on up to `threads` threads (each key costs a scalar multiplication).
-fn derive_host_keys(seed: u64, count: usize, threads: usize) -> Vec<PrivateKey> {
+/// One host's keys.
+struct HostKeys {
+    /// The key `known_hosts` lists.
+    listed: PublicKey,
+    /// The key the host serves (another one for `hostkey-mismatch`).
+    served: PrivateKey,
+    /// Its certificate, if any.
+    cert: Option<Certificate>,
+}
+
+/// Derives the host keys and, with a CA, signs their certificates, on up to `threads`
+/// threads (each key costs a scalar multiplication, each certificate a signature).
+fn derive_host_keys(
+    seed: u64,
+    addrs: &[Ipv4Addr],
+    faults: &[Option<Fault>],
+    ca: Option<(&PrivateKey, std::ops::Range<SystemTime>)>,
+    threads: usize,
+) -> Result<Vec<HostKeys>, SimError> {
+    let one = |index: usize| -> Result<HostKeys, SimError> {
+        let key = keys::host_key(seed, index);
+        let listed = key.public_key().clone();
+        let mismatch = matches!(faults.get(index), Some(Some(Fault::HostkeyMismatch)));
+        let served = if mismatch {
+            keys::mismatch_host_key(seed, index)
+        } else {
+            key
+        };
+        // A mismatch host's other key is not certified.
+        let cert = match (&ca, addrs.get(index)) {
+            (Some((ca, valid)), Some(ip)) if !mismatch => Some(crate::testing::make_host_cert(
+                ca,
+                served.public_key(),
+                &[&ip.to_string(), &layout::host_name(index)],
+                valid.clone(),
+            )?),
+            _ => None,
+        };
+        Ok(HostKeys {
+            listed,
+            served,
+            cert,
+        })
+    };
+    let count = addrs.len();
     let workers = threads
         .max(std::thread::available_parallelism().map_or(1, |n| n.get()))
         .min(count.div_ceil(256))
         .max(1);
     if workers == 1 {
-        return (0..count).map(|i| keys::host_key(seed, i)).collect();
+        return (0..count).map(one).collect();
     }
     let per = count.div_ceil(workers);
     std::thread::scope(|scope| {
         let parts: Vec<_> = (0..workers)
             .map(|w| {
                 let range = (w * per)..((w + 1) * per).min(count);
-                scope.spawn(move || range.map(|i| keys::host_key(seed, i)).collect::<Vec<_>>())
+                let one = &one;
+                scope.spawn(move || range.map(one).collect::<Result<Vec<_>, _>>())
             })
             .collect();
         let mut all = Vec::with_capacity(count);
         for part in parts {
             match part.join() {
-                Ok(keys) => all.extend(keys),
+                Ok(keys) => all.extend(keys?),
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
-        all
+        Ok(all)
     })
 }
 

@@ -1,4 +1,5 @@
-//! The state files: `hosts`, `known_hosts`, `id_ed25519`, `id_ed25519.pub`.
+//! The state files: `hosts`, `known_hosts`, `id_ed25519`, `id_ed25519.pub`, and
+//! `known_hosts_ca` with a host CA.
 //!
 //! Each file is written to a temporary name beside it and renamed into place, so a reader
 //! never sees half a file and the private key never exists with loose permissions.
@@ -15,6 +16,8 @@ use crate::{SimError, SimHost};
 /// File names inside the state directory.
 pub(crate) const HOSTS: &str = "hosts";
 pub(crate) const KNOWN_HOSTS: &str = "known_hosts";
+/// The `@cert-authority` line of the host CA (only with `SimConfig::host_ca`).
+pub(crate) const KNOWN_HOSTS_CA: &str = "known_hosts_ca";
 pub(crate) const CLIENT_KEY: &str = "id_ed25519";
 pub(crate) const CLIENT_KEY_PUB: &str = "id_ed25519.pub";
 /// Where a test puts a certificate of the client key (never written by the fleet itself).
@@ -31,12 +34,14 @@ pub(crate) fn known_hosts_pattern(host: &SimHost) -> String {
     }
 }
 
-/// Writes every state file into `dir` (created if missing).
+/// Writes every state file into `dir` (created if missing); without a host CA, removes a
+/// `known_hosts_ca` left by an earlier fleet, so no client trusts a stale CA.
 pub(crate) fn write_all(
     dir: &Path,
     hosts: &[SimHost],
     host_keys: &[PublicKey],
     client_key: &PrivateKey,
+    host_ca: Option<&PublicKey>,
 ) -> Result<(), SimError> {
     fs::create_dir_all(dir).map_err(|source| SimError::StateWrite {
         path: dir.to_path_buf(),
@@ -64,6 +69,25 @@ pub(crate) fn write_all(
         }
         Ok(())
     })?;
+
+    let ca_path = dir.join(KNOWN_HOSTS_CA);
+    match host_ca {
+        Some(ca) => {
+            let ca = PublicKey::new(ca.key_data().clone(), "")
+                .to_openssh()
+                .map_err(|source| SimError::Key { source })?;
+            write_text(&ca_path, &format!("@cert-authority * {ca}\n"))?;
+        }
+        None => match fs::remove_file(&ca_path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(SimError::StateWrite {
+                    path: ca_path,
+                    source: e,
+                });
+            }
+            _ => {}
+        },
+    }
 
     let private = client_key
         .to_openssh(LineEnding::LF)

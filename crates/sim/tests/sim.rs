@@ -1348,6 +1348,8 @@ mod agent;
 mod auth;
 #[path = "sim/bastion.rs"]
 mod bastion;
+#[path = "sim/hostcert.rs"]
+mod hostcert;
 #[path = "sim/sftp.rs"]
 mod sftp;
 
@@ -1385,6 +1387,28 @@ mod scale {
         let stopping = std::time::Instant::now();
         fleet.stop();
         println!("stopped in {:?}", stopping.elapsed());
+        assert!(elapsed < Duration::from_secs(10));
+    }
+
+    /// Measures the start of 10,000 hosts with a host CA (10,000 certificates signed).
+    /// Run with `cargo test -p fleetsh-sim --release -- --ignored --nocapture start_10k`.
+    #[test]
+    #[ignore = "measurement: needs RLIMIT_NOFILE above 10,000"]
+    fn start_10k_hosts_with_host_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let started = std::time::Instant::now();
+        let fleet = SimFleet::start(SimConfig {
+            count: 10_000,
+            port: 0,
+            state_dir: dir.path().to_path_buf(),
+            host_ca: Some(fleetsh_sim::testing::ca_key(1)),
+            ..SimConfig::default()
+        })
+        .unwrap();
+        let elapsed = started.elapsed();
+        println!("started 10,000 hosts with host certificates in {elapsed:?}");
+        assert!(fleet.known_hosts_ca_file().exists());
+        fleet.stop();
         assert!(elapsed < Duration::from_secs(10));
     }
 }
