@@ -392,3 +392,62 @@ mod sim {
         }
     }
 }
+
+mod host_certificates {
+    //! `@cert-authority` known_hosts against simulated hosts presenting host certificates.
+
+    use std::time::{Duration, SystemTime};
+
+    use fleetsh::{Engine, ErrorKind, HostTarget};
+    use fleetsh_sim::{SimConfig, SimFleet, testing};
+
+    use super::job;
+
+    #[test]
+    fn sim_hosts_known_only_through_their_ca() {
+        let ca = testing::ca_key(31);
+        let seed = 5;
+        let now = SystemTime::now();
+        // Host 2 presents a certificate signed by the right CA but expired.
+        let expired = testing::make_host_cert(
+            &ca,
+            &testing::host_public_key(seed, 2),
+            &[],
+            now - Duration::from_secs(7200)..now - Duration::from_secs(3600),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let fleet = SimFleet::start(SimConfig {
+            count: 12,
+            port: 0,
+            seed,
+            state_dir: dir.path().to_path_buf(),
+            host_ca: Some(ca.clone()),
+            host_cert_override: Some((2, expired)),
+            ..SimConfig::default()
+        })
+        .unwrap();
+        let targets: Vec<HostTarget> = fleet
+            .hosts()
+            .iter()
+            .map(|h| HostTarget::new(h.addr.ip().to_string()).with_port(h.addr.port()))
+            .collect();
+        // known_hosts holds nothing but the CA line: no host key is listed anywhere.
+        let engine = Engine::builder()
+            .no_agent()
+            .identity_file(fleet.client_key_file())
+            .known_hosts(fleet.known_hosts_ca_file())
+            .build()
+            .unwrap();
+        let report = engine.run(targets, job("hostname")).unwrap().join();
+        for r in &report.results {
+            if r.index == 2 {
+                let e = r.error.as_ref().expect("expired host certificate refused");
+                assert_eq!(e.kind, ErrorKind::Hostkey, "{r:?}");
+                assert!(e.message.contains("expired"), "{e:?}");
+            } else {
+                assert!(r.is_ok(), "{r:?}");
+            }
+        }
+    }
+}
