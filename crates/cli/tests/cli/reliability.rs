@@ -134,10 +134,23 @@ fn flooding_hosts_do_not_grow_memory() {
         assert_eq!(out.status.code(), Some(1), "{err}");
         assert!(err.contains("command_timeout: 300"), "{err}");
         if mode == "json" {
-            for v in json_lines(&out) {
-                assert_eq!(v["truncated"], true);
-                assert_eq!(v["stdout"].as_str().unwrap().len(), 65536);
+            // Every capture stops at the cap. A host that got its exec late on a loaded
+            // machine may not have filled it within the 4 s: most hosts must have.
+            let lines = json_lines(&out);
+            let mut truncated = 0;
+            for v in &lines {
+                let len = v["stdout"].as_str().unwrap().len();
+                assert!(len <= 65536, "{len}");
+                if v["truncated"] == true {
+                    assert_eq!(len, 65536);
+                    truncated += 1;
+                }
             }
+            assert!(
+                truncated * 10 >= lines.len() * 9,
+                "{truncated} of {} truncated",
+                lines.len()
+            );
         }
         results.push((mode, peak_rss_mib(&err)));
     }
