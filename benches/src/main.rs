@@ -18,7 +18,9 @@
 //! multi-thread and one current-thread runtime), `kex` (ML-KEM hybrid vs curve25519), `sweep`
 //! (fanout and rate stepped), `transfer` (one 256 MiB file to and from one host against OpenSSH's
 //! `scp`/`sftp` on a private loopback `sshd`, then a 1 MiB file to 1,000 simulated hosts), `all`.
-//! Each prints a plain-text table, and with `--json` one JSON object per scenario.
+//! Each prints a plain-text table, and with `--json` one JSON object per scenario. `echo` and
+//! `idle` take `--engine LABEL=PATH` (repeatable) to run `fleetsh` binaries as the client
+//! (`PATH run -o json` in a child of the measuring process) side by side, e.g. two builds.
 //! `docs/benchmarks.md` explains the method and records results.
 
 mod fleet;
@@ -116,6 +118,11 @@ enum Scenario {
         /// Shards (0: one per CPU).
         #[arg(long, default_value_t = 0)]
         shards: usize,
+        /// Instead of the engine in the measuring process, run these `fleetsh` binaries
+        /// (`PATH run -H ... -o json`, LABEL=PATH, repeatable) side by side, interleaved: e.g.
+        /// two builds of the CLI.
+        #[arg(long, value_name = "LABEL=PATH")]
+        engine: Vec<String>,
     },
     /// `cat /srv/data/26k.txt` with concurrency stepped: median time per phase.
     Seeds {
@@ -138,6 +145,10 @@ enum Scenario {
         /// session to open before the first one ends.
         #[arg(long)]
         sleep: Option<u64>,
+        /// Instead of the engine in the measuring process, run these `fleetsh` binaries
+        /// (LABEL=PATH, repeatable), interleaved.
+        #[arg(long, value_name = "LABEL=PATH")]
+        engine: Vec<String>,
     },
     /// `echo hello` on N hosts: shards 1..CPUs against a multi-thread and a current-thread
     /// plain-russh baseline.
@@ -387,13 +398,18 @@ impl Bench {
                 hosts,
                 fanout,
                 shards,
-            } => self.echo(hosts, *fanout, *shards),
+                engine,
+            } => self.echo(hosts, *fanout, *shards, &parse_engines(engine)?),
             Scenario::Seeds {
                 concurrency,
                 min_hosts,
                 shards,
             } => self.seeds(concurrency, *min_hosts, *shards),
-            Scenario::Idle { hosts, sleep } => self.idle(*hosts, *sleep),
+            Scenario::Idle {
+                hosts,
+                sleep,
+                engine,
+            } => self.idle(*hosts, *sleep, &parse_engines(engine)?),
             Scenario::Scaling {
                 hosts,
                 fanout,
@@ -439,9 +455,9 @@ impl Bench {
                 Ok(())
             }
             Scenario::All => {
-                self.echo(&[1000, 10_000], fleetsh::DEFAULT_FANOUT, 0)?;
+                self.echo(&[1000, 10_000], fleetsh::DEFAULT_FANOUT, 0, &[])?;
                 self.seeds(&[1, 10, 50, 100, 200], 200, 0)?;
-                self.idle(10_000, None)?;
+                self.idle(10_000, None, &[])?;
                 self.scaling(10_000, fleetsh::DEFAULT_FANOUT, &[])?;
                 self.kex(2000, fleetsh::DEFAULT_FANOUT)?;
                 self.sweep(2000, &[10, 50, 100, 250, 500, 1000, 2000], &[])?;
@@ -480,6 +496,7 @@ impl Bench {
             sim_pids: Vec::new(),
             sample_rss: false,
             put: None,
+            cli: None,
         }
     }
 
@@ -527,6 +544,21 @@ impl Bench {
                     self.reps
                 );
                 let sample = self.run_child(spec)?;
+                eprintln!(
+                    "fleetsh-bench {scenario}: {}: {:.0} hosts/s, {:.0} us/host client, {:.0} \
+                     us/host sim, peak RSS {:.1} MiB, p99 {:.0} ms, others' cores {:.2}{}",
+                    spec.label,
+                    sample.hosts_per_s,
+                    sample.client_cpu_us_per_host,
+                    sample.sim_cpu_us_per_host,
+                    sample.peak_rss_kib as f64 / 1024.0,
+                    sample.phases.total_p99_ms.unwrap_or(f64::NAN),
+                    sample.other_cores,
+                    sample.plateau.as_ref().map_or(String::new(), |p| format!(
+                        ", {:.1} KiB/session",
+                        p.per_session_kib
+                    )),
+                );
                 if sample.failures > 0 {
                     eprintln!(
                         "fleetsh-bench {scenario}: {}: {} failures {:?}",
@@ -658,19 +690,32 @@ impl Bench {
         }
     }
 
-    fn echo(&self, hosts: &[usize], fanout: usize, shards: usize) -> Result<()> {
-        let specs = hosts
-            .iter()
-            .map(|&n| {
-                self.spec(
-                    format!("echo {n}"),
-                    Client::Engine { shards },
-                    n,
-                    fanout,
-                    "echo hello",
-                )
-            })
-            .collect();
+    fn echo(
+        &self,
+        hosts: &[usize],
+        fanout: usize,
+        shards: usize,
+        engines: &[(String, PathBuf)],
+    ) -> Result<()> {
+        let mut specs = Vec::new();
+        for &n in hosts {
+            let spec = self.spec(
+                format!("echo {n}"),
+                Client::Engine { shards },
+                n,
+                fanout,
+                "echo hello",
+            );
+            for (label, path) in engines {
+                let mut s = spec.clone();
+                s.label = format!("echo {n} {label}");
+                s.cli = Some(path.clone());
+                specs.push(s);
+            }
+            if engines.is_empty() {
+                specs.push(spec);
+            }
+        }
         let (rows, report) = self.measure("echo", specs)?;
         let table = generic_table(&rows, &[]);
         self.emit(
@@ -745,7 +790,7 @@ impl Bench {
         Ok(())
     }
 
-    fn idle(&self, hosts: usize, sleep: Option<u64>) -> Result<()> {
+    fn idle(&self, hosts: usize, sleep: Option<u64>, engines: &[(String, PathBuf)]) -> Result<()> {
         let sleep = sleep.unwrap_or_else(|| (hosts as u64 / 200).max(20));
         let mut spec = self.spec(
             format!("idle {hosts}"),
@@ -758,8 +803,22 @@ impl Bench {
         // Every session connects at once: the handshakes queue behind each other.
         spec.connect_timeout_s = spec.connect_timeout_s.max(600.0);
         spec.command_timeout_s = sleep as f64 + 600.0;
-        let (rows, report) = self.measure("idle", vec![spec])?;
+        let specs = if engines.is_empty() {
+            vec![spec]
+        } else {
+            engines
+                .iter()
+                .map(|(label, path)| {
+                    let mut s = spec.clone();
+                    s.label = format!("idle {hosts} {label}");
+                    s.cli = Some(path.clone());
+                    s
+                })
+                .collect()
+        };
+        let (rows, report) = self.measure("idle", specs)?;
         let mut t = Table::new(&[
+            "client",
             "sessions",
             "all open",
             "last ready s",
@@ -775,6 +834,7 @@ impl Bench {
         for r in &rows {
             let p = r.plateau.as_ref();
             t.row(vec![
+                r.label.clone(),
                 r.hosts.to_string(),
                 p.map_or("-".into(), |p| {
                     if p.all_open { "yes" } else { "NO" }.to_string()
@@ -995,6 +1055,18 @@ impl Bench {
         );
         Ok(())
     }
+}
+
+/// `--engine LABEL=PATH` values of `echo` and `idle`.
+fn parse_engines(v: &[String]) -> Result<Vec<(String, PathBuf)>> {
+    v.iter()
+        .map(|e| match e.split_once('=') {
+            Some((label, path)) if !label.is_empty() && std::path::Path::new(path).is_file() => {
+                Ok((label.to_string(), PathBuf::from(path)))
+            }
+            _ => bail!("--engine takes LABEL=PATH of an existing fleetsh binary, not {e:?}"),
+        })
+        .collect()
 }
 
 /// Options of the single-file transfer runs.

@@ -98,6 +98,11 @@ pub struct Spec {
     /// Upload this file instead of running `command` (engine only).
     #[serde(default)]
     pub put: Option<PutSpec>,
+    /// Run this `fleetsh` binary (`fleetsh run -H ... -o json`) as the client, in a child
+    /// process, instead of the engine in this process (engine clients only): compares builds of
+    /// the CLI, e.g. with another global allocator.
+    #[serde(default)]
+    pub cli: Option<PathBuf>,
 }
 
 /// An upload in place of the command: `local` to `remote` on every host.
@@ -384,6 +389,8 @@ struct Measured {
     wall: Duration,
     rss: Option<(u64, Vec<(Duration, u64)>)>,
     first_finish: Duration,
+    /// Peak RSS of the client when it is not this process.
+    peak_rss_kib: Option<u64>,
 }
 
 /// The measured interval: RSS before, CPU counters, the optional RSS sampler.
@@ -439,6 +446,7 @@ impl<'a> Interval<'a> {
             wall,
             rss: self.sampler.map(|s| (self.before_kib, s.finish())),
             first_finish: first_finish.unwrap_or(wall),
+            peak_rss_kib: None,
         })
     }
 }
@@ -448,7 +456,10 @@ pub fn run(spec: &Spec) -> Result<Sample> {
     let _ = fleetsh::limits::raise_nofile_limit();
     let targets = load_targets(spec)?;
     let measured = match spec.client {
-        Client::Engine { shards } => run_engine(spec, shards, targets)?,
+        Client::Engine { shards } => match &spec.cli {
+            Some(exe) => run_cli(spec, exe, shards, &targets)?,
+            None => run_engine(spec, shards, targets)?,
+        },
         Client::PlainMultiThread { workers } => {
             run_plain(spec, Flavor::MultiThread(workers), workers, targets)?
         }
@@ -534,6 +545,153 @@ fn run_engine(spec: &Spec, shards: usize, targets: Vec<HostTarget>) -> Result<Me
     interval.end(shards, setup, samples, first)
 }
 
+/// The CLI as the client: `EXE run` on the spec's hosts with `-o json`, in a child process. Its
+/// CPU is `cutime + cstime` of this process (the child is the only one it waits for), its peak
+/// RSS the last `VmHWM` polled every 10 ms from `/proc/<pid>/status` (the peak of the last
+/// 10 ms before it exits may be missed), its timings those of its JSON lines. The interval runs
+/// from just before the spawn to the child's exit, so it includes the CLI's start-up (parsing
+/// the key and the fleet's known_hosts: tens of ms) and the encoding of its output.
+fn run_cli(
+    spec: &Spec,
+    exe: &std::path::Path,
+    shards: usize,
+    targets: &[HostTarget],
+) -> Result<Measured> {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().context("temporary directory")?;
+    let hosts = dir.path().join("hosts");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&hosts)?);
+    for t in targets {
+        writeln!(f, "{}:{}", t.host, t.port.unwrap_or(22))?;
+    }
+    f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("run")
+        .arg("-H")
+        .arg(&hosts)
+        .args([
+            "-l",
+            "bench",
+            "--no-agent",
+            "--no-ssh-config",
+            "--no-progress",
+        ])
+        .args(["--host-key-check", "strict", "-o", "json"])
+        .arg("-i")
+        .arg(&spec.identity)
+        .arg("--known-hosts")
+        .arg(&spec.known_hosts)
+        .arg("-f")
+        .arg(spec.fanout.to_string())
+        .arg("-t")
+        .arg(spec.connect_timeout_s.to_string())
+        .arg("-u")
+        .arg(spec.command_timeout_s.to_string())
+        .arg("--kex")
+        .arg(match spec.kex {
+            Kex::Default => "default",
+            Kex::Curve25519 => "curve25519",
+        })
+        // An empty config directory: no user config file, no groups.
+        .env("XDG_CONFIG_HOME", dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if shards > 0 {
+        cmd.arg("--shards").arg(shards.to_string());
+    }
+    if let Some(rate) = spec.rate {
+        cmd.arg("--rate").arg(rate.to_string());
+    }
+    cmd.arg("--").args(spec.command.split_ascii_whitespace());
+
+    let cpu0 = procfs::children_cpu_ticks()?;
+    let interval = Interval::begin(spec)?;
+    let t0 = interval.t0;
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("starting {}", exe.display()))?;
+    let pid = child.id();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let sample_rss = spec.sample_rss;
+    let hwm = std::thread::spawn(move || {
+        let mut peak = 0;
+        let mut rss = Vec::new();
+        while !flag.load(Ordering::Relaxed) {
+            match procfs::pid_status_kib(pid, "VmHWM") {
+                Some(k) => peak = peak.max(k),
+                None if peak > 0 => break,
+                None => {}
+            }
+            if sample_rss && let Some(k) = procfs::pid_status_kib(pid, "VmRSS") {
+                rss.push((t0.elapsed(), k));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        (peak, rss)
+    });
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut samples = Vec::with_capacity(spec.hosts);
+    let mut first = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        first.get_or_insert_with(|| t0.elapsed());
+        samples.push(cli_sample(&v));
+    }
+    let status = child.wait()?;
+    stop.store(true, Ordering::Relaxed);
+    let (peak, rss) = hwm.join().unwrap_or_default();
+    let cpu = procfs::children_cpu_ticks()?.saturating_sub(cpu0);
+    anyhow::ensure!(
+        samples.len() == spec.hosts,
+        "{} results for {} hosts ({status})",
+        samples.len(),
+        spec.hosts
+    );
+    let threads = if shards > 0 { shards } else { procfs::nproc() };
+    let mut m = interval.end(threads, Duration::ZERO, samples, first)?;
+    // This process only waited; the client's CPU is the child's.
+    m.cpu_ticks = cpu;
+    m.peak_rss_kib = Some(peak);
+    // RSS before the run: the child's first sample (its start-up, before any session).
+    m.rss = spec
+        .sample_rss
+        .then(|| (rss.first().map_or(0, |&(_, k)| k), rss));
+    Ok(m)
+}
+
+/// One host's JSON line of `fleetsh run -o json`.
+fn cli_sample(v: &serde_json::Value) -> HostSample {
+    let t = &v["timings_ms"];
+    let d = |k: &str| t[k].as_f64().map(|ms| Duration::from_secs_f64(ms / 1e3));
+    let error = match (v["error"]["kind"].as_str(), v["exit_code"].as_u64()) {
+        (Some(kind), _) => Some(kind.to_string()),
+        (None, Some(0)) => None,
+        (None, code) => Some(format!("exit {code:?}")),
+    };
+    let text = |k: &str| v[k].as_str().map_or(0, str::len);
+    HostSample {
+        error,
+        output_bytes: text("stdout") + text("stderr"),
+        timings: Timings {
+            connect: d("connect"),
+            handshake_auth: d("handshake_auth"),
+            channel_open: d("channel_open"),
+            exec: d("exec"),
+            read: d("read"),
+            close: d("close"),
+            first_byte: d("first_byte"),
+            total: d("total").unwrap_or_default(),
+        },
+    }
+}
+
 fn run_plain(
     spec: &Spec,
     flavor: Flavor,
@@ -610,7 +768,10 @@ fn summarize(spec: &Spec, m: Measured) -> Result<Sample> {
         steal_cores: m.machine_ticks.1 as f64 / clk_tck as f64 / m.wall.as_secs_f64().max(1e-9),
         client_sim_cpu_ratio: (sim_cpu_s > 0.0).then(|| client_cpu_s / sim_cpu_s),
         setup_ms: ms(m.setup),
-        peak_rss_kib: procfs::status_kib("VmHWM")?,
+        peak_rss_kib: match m.peak_rss_kib {
+            Some(k) => k,
+            None => procfs::status_kib("VmHWM")?,
+        },
         phases: phases(&m.samples),
         plateau,
     })

@@ -78,6 +78,12 @@ pub fn status_kib(field: &str) -> Result<u64> {
     parse_status_kib(&text, field).with_context(|| format!("no {field} in /proc/self/status"))
 }
 
+/// A `kB` line of `/proc/<pid>/status`, in KiB (none once the process has exited).
+pub fn pid_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_status_kib(&text, field)
+}
+
 fn parse_status_kib(text: &str, field: &str) -> Option<u64> {
     text.lines().find_map(|l| {
         let rest = l.strip_prefix(field)?.strip_prefix(':')?;
