@@ -85,12 +85,8 @@ pub struct CommonArgs {
     /// Exclude hosts (ranges allowed; a bare name excludes that host on any user/port).
     #[arg(short = 'x', long = "exclude", value_name = "SPEC")]
     pub exclude: Vec<String>,
-    /// Remote user for targets that name none.
-    #[arg(short = 'l', long = "user", value_name = "USER")]
-    pub user: Option<String>,
-    /// Private key file (repeatable; replaces the default ~/.ssh/id_* keys).
-    #[arg(short = 'i', long = "identity", value_name = "KEY")]
-    pub identity: Vec<PathBuf>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
     /// Hosts in flight across all shards [default: 1000].
     #[arg(short = 'f', long = "fanout", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub fanout: Option<u64>,
@@ -100,9 +96,6 @@ pub struct CommonArgs {
     /// Pin each shard thread to a CPU core.
     #[arg(long)]
     pub pin: bool,
-    /// Connect timeout in seconds (TCP, SSH handshake and authentication) [default: 10].
-    #[arg(short = 't', long = "connect-timeout", value_name = "SECS")]
-    pub connect_timeout: Option<f64>,
     /// Command timeout in seconds [default: none].
     #[arg(short = 'u', long = "command-timeout", value_name = "SECS")]
     pub command_timeout: Option<f64>,
@@ -115,24 +108,6 @@ pub struct CommonArgs {
     /// Per-host cap on captured stdout and stderr (each), in bytes [default: 1048576].
     #[arg(long, value_name = "BYTES")]
     pub output_cap: Option<usize>,
-    /// Host-key checking [default: strict].
-    #[arg(long, value_enum, value_name = "MODE")]
-    pub host_key_check: Option<HostKeyCheckArg>,
-    /// known_hosts file [default: ~/.ssh/known_hosts].
-    #[arg(long, value_name = "FILE")]
-    pub known_hosts: Option<PathBuf>,
-    /// OpenSSH client configuration file [default: ~/.ssh/config, when it exists]. Flags and the
-    /// fleetsh config file win over it (see docs/connecting.md).
-    #[arg(
-        short = 'F',
-        long = "ssh-config",
-        value_name = "FILE",
-        conflicts_with = "no_ssh_config"
-    )]
-    pub ssh_config: Option<PathBuf>,
-    /// Do not read any ssh_config file.
-    #[arg(long)]
-    pub no_ssh_config: bool,
     /// Run the hosts in successive batches of N hosts or P% of them (rolling changes).
     #[arg(long, value_name = "N|P%")]
     pub batch: Option<fleetsh::Amount>,
@@ -143,11 +118,6 @@ pub struct CommonArgs {
     /// At most N new connections per second (spares bastions, LDAP and sshd's MaxStartups).
     #[arg(long, value_name = "N")]
     pub rate: Option<f64>,
-    /// Reach every host through these jump hosts: `[user@]host[:port][,...]` (first hop
-    /// first; bastions default to port 22), as `ssh -J`. One connection per bastion carries
-    /// the tunnels of all hosts behind it.
-    #[arg(short = 'J', long = "jump", value_name = "SPEC")]
-    pub jump: Option<String>,
     /// Most tunnels open at once through one bastion [default: 256].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub jump_fanout: Option<u64>,
@@ -158,10 +128,6 @@ pub struct CommonArgs {
     /// Forward the ssh-agent to the commands (ssh -A); off by default.
     #[arg(short = 'A', long = "forward-agent")]
     pub forward_agent: bool,
-    /// OpenSSH user certificate to log in with, paired with the key it certifies
-    /// (repeatable; KEY-cert.pub beside a key is used without it).
-    #[arg(long = "certificate", value_name = "FILE")]
-    pub certificate: Vec<PathBuf>,
     /// Do not use ssh-agent even if SSH_AUTH_SOCK is set.
     #[arg(long)]
     pub no_agent: bool,
@@ -205,41 +171,11 @@ pub struct ShowArgs {
     /// The host as you would type it: `[user@]host[:port]`.
     #[arg(value_name = "HOST")]
     pub host: String,
-    /// Remote user for targets that name none.
-    #[arg(short = 'l', long = "user", value_name = "USER")]
-    pub user: Option<String>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
     /// Remote port for targets that name none.
     #[arg(short = 'p', long = "port", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
-    /// Private key file (repeatable).
-    #[arg(short = 'i', long = "identity", value_name = "KEY")]
-    pub identity: Vec<PathBuf>,
-    /// Connect timeout in seconds.
-    #[arg(short = 't', long = "connect-timeout", value_name = "SECS")]
-    pub connect_timeout: Option<f64>,
-    /// Host-key checking.
-    #[arg(long, value_enum, value_name = "MODE")]
-    pub host_key_check: Option<HostKeyCheckArg>,
-    /// known_hosts file.
-    #[arg(long, value_name = "FILE")]
-    pub known_hosts: Option<PathBuf>,
-    /// Jump hosts: `[user@]host[:port][,...]`.
-    #[arg(short = 'J', long = "jump", value_name = "SPEC")]
-    pub jump: Option<String>,
-    /// OpenSSH user certificate (repeatable).
-    #[arg(long = "certificate", value_name = "FILE")]
-    pub certificate: Vec<PathBuf>,
-    /// OpenSSH client configuration file [default: ~/.ssh/config, when it exists].
-    #[arg(
-        short = 'F',
-        long = "ssh-config",
-        value_name = "FILE",
-        conflicts_with = "no_ssh_config"
-    )]
-    pub ssh_config: Option<PathBuf>,
-    /// Do not read any ssh_config file.
-    #[arg(long)]
-    pub no_ssh_config: bool,
     /// Defaults for these flags from a TOML file (flags win).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -363,4 +299,46 @@ fn parse_env(s: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => Err(format!("{s:?} is not K=V")),
     }
+}
+
+/// How to reach and authenticate to hosts: shared by `run`, `put`, `get`, `bench` and
+/// `config show`.
+#[derive(Debug, Args)]
+pub struct ConnArgs {
+    /// Remote user for targets that name none.
+    #[arg(short = 'l', long = "user", value_name = "USER")]
+    pub user: Option<String>,
+    /// Private key file (repeatable; replaces the default ~/.ssh/id_* keys).
+    #[arg(short = 'i', long = "identity", value_name = "KEY")]
+    pub identity: Vec<PathBuf>,
+    /// Connect timeout in seconds (TCP, SSH handshake and authentication) [default: 10].
+    #[arg(short = 't', long = "connect-timeout", value_name = "SECS")]
+    pub connect_timeout: Option<f64>,
+    /// Host-key checking [default: strict].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub host_key_check: Option<HostKeyCheckArg>,
+    /// known_hosts file [default: ~/.ssh/known_hosts].
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+    /// OpenSSH client configuration file [default: ~/.ssh/config, when it exists]. Flags and the
+    /// fleetsh config file win over it (see docs/connecting.md).
+    #[arg(
+        short = 'F',
+        long = "ssh-config",
+        value_name = "FILE",
+        conflicts_with = "no_ssh_config"
+    )]
+    pub ssh_config: Option<PathBuf>,
+    /// Do not read any ssh_config file.
+    #[arg(long)]
+    pub no_ssh_config: bool,
+    /// Reach every host through these jump hosts: `[user@]host[:port][,...]` (first hop
+    /// first; bastions default to port 22), as `ssh -J`. One connection per bastion carries
+    /// the tunnels of all hosts behind it.
+    #[arg(short = 'J', long = "jump", value_name = "SPEC")]
+    pub jump: Option<String>,
+    /// OpenSSH user certificate to log in with, paired with the key it certifies
+    /// (repeatable; KEY-cert.pub beside a key is used without it).
+    #[arg(long = "certificate", value_name = "FILE")]
+    pub certificate: Vec<PathBuf>,
 }

@@ -120,7 +120,7 @@ fn setup(a: &CommonArgs, port: Option<u16>) -> Result<Setup> {
     // Job limits: built-in defaults < config file < flags.
     let mut job = Job::new("");
     file.apply_to_job(&mut job);
-    if let Some(v) = a.connect_timeout {
+    if let Some(v) = a.conn.connect_timeout {
         job.connect_timeout = secs("connect-timeout", v).map_err(usage)?;
     }
     if let Some(v) = a.command_timeout {
@@ -249,23 +249,7 @@ fn setup(a: &CommonArgs, port: Option<u16>) -> Result<Setup> {
 
     // Engine.
     let mut b = Engine::builder().run_config(run_cfg);
-    b = connection(
-        b,
-        &ConnFlags {
-            user: a.user.as_ref(),
-            port,
-            identity: &a.identity,
-            connect_timeout: a.connect_timeout,
-            host_key_check: a.host_key_check,
-            known_hosts: a.known_hosts.as_ref(),
-            jump: a.jump.as_ref(),
-            certificate: &a.certificate,
-            ssh_config: a.ssh_config.as_ref(),
-            no_ssh_config: a.no_ssh_config,
-        },
-        &file,
-        fleet.as_ref(),
-    )?;
+    b = connection(b, &a.conn.flags(port), &file, fleet.as_ref())?;
     if a.no_agent || fleet.is_some() {
         b = b.no_agent();
     }
@@ -319,6 +303,24 @@ struct ConnFlags<'a> {
     certificate: &'a [PathBuf],
     ssh_config: Option<&'a PathBuf>,
     no_ssh_config: bool,
+}
+
+impl args::ConnArgs {
+    /// The flags as [`connection`] takes them, with the subcommand's port flag.
+    fn flags(&self, port: Option<u16>) -> ConnFlags<'_> {
+        ConnFlags {
+            user: self.user.as_ref(),
+            port,
+            identity: &self.identity,
+            connect_timeout: self.connect_timeout,
+            host_key_check: self.host_key_check,
+            known_hosts: self.known_hosts.as_ref(),
+            jump: self.jump.as_ref(),
+            certificate: &self.certificate,
+            ssh_config: self.ssh_config.as_ref(),
+            no_ssh_config: self.no_ssh_config,
+        }
+    }
 }
 
 /// The connection settings of `c` and the fleetsh config file on `b`: flags win over the file,
@@ -411,23 +413,7 @@ fn config_show(a: ShowArgs) -> Result<ExitCode> {
         },
     };
     let target = HostTarget::parse(&a.host).map_err(usage)?;
-    let b = connection(
-        Engine::builder(),
-        &ConnFlags {
-            user: a.user.as_ref(),
-            port: a.port,
-            identity: &a.identity,
-            connect_timeout: a.connect_timeout,
-            host_key_check: a.host_key_check,
-            known_hosts: a.known_hosts.as_ref(),
-            jump: a.jump.as_ref(),
-            certificate: &a.certificate,
-            ssh_config: a.ssh_config.as_ref(),
-            no_ssh_config: a.no_ssh_config,
-        },
-        &file,
-        None,
-    )?;
+    let b = connection(Engine::builder(), &a.conn.flags(a.port), &file, None)?;
     let settings = b.host_settings(&target).map_err(usage)?;
     let mut out = io::stdout().lock();
     for (name, value, origin) in settings.rows() {
