@@ -47,7 +47,7 @@ pub use fleetsh_core::{
     Amount, ErrorKind, Event, FileConfig, HostError, HostKeyCheck, HostList, HostResult,
     HostTarget, Job, Kex, Outcome, RunConfig, StdinData, StreamKind, Sudo, Timings, hosts,
 };
-pub use fleetsh_core::{Groups, SshConfig, config, fold, groups, ssh_config};
+pub use fleetsh_core::{Groups, SshConfig, clock, config, fold, groups, ssh_config};
 pub use fleetsh_shard::Secret;
 pub use fleetsh_shard::auth::PassphrasePrompt;
 pub use fleetsh_shard::limits;

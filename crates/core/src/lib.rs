@@ -18,6 +18,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod clock;
 pub mod config;
 mod error;
 pub mod event;

@@ -879,7 +879,7 @@ fn ls_date(mtime: u32, now: SystemTime) -> String {
     let now = now
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+    let (year, month, day) = fleetsh_core::clock::civil_from_days(secs.div_euclid(86_400));
     let month = MONTHS
         .get(usize::try_from(month - 1).unwrap_or(0))
         .unwrap_or(&"Jan");
@@ -894,21 +894,6 @@ fn ls_date(mtime: u32, now: SystemTime) -> String {
     } else {
         format!("{month} {day:>2}  {year}")
     }
-}
-
-/// Year, month (1-12), day (1-31) of a day count since 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
@@ -1003,7 +988,7 @@ mod tests {
         let t = 1_709_210_040;
         let now = UNIX_EPOCH + Duration::from_secs(t as u64 + 86_400);
         assert_eq!(ls_date(t, now), "Feb 29 12:34");
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+        assert_eq!(fleetsh_core::clock::civil_from_days(0), (1970, 1, 1));
+        assert_eq!(fleetsh_core::clock::civil_from_days(19_782), (2024, 2, 29));
     }
 }
