@@ -50,14 +50,7 @@ fn openssh_user_certificate_logs_in_and_a_wrong_principal_is_refused() {
     keygen(&key);
     certify(&sshd.path("user_ca"), &key, &sshd.user, "-1d:+1h");
     assert!(dir.path().join("certified-cert.pub").exists());
-    let engine = Engine::builder()
-        .user(&sshd.user)
-        .port(sshd.port)
-        .no_agent()
-        .identity_file(&key)
-        .known_hosts(sshd.path("known_hosts"))
-        .build()
-        .unwrap();
+    let engine = sshd.engine_as(&key).build().unwrap();
     let report = engine
         .run(sshd.targets(), job("echo certified"))
         .unwrap()
@@ -70,14 +63,7 @@ fn openssh_user_certificate_logs_in_and_a_wrong_principal_is_refused() {
     let other = dir.path().join("other");
     keygen(&other);
     certify(&sshd.path("user_ca"), &other, "nobody-else", "-1d:+1h");
-    let engine = Engine::builder()
-        .user(&sshd.user)
-        .port(sshd.port)
-        .no_agent()
-        .identity_file(&other)
-        .known_hosts(sshd.path("known_hosts"))
-        .build()
-        .unwrap();
+    let engine = sshd.engine_as(&other).build().unwrap();
     let report = engine
         .run(sshd.targets().into_iter().take(1), job("true"))
         .unwrap()
@@ -109,14 +95,7 @@ fn encrypted_key_prompt_is_asked_once_per_key_not_per_host() {
         .arg(&key));
     let asked = Arc::new(AtomicUsize::new(0));
     let counter = asked.clone();
-    let builder = || {
-        Engine::builder()
-            .user(&sshd.user)
-            .port(sshd.port)
-            .no_agent()
-            .identity_file(&key)
-            .known_hosts(sshd.path("known_hosts"))
-    };
+    let builder = || sshd.engine_as(&key);
     let engine = builder()
         .passphrase_prompt(PassphrasePrompt::new(move |_| {
             counter.fetch_add(1, Ordering::SeqCst);
@@ -256,21 +235,19 @@ mod sim {
             ..SimConfig::default()
         });
         // No key at all: keyboard-interactive with the password.
-        let e = Engine::builder()
-            .no_agent()
-            .known_hosts(fleet.known_hosts_file())
-            .password(Secret::new("kbd secret".to_string()))
-            .build()
-            .unwrap();
+        let with_password = |pw: &str| {
+            Engine::builder()
+                .no_agent()
+                .known_hosts(fleet.known_hosts_file())
+                .password(Secret::new(pw.to_string()))
+                .build()
+                .unwrap()
+        };
+        let e = with_password("kbd secret");
         let report = e.run(targets(&fleet), job("whoami")).unwrap().join();
         assert!(report.all_ok(), "{:?}", report.results[0]);
         // A wrong password: refused, and the error names what was tried and offered.
-        let e = Engine::builder()
-            .no_agent()
-            .known_hosts(fleet.known_hosts_file())
-            .password(Secret::new("wrong".to_string()))
-            .build()
-            .unwrap();
+        let e = with_password("wrong");
         let report = e.run(targets(&fleet), job("true")).unwrap().join();
         for r in &report.results {
             let err = r.error.as_ref().expect("refused");

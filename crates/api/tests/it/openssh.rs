@@ -172,12 +172,16 @@ impl Sshd {
 
     /// An engine builder that trusts this server and logs in with the authorized key.
     pub(crate) fn engine(&self, shards: usize) -> EngineBuilder {
+        self.engine_as(&self.path("client_ed25519")).shards(shards)
+    }
+
+    /// An engine builder that trusts this server and logs in with `key` only (no agent).
+    pub(crate) fn engine_as(&self, key: &Path) -> EngineBuilder {
         Engine::builder()
-            .shards(shards)
             .user(&self.user)
             .port(self.port)
             .no_agent()
-            .identity_file(self.path("client_ed25519"))
+            .identity_file(key)
             .known_hosts(self.path("known_hosts"))
     }
 
@@ -597,13 +601,9 @@ each_shards!(accept_new_learns_lines_openssh_reads, |shards| {
 
 each_shards!(wrong_client_key_is_an_auth_error, |shards| {
     let sshd = sshd();
-    let report = Engine::builder()
+    let report = sshd
+        .engine_as(&sshd.path("other_client_ed25519"))
         .shards(shards)
-        .user(&sshd.user)
-        .port(sshd.port)
-        .no_agent()
-        .identity_file(sshd.path("other_client_ed25519"))
-        .known_hosts(sshd.path("known_hosts"))
         .build()
         .unwrap()
         .run(sshd.targets(), job("echo hello"))
