@@ -5,18 +5,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
-use fleetsh::{Engine, ErrorKind, Job, PassphrasePrompt, Secret};
+use fleetsh::{Engine, ErrorKind, PassphrasePrompt, Secret};
 
-use crate::openssh::{keygen, sshd};
-
-fn job(cmd: &str) -> Job {
-    let mut j = Job::new(cmd);
-    j.connect_timeout = Duration::from_secs(30);
-    j.command_timeout = Some(Duration::from_secs(60));
-    j
-}
+use crate::openssh::{job, keygen, sshd};
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd

@@ -4,16 +4,9 @@
 
 use std::time::Duration;
 
-use fleetsh::{ErrorKind, Job, PutPlan};
+use fleetsh::{ErrorKind, PutPlan};
 
-use crate::openssh::sshd;
-
-fn job(cmd: &str) -> Job {
-    let mut j = Job::new(cmd);
-    j.connect_timeout = Duration::from_secs(30);
-    j.command_timeout = Some(Duration::from_secs(60));
-    j
-}
+use crate::openssh::{job, sshd};
 
 #[test]
 fn sim_jobs_in_turn_reuse_the_connections() {

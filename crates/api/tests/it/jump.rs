@@ -2,18 +2,9 @@
 //! connection per bastion), against OpenSSH's sshd as bastion and target, and against the
 //! simulated fleet at scale.
 
-use std::time::Duration;
+use fleetsh::{ErrorKind, HostTarget};
 
-use fleetsh::{ErrorKind, HostTarget, Job};
-
-use crate::openssh::{ADDRS, sshd};
-
-fn job(cmd: &str) -> Job {
-    let mut j = Job::new(cmd);
-    j.connect_timeout = Duration::from_secs(30);
-    j.command_timeout = Some(Duration::from_secs(60));
-    j
-}
+use crate::openssh::{ADDRS, job, sshd};
 
 fn at(addr: &str, port: u16) -> HostTarget {
     HostTarget::new(addr).with_port(port)
