@@ -577,7 +577,7 @@ pub struct Pool {
 
 #[derive(Debug)]
 struct Worker {
-    tx: Option<Sender<(Shard, Sender<bool>)>>,
+    tx: Option<tokio::sync::mpsc::UnboundedSender<(Shard, Sender<bool>)>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -603,7 +603,9 @@ impl Pool {
         let mut workers = Vec::with_capacity(shards);
         let mut failure = None;
         for i in 0..shards {
-            let (tx, rx) = crossbeam_channel::unbounded();
+            // A tokio channel: the pool thread waits for work inside its runtime, so the
+            // kept connections stay serviced between jobs.
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             let core = (!cores.is_empty())
                 .then(|| cores.get(i % cores.len()).copied())
                 .flatten();
@@ -698,12 +700,19 @@ fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// What ended a pool runtime's `block_on`: the fleet was closed, or a job's shard panicked.
+enum PoolStop {
+    Closed,
+    Panicked(Sender<bool>, Arc<Notify>),
+}
+
 fn pool_thread(
     index: usize,
     core: Option<core_affinity::CoreId>,
     ready: Sender<Result<(), String>>,
-    work: Receiver<(Shard, Sender<bool>)>,
+    mut work: tokio::sync::mpsc::UnboundedReceiver<(Shard, Sender<bool>)>,
 ) {
+    use futures_util::FutureExt;
     if let Some(core) = core
         && !core_affinity::set_for_current(core)
     {
@@ -719,31 +728,46 @@ fn pool_thread(
     let _ = ready.send(Ok(()));
     drop(ready);
     let cache = ConnCache::default();
-    while let Ok((mut shard, done)) = work.recv() {
-        shard.cache = Some(cache.clone());
-        let notify = shard.sink.notify.clone();
-        let run =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(shard.run())));
-        let panicked = run.is_err();
-        if panicked {
-            tracing::error!(
-                shard = index,
-                "shard panicked; its unfinished hosts end as internal errors and its connections are dropped"
-            );
-            // Dropping the runtime drops the aborted host tasks (and their event senders) now,
-            // and with them the connections; start afresh.
-            cache.lock().clear();
-            rt = match build_runtime() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    tracing::error!(shard = index, "cannot rebuild the shard's runtime: {e}");
-                    let _ = done.send(true);
-                    notify.notify_one();
-                    return;
+    loop {
+        // The runtime runs while the thread waits for the next job: the kept connections'
+        // session tasks keep reading (keepalive replies, late messages). A session left
+        // unread between jobs could fill its channel queue and, through a shared bastion,
+        // stall every tunnel of that bastion.
+        let stop = rt.block_on(async {
+            while let Some((mut shard, done)) = work.recv().await {
+                shard.cache = Some(cache.clone());
+                let notify = shard.sink.notify.clone();
+                let run = std::panic::AssertUnwindSafe(shard.run())
+                    .catch_unwind()
+                    .await;
+                if run.is_err() {
+                    return PoolStop::Panicked(done, notify);
                 }
-            };
-        }
-        let _ = done.send(panicked);
+                let _ = done.send(false);
+                notify.notify_one();
+            }
+            PoolStop::Closed
+        });
+        let PoolStop::Panicked(done, notify) = stop else {
+            break;
+        };
+        tracing::error!(
+            shard = index,
+            "shard panicked; its unfinished hosts end as internal errors and its connections are dropped"
+        );
+        // Dropping the runtime drops the aborted host tasks (and their event senders) now,
+        // and with them the connections; start afresh.
+        cache.lock().clear();
+        rt = match build_runtime() {
+            Ok(rt) => rt,
+            Err(e) => {
+                tracing::error!(shard = index, "cannot rebuild the shard's runtime: {e}");
+                let _ = done.send(true);
+                notify.notify_one();
+                return;
+            }
+        };
+        let _ = done.send(true);
         notify.notify_one();
     }
     // The fleet is closed: say goodbye to every server, briefly.

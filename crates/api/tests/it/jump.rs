@@ -107,14 +107,19 @@ fn sim_a_thousand_hosts_through_one_bastion_connection() {
     // A connected fleet keeps its tunnels: a second job opens none.
     let engine = f.engine(2).jump(vec![bastion.clone()]).build().unwrap();
     let fleet = engine.connect(behind[..50].to_vec()).unwrap();
-    assert!(fleet.run(job("true")).unwrap().join().all_ok());
-    let tunnels = f.sim.tunnels_opened(0);
-    assert!(fleet.run(job("true")).unwrap().join().all_ok());
-    assert_eq!(
-        f.sim.tunnels_opened(0),
-        tunnels,
-        "kept connections, kept tunnels"
-    );
+    for round in 0..2 {
+        let tunnels = f.sim.tunnels_opened(0);
+        let report = fleet.run(job("true")).unwrap().join();
+        let failed: Vec<_> = report.results.iter().filter(|r| !r.is_ok()).collect();
+        assert!(failed.is_empty(), "round {round}: {failed:?}");
+        if round == 1 {
+            assert_eq!(
+                f.sim.tunnels_opened(0),
+                tunnels,
+                "kept connections, kept tunnels"
+            );
+        }
+    }
 }
 
 #[test]
