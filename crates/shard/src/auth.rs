@@ -23,6 +23,91 @@ pub struct LoadedKey {
     /// `PATH-cert.pub` beside the key (OpenSSH's convention) or a `CertificateFile` whose
     /// public key matches; tried before the plain key.
     pub cert: Option<(PathBuf, Arc<russh::keys::Certificate>)>,
+    /// For an Ed25519 key: the key pair expanded once for aws-lc-rs, which signs every
+    /// host's authentication request (ssh-key would re-derive the public key per signature).
+    ed25519: Option<Ed25519Signer>,
+}
+
+impl LoadedKey {
+    /// A key loaded from `path`, with its certificate if it has one.
+    pub fn new(
+        path: PathBuf,
+        key: Arc<PrivateKey>,
+        cert: Option<(PathBuf, Arc<russh::keys::Certificate>)>,
+    ) -> Self {
+        let ed25519 = Ed25519Signer::for_key(&key);
+        LoadedKey {
+            path,
+            key,
+            cert,
+            ed25519,
+        }
+    }
+
+    /// The aws-lc-rs signer of an Ed25519 key (`None` for other algorithms).
+    pub(crate) fn ed25519_signer(&self) -> Option<Ed25519Signer> {
+        self.ed25519.clone()
+    }
+}
+
+/// Signs user-authentication requests (RFC 4252 section 7) with an Ed25519 key pair held by
+/// aws-lc-rs, expanded once per key: one Ed25519 signature per host, nothing else.
+#[derive(Clone)]
+pub(crate) struct Ed25519Signer(Arc<aws_lc_rs::signature::Ed25519KeyPair>);
+
+impl Ed25519Signer {
+    fn for_key(key: &PrivateKey) -> Option<Self> {
+        let pair = key.key_data().ed25519()?;
+        let seed: &[u8; 32] = pair.private.as_ref();
+        let public: &[u8; 32] = pair.public.as_ref();
+        aws_lc_rs::signature::Ed25519KeyPair::from_seed_and_public_key(seed, public)
+            .ok()
+            .map(|p| Ed25519Signer(Arc::new(p)))
+    }
+
+    /// `to_sign` followed by the signature blob, as russh's signers return it:
+    /// `string(string("ssh-ed25519") || string(signature))`.
+    fn append_signature(&self, mut to_sign: Vec<u8>) -> Vec<u8> {
+        const ALG: &[u8] = b"ssh-ed25519";
+        let sig = self.0.sign(&to_sign);
+        let sig = sig.as_ref();
+        let blob = 4 + ALG.len() + 4 + sig.len();
+        to_sign.reserve(4 + blob);
+        for part in [
+            &(blob as u32).to_be_bytes()[..],
+            &(ALG.len() as u32).to_be_bytes(),
+            ALG,
+        ] {
+            to_sign.extend_from_slice(part);
+        }
+        to_sign.extend_from_slice(&(sig.len() as u32).to_be_bytes());
+        to_sign.extend_from_slice(sig);
+        to_sign
+    }
+}
+
+/// The session ended while russh waited for a signature.
+#[derive(Debug, thiserror::Error)]
+#[error("the session ended during public-key authentication")]
+pub(crate) struct SignerLost;
+
+impl From<russh::SendError> for SignerLost {
+    fn from(_: russh::SendError) -> Self {
+        SignerLost
+    }
+}
+
+impl russh::Signer for Ed25519Signer {
+    type Error = SignerLost;
+
+    fn auth_sign(
+        &mut self,
+        _key: &russh::keys::agent::AgentIdentity,
+        _hash_alg: Option<russh::keys::HashAlg>,
+        to_sign: Vec<u8>,
+    ) -> impl std::future::Future<Output = Result<Vec<u8>, SignerLost>> + Send {
+        std::future::ready(Ok(self.append_signature(to_sign)))
+    }
 }
 
 /// Asks for the passphrase of an encrypted key (e.g. on the terminal); `None` gives up.
@@ -124,11 +209,7 @@ impl AuthMaterial {
             match loaded {
                 Ok(key) => {
                     let cert = sibling_cert(path, &key);
-                    keys.push(LoadedKey {
-                        path: path.clone(),
-                        key: Arc::new(key),
-                        cert,
-                    });
+                    keys.push(LoadedKey::new(path.clone(), Arc::new(key), cert));
                 }
                 Err(reason) if explicit => {
                     return Err(Error::Key {
@@ -336,6 +417,28 @@ fn unreachable_permit() -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// aws-lc-rs signs exactly as ssh-key does (Ed25519 is deterministic), framed as russh's
+    /// signers return it.
+    #[test]
+    fn ed25519_signer_matches_ssh_key() {
+        use russh::keys::signature::Signer as _;
+        let pair = russh::keys::ssh_key::private::Ed25519Keypair::from_seed(&[7u8; 32]);
+        let key = PrivateKey::from(pair);
+        let signer = Ed25519Signer::for_key(&key).expect("an Ed25519 key");
+        let data = b"session id and request".to_vec();
+        let out = signer.append_signature(data.clone());
+        let expected: russh::keys::ssh_key::Signature = key.try_sign(&data).unwrap();
+        let (head, blob) = out.split_at(data.len());
+        assert_eq!(head, &data[..]);
+        let mut want = Vec::new();
+        want.extend_from_slice(&(4 + 11 + 4 + 64u32).to_be_bytes());
+        want.extend_from_slice(&11u32.to_be_bytes());
+        want.extend_from_slice(b"ssh-ed25519");
+        want.extend_from_slice(&64u32.to_be_bytes());
+        want.extend_from_slice(expected.as_bytes());
+        assert_eq!(blob, &want[..]);
+    }
 
     #[test]
     fn secret_debug_hides_value() {

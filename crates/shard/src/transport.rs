@@ -17,6 +17,10 @@ use crate::auth::{AgentPool, AuthMaterial};
 use crate::executor::EventSink;
 use crate::known_hosts::{HostKeys, KeyPrefs, KnownHosts, Verdict};
 
+/// Read buffer of a direct TCP connection (see `connect`); large reads (file transfers) bypass
+/// it.
+const READ_BUFFER: usize = 4096;
+
 /// Settings shared by every host of every run of an engine: SSH client config, auth material,
 /// known_hosts, default user and port.
 #[derive(Debug)]
@@ -625,6 +629,10 @@ pub(crate) async fn connect_via(
         tracing::debug!("set_nodelay: {e}");
     }
     timings.connect = Some(start.elapsed());
+    // russh reads each packet in two exact reads (its length, then the rest): unbuffered,
+    // that was ~33 recvfrom calls per `echo` host. One small buffer per connection takes
+    // whatever has arrived in one call (docs/benchmarks.md, "System calls").
+    let stream = tokio::io::BufReader::with_capacity(READ_BUFFER, stream);
     let handle = handshake(ctx, profile, target, stream, phase, timings, start).await?;
     Ok(Connection {
         handle,
@@ -805,10 +813,19 @@ async fn authenticate(
             }
         }
         tried.push(format!("publickey ({})", k.path.display()));
-        match handle
-            .authenticate_publickey(user, PrivateKeyWithHashAlg::new(k.key.clone(), hash))
-            .await
-        {
+        let result = match k.ed25519_signer() {
+            // Ed25519: signed by aws-lc-rs from the key pair expanded once per key.
+            Some(mut signer) => handle
+                .authenticate_publickey_with(user, k.key.public_key().clone(), None, &mut signer)
+                .await
+                .map_err(|_: crate::auth::SignerLost| russh::Error::SendError),
+            None => {
+                handle
+                    .authenticate_publickey(user, PrivateKeyWithHashAlg::new(k.key.clone(), hash))
+                    .await
+            }
+        };
+        match result {
             Ok(AuthResult::Success) => return Ok(()),
             Ok(AuthResult::Failure {
                 remaining_methods, ..

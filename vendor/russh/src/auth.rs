@@ -283,16 +283,18 @@ pub enum Method {
     },
     OpenSshCertificate {
         key: Arc<PrivateKey>,
-        cert: Certificate,
+        // fleetsh patch: boxed, so that a `Method` (and the `client::Msg` carrying
+        // it through tokio channels of 32-slot blocks) is small; see vendor/README.md.
+        cert: Box<Certificate>,
     },
     FuturePublicKey {
-        key: ssh_key::PublicKey,
+        key: Box<ssh_key::PublicKey>,
         hash_alg: Option<HashAlg>,
     },
     /// Certificate-based authentication using an external signer (e.g., SSH agent).
     /// The certificate is sent to the server, but signing is delegated to the signer.
     FutureCertificate {
-        cert: Certificate,
+        cert: Box<Certificate>,
         hash_alg: Option<HashAlg>,
     },
     KeyboardInteractive {

@@ -275,7 +275,7 @@ impl Session {
                                     let i = enc.client_make_to_sign(
                                         &self.common.auth_user,
                                         &PublicKeyOrCertificate::PublicKey {
-                                            key: key.clone(),
+                                            key: (**key).clone(),
                                             hash_alg,
                                         },
                                         None,
@@ -320,7 +320,7 @@ impl Session {
                                     self.common.buffer.clear();
                                     let i = enc.client_make_to_sign(
                                         &self.common.auth_user,
-                                        &PublicKeyOrCertificate::Certificate(cert.clone()),
+                                        &PublicKeyOrCertificate::Certificate((**cert).clone()),
                                         hash_alg,
                                         &mut self.common.buffer,
                                     )?;
@@ -876,7 +876,10 @@ impl Session {
                 let reply = ChannelOpenHandle::new(
                     self.priority_sender.clone(),
                     pending,
-                    |pending, result| Msg::ServerChannelOpenReply { pending, result },
+                    |pending, result| Msg::ServerChannelOpenReply {
+                        pending: Box::new(pending),
+                        result,
+                    },
                 );
 
                 match &msg.typ {
@@ -1347,7 +1350,7 @@ mod tests {
                 .write_auth_request(
                     "alice",
                     &auth::Method::FutureCertificate {
-                        cert: certificate.clone(),
+                        cert: Box::new(certificate.clone()),
                         hash_alg,
                     },
                 )
@@ -1589,7 +1592,7 @@ impl Encrypted {
             auth::Method::OpenSshCertificate { key, cert } => {
                 let i0 = self.client_make_to_sign(
                     user,
-                    &PublicKeyOrCertificate::Certificate(cert.clone()),
+                    &PublicKeyOrCertificate::Certificate((**cert).clone()),
                     None,
                     buffer,
                 )?;

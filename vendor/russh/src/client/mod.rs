@@ -121,11 +121,11 @@ enum Reply {
     },
     ChannelOpenFailure,
     SignRequest {
-        key: ssh_key::PublicKey,
+        key: Box<ssh_key::PublicKey>,
         data: Vec<u8>,
     },
     SignRequestCert {
-        cert: Certificate,
+        cert: Box<Certificate>,
         hash_alg: Option<HashAlg>,
         data: Vec<u8>,
     },
@@ -226,7 +226,8 @@ pub enum Msg {
     },
     Channel(ChannelId, ChannelMsg),
     ServerChannelOpenReply {
-        pending: crate::PendingChannelOpen,
+        // fleetsh patch: boxed to keep `Msg` small (vendor/README.md).
+        pending: Box<crate::PendingChannelOpen>,
         result: Result<(), ChannelOpenFailure>,
     },
     Rekey,
@@ -517,7 +518,10 @@ impl<H: Handler> Handle<H> {
         self.sender
             .send(Msg::Authenticate {
                 user,
-                method: auth::Method::OpenSshCertificate { key, cert },
+                method: auth::Method::OpenSshCertificate {
+                    key,
+                    cert: Box::new(cert),
+                },
             })
             .await
             .map_err(|_| crate::Error::SendError)?;
@@ -544,7 +548,10 @@ impl<H: Handler> Handle<H> {
             .sender
             .send(Msg::Authenticate {
                 user,
-                method: auth::Method::FuturePublicKey { key, hash_alg },
+                method: auth::Method::FuturePublicKey {
+                    key: Box::new(key),
+                    hash_alg,
+                },
             })
             .await
             .is_err()
@@ -565,7 +572,7 @@ impl<H: Handler> Handle<H> {
                     });
                 }
                 Some(Reply::SignRequest { key, data }) => {
-                    let data = signer.auth_sign(&key.into(), hash_alg, data).await;
+                    let data = signer.auth_sign(&(*key).into(), hash_alg, data).await;
                     let data = match data {
                         Ok(data) => data,
                         Err(e) => {
@@ -689,7 +696,10 @@ impl<H: Handler> Handle<H> {
             .sender
             .send(Msg::Authenticate {
                 user,
-                method: auth::Method::FutureCertificate { cert, hash_alg },
+                method: auth::Method::FutureCertificate {
+                    cert: Box::new(cert),
+                    hash_alg,
+                },
             })
             .await
             .is_err()
@@ -714,7 +724,7 @@ impl<H: Handler> Handle<H> {
                     hash_alg,
                     data,
                 }) => {
-                    let data = signer.auth_sign(&cert.into(), hash_alg, data).await;
+                    let data = signer.auth_sign(&(*cert).into(), hash_alg, data).await;
                     let data = match data {
                         Ok(data) => data,
                         Err(e) => {
@@ -1824,7 +1834,7 @@ impl Session {
                 let _ = self.send_global_request(reply_channel, &name, &data);
             }
             Msg::ServerChannelOpenReply { pending, result } => {
-                self.finalize_server_channel_open_reply(pending, result)?;
+                self.finalize_server_channel_open_reply(*pending, result)?;
             }
             msg => {
                 // should be unreachable, since the receiver only gets
@@ -3204,5 +3214,17 @@ pub trait Handler: Sized + Send {
                 DisconnectReason::Error(e) => Err(e),
             }
         }
+    }
+}
+#[cfg(test)]
+mod fleetsh_message_sizes {
+    /// fleetsh patch: tokio's mpsc allocates blocks of 32 slots, one per channel
+    /// at least, and a session has four of these channels; large variants are boxed
+    /// so that an idle session costs kilobytes, not 70 KB (vendor/README.md).
+    #[test]
+    fn channel_messages_stay_small() {
+        assert!(std::mem::size_of::<super::Msg>() <= 96);
+        assert!(std::mem::size_of::<super::Reply>() <= 96);
+        assert!(std::mem::size_of::<crate::server::Msg>() <= 96);
     }
 }

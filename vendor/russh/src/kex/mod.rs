@@ -15,9 +15,19 @@
 
 //!
 //! This module exports kex algorithm names for use with [Preferred].
+// fleetsh patch: the key exchanges on aws-lc-rs primitives when that feature is on
+// (see vendor/README.md); RustCrypto / curve25519-dalek otherwise, as upstream.
+#[cfg(feature = "aws-lc-rs")]
+#[path = "curve25519_aws_lc.rs"]
+mod curve25519;
+#[cfg(not(feature = "aws-lc-rs"))]
 mod curve25519;
 pub mod dh;
 mod ecdh_nistp;
+#[cfg(feature = "aws-lc-rs")]
+#[path = "hybrid_mlkem_aws_lc.rs"]
+mod hybrid_mlkem;
+#[cfg(not(feature = "aws-lc-rs"))]
 mod hybrid_mlkem;
 mod none;
 use std::cell::RefCell;
