@@ -28,6 +28,7 @@ pub mod executor;
 pub mod jump;
 pub mod known_hosts;
 pub mod limits;
+mod readbuf;
 pub mod sftp;
 pub mod shared;
 pub mod transport;

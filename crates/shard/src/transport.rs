@@ -17,8 +17,8 @@ use crate::auth::{AgentPool, AuthMaterial};
 use crate::executor::EventSink;
 use crate::known_hosts::{HostKeys, KeyPrefs, KnownHosts, Verdict};
 
-/// Read buffer of a direct TCP connection (see `connect`); large reads (file transfers) bypass
-/// it.
+/// Read buffer of a direct TCP connection (see `connect`); reads at least this large (file
+/// transfers) bypass it.
 const READ_BUFFER: usize = 4096;
 
 /// Settings shared by every host of every run of an engine: SSH client config, auth material,
@@ -254,7 +254,8 @@ async fn act(
 ) {
     match &ctx.job.action {
         fleetsh_core::Action::Exec => run_command(ctx, profile, handle, result, start).await,
-        _ => crate::sftp::run_transfer(ctx, handle, result, start, typed).await,
+        // Boxed: the transfer's larger state is not part of every host's task.
+        _ => Box::pin(crate::sftp::run_transfer(ctx, handle, result, start, typed)).await,
     }
 }
 
@@ -485,7 +486,9 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
         let outcome = tokio::select! {
             biased;
             _ = ctx.cancel.cancelled() => Err(HostError::new(ErrorKind::Cancelled, "run cancelled while connecting")),
-            r = tokio::time::timeout(connect_timeout, connect(ctx, profile, &address, &mut phase, &mut timings, start)) => match r {
+            // Boxed: the handshake's state (~6 KB) lives only while connecting, not in every
+            // host's task for the whole run.
+            r = tokio::time::timeout(connect_timeout, Box::pin(connect(ctx, profile, &address, &mut phase, &mut timings, start))) => match r {
                 Ok(r) => r,
                 Err(_) => Err(HostError::new(
                     ErrorKind::ConnectTimeout,
@@ -630,9 +633,9 @@ pub(crate) async fn connect_via(
     }
     timings.connect = Some(start.elapsed());
     // russh reads each packet in two exact reads (its length, then the rest): unbuffered,
-    // that was ~33 recvfrom calls per `echo` host. One small buffer per connection takes
-    // whatever has arrived in one call (docs/benchmarks.md, "System calls").
-    let stream = tokio::io::BufReader::with_capacity(READ_BUFFER, stream);
+    // that was ~33 recvfrom calls per `echo` host. A small buffer takes whatever has arrived
+    // in one call, and holds no memory while the session is idle (readbuf.rs).
+    let stream = crate::readbuf::ReadBuffered::new(READ_BUFFER, stream);
     let handle = handshake(ctx, profile, target, stream, phase, timings, start).await?;
     Ok(Connection {
         handle,

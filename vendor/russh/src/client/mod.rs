@@ -95,10 +95,10 @@ pub struct Session {
     target_window_size: u32,
     pending_reads: Vec<Vec<u8>>,
     pending_len: u32,
-    priority_sender: UnboundedSender<Msg>,
-    priority_receiver: UnboundedReceiver<Msg>,
-    inbound_channel_sender: Sender<Msg>,
-    inbound_channel_receiver: Receiver<Msg>,
+    // fleetsh patch: both only serve channels the server opens (forwarded ports,
+    // agent, X11), so they are created on first use (vendor/README.md).
+    priority: LazyUnbounded,
+    inbound_channel: LazyBounded,
     open_global_requests: VecDeque<GlobalRequestResponse>,
     server_sig_algs: Option<Vec<Algorithm>>,
     /// Number of EXT_INFO messages received (RFC 8308 allows at most two).
@@ -108,6 +108,57 @@ pub struct Session {
 impl Drop for Session {
     fn drop(&mut self) {
         debug!("drop session")
+    }
+}
+
+/// fleetsh patch: a tokio channel created on first use. tokio allocates a block
+/// of 32 slots when a channel is made (~2.8 KB of `Msg`), and most sessions
+/// never use these two. Until the first `sender()`, receiving waits forever, as
+/// the real channel would while the session holds its own sender.
+#[derive(Debug, Default)]
+struct LazyUnbounded(Option<(UnboundedSender<Msg>, UnboundedReceiver<Msg>)>);
+
+impl LazyUnbounded {
+    fn sender(&mut self) -> UnboundedSender<Msg> {
+        self.0.get_or_insert_with(unbounded_channel).0.clone()
+    }
+    async fn recv(&mut self) -> Option<Msg> {
+        match self.0.as_mut() {
+            Some((_, rx)) => rx.recv().await,
+            None => std::future::pending().await,
+        }
+    }
+    fn try_recv(&mut self) -> Result<Msg, ()> {
+        self.0.as_mut().ok_or(())?.1.try_recv().map_err(|_| ())
+    }
+    fn close(&mut self) {
+        if let Some((_, rx)) = self.0.as_mut() {
+            rx.close();
+        }
+    }
+}
+
+/// See [`LazyUnbounded`]; bounded to 10 as upstream's channel.
+#[derive(Debug, Default)]
+struct LazyBounded(Option<(Sender<Msg>, Receiver<Msg>)>);
+
+impl LazyBounded {
+    fn sender(&mut self) -> Sender<Msg> {
+        self.0.get_or_insert_with(|| channel(10)).0.clone()
+    }
+    async fn recv(&mut self) -> Option<Msg> {
+        match self.0.as_mut() {
+            Some((_, rx)) => rx.recv().await,
+            None => std::future::pending().await,
+        }
+    }
+    fn try_recv(&mut self) -> Result<Msg, ()> {
+        self.0.as_mut().ok_or(())?.1.try_recv().map_err(|_| ())
+    }
+    fn close(&mut self) {
+        if let Some((_, rx)) = self.0.as_mut() {
+            rx.close();
+        }
     }
 }
 
@@ -1268,7 +1319,14 @@ where
     );
     session.begin_rekey()?;
     let (kex_done_signal, kex_done_signal_rx) = oneshot::channel();
-    let join = russh_util::runtime::spawn(session.run(stream, handler, Some(kex_done_signal)));
+    // fleetsh patch: boxed, so the spawned task holds a pointer rather than a second
+    // copy of the whole session future (an async block awaiting a captured future
+    // stores it twice: ~27 KB per session instead of ~7 KB; vendor/README.md).
+    let join = russh_util::runtime::spawn(Box::pin(session.run(
+        stream,
+        handler,
+        Some(kex_done_signal),
+    )));
 
     let agent_session_binding = match kex_done_signal_rx.await {
         Ok(binding) => binding,
@@ -1327,18 +1385,14 @@ impl Session {
         receiver: Receiver<Msg>,
         sender: UnboundedSender<Reply>,
     ) -> Self {
-        let (priority_sender, priority_receiver) = unbounded_channel();
-        let (inbound_channel_sender, inbound_channel_receiver) = channel(10);
         Self {
             common,
             receiver,
             sender,
             kex: SessionKexState::Idle,
             target_window_size,
-            priority_sender,
-            priority_receiver,
-            inbound_channel_sender,
-            inbound_channel_receiver,
+            priority: LazyUnbounded::default(),
+            inbound_channel: LazyBounded::default(),
             channels: HashMap::new(),
             pending_reads: Vec::new(),
             pending_len: 0,
@@ -1348,49 +1402,55 @@ impl Session {
         }
     }
 
-    async fn run<H: Handler + Send, R: AsyncRead + AsyncWrite + Unpin + Send>(
+    // fleetsh patch: a plain fn returning an `async move` block instead of an
+    // `async fn`. An async fn copies its by-value arguments (`self`, 2.8 KB, and the
+    // handler) from the future's upvars into locals, so the session future held
+    // them twice for its whole life (vendor/README.md).
+    fn run<H: Handler + Send, R: AsyncRead + AsyncWrite + Unpin + Send>(
         mut self,
         stream: SshRead<R>,
         mut handler: H,
         mut kex_done_signal: Option<
             oneshot::Sender<Option<crate::keys::agent::AgentSessionBinding>>,
         >,
-    ) -> Result<(), H::Error> {
-        let (stream_read, mut stream_write) = stream.split();
-        let result = self
-            .run_inner(
-                stream_read,
-                &mut stream_write,
-                &mut handler,
-                &mut kex_done_signal,
-            )
-            .await;
-        trace!("disconnected");
-        self.receiver.close();
-        self.priority_receiver.close();
-        self.inbound_channel_receiver.close();
-        map_err!(stream_write.shutdown().await)?;
-        match result {
-            Ok(v) => {
-                handler
-                    .disconnected(DisconnectReason::ReceivedDisconnect(v))
-                    .await?;
-                Ok(())
-            }
-            Err(e) => {
-                if kex_done_signal.is_some() {
-                    // The kex signal has not been consumed yet,
-                    // so we can send return the concrete error to be propagated
-                    // into the JoinHandle and returned from `connect_stream`
-                    debug!("disconnected during handshake {e:?}");
-                    Err(e)
-                } else {
-                    // The kex signal has been consumed, so no one is
-                    // awaiting the result of this coroutine
-                    // We're better off passing the error into the Handler
-                    debug!("disconnected {e:?}");
-                    handler.disconnected(DisconnectReason::Error(e)).await?;
-                    Err(H::Error::from(crate::Error::Disconnect))
+    ) -> impl Future<Output = Result<(), H::Error>> + Send {
+        async move {
+            let (stream_read, mut stream_write) = stream.split();
+            let result = self
+                .run_inner(
+                    stream_read,
+                    &mut stream_write,
+                    &mut handler,
+                    &mut kex_done_signal,
+                )
+                .await;
+            trace!("disconnected");
+            self.receiver.close();
+            self.priority.close();
+            self.inbound_channel.close();
+            map_err!(stream_write.shutdown().await)?;
+            match result {
+                Ok(v) => {
+                    handler
+                        .disconnected(DisconnectReason::ReceivedDisconnect(v))
+                        .await?;
+                    Ok(())
+                }
+                Err(e) => {
+                    if kex_done_signal.is_some() {
+                        // The kex signal has not been consumed yet,
+                        // so we can send return the concrete error to be propagated
+                        // into the JoinHandle and returned from `connect_stream`
+                        debug!("disconnected during handshake {e:?}");
+                        Err(e)
+                    } else {
+                        // The kex signal has been consumed, so no one is
+                        // awaiting the result of this coroutine
+                        // We're better off passing the error into the Handler
+                        debug!("disconnected {e:?}");
+                        handler.disconnected(DisconnectReason::Error(e)).await?;
+                        Err(H::Error::from(crate::Error::Disconnect))
+                    }
                 }
             }
         }
@@ -1462,7 +1522,10 @@ impl Session {
                         } else {
                             self.common.received_data = true;
                             let kex_was_active = self.kex.active();
-                            reply(self, handler, kex_done_signal, &mut pkt).await?;
+                            // fleetsh patch: boxed, so the packet handler's state
+                            // (~6 KB) exists while a packet is handled, not in every
+                            // idle session's future (vendor/README.md).
+                            Box::pin(reply(self, handler, kex_done_signal, &mut pkt)).await?;
                             buffer.seqn = pkt.seqn; // TODO reply changes seqn internall, find cleaner way
 
                             if kex_was_active && !self.kex.active() {
@@ -1522,7 +1585,7 @@ impl Session {
                         }
                     }
                 }
-                msg = self.priority_receiver.recv(), if !self.kex.active() => {
+                msg = self.priority.recv(), if !self.kex.active() => {
                     match msg {
                         Some(msg) => self.handle_msg(msg)?,
                         None => (),
@@ -1531,7 +1594,7 @@ impl Session {
                     // eagerly take all outgoing messages so writes are batched
                     self.drain_priority_msgs()?;
                 }
-                msg = self.inbound_channel_receiver.recv(), if can_receive_outbound => {
+                msg = self.inbound_channel.recv(), if can_receive_outbound => {
                     self.drain_priority_msgs()?;
                     match msg {
                         Some(msg) => self.handle_msg(msg)?,
@@ -1541,7 +1604,7 @@ impl Session {
                     // eagerly take all outgoing messages so writes are batched
                     while !self.kex.active() && !self.common.has_any_pending_data() {
                         self.drain_priority_msgs()?;
-                        match self.inbound_channel_receiver.try_recv() {
+                        match self.inbound_channel.try_recv() {
                             Ok(next) => self.handle_msg(next)?,
                             Err(_) => break
                         }
@@ -1622,7 +1685,7 @@ impl Session {
     /// only registered when its open reply is processed).
     fn drain_priority_msgs(&mut self) -> Result<(), crate::Error> {
         while !self.kex.active() {
-            match self.priority_receiver.try_recv() {
+            match self.priority.try_recv() {
                 Ok(msg) => self.handle_msg(msg)?,
                 Err(_) => break,
             }
@@ -2098,6 +2161,13 @@ async fn reply<H: Handler>(
                     }
 
                     session.kex = SessionKexState::Idle;
+                    // fleetsh patch: a client never reads the finished exchange again
+                    // (the server side does); its copies of both KEXINITs and both
+                    // ephemeral keys, ~4.7 KB with ML-KEM, would otherwise stay for
+                    // the session's life (vendor/README.md).
+                    if let Some(enc) = session.common.encrypted.as_mut() {
+                        enc.exchange = None;
+                    }
 
                     if session.common.strict_kex {
                         pkt.seqn = Wrapping(0);
@@ -3226,5 +3296,24 @@ mod fleetsh_message_sizes {
         assert!(std::mem::size_of::<super::Msg>() <= 96);
         assert!(std::mem::size_of::<super::Reply>() <= 96);
         assert!(std::mem::size_of::<crate::server::Msg>() <= 96);
+    }
+
+    /// The lazily made channels wait forever until first used, then carry messages.
+    #[tokio::test]
+    async fn lazy_channels_are_made_on_first_use() {
+        use std::time::Duration;
+        let mut lazy = super::LazyUnbounded::default();
+        assert!(lazy.try_recv().is_err());
+        let waited = tokio::time::timeout(Duration::from_millis(20), lazy.recv()).await;
+        assert!(waited.is_err(), "an unmade channel never yields");
+        lazy.sender().send(super::Msg::Rekey).unwrap();
+        assert!(matches!(lazy.try_recv(), Ok(super::Msg::Rekey)));
+
+        let mut lazy = super::LazyBounded::default();
+        let tx = lazy.sender();
+        tx.send(super::Msg::Rekey).await.unwrap();
+        assert!(matches!(lazy.recv().await, Some(super::Msg::Rekey)));
+        lazy.close();
+        assert!(tx.send(super::Msg::Rekey).await.is_err());
     }
 }
