@@ -180,7 +180,7 @@ impl Session {
                                 self.sender
                                     .send(Reply::AuthGssapiResponse {
                                         selected_mechanism,
-                                        mic_data,
+                                        mic_data: Box::new(mic_data),
                                     })
                                     .map_err(|_| crate::Error::SendError)?;
                                 return Ok(());
@@ -230,9 +230,7 @@ impl Session {
                                 // send challenges to caller
                                 self.sender
                                     .send(Reply::AuthInfoRequest {
-                                        name,
-                                        instructions,
-                                        prompts,
+                                        request: Box::new((name, instructions, prompts)),
                                     })
                                     .map_err(|_| crate::Error::SendError)?;
 
@@ -368,7 +366,10 @@ impl Session {
                                     &mut self.common.buffer,
                                 )?;
                                 self.sender
-                                    .send(Reply::AuthGssapiToken { token, mic_data })
+                                    .send(Reply::AuthGssapiToken {
+                                        token,
+                                        mic_data: Box::new(mic_data),
+                                    })
                                     .map_err(|_| crate::Error::SendError)?;
                                 return Ok(());
                             }
