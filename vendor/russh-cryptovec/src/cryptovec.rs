@@ -1,7 +1,11 @@
 use std::fmt::Debug;
 use std::ops::{Deref, DerefMut, Index, IndexMut, Range, RangeFrom, RangeFull, RangeTo};
 
-use crate::platform::{mlock, munlock};
+// fleetsh patch: buffers are zeroed on drop and on growth as upstream, but no
+// longer mlock()ed (vendor/README.md): the locks were best effort (errors ignored;
+// RLIMIT_MEMLOCK is 8 MiB on common systems, a few hundred sessions' buffers) and
+// not counted per buffer (munlock of one buffer unlocked a page another live
+// buffer shares), while costing ~9 system calls and ~6% of fleetsh's CPU per host.
 
 /// A buffer which zeroes its memory on `.clear()`, `.resize()`, and
 /// reallocations, to avoid copying secrets around.
@@ -191,7 +195,6 @@ unsafe fn alloc_zeroed(capacity: usize) -> *mut u8 {
     if p.is_null() {
         alloc_failed(layout);
     }
-    let _ = mlock(p, capacity);
     p
 }
 
@@ -278,7 +281,6 @@ impl CryptoVec {
                 if self.capacity > 0 {
                     std::ptr::copy_nonoverlapping(old_ptr, next_ptr, self.size);
                     zeroize(old_ptr, self.size);
-                    let _ = munlock(old_ptr, self.capacity);
                     let layout = std::alloc::Layout::from_size_align_unchecked(self.capacity, 1);
                     std::alloc::dealloc(old_ptr, layout);
                 }
@@ -411,7 +413,6 @@ impl Drop for CryptoVec {
         if self.capacity > 0 {
             unsafe {
                 zeroize(self.p, self.size);
-                let _ = munlock(self.p, self.capacity);
                 let layout = std::alloc::Layout::from_size_align_unchecked(self.capacity, 1);
                 std::alloc::dealloc(self.p, layout);
             }

@@ -25,6 +25,8 @@ mod cryptovec;
 pub use cryptovec::CryptoVec;
 
 // Platform-specific modules
+// fleetsh patch: the memory-locking helpers are no longer called (src/cryptovec.rs).
+#[allow(dead_code, unused_imports)]
 mod platform;
 
 #[cfg(feature = "ssh-encoding")]
