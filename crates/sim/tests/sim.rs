@@ -75,13 +75,18 @@ async fn login(fleet: &SimFleet, addr: SocketAddr) -> client::Handle<Client> {
     let keys = known_hosts(fleet);
     let expected = keys[&format!("[{}]:{}", addr.ip(), addr.port())].clone();
     let mut session = connect(addr, expected).await;
+    authenticate(fleet, &mut session).await;
+    session
+}
+
+/// Authenticates `session` with the fleet's client key.
+async fn authenticate<H: client::Handler>(fleet: &SimFleet, session: &mut client::Handle<H>) {
     let key = russh::keys::load_secret_key(fleet.client_key_file(), None).unwrap();
     let auth = session
         .authenticate_publickey("root", PrivateKeyWithHashAlg::new(Arc::new(key), None))
         .await
         .unwrap();
-    assert!(auth.success(), "public-key auth failed on {addr}");
-    session
+    assert!(auth.success(), "public-key auth failed");
 }
 
 /// Runs `command`; keeps at most `keep` bytes of stdout (but counts all of it).
@@ -1246,12 +1251,7 @@ mod faults {
         let mut session = client::connect(config, addr, Client { expected })
             .await
             .unwrap();
-        let key = russh::keys::load_secret_key(fleet.client_key_file(), None).unwrap();
-        let auth = session
-            .authenticate_publickey("root", PrivateKeyWithHashAlg::new(Arc::new(key), None))
-            .await
-            .unwrap();
-        assert!(auth.success(), "public-key auth failed on {addr}");
+        authenticate(fleet, &mut session).await;
         session
     }
 

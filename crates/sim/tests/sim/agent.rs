@@ -110,12 +110,7 @@ async fn login_with_agent(
     let mut session = client::connect(client_config(), fleet.hosts()[0].addr, handler)
         .await
         .unwrap();
-    let key = russh::keys::load_secret_key(fleet.client_key_file(), None).unwrap();
-    let auth = session
-        .authenticate_publickey("root", PrivateKeyWithHashAlg::new(Arc::new(key), None))
-        .await
-        .unwrap();
-    assert!(auth.success());
+    authenticate(fleet, &mut session).await;
     (session, opened)
 }
 

@@ -6,17 +6,6 @@ use russh::client::KeyboardInteractiveAuthResponse as Kbd;
 
 use super::*;
 
-fn start_with(config: SimConfig) -> (tempfile::TempDir, SimFleet) {
-    let dir = tempfile::tempdir().unwrap();
-    let fleet = SimFleet::start(SimConfig {
-        port: 0,
-        state_dir: dir.path().join("state"),
-        ..config
-    })
-    .unwrap();
-    (dir, fleet)
-}
-
 async fn connect_to(fleet: &SimFleet, index: usize) -> client::Handle<Client> {
     let expected = fleet.host_public_key(index).unwrap().key_data().clone();
     connect(fleet.hosts()[index].addr, expected).await
@@ -43,10 +32,9 @@ mod keyboard_interactive {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn right_and_wrong_answers() {
-        let (_dir, fleet) = start_with(SimConfig {
-            count: 2,
-            password: Some("s3cret".into()),
-            ..SimConfig::default()
+        let (_dir, fleet) = start_with(|c| {
+            c.count = 2;
+            c.password = Some("s3cret".into());
         });
         let mut session = connect_to(&fleet, 1).await;
         password_prompt(&mut session, "bob").await;
@@ -96,11 +84,10 @@ mod keyboard_interactive {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn kbd_interactive_only_refuses_the_password_method() {
-        let (_dir, fleet) = start_with(SimConfig {
-            count: 1,
-            password: Some("s3cret".into()),
-            kbd_interactive_only: true,
-            ..SimConfig::default()
+        let (_dir, fleet) = start_with(|c| {
+            c.count = 1;
+            c.password = Some("s3cret".into());
+            c.kbd_interactive_only = true;
         });
         let mut session = connect_to(&fleet, 0).await;
         let auth = session
@@ -129,10 +116,9 @@ mod keyboard_interactive {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn without_a_password_nothing_is_prompted() {
-        let (_dir, fleet) = start_with(SimConfig {
-            count: 1,
-            kbd_interactive_only: true,
-            ..SimConfig::default()
+        let (_dir, fleet) = start_with(|c| {
+            c.count = 1;
+            c.kbd_interactive_only = true;
         });
         let mut session = connect_to(&fleet, 0).await;
         let reply = session
@@ -149,11 +135,10 @@ mod keyboard_interactive {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn auth_fail_hosts_refuse_the_right_answer() {
-        let (_dir, fleet) = start_with(SimConfig {
-            count: 1,
-            password: Some("s3cret".into()),
-            faults: vec![(Fault::AuthFail, 100.0)],
-            ..SimConfig::default()
+        let (_dir, fleet) = start_with(|c| {
+            c.count = 1;
+            c.password = Some("s3cret".into());
+            c.faults = vec![(Fault::AuthFail, 100.0)];
         });
         let mut session = connect_to(&fleet, 0).await;
         password_prompt(&mut session, "root").await;
@@ -181,10 +166,9 @@ mod certificates {
     }
 
     fn fleet_with_ca(ca_seed: u64) -> (tempfile::TempDir, SimFleet) {
-        start_with(SimConfig {
-            count: 2,
-            user_ca: Some(testing::ca_key(ca_seed).public_key().clone()),
-            ..SimConfig::default()
+        start_with(|c| {
+            c.count = 2;
+            c.user_ca = Some(testing::ca_key(ca_seed).public_key().clone());
         })
     }
 
@@ -283,9 +267,8 @@ mod certificates {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn without_a_ca_certificates_are_refused() {
-        let (_dir, fleet) = start_with(SimConfig {
-            count: 2,
-            ..SimConfig::default()
+        let (_dir, fleet) = start_with(|c| {
+            c.count = 2;
         });
         let cert = testing::make_user_cert(
             &testing::ca_key(1),

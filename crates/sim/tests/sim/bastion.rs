@@ -42,16 +42,6 @@ fn host_key(fleet: &SimFleet, index: usize) -> KeyData {
     fleet.host_public_key(index).unwrap().key_data().clone()
 }
 
-/// Authenticates `session` with the fleet's client key.
-async fn authenticate<H: client::Handler>(fleet: &SimFleet, session: &mut client::Handle<H>) {
-    let key = russh::keys::load_secret_key(fleet.client_key_file(), None).unwrap();
-    let auth = session
-        .authenticate_publickey("root", PrivateKeyWithHashAlg::new(Arc::new(key), None))
-        .await
-        .unwrap();
-    assert!(auth.success());
-}
-
 /// Logs in to host `target` through a tunnel opened on `via` to `to_host` (an address or
 /// a name of `target`).
 async fn login_via<H: client::Handler>(

@@ -38,17 +38,6 @@ impl client::Handler for Recorder {
     }
 }
 
-fn start_with(config: SimConfig) -> (tempfile::TempDir, SimFleet) {
-    let dir = tempfile::tempdir().unwrap();
-    let fleet = SimFleet::start(SimConfig {
-        port: 0,
-        state_dir: dir.path().join("state"),
-        ..config
-    })
-    .unwrap();
-    (dir, fleet)
-}
-
 /// Connects to host `index`, offering host certificates or not, logs in with the
 /// fleet's client key, runs `hostname`, and returns what the server presented.
 async fn presented(fleet: &SimFleet, index: usize, offer_certs: bool) -> Seen {
@@ -68,12 +57,7 @@ async fn presented(fleet: &SimFleet, index: usize, offer_certs: bool) -> Seen {
     )
     .await
     .unwrap();
-    let key = russh::keys::load_secret_key(fleet.client_key_file(), None).unwrap();
-    let auth = session
-        .authenticate_publickey("root", PrivateKeyWithHashAlg::new(Arc::new(key), None))
-        .await
-        .unwrap();
-    assert!(auth.success());
+    authenticate(fleet, &mut session).await;
     let out = exec(&session, "hostname", usize::MAX).await;
     assert_eq!(
         out.stdout,
@@ -112,10 +96,9 @@ fn expect_plain(seen: Seen) -> KeyData {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificate_presented_signed_by_the_ca_with_the_principals() {
     let ca = testing::ca_key(5);
-    let (_dir, fleet) = start_with(SimConfig {
-        count: 3,
-        host_ca: Some(ca.clone()),
-        ..SimConfig::default()
+    let (_dir, fleet) = start_with(|c| {
+        c.count = 3;
+        c.host_ca = Some(ca.clone());
     });
     let started = unix_now();
     for index in [0, 2] {
@@ -155,10 +138,9 @@ async fn certificate_presented_signed_by_the_ca_with_the_principals() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_not_offering_certificates_gets_the_plain_key() {
-    let (_dir, fleet) = start_with(SimConfig {
-        count: 2,
-        host_ca: Some(testing::ca_key(5)),
-        ..SimConfig::default()
+    let (_dir, fleet) = start_with(|c| {
+        c.count = 2;
+        c.host_ca = Some(testing::ca_key(5));
     });
     let key = expect_plain(presented(&fleet, 1, false).await);
     assert_eq!(&key, fleet.host_public_key(1).unwrap().key_data());
@@ -198,11 +180,10 @@ async fn override_presents_a_bad_certificate_on_one_host() {
         now - Duration::from_secs(7200)..now - Duration::from_secs(3600),
     )
     .unwrap();
-    let (_dir, fleet) = start_with(SimConfig {
-        count: 3,
-        host_ca: Some(ca.clone()),
-        host_cert_override: Some((1, bad.clone())),
-        ..SimConfig::default()
+    let (_dir, fleet) = start_with(|c| {
+        c.count = 3;
+        c.host_ca = Some(ca.clone());
+        c.host_cert_override = Some((1, bad.clone()));
     });
     assert_eq!(
         testing::host_public_key(0, 1),
@@ -235,11 +216,10 @@ async fn override_without_host_ca_is_the_only_certificate() {
     )
     .unwrap();
     assert!(cert.valid_principals().is_empty());
-    let (_dir, fleet) = start_with(SimConfig {
-        count: 2,
-        seed: 3,
-        host_cert_override: Some((0, cert.clone())),
-        ..SimConfig::default()
+    let (_dir, fleet) = start_with(|c| {
+        c.count = 2;
+        c.seed = 3;
+        c.host_cert_override = Some((0, cert.clone()));
     });
     assert!(!fleet.known_hosts_ca_file().exists());
     assert_eq!(expect_cert(presented(&fleet, 0, true).await), cert);
@@ -272,11 +252,10 @@ fn override_must_certify_the_host_key_of_a_fleet_host() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostkey_mismatch_host_presents_no_certificate() {
-    let (_dir, fleet) = start_with(SimConfig {
-        count: 2,
-        host_ca: Some(testing::ca_key(5)),
-        faults: vec![(Fault::HostkeyMismatch, 50.0)],
-        ..SimConfig::default()
+    let (_dir, fleet) = start_with(|c| {
+        c.count = 2;
+        c.host_ca = Some(testing::ca_key(5));
+        c.faults = vec![(Fault::HostkeyMismatch, 50.0)];
     });
     let bad = (0..2)
         .find(|&i| fleet.fault_of(i) == Some(&Fault::HostkeyMismatch))
