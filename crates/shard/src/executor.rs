@@ -252,11 +252,7 @@ pub fn start(
     let shards = config.effective_shards(n_hosts);
     let (tx, rx) = crossbeam_channel::unbounded();
     let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<(), String>>(shards);
-    let cores = if config.pin {
-        core_affinity::get_core_ids().unwrap_or_default()
-    } else {
-        Vec::new()
-    };
+    let cores = pin_cores(config);
 
     let mut threads = Vec::with_capacity(shards);
     let mut gos = Vec::with_capacity(shards);
@@ -264,16 +260,7 @@ pub fn start(
     for i in 0..shards {
         let (go_tx, go_rx) = crossbeam_channel::bounded::<bool>(1);
         let shard = Shard::new(run, &subset, config, i, shards, &tx);
-        let core = if config.pin {
-            if cores.is_empty() {
-                tracing::warn!("pinning requested but the CPU cores are unknown; not pinning");
-                None
-            } else {
-                cores.get(i % cores.len()).copied()
-            }
-        } else {
-            None
-        };
+        let core = core_for(&cores, i);
         let ready = ready_tx.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("fleetsh-shard-{i}"))
@@ -293,18 +280,7 @@ pub fn start(
     drop(tx);
 
     let mut failure = spawn_error;
-    for _ in 0..threads.len() {
-        match ready_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                failure.get_or_insert(e);
-            }
-            Err(_) => {
-                failure.get_or_insert("a shard thread exited before reporting ready".into());
-                break;
-            }
-        }
-    }
+    await_ready(&ready_rx, threads.len(), &mut failure);
     let go = failure.is_none();
     for g in &gos {
         let _ = g.send(go);
@@ -323,6 +299,46 @@ pub fn start(
         waiters: threads.into_iter().map(Waiter::Thread).collect(),
         shards,
     })
+}
+
+/// The CPU cores shard threads are pinned to: none unless `config.pin`; when pinning is
+/// asked for but the cores are unknown, says so once and pins nothing.
+fn pin_cores(config: &ShardConfig) -> Vec<core_affinity::CoreId> {
+    if !config.pin {
+        return Vec::new();
+    }
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    if cores.is_empty() {
+        tracing::warn!("pinning requested but the CPU cores are unknown; not pinning");
+    }
+    cores
+}
+
+/// The core of shard `i` (round robin), if any.
+fn core_for(cores: &[core_affinity::CoreId], i: usize) -> Option<core_affinity::CoreId> {
+    (!cores.is_empty())
+        .then(|| cores.get(i % cores.len()).copied())
+        .flatten()
+}
+
+/// Waits for `started` shard threads to report ready; the first problem goes to `failure`.
+fn await_ready(
+    ready_rx: &Receiver<Result<(), String>>,
+    started: usize,
+    failure: &mut Option<String>,
+) {
+    for _ in 0..started {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                failure.get_or_insert(e);
+            }
+            Err(_) => {
+                failure.get_or_insert("a shard thread exited before reporting ready".into());
+                break;
+            }
+        }
+    }
 }
 
 struct Shard {
@@ -594,11 +610,7 @@ impl Pool {
     /// Starts the shard threads for a fleet of `hosts` hosts (all-or-nothing).
     pub fn start(hosts: usize, config: &ShardConfig) -> Result<Pool, Error> {
         let shards = config.effective_shards(hosts);
-        let cores = if config.pin {
-            core_affinity::get_core_ids().unwrap_or_default()
-        } else {
-            Vec::new()
-        };
+        let cores = pin_cores(config);
         let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<(), String>>(shards);
         let mut workers = Vec::with_capacity(shards);
         let mut failure = None;
@@ -606,9 +618,7 @@ impl Pool {
             // A tokio channel: the pool thread waits for work inside its runtime, so the
             // kept connections stay serviced between jobs.
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-            let core = (!cores.is_empty())
-                .then(|| cores.get(i % cores.len()).copied())
-                .flatten();
+            let core = core_for(&cores, i);
             let ready = ready_tx.clone();
             match std::thread::Builder::new()
                 .name(format!("fleetsh-pool-{i}"))
@@ -625,18 +635,7 @@ impl Pool {
             }
         }
         drop(ready_tx);
-        for _ in 0..workers.len() {
-            match ready_rx.recv() {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    failure.get_or_insert(e);
-                }
-                Err(_) => {
-                    failure.get_or_insert("a shard thread exited before reporting ready".into());
-                    break;
-                }
-            }
-        }
+        await_ready(&ready_rx, workers.len(), &mut failure);
         let pool = Pool {
             workers,
             config: config.clone(),
