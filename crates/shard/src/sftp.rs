@@ -435,20 +435,26 @@ async fn put(s: &Sftp, plan: &PutPlan, p: &Progress<'_>) -> Result<(), HostError
     }
     // Directory modes and times last (adding files changes a directory's mtime).
     for (path, entry) in dirs_to_fix.into_iter().rev() {
-        let mut attrs = FileAttributes {
-            permissions: Some(entry.mode & if plan.preserve { 0o7777 } else { 0o777 }),
-            ..FileAttributes::empty()
-        };
-        if plan.preserve {
-            attrs.atime = Some(entry.atime);
-            attrs.mtime = Some(entry.mtime);
-        }
         s.raw
-            .setstat(path.as_str(), attrs)
+            .setstat(path.as_str(), final_attrs(entry, plan.preserve))
             .await
             .map_err(|e| sftp_err("cannot set mode/times of", &path, &e))?;
     }
     Ok(())
+}
+
+/// The mode (with setuid/setgid/sticky only when preserving) and, when preserving, the times
+/// an uploaded file or directory ends with.
+fn final_attrs(entry: &fleetsh_core::transfer::PutEntry, preserve: bool) -> FileAttributes {
+    let mut attrs = FileAttributes {
+        permissions: Some(entry.mode & if preserve { 0o7777 } else { 0o777 }),
+        ..FileAttributes::empty()
+    };
+    if preserve {
+        attrs.atime = Some(entry.atime);
+        attrs.mtime = Some(entry.mtime);
+    }
+    attrs
 }
 
 async fn upload_file(
@@ -507,16 +513,8 @@ async fn upload_file(
             Some(Err(e)) => return Err(sftp_err("cannot write", &tmp, &e)),
         }
     }
-    let mut attrs = FileAttributes {
-        permissions: Some(entry.mode & if preserve { 0o7777 } else { 0o777 }),
-        ..FileAttributes::empty()
-    };
-    if preserve {
-        attrs.atime = Some(entry.atime);
-        attrs.mtime = Some(entry.mtime);
-    }
     s.raw
-        .fsetstat(handle.as_str(), attrs)
+        .fsetstat(handle.as_str(), final_attrs(entry, preserve))
         .await
         .map_err(|e| sftp_err("cannot set mode/times of", &tmp, &e))?;
     s.raw
