@@ -29,8 +29,9 @@ pub struct Curve25519Kex {
     shared_secret: Option<[u8; 32]>,
 }
 
-/// A fresh X25519 key pair from aws-lc-rs: the private key and the 32-byte public key.
-fn generate() -> Result<(PrivateKey, [u8; 32]), crate::Error> {
+/// A fresh X25519 key pair from aws-lc-rs: the private key and the 32-byte public key
+/// (also used by the hybrid exchange).
+pub(crate) fn x25519_generate() -> Result<(PrivateKey, [u8; 32]), crate::Error> {
     let secret = PrivateKey::generate(&X25519).map_err(|_| crate::Error::KexInit)?;
     let public = secret.compute_public_key().map_err(|_| crate::Error::KexInit)?;
     let mut bytes = [0u8; 32];
@@ -58,11 +59,6 @@ pub(crate) fn x25519_agree(secret: &PrivateKey, peer: &[u8]) -> Result<[u8; 32],
             Ok(out)
         },
     )
-}
-
-/// A fresh X25519 key pair, for the hybrid exchange.
-pub(crate) fn x25519_generate() -> Result<(PrivateKey, [u8; 32]), crate::Error> {
-    generate()
 }
 
 impl std::fmt::Debug for Curve25519Kex {
@@ -106,7 +102,7 @@ impl KexAlgorithmImplementor for Curve25519Kex {
             &payload[5..5 + 32]
         };
 
-        let (server_secret, server_pubkey) = generate()?;
+        let (server_secret, server_pubkey) = x25519_generate()?;
 
         // fill exchange.
         exchange.server_ephemeral.clear();
@@ -125,7 +121,7 @@ impl KexAlgorithmImplementor for Curve25519Kex {
         client_ephemeral: &mut Vec<u8>,
         writer: &mut impl Writer,
     ) -> Result<(), crate::Error> {
-        let (client_secret, client_pubkey) = generate()?;
+        let (client_secret, client_pubkey) = x25519_generate()?;
 
         // fill exchange.
         client_ephemeral.clear();
@@ -252,7 +248,7 @@ mod tests {
             shared_secret: None,
         };
         let mut exchange = Exchange::new(b"client", b"server");
-        let (_, peer) = generate().unwrap();
+        let (_, peer) = x25519_generate().unwrap();
         kex.server_dh(&mut exchange, &kex_ecdh_init(peer)).unwrap();
     }
 
