@@ -83,6 +83,23 @@ async fn wait_for_refusals(refusals: &Mutex<Vec<String>>, count: usize) -> Vec<S
     );
 }
 
+/// Asks `bastion` for a `direct-tcpip` channel to `host:port`, which must be refused as
+/// administratively prohibited.
+async fn assert_prohibited<H: client::Handler>(bastion: &client::Handle<H>, host: &str, port: u32) {
+    let err = bastion
+        .channel_open_direct_tcpip(host, port, "127.0.0.1", 40000)
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            russh::Error::ChannelOpenFailure(ChannelOpenFailure::AdministrativelyProhibited)
+        ),
+        "{host}:{port}: {err:?}"
+    );
+}
+
 /// Logs in to host `index` directly, with a client that records refusals.
 async fn login_recording(
     fleet: &SimFleet,
@@ -202,18 +219,7 @@ async fn destinations_outside_the_fleet_are_refused() {
         ("sim00002", port + 1),
         ("::1", port),
     ] {
-        let err = bastion
-            .channel_open_direct_tcpip(host, port, "127.0.0.1", 40000)
-            .await
-            .map(|_| ())
-            .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                russh::Error::ChannelOpenFailure(ChannelOpenFailure::AdministrativelyProhibited)
-            ),
-            "{host}:{port}: {err:?}"
-        );
+        assert_prohibited(&bastion, host, port).await;
     }
     // russh returns the error before it calls the handler with the description.
     let refusals = wait_for_refusals(&refusals, 8).await;
@@ -250,23 +256,8 @@ async fn no_forward_fault_refuses_every_tunnel() {
         .unwrap();
     let open = (0..10).find(|i| fleet.fault_of(*i).is_none()).unwrap();
     let (bastion, refusals) = login_recording(&fleet, blocked).await;
-    let err = bastion
-        .channel_open_direct_tcpip(
-            fleet.hosts()[open].addr.ip().to_string(),
-            u32::from(fleet.port()),
-            "127.0.0.1",
-            40000,
-        )
-        .await
-        .map(|_| ())
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            russh::Error::ChannelOpenFailure(ChannelOpenFailure::AdministrativelyProhibited)
-        ),
-        "{err:?}"
-    );
+    let open_ip = fleet.hosts()[open].addr.ip().to_string();
+    assert_prohibited(&bastion, &open_ip, u32::from(fleet.port())).await;
     let refusals = wait_for_refusals(&refusals, 1).await;
     assert!(refusals[0].contains("no-forward"), "{refusals:?}");
     assert_eq!(fleet.connections_accepted(open), 0);
