@@ -303,6 +303,12 @@ pub enum Method {
     GssapiWithMic {
         mechanism_oids: Vec<Vec<u8>>,
     },
+    /// fleetsh patch: a publickey request already signed by the caller (no probe), so it
+    /// can be sent together with the service request (vendor/README.md). `request` is the
+    /// whole SSH_MSG_USERAUTH_REQUEST payload, message number first.
+    Signed {
+        request: Vec<u8>,
+    },
     // Hostbased,
 }
 
@@ -346,6 +352,7 @@ impl std::fmt::Debug for Method {
                 .debug_struct("GssapiWithMic")
                 .field("mechanism_oids", mechanism_oids)
                 .finish(),
+            Method::Signed { .. } => f.write_str("Signed"),
         }
     }
 }

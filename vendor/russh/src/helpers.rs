@@ -61,6 +61,63 @@ mod name_list {
 
     pub struct NameList(pub Vec<String>);
 
+    /// fleetsh patch: a name-list read in place, one `&str` per name, with the checks of
+    /// [`NameList::decode`] (the peer's KEXINIT has ten lists; a `String` per name was
+    /// ~40 allocations per handshake). `r` is advanced past the list.
+    pub(crate) fn decode_names<'a>(r: &mut &'a [u8]) -> Result<Vec<&'a str>, ssh_encoding::Error> {
+        let len = u32::decode(r)? as usize;
+        if len > MAX_NAME_LIST_BYTES {
+            return Err(ssh_encoding::Error::Length);
+        }
+        let (bytes, rest) = r.split_at_checked(len).ok_or(ssh_encoding::Error::Length)?;
+        *r = rest;
+        let value =
+            std::str::from_utf8(bytes).map_err(|_| ssh_encoding::Error::CharacterEncoding)?;
+        if value.is_empty() {
+            return Ok(Vec::new());
+        }
+        let value = value
+            .strip_suffix(',')
+            .filter(|value| !value.is_empty())
+            .unwrap_or(value);
+        let mut list = Vec::with_capacity(16);
+        for name in value.split(',') {
+            if name.is_empty() || !name.is_ascii() {
+                return Err(ssh_encoding::Error::CharacterEncoding);
+            }
+            if list.len() > MAX_NAME_LIST_ENTRIES {
+                return Err(ssh_encoding::Error::Length);
+            }
+            list.push(name);
+        }
+        Ok(list)
+    }
+
+    /// fleetsh patch: writes a name-list from its names, without a `String` per name
+    /// (as [`NameList`]'s `Encode` does, joined by commas).
+    pub(crate) fn encode_names<'a, I>(
+        names: I,
+        w: &mut impl ssh_encoding::Writer,
+    ) -> Result<(), ssh_encoding::Error>
+    where
+        I: Iterator<Item = &'a str> + Clone,
+    {
+        let (count, bytes) = names
+            .clone()
+            .fold((0usize, 0usize), |(n, b), name| (n + 1, b + name.len()));
+        let len = bytes + count.saturating_sub(1);
+        u32::try_from(len)
+            .map_err(|_| ssh_encoding::Error::Length)?
+            .encode(w)?;
+        for (i, name) in names.enumerate() {
+            if i > 0 {
+                w.write(b",")?;
+            }
+            w.write(name.as_bytes())?;
+        }
+        Ok(())
+    }
+
     impl Debug for NameList {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             self.0.fmt(f)
@@ -140,6 +197,34 @@ mod name_list {
     mod tests {
         use super::*;
 
+        /// fleetsh patch: the borrowed decoder and the encoder agree with `NameList`.
+        #[test]
+        fn fleetsh_borrowed_name_lists_match_name_list() {
+            for text in ["", "a", "a,b,c", "curve25519-sha256,ext-info-c,", "a,,b", ",", "a,é"] {
+                let mut wire = Vec::new();
+                text.encode(&mut wire).unwrap();
+                let owned = NameList::decode(&mut &wire[..]);
+                let mut r = &wire[..];
+                let borrowed = decode_names(&mut r);
+                match (owned, borrowed) {
+                    (Ok(o), Ok(b)) => {
+                        assert_eq!(o.0, b, "{text:?}");
+                        assert!(r.is_empty());
+                        let mut again = Vec::new();
+                        encode_names(b.iter().copied(), &mut again).unwrap();
+                        let mut expected = Vec::new();
+                        o.encode(&mut expected).unwrap();
+                        assert_eq!(again, expected, "{text:?}");
+                    }
+                    (Err(_), Err(_)) => {}
+                    (o, b) => panic!("{text:?}: NameList {o:?}, borrowed {b:?}"),
+                }
+            }
+            // A length beyond the packet is refused.
+            let mut r: &[u8] = &[0, 0, 0, 9, b'a'];
+            assert!(decode_names(&mut r).is_err());
+        }
+
         #[test]
         fn empty_name_list_is_valid() {
             // RFC 4251 §5 permits a zero-name list. Servers that only
@@ -179,6 +264,7 @@ mod name_list {
 
 pub use limited_string::LimitedString;
 pub use name_list::NameList;
+pub(crate) use name_list::{decode_names, encode_names};
 
 pub(crate) mod macros {
     #[allow(clippy::crate_in_macro_def)]

@@ -21,7 +21,7 @@ use ssh_encoding::{Decode, Encode};
 use ssh_key::{Algorithm, Certificate, EcdsaCurve, HashAlg, PrivateKey};
 
 use crate::cipher::CIPHERS;
-use crate::helpers::{AlgorithmExt, NameList};
+use crate::helpers::{decode_names, encode_names, AlgorithmExt, NameList};
 use crate::kex::{
     KexCause, EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT, EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
 };
@@ -277,7 +277,9 @@ pub(crate) trait Select {
 
         // Key exchange
 
-        let kex_list = NameList::decode(&mut r)?;
+        // fleetsh patch: the peer's name-lists are read in place (decode_names), not as a
+        // `String` per name.
+        let kex_list = decode_names(&mut r)?;
         // Filter out extension kex names from both lists before selecting
         let _local_kexes_no_ext = pref
             .kex
@@ -292,7 +294,7 @@ pub(crate) trait Select {
                 // still count towards the client's *first* choice so that an optimistic
                 // `first_kex_packet_follows` guess for an algorithm we don't implement is
                 // correctly judged as wrong (kex_both_first == false). See issue #733.
-                kex::Name::try_from(k.as_str())
+                kex::Name::try_from(**k)
                     .ok()
                     .map(|k| !KEX_EXTENSION_NAMES.contains(&k))
                     .unwrap_or(true)
@@ -328,7 +330,7 @@ pub(crate) trait Select {
 
         // Host key
 
-        let key_list = NameList::decode(&mut r)?;
+        let key_list = decode_names(&mut r)?;
         let possible_host_key_algos = match available_host_keys {
             Some(available_host_keys) => pref.possible_host_key_algos_for_keys(available_host_keys),
             None => pref.key.iter().map(ToOwned::to_owned).collect::<Vec<_>>(),
@@ -384,10 +386,10 @@ pub(crate) trait Select {
 
         // Cipher
 
-        let cipher_list = NameList::decode(&mut r)?;
+        let cipher_list = decode_names(&mut r)?;
         let (_cipher_both_first, cipher) =
             Self::select(&pref.cipher, &cipher_list, AlgorithmKind::Cipher)?;
-        String::decode(&mut r)?; // cipher server-to-client.
+        decode_names(&mut r)?; // cipher server-to-client.
 
         // MAC
 
@@ -397,19 +399,19 @@ pub(crate) trait Select {
         // integrity MAC — regardless of whether `none` was a common choice or
         // only the no-common-MAC fallback. Pairing e.g. aes*-ctr/cbc with
         // mac=none yields a tag_len() of 0 and a panic on the read path.
-        let select_mac = |list: &[String]| match Self::select(&pref.mac, list, AlgorithmKind::Mac) {
+        let select_mac = |list: &[&str]| match Self::select(&pref.mac, list, AlgorithmKind::Mac) {
             Ok((_, m)) if need_mac && m == mac::NONE => Err(Error::NoCommonAlgo {
                 kind: AlgorithmKind::Mac,
                 ours: pref.mac.iter().map(|x| x.as_ref().to_owned()).collect(),
-                theirs: list.to_vec(),
+                theirs: list.iter().map(|x| (*x).to_owned()).collect(),
             }),
             Ok((_, m)) => Ok(m),
             Err(_) if !need_mac => Ok(mac::NONE),
             Err(e) => Err(e),
         };
 
-        let client_mac = select_mac(&NameList::decode(&mut r)?)?;
-        let server_mac = select_mac(&NameList::decode(&mut r)?)?;
+        let client_mac = select_mac(&decode_names(&mut r)?)?;
+        let server_mac = select_mac(&decode_names(&mut r)?)?;
 
         // Compression
 
@@ -417,7 +419,7 @@ pub(crate) trait Select {
         let client_compression = compression::Compression::new(
             &Self::select(
                 &pref.compression,
-                &NameList::decode(&mut r)?,
+                &decode_names(&mut r)?,
                 AlgorithmKind::Compression,
             )?
             .1,
@@ -427,13 +429,13 @@ pub(crate) trait Select {
         let server_compression = compression::Compression::new(
             &Self::select(
                 &pref.compression,
-                &NameList::decode(&mut r)?,
+                &decode_names(&mut r)?,
                 AlgorithmKind::Compression,
             )?
             .1,
         );
-        String::decode(&mut r)?; // languages client-to-server
-        String::decode(&mut r)?; // languages server-to-client
+        decode_names(&mut r)?; // languages client-to-server
+        decode_names(&mut r)?; // languages server-to-client
 
         let follows = u8::decode(&mut r)? != 0;
         u32::decode(&mut r)?;
@@ -517,6 +519,9 @@ pub(crate) fn write_kex(
     writer: &mut PacketWriter,
     server_config: Option<&Config>,
 ) -> Result<Bytes, Error> {
+    // fleetsh patch: the name-lists are written from the preferences as they are
+    // (encode_names), not through a `String` per name and per list (~50 allocations
+    // per handshake).
     writer.packet_bytes(|w| {
         msg::KEXINIT.encode(w)?;
 
@@ -526,28 +531,25 @@ pub(crate) fn write_kex(
             b.encode(w)?;
         }
 
-        NameList(
+        let not_ours: [_; 2] = if server_config.is_some() {
+            [
+                crate::kex::EXTENSION_SUPPORT_AS_CLIENT,
+                crate::kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
+            ]
+        } else {
+            [
+                crate::kex::EXTENSION_SUPPORT_AS_SERVER,
+                crate::kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
+            ]
+        };
+        encode_names(
             prefs
                 .kex
                 .iter()
-                .filter(|k| {
-                    !(if server_config.is_some() {
-                        [
-                            crate::kex::EXTENSION_SUPPORT_AS_CLIENT,
-                            crate::kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
-                        ]
-                    } else {
-                        [
-                            crate::kex::EXTENSION_SUPPORT_AS_SERVER,
-                            crate::kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
-                        ]
-                    })
-                    .contains(*k)
-                })
-                .map(|x| x.as_ref().to_owned())
-                .collect(),
-        )
-        .encode(w)?; // kex algo
+                .filter(|k| !not_ours.contains(*k))
+                .map(|x| x.as_ref()),
+            w,
+        )?; // kex algo
 
         if let Some(server_config) = server_config {
             // Only advertise host key algorithms that we have keys for, with
@@ -571,6 +573,8 @@ pub(crate) fn write_kex(
                     .collect(),
             )
             .encode(w)?;
+        } else if prefs.host_key_certificates.is_empty() {
+            encode_names(prefs.key.iter().map(|k| k.as_str()), w)?;
         } else {
             NameList(
                 prefs
@@ -583,51 +587,18 @@ pub(crate) fn write_kex(
             .encode(w)?;
         }
 
-        // cipher client to server
-        NameList(
-            prefs
-                .cipher
-                .iter()
-                .map(|x| x.as_ref().to_string())
-                .collect(),
-        )
-        .encode(w)?;
-
-        // cipher server to client
-        NameList(
-            prefs
-                .cipher
-                .iter()
-                .map(|x| x.as_ref().to_string())
-                .collect(),
-        )
-        .encode(w)?;
-
-        // mac client to server
-        NameList(prefs.mac.iter().map(|x| x.as_ref().to_string()).collect()).encode(w)?;
-
-        // mac server to client
-        NameList(prefs.mac.iter().map(|x| x.as_ref().to_string()).collect()).encode(w)?;
-
-        // compress client to server
-        NameList(
-            prefs
-                .compression
-                .iter()
-                .map(|x| x.as_ref().to_string())
-                .collect(),
-        )
-        .encode(w)?;
-
-        // compress server to client
-        NameList(
-            prefs
-                .compression
-                .iter()
-                .map(|x| x.as_ref().to_string())
-                .collect(),
-        )
-        .encode(w)?;
+        // cipher client to server, server to client
+        for _ in 0..2 {
+            encode_names(prefs.cipher.iter().map(|x| x.as_ref()), w)?;
+        }
+        // mac client to server, server to client
+        for _ in 0..2 {
+            encode_names(prefs.mac.iter().map(|x| x.as_ref()), w)?;
+        }
+        // compress client to server, server to client
+        for _ in 0..2 {
+            encode_names(prefs.compression.iter().map(|x| x.as_ref()), w)?;
+        }
 
         Vec::<String>::new().encode(w)?; // languages client to server
         Vec::<String>::new().encode(w)?; // languages server to client

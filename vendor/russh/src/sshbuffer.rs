@@ -391,6 +391,27 @@ pub(crate) struct IncomingSshPacket {
     pub seqn: Wrapping<u32>,
 }
 
+impl IncomingSshPacket {
+    /// fleetsh patch: the payload of the packet just read, moved out of the read buffer
+    /// rather than copied into a new allocation per packet; [`Self::give_back`] returns
+    /// the allocation for the next read.
+    pub(crate) fn take_payload(read: &mut SSHBuffer) -> Self {
+        let mut buffer = std::mem::take(&mut read.buffer);
+        buffer.drain(..buffer.len().min(5));
+        IncomingSshPacket {
+            buffer,
+            seqn: read.seqn,
+        }
+    }
+
+    /// fleetsh patch: see [`Self::take_payload`].
+    pub(crate) fn give_back(self, read: &mut SSHBuffer) {
+        if read.buffer.capacity() == 0 {
+            read.buffer = self.buffer;
+        }
+    }
+}
+
 /// Packet writer for constructing and encrypting outgoing SSH packets.
 pub(crate) struct PacketWriter {
     cipher: Box<dyn SealingKey + Send>,
@@ -573,8 +594,9 @@ impl PacketWriter {
     where
         F: FnOnce(&mut PacketBytesWriter) -> Result<(), Error>,
     {
+        // fleetsh patch: sized for a KEXINIT (the one caller), so it is not grown four times.
         let mut buf = PacketBytesWriter {
-            buffer: BytesMut::new(),
+            buffer: BytesMut::with_capacity(1024),
         };
         f(&mut buf)?;
         let packet = buf.freeze();
@@ -605,6 +627,14 @@ impl PacketWriter {
 
     pub fn reset_seqn(&mut self) {
         self.write_buffer.seqn = Wrapping(0);
+    }
+
+    /// fleetsh patch: queues bytes as they are (the identification line, before any
+    /// packet), so that the line and the first KEXINIT leave in one write.
+    pub(crate) fn queue_raw(&mut self, bytes: &[u8]) {
+        // Room for the line and a KEXINIT: the buffer is not grown five times on the way.
+        self.write_buffer.buffer.reserve(1024);
+        self.write_buffer.buffer.extend_from_slice(bytes);
     }
 
     pub async fn flush_into<W: AsyncWrite + Unpin>(&mut self, w: &mut W) -> std::io::Result<()> {

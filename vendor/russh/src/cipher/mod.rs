@@ -298,16 +298,21 @@ pub(crate) async fn read<R: AsyncRead + Unpin>(
     cipher: &mut (dyn OpeningKey + Send),
 ) -> Result<usize, Error> {
     if buffer.len == 0 {
-        let mut len = vec![0; cipher.packet_length_to_read_for_block_length()];
+        // fleetsh patch: the first block is read into the stack (it was a `Vec` per packet).
+        let mut first = [0u8; 64];
+        let len = first
+            .get_mut(..cipher.packet_length_to_read_for_block_length())
+            .ok_or(Error::Inconsistent)?;
 
-        stream.read_exact(&mut len).await?;
+        stream.read_exact(len).await?;
+        let len = &*len;
         trace!("reading, len = {len:?}");
         {
             let seqn = buffer.seqn.0;
             buffer.buffer.clear();
-            buffer.buffer.extend_from_slice(&len);
+            buffer.buffer.extend_from_slice(len);
             trace!("reading, seqn = {seqn:?}");
-            let len = cipher.decrypt_packet_length(seqn, &len);
+            let len = cipher.decrypt_packet_length(seqn, len);
             let len = BigEndian::read_u32(&len) as usize;
 
             if len > MAXIMUM_PACKET_LEN {

@@ -120,6 +120,15 @@ impl Session {
                 EncryptedState::WaitingAuthRequest(ref mut auth_request) => {
                     trace!("waiting auth request, {:?}", buf.first(),);
                     match buf.split_first() {
+                        // fleetsh patch: the accept of a service request that a signed
+                        // auth request was pipelined with.
+                        Some((&msg::SERVICE_ACCEPT, mut r)) => {
+                            if map_err!(Bytes::decode(&mut r))?.as_ref() != b"ssh-userauth" {
+                                return Err(crate::Error::Inconsistent.into());
+                            }
+                            map_err!(ensure_end(&r))?;
+                            return Ok(());
+                        }
                         Some((&msg::USERAUTH_SUCCESS, r)) => {
                             map_err!(ensure_end(&r))?;
                             debug!("userauth_success");
@@ -1108,7 +1117,10 @@ impl Session {
                         })?;
                         *sent = true
                     }
-                    accepted
+                    // fleetsh patch: a request the caller signed does not depend on the
+                    // service accept (or on the extensions sent before it): pipelined
+                    // with the service request, one round trip fewer (vendor/README.md).
+                    accepted || matches!(meth, auth::Method::Signed { .. })
                 }
                 EncryptedState::InitCompression | EncryptedState::Authenticated => false,
             };
@@ -1480,6 +1492,12 @@ impl Encrypted {
                     }
                     true
                 }
+                // fleetsh patch: signed by the caller; the message number is pushed above.
+                auth::Method::Signed { ref request } => {
+                    self.write
+                        .extend_from_slice(request.get(1..).unwrap_or_default());
+                    true
+                }
             }
         }))
     }
@@ -1541,30 +1559,13 @@ impl Encrypted {
         certificate_hash_alg: Option<ssh_key::HashAlg>,
         buffer: &mut Vec<u8>,
     ) -> Result<usize, crate::Error> {
-        buffer.clear();
-        self.session_id.as_ref().encode(buffer)?;
-
-        let i0 = buffer.len();
-        buffer.push(msg::USERAUTH_REQUEST);
-        user.encode(buffer)?;
-        "ssh-connection".encode(buffer)?;
-        "publickey".encode(buffer)?;
-        1u8.encode(buffer)?;
-
-        match key {
-            PublicKeyOrCertificate::Certificate(cert) => {
-                cert.algorithm()
-                    .with_hash_alg(certificate_hash_alg)
-                    .to_certificate_type()
-                    .encode(buffer)?;
-                cert.to_bytes()?.encode(buffer)?;
-            }
-            PublicKeyOrCertificate::PublicKey { key, hash_alg } => {
-                key.algorithm().with_hash_alg(*hash_alg).encode(buffer)?;
-                key.to_bytes()?.encode(buffer)?;
-            }
-        }
-        Ok(i0)
+        make_to_sign(
+            self.session_id.as_ref(),
+            user,
+            key,
+            certificate_hash_alg,
+            buffer,
+        )
     }
 
     fn client_send_signature(
@@ -1624,4 +1625,41 @@ impl Encrypted {
         });
         Ok(())
     }
+}
+
+/// The data a publickey USERAUTH_REQUEST signs: the session id, then the request itself,
+/// which starts at the returned offset. fleetsh patch: a free function, so that
+/// `Handle::authenticate_publickey_signed` can build it too.
+pub(crate) fn make_to_sign(
+    session_id: &[u8],
+    user: &str,
+    key: &PublicKeyOrCertificate,
+    certificate_hash_alg: Option<ssh_key::HashAlg>,
+    buffer: &mut Vec<u8>,
+) -> Result<usize, crate::Error> {
+    buffer.clear();
+    buffer.reserve(256);
+    session_id.encode(buffer)?;
+
+    let i0 = buffer.len();
+    buffer.push(msg::USERAUTH_REQUEST);
+    user.encode(buffer)?;
+    "ssh-connection".encode(buffer)?;
+    "publickey".encode(buffer)?;
+    1u8.encode(buffer)?;
+
+    match key {
+        PublicKeyOrCertificate::Certificate(cert) => {
+            cert.algorithm()
+                .with_hash_alg(certificate_hash_alg)
+                .to_certificate_type()
+                .encode(buffer)?;
+            cert.to_bytes()?.encode(buffer)?;
+        }
+        PublicKeyOrCertificate::PublicKey { key, hash_alg } => {
+            key.algorithm().with_hash_alg(*hash_alg).encode(buffer)?;
+            key.to_bytes()?.encode(buffer)?;
+        }
+    }
+    Ok(i0)
 }

@@ -133,6 +133,12 @@ impl ClientKex {
         }
     }
 
+    /// fleetsh patch: the server's identification line, read after our KEXINIT was sent
+    /// (the exchange hash needs it, the KEXINIT does not).
+    pub(crate) fn set_server_id(&mut self, server_sshid: &[u8]) {
+        self.exchange.server_id = server_sshid.into();
+    }
+
     pub fn kexinit(&mut self, output: &mut PacketWriter) -> Result<(), Error> {
         self.exchange.client_kex_init =
             negotiation::write_kex(&self.config.preferred, output, None)?;
@@ -374,7 +380,8 @@ impl ClientKex {
                 };
                 ensure_end(r)?;
 
-                if let Err(e) = verify_host_signature(&server_host_key, hash.as_ref(), &signature)
+                if let Err(e) =
+                    signature::Verifier::verify(&server_host_key, hash.as_ref(), &signature)
                 {
                     debug!("wrong server sig: {e:?}");
                     return Err(Error::WrongServerSig);
@@ -545,49 +552,5 @@ mod ecdsa_signature_canonicalization_tests {
         "ecdsa-sha2-nistp521".encode(&mut three_scalars).unwrap();
         scalars.encode(&mut three_scalars).unwrap();
         assert!(canonicalize_ecdsa_signature(&three_scalars).is_none());
-    }
-}
-
-/// fleetsh patch: an Ed25519 host-key signature is checked with aws-lc-rs (the
-/// other algorithms as upstream, through ssh-key). aws-lc also refuses a
-/// non-canonical `S` and public keys that are not valid points.
-fn verify_host_signature(
-    key: &ssh_key::PublicKey,
-    hash: &[u8],
-    signature: &ssh_key::Signature,
-) -> Result<(), signature::Error> {
-    #[cfg(feature = "aws-lc-rs")]
-    if let (ssh_key::public::KeyData::Ed25519(public), ssh_key::Algorithm::Ed25519) =
-        (key.key_data(), signature.algorithm())
-    {
-        use aws_lc_rs::signature::{UnparsedPublicKey, ED25519};
-        return UnparsedPublicKey::new(&ED25519, public.as_ref())
-            .verify(hash, signature.as_bytes())
-            .map_err(|_| signature::Error::new());
-    }
-    signature::Verifier::verify(key, hash, signature)
-}
-
-#[cfg(all(test, feature = "aws-lc-rs"))]
-mod fleetsh_ed25519_tests {
-    use super::verify_host_signature;
-
-    /// The aws-lc-rs check accepts what ssh-key signs and refuses a changed hash,
-    /// a changed signature and another key.
-    #[test]
-    fn ed25519_host_signatures_are_checked() {
-        use signature::Signer;
-        let mut rng = rand::rng();
-        let key = ssh_key::PrivateKey::random(&mut rng, ssh_key::Algorithm::Ed25519).unwrap();
-        let other = ssh_key::PrivateKey::random(&mut rng, ssh_key::Algorithm::Ed25519).unwrap();
-        let hash = [7u8; 32];
-        let sig: ssh_key::Signature = key.try_sign(&hash).unwrap();
-        assert!(verify_host_signature(key.public_key(), &hash, &sig).is_ok());
-        assert!(verify_host_signature(key.public_key(), &[8u8; 32], &sig).is_err());
-        assert!(verify_host_signature(other.public_key(), &hash, &sig).is_err());
-        let mut bytes = sig.as_bytes().to_vec();
-        bytes[10] ^= 1;
-        let bad = ssh_key::Signature::new(sig.algorithm(), bytes).unwrap();
-        assert!(verify_host_signature(key.public_key(), &hash, &bad).is_err());
     }
 }

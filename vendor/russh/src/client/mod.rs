@@ -643,6 +643,93 @@ impl<H: Handler> Handle<H> {
         }
     }
 
+    /// fleetsh patch: publickey authentication that signs at once instead of probing first
+    /// (what libssh2 and paramiko do; OpenSSH probes so an agent or a passphrase is only
+    /// asked for keys the server accepts). The signed request is sent with the
+    /// `ssh-userauth` service request, without waiting for the service accept: one
+    /// packet and one round trip instead of three of each when the key is accepted. A key
+    /// the server refuses costs one signature. `cert` authenticates with that certificate
+    /// of the key instead of the bare key. Falls back to
+    /// [`Handle::authenticate_publickey_with`] on a handle without the first key
+    /// exchange's session id. See vendor/README.md.
+    pub async fn authenticate_publickey_signed<U: Into<String>, S: auth::Signer>(
+        &mut self,
+        user: U,
+        key: ssh_key::PublicKey,
+        cert: Option<Certificate>,
+        hash_alg: Option<HashAlg>,
+        signer: &mut S,
+    ) -> Result<AuthResult, S::Error> {
+        let user = user.into();
+        let Some(session_id) = self
+            .agent_session_binding
+            .as_ref()
+            .map(|b| b.session_id().to_vec())
+        else {
+            return self
+                .authenticate_publickey_with(user, key, hash_alg, signer)
+                .await;
+        };
+        let (to_sign, identity) = match cert {
+            Some(cert) => (
+                PublicKeyOrCertificate::Certificate(cert.clone()),
+                crate::keys::agent::AgentIdentity::from(cert),
+            ),
+            None => (
+                PublicKeyOrCertificate::PublicKey {
+                    key: key.clone(),
+                    hash_alg,
+                },
+                crate::keys::agent::AgentIdentity::from(key.clone()),
+            ),
+        };
+        let mut data = Vec::new();
+        let Ok(i0) = encrypted::make_to_sign(&session_id, &user, &to_sign, hash_alg, &mut data)
+        else {
+            return self
+                .authenticate_publickey_with(user, key, hash_alg, signer)
+                .await;
+        };
+        let len = data.len();
+        let signed = signer.auth_sign(&identity, hash_alg, data).await?;
+        let request = match signed.get(i0..) {
+            Some(r) if signed.len() > len => r.to_vec(),
+            _ => return Err((crate::SendError {}).into()),
+        };
+        if self
+            .sender
+            .send(Msg::Authenticate {
+                user,
+                method: auth::Method::Signed { request },
+            })
+            .await
+            .is_err()
+        {
+            return Err((crate::SendError {}).into());
+        }
+        loop {
+            match self.receiver.recv().await {
+                Some(Reply::AuthSuccess) => return Ok(AuthResult::Success),
+                Some(Reply::AuthFailure {
+                    proceed_with_methods: remaining_methods,
+                    partial_success,
+                }) => {
+                    return Ok(AuthResult::Failure {
+                        remaining_methods,
+                        partial_success,
+                    });
+                }
+                None => {
+                    return Ok(AuthResult::Failure {
+                        remaining_methods: MethodSet::empty(),
+                        partial_success: false,
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// Authenticate using GSSAPI with MIC (RFC 4462).
     ///
     /// `mechanism_oids` contains DER-encoded GSSAPI mechanism OIDs advertised to
@@ -1263,6 +1350,10 @@ pub async fn connect<H: Handler + Send + 'static, A: tokio::net::ToSocketAddrs>(
 /// [`tokio::io::AsyncRead`] and [`tokio::io::AsyncWrite`], as well as [`Unpin`]
 /// and [`Send`]. Typically, you may prefer to use [`connect`], which uses a
 /// [`tokio::net::TcpStream`] and then calls this function under the hood.
+/// fleetsh patch: how many packets already received are handled before our replies to
+/// them are written.
+const PACKETS_PER_WRITE: usize = 32;
+
 pub async fn connect_stream<H, R>(
     config: Arc<Config>,
     mut stream: R,
@@ -1272,17 +1363,15 @@ where
     H: Handler + Send + 'static,
     R: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    // Writing SSH id.
+    // fleetsh patch: our identification line and KEXINIT leave in one write, before the
+    // server's line is read (RFC 4253 lets both sides send KEXINIT at once; the server's
+    // line only enters the exchange hash): one packet fewer and no wait on the server's
+    // line before the key exchange starts (vendor/README.md).
     let mut write_buffer = SSHBuffer::new();
 
     debug!("ssh id = {:?}", config.as_ref().client_id);
 
     write_buffer.send_ssh_id(&config.as_ref().client_id);
-    map_err!(stream.write_all(&write_buffer.buffer).await)?;
-
-    // Reading SSH id and allocating a session if correct.
-    let mut stream = SshRead::new(stream);
-    let sshid = stream.read_ssh_id().await?;
 
     let (handle_sender, session_receiver) = channel(10);
     let (session_sender, handle_receiver) = unbounded_channel();
@@ -1309,12 +1398,22 @@ where
             strict_kex: false,
             alive_timeouts: 0,
             received_data: false,
-            remote_sshid: sshid.into(),
+            remote_sshid: Vec::new(),
         },
         session_receiver,
         session_sender,
     );
+    session.common.packet_writer.queue_raw(&write_buffer.buffer);
     session.begin_rekey()?;
+    map_err!(session.common.packet_writer.flush_into(&mut stream).await)?;
+
+    // Reading SSH id.
+    let mut stream = SshRead::new(stream);
+    let sshid = stream.read_ssh_id().await?;
+    session.common.remote_sshid = sshid.into();
+    if let SessionKexState::InProgress(ref mut kex) = session.kex {
+        kex.set_server_id(sshid);
+    }
     let (kex_done_signal, kex_done_signal_rx) = oneshot::channel();
     // fleetsh patch: boxed, so the spawned task holds a pointer rather than a second
     // copy of the whole session future (an async block awaiting a captured future
@@ -1356,7 +1455,16 @@ async fn start_reading<R: AsyncRead + Unpin>(
 }
 
 impl Session {
-    fn maybe_decompress(&mut self, buffer: &SSHBuffer) -> Result<IncomingSshPacket, Error> {
+    fn maybe_decompress(&mut self, buffer: &mut SSHBuffer) -> Result<IncomingSshPacket, Error> {
+        // fleetsh patch: without compression the payload is moved, not copied.
+        if self
+            .common
+            .encrypted
+            .as_ref()
+            .is_none_or(|enc| matches!(enc.decompress, crate::compression::Decompress::None))
+        {
+            return Ok(IncomingSshPacket::take_payload(buffer));
+        }
         if let Some(ref mut enc) = self.common.encrypted {
             let mut decomp = Vec::new();
             Ok(IncomingSshPacket {
@@ -1485,8 +1593,13 @@ impl Session {
         pin!(reading);
 
         #[allow(clippy::panic)] // false positive in select! macro
-        while !self.common.disconnected {
+        'session: while !self.common.disconnected {
             self.common.received_data = false;
+            // fleetsh patch: set when this turn ended the first key exchange or closed the
+            // last open channel, two things the caller answers at once (authentication;
+            // a new channel or the disconnect).
+            let mut caller_answers = false;
+            let had_channels = !self.channels.is_empty();
             // Set whenever the keepalive timer elapses, even if no keepalive
             // could be sent yet, so that the timer is always re-armed below.
             let mut keepalive_elapsed = false;
@@ -1499,6 +1612,12 @@ impl Session {
             pin!(rekey_timer);
             tokio::select! {
                 r = &mut reading => {
+                  // fleetsh patch: packets that arrived together are handled together, and
+                  // what they make us send leaves in one write (below the select), not one
+                  // write per packet (vendor/README.md). Bounded, so writes are not starved.
+                  let mut r = r;
+                  for batched in 1..=PACKETS_PER_WRITE {
+                    let kex_before = self.kex.active();
                     let (stream_read, mut buffer, mut opening_cipher) = match r {
                         Ok((_, stream_read, buffer, opening_cipher)) => (stream_read, buffer, opening_cipher),
                         Err(e) => return Err(e.into())
@@ -1507,10 +1626,10 @@ impl Session {
                     std::mem::swap(&mut opening_cipher, &mut self.common.remote_to_local);
 
                     if buffer.buffer.len() < 5 {
-                        break
+                        break 'session
                     }
 
-                    let mut pkt = self.maybe_decompress(&buffer)?;
+                    let mut pkt = self.maybe_decompress(&mut buffer)?;
                     if !pkt.buffer.is_empty() {
                         #[allow(clippy::indexing_slicing)] // length checked
                         if pkt.buffer[0] == crate::msg::DISCONNECT {
@@ -1519,10 +1638,12 @@ impl Session {
                         } else {
                             self.common.received_data = true;
                             let kex_was_active = self.kex.active();
+                            let first_kex = kex_done_signal.is_some();
                             // fleetsh patch: boxed, so the packet handler's state
                             // (~6 KB) exists while a packet is handled, not in every
                             // idle session's future (vendor/README.md).
                             Box::pin(reply(self, handler, kex_done_signal, &mut pkt)).await?;
+                            caller_answers |= first_kex && kex_done_signal.is_none();
                             buffer.seqn = pkt.seqn; // TODO reply changes seqn internall, find cleaner way
 
                             if kex_was_active && !self.kex.active() {
@@ -1538,9 +1659,18 @@ impl Session {
                             }
                         }
                     }
+                    pkt.give_back(&mut buffer);
 
                     std::mem::swap(&mut opening_cipher, &mut self.common.remote_to_local);
                     reading.set(start_reading(stream_read, buffer, opening_cipher));
+                    if batched == PACKETS_PER_WRITE || self.common.disconnected || !self.batch_can_continue(kex_before) {
+                        break;
+                    }
+                    match futures::poll!(reading.as_mut()) {
+                        Poll::Ready(next) => r = next,
+                        Poll::Pending => break,
+                    }
+                  }
                 }
                 () = &mut rekey_timer => {
                     // The flush after the select sees the elapsed limit.
@@ -1609,6 +1739,23 @@ impl Session {
                 }
             };
 
+            caller_answers |= had_channels && self.channels.is_empty();
+            if caller_answers {
+                // fleetsh patch: the caller was just woken by the end of the first key
+                // exchange or of its last channel; let it queue its answer (authentication;
+                // a channel open or a disconnect) so that it leaves in the same write as
+                // our NEWKEYS or CHANNEL_CLOSE (vendor/README.md). Nothing waits on it:
+                // whatever is queued by then is taken, the rest follows as usual.
+                tokio::task::yield_now().await;
+                while !self.kex.active() && !self.common.has_any_pending_data() {
+                    self.drain_priority_msgs()?;
+                    match self.receiver.try_recv() {
+                        Ok(next) => self.handle_msg(next)?,
+                        Err(_) => break,
+                    }
+                }
+            }
+
             self.flush()?;
             crate::flush_or_timeout(
                 &mut self.common.packet_writer,
@@ -1654,6 +1801,18 @@ impl Session {
         }
 
         result
+    }
+
+    /// fleetsh patch: whether the next packet already received may be handled before what
+    /// this one queued is written. Not across the start or end of a key exchange, nor right
+    /// after authentication succeeded (compression may start then): there the writes keep
+    /// upstream's order, one turn per packet.
+    fn batch_can_continue(&self, kex_before: bool) -> bool {
+        self.kex.active() == kex_before
+            && !matches!(
+                self.common.encrypted.as_ref().map(|e| &e.state),
+                Some(EncryptedState::InitCompression)
+            )
     }
 
     fn process_disconnect(
@@ -2635,8 +2794,8 @@ mod tests {
         let mut session = authenticated_session();
         let mut handler = TestHandler;
         let mut kex_done_signal = None;
-        let buffer = incoming_packet(compressed_debug_payload(200 * 1024));
-        let mut pkt: IncomingSshPacket = session.maybe_decompress(&buffer).unwrap();
+        let mut buffer = incoming_packet(compressed_debug_payload(200 * 1024));
+        let mut pkt: IncomingSshPacket = session.maybe_decompress(&mut buffer).unwrap();
 
         super::reply(&mut session, &mut handler, &mut kex_done_signal, &mut pkt)
             .await
@@ -2650,9 +2809,9 @@ mod tests {
     fn oversized_compressed_debug_is_rejected_before_client_ignores_it() {
         let mut session = authenticated_session();
         let oversized = crate::cipher::MAXIMUM_DECOMPRESSED_PACKET_LEN + 1024;
-        let buffer = incoming_packet(compressed_debug_payload(oversized));
+        let mut buffer = incoming_packet(compressed_debug_payload(oversized));
 
-        let err = session.maybe_decompress(&buffer).unwrap_err();
+        let err = session.maybe_decompress(&mut buffer).unwrap_err();
         assert!(
             matches!(err, crate::Error::PacketSize(len) if len > crate::cipher::MAXIMUM_DECOMPRESSED_PACKET_LEN)
         );

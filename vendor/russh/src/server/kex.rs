@@ -83,6 +83,12 @@ impl ServerKex {
         }
     }
 
+    /// fleetsh patch: the client's identification line, read after our KEXINIT was sent
+    /// (the exchange hash needs it, the KEXINIT does not).
+    pub(crate) fn set_client_id(&mut self, client_sshid: &[u8]) {
+        self.exchange.client_id = client_sshid.into();
+    }
+
     /// `Created` is "our KEXINIT is out, the peer's has not arrived".
     pub fn peer_kexinit_received(&self) -> bool {
         !matches!(self.state, ServerKexState::Created)

@@ -43,7 +43,7 @@ use msg::{is_kex_msg, validate_client_msg_strict_kex};
 use russh_util::runtime::JoinHandle;
 use russh_util::time::Instant;
 use ssh_key::{Certificate, PrivateKey};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::pin;
 use tokio::sync::{broadcast, mpsc};
@@ -1092,19 +1092,19 @@ impl<H: Handler> Future for RunningSession<H> {
 /// Start a single connection in the background.
 pub async fn run_stream<H, R>(
     config: Arc<Config>,
-    mut stream: R,
+    stream: R,
     handler: H,
 ) -> Result<RunningSession<H>, H::Error>
 where
     H: Handler + Send + 'static,
     R: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    // Writing SSH id.
+    // fleetsh patch: the identification line and KEXINIT leave in one write, before the
+    // client's line is read (RFC 4253 lets both sides send KEXINIT at once; the client's
+    // line only enters the exchange hash; vendor/README.md).
     let mut write_buffer = SSHBuffer::new();
     write_buffer.send_ssh_id(&config.as_ref().server_id);
-    map_err!(stream.write_all(&write_buffer.buffer[..]).await)?;
 
-    // Reading SSH id and allocating a session.
     let mut stream = SshRead::new(stream);
     let (priority_sender, priority_receiver) = tokio::sync::mpsc::unbounded_channel();
     let (sender, receiver) = tokio::sync::mpsc::channel(config.event_buffer_size);
@@ -1114,7 +1114,7 @@ where
         channel_buffer_size: config.channel_buffer_size,
     };
 
-    let common = read_ssh_id(config, &mut stream).await?;
+    let common = new_common_session(config);
     let mut session = Session {
         target_window_size: common.config.window_size,
         common,
@@ -1128,7 +1128,22 @@ where
         kex: SessionKexState::Idle,
     };
 
+    session.common.packet_writer.queue_raw(&write_buffer.buffer);
     session.begin_rekey()?;
+    map_err!(
+        session
+            .common
+            .packet_writer
+            .flush_into(&mut stream)
+            .await
+    )?;
+
+    // Reading SSH id.
+    let sshid = read_ssh_id(session.common.config.inactivity_timeout, &mut stream).await?;
+    session.common.remote_sshid = sshid.into();
+    if let SessionKexState::InProgress(ref mut kex) = session.kex {
+        kex.set_client_id(sshid);
+    }
 
     let join = russh_util::runtime::spawn(session.run(stream, handler));
 
@@ -1136,16 +1151,19 @@ where
 }
 
 async fn read_ssh_id<R: AsyncRead + Unpin>(
-    config: Arc<Config>,
+    timeout: Option<std::time::Duration>,
     read: &mut SshRead<R>,
-) -> Result<CommonSession<Arc<Config>>, Error> {
-    let sshid = if let Some(t) = config.inactivity_timeout {
+) -> Result<&[u8], Error> {
+    Ok(if let Some(t) = timeout {
         tokio::time::timeout(t, read.read_client_ssh_id()).await??
     } else {
         read.read_client_ssh_id().await?
-    };
+    })
+}
 
-    let session = CommonSession {
+/// fleetsh patch: made before the client's identification line is read (filled in then).
+fn new_common_session(config: Arc<Config>) -> CommonSession<Arc<Config>> {
+    CommonSession {
         packet_writer: PacketWriter::clear(),
         // kex: Some(Kex::Init(kexinit)),
         auth_user: String::new(),
@@ -1160,9 +1178,8 @@ async fn read_ssh_id<R: AsyncRead + Unpin>(
         strict_kex: false,
         alive_timeouts: 0,
         received_data: false,
-        remote_sshid: sshid.into(),
-    };
-    Ok(session)
+        remote_sshid: Vec::new(),
+    }
 }
 
 async fn reply<H: Handler + Send>(

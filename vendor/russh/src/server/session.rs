@@ -473,7 +473,16 @@ impl Handle {
 }
 
 impl Session {
-    fn maybe_decompress(&mut self, buffer: &SSHBuffer) -> Result<IncomingSshPacket, Error> {
+    fn maybe_decompress(&mut self, buffer: &mut SSHBuffer) -> Result<IncomingSshPacket, Error> {
+        // fleetsh patch: without compression the payload is moved, not copied.
+        if self
+            .common
+            .encrypted
+            .as_ref()
+            .is_none_or(|enc| matches!(enc.decompress, crate::compression::Decompress::None))
+        {
+            return Ok(IncomingSshPacket::take_payload(buffer));
+        }
         if let Some(ref mut enc) = self.common.encrypted {
             let mut decomp = Vec::new();
             Ok(IncomingSshPacket {
@@ -630,6 +639,10 @@ impl Session {
         Ok(())
     }
 
+    /// fleetsh patch: how many packets already received are handled before our replies
+    /// to them are written.
+    const PACKETS_PER_WRITE: usize = 32;
+
     pub(crate) async fn run<H, R>(
         mut self,
         mut stream: SshRead<R>,
@@ -663,7 +676,7 @@ impl Session {
         let mut is_reading = None;
 
         #[allow(clippy::panic)] // false positive in macro
-        while !self.common.disconnected {
+        'session: while !self.common.disconnected {
             self.common.received_data = false;
             let mut sent_keepalive = false;
 
@@ -717,23 +730,30 @@ impl Session {
 
             tokio::select! {
                 r = &mut reading => {
+                  // fleetsh patch: packets that arrived together are handled together, and
+                  // what they make us send leaves in one write, not one write per packet
+                  // (vendor/README.md). Bounded, so writes are not starved.
+                  let mut r = r;
+                  for batched in 1..=Self::PACKETS_PER_WRITE {
+                    let kex_before = self.kex.active();
                     let (stream_read, mut buffer, mut opening_cipher) = match r {
                         Ok((_, stream_read, buffer, opening_cipher)) => (stream_read, buffer, opening_cipher),
                         Err(e) => return Err(e.into())
                     };
                     if buffer.buffer.len() < 5 {
                         is_reading = Some((stream_read, buffer, opening_cipher));
-                        break
+                        break 'session
                     }
 
-                    let mut pkt = self.maybe_decompress(&buffer)?;
+                    let mut pkt = self.maybe_decompress(&mut buffer)?;
 
-                    match pkt.buffer.first() {
+                    match pkt.buffer.first().copied() {
                         None => (),
-                        Some(&crate::msg::DISCONNECT) => {
+                        Some(crate::msg::DISCONNECT) => {
                             debug!("break");
+                            pkt.give_back(&mut buffer);
                             is_reading = Some((stream_read, buffer, opening_cipher));
-                            break;
+                            break 'session;
                         }
                         Some(_) => {
                             self.common.received_data = true;
@@ -762,7 +782,16 @@ impl Session {
                             std::mem::swap(&mut opening_cipher, &mut self.common.remote_to_local);
                         }
                     }
+                    pkt.give_back(&mut buffer);
                     reading.set(start_reading(stream_read, buffer, opening_cipher));
+                    if batched == Self::PACKETS_PER_WRITE || self.common.disconnected || !self.batch_can_continue(kex_before) {
+                        break;
+                    }
+                    match futures::poll!(reading.as_mut()) {
+                        Poll::Ready(next) => r = next,
+                        Poll::Pending => break,
+                    }
+                  }
                 }
                 () = &mut rekey_timer => {
                     // The flush after the select sees the elapsed limit.
@@ -936,6 +965,18 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// fleetsh patch: whether the next packet already received may be handled before what
+    /// this one queued is written. Not across the start or end of a key exchange, nor right
+    /// after authentication succeeded (compression may start then): there the writes keep
+    /// upstream's order, one turn per packet.
+    fn batch_can_continue(&self, kex_before: bool) -> bool {
+        self.kex.active() == kex_before
+            && !matches!(
+                self.common.encrypted.as_ref().map(|e| &e.state),
+                Some(EncryptedState::InitCompression)
+            )
     }
 
     /// `InitCompression` counts: USERAUTH_SUCCESS is flushed in that state and
@@ -1698,8 +1739,8 @@ mod tests {
     async fn compressed_debug_is_ignored_after_server_parses_it() {
         let mut session = authenticated_session();
         let mut handler = TestHandler;
-        let buffer = incoming_packet(compressed_debug_payload(200 * 1024));
-        let mut pkt: IncomingSshPacket = session.maybe_decompress(&buffer).unwrap();
+        let mut buffer = incoming_packet(compressed_debug_payload(200 * 1024));
+        let mut pkt: IncomingSshPacket = session.maybe_decompress(&mut buffer).unwrap();
 
         super::super::reply(&mut session, &mut handler, &mut pkt)
             .await
@@ -1711,11 +1752,11 @@ mod tests {
     #[test]
     fn oversized_compressed_debug_is_rejected_before_server_ignores_it() {
         let mut session = authenticated_session();
-        let buffer = incoming_packet(compressed_debug_payload(
+        let mut buffer = incoming_packet(compressed_debug_payload(
             crate::cipher::MAXIMUM_DECOMPRESSED_PACKET_LEN + 1024,
         ));
 
-        let err = session.maybe_decompress(&buffer).unwrap_err();
+        let err = session.maybe_decompress(&mut buffer).unwrap_err();
         assert!(
             matches!(err, crate::Error::PacketSize(len) if len > crate::cipher::MAXIMUM_DECOMPRESSED_PACKET_LEN)
         );
