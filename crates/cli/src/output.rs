@@ -15,7 +15,6 @@ use std::io::{self, BufWriter, IsTerminal, Stderr, Stdout, Write};
 use std::time::Duration;
 
 use fleetsh::{Event, HostResult, HostTarget, Outcome, Report, StreamKind};
-use serde_json::{Value, json};
 
 use crate::args::{CommonArgs, OutputMode};
 
@@ -360,50 +359,84 @@ fn line(w: &mut Vec<u8>, prefix: Option<&str>, paint: Painter, style: Style, lin
     w.push(b'\n');
 }
 
-fn ms(d: Option<Duration>) -> Value {
-    match d {
-        Some(d) => json!((d.as_secs_f64() * 1e6).round() / 1e3),
-        None => Value::Null,
-    }
+fn ms(d: Option<Duration>) -> Option<f64> {
+    d.map(|d| (d.as_secs_f64() * 1e6).round() / 1e3)
+}
+
+/// One host's result as a JSON line, borrowed from the result: written straight to the
+/// output buffer (a `serde_json::Value` cost ~30 allocations per host).
+#[derive(serde::Serialize)]
+pub struct JsonResult<'a> {
+    host: &'a str,
+    port: Option<u16>,
+    user: Option<&'a str>,
+    exit_code: Option<u32>,
+    signal: Option<&'a str>,
+    stdout: std::borrow::Cow<'a, str>,
+    stderr: std::borrow::Cow<'a, str>,
+    truncated: bool,
+    lossy: bool,
+    error: Option<JsonError<'a>>,
+    attempts: u32,
+    timings_ms: JsonTimings,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    files: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes: Option<u64>,
+}
+
+#[derive(serde::Serialize)]
+struct JsonError<'a> {
+    kind: &'a str,
+    message: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct JsonTimings {
+    connect: Option<f64>,
+    handshake_auth: Option<f64>,
+    channel_open: Option<f64>,
+    exec: Option<f64>,
+    read: Option<f64>,
+    close: Option<f64>,
+    first_byte: Option<f64>,
+    total: Option<f64>,
 }
 
 /// The JSON object of one host's result.
-pub fn json_result(r: &HostResult) -> Value {
-    let stdout = String::from_utf8(r.stdout.clone());
-    let stderr = String::from_utf8(r.stderr.clone());
-    let lossy = stdout.is_err() || stderr.is_err();
-    let text = |s: Result<String, std::string::FromUtf8Error>| match s {
-        Ok(s) => s,
-        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-    };
-    let mut v = json!({
-        "host": r.target.host,
-        "port": r.target.port,
-        "user": r.target.user,
-        "exit_code": r.exit_code,
-        "signal": r.signal,
-        "stdout": text(stdout),
-        "stderr": text(stderr),
-        "truncated": r.truncated,
-        "lossy": lossy,
-        "error": r.error.as_ref().map(|e| json!({"kind": e.kind.as_str(), "message": e.message})),
-        "attempts": r.attempts,
-        "timings_ms": {
-            "connect": ms(r.timings.connect),
-            "handshake_auth": ms(r.timings.handshake_auth),
-            "channel_open": ms(r.timings.channel_open),
-            "exec": ms(r.timings.exec),
-            "read": ms(r.timings.read),
-            "close": ms(r.timings.close),
-            "first_byte": ms(r.timings.first_byte),
-            "total": ms(Some(r.timings.total)),
+pub fn json_result(r: &HostResult) -> JsonResult<'_> {
+    let lossy = std::str::from_utf8(&r.stdout).is_err() || std::str::from_utf8(&r.stderr).is_err();
+    // Valid UTF-8 is borrowed as it is; anything else with U+FFFD replacements.
+    let text = String::from_utf8_lossy;
+    let t = &r.timings;
+    JsonResult {
+        host: &r.target.host,
+        port: r.target.port,
+        user: r.target.user.as_deref(),
+        exit_code: r.exit_code,
+        signal: r.signal.as_deref(),
+        stdout: text(&r.stdout),
+        stderr: text(&r.stderr),
+        truncated: r.truncated,
+        lossy,
+        error: r.error.as_ref().map(|e| JsonError {
+            kind: e.kind.as_str(),
+            message: &e.message,
+        }),
+        attempts: r.attempts,
+        timings_ms: JsonTimings {
+            connect: ms(t.connect),
+            handshake_auth: ms(t.handshake_auth),
+            channel_open: ms(t.channel_open),
+            exec: ms(t.exec),
+            read: ms(t.read),
+            close: ms(t.close),
+            first_byte: ms(t.first_byte),
+            total: ms(Some(t.total)),
         },
-    });
-    if let (Some(t), Some(obj)) = (r.transfer, v.as_object_mut()) {
-        obj.insert("files".into(), json!(t.files));
-        obj.insert("bytes".into(), json!(t.bytes));
+        files: r.transfer.map(|t| t.files),
+        bytes: r.transfer.map(|t| t.bytes),
     }
-    v
 }
 
 #[cfg(test)]

@@ -3,9 +3,10 @@
 //! russh reads every packet in two exact reads (the length, then the rest). Straight from the
 //! socket that is two `recvfrom` calls per packet (~33 per `echo` host); through a buffer it is
 //! one call per burst of packets (~8). `tokio::io::BufReader` keeps its buffer for the life of
-//! the connection, 4 KiB per idle session; this one gives the buffer back as soon as the last
-//! byte is consumed, so an idle session keeps none (docs/benchmarks.md, "Memory per idle
-//! session").
+//! the connection, 4 KiB per idle session; this one reads into the stack and keeps only the
+//! bytes not yet handed out, in an allocation of their size that goes as soon as the last byte
+//! is consumed, so an idle session keeps none (docs/benchmarks.md, "Memory per idle session")
+//! and a poll that finds nothing allocates nothing.
 
 use std::io;
 use std::pin::Pin;
@@ -21,7 +22,6 @@ pub(crate) struct ReadBuffered<S> {
     /// Unread bytes are `buf[pos..]`; `None` (no allocation) when empty.
     buf: Option<Box<[u8]>>,
     pos: usize,
-    end: usize,
 }
 
 impl<S> ReadBuffered<S> {
@@ -31,16 +31,18 @@ impl<S> ReadBuffered<S> {
             capacity,
             buf: None,
             pos: 0,
-            end: 0,
         }
     }
 
     /// Bytes read from the stream and not yet handed out (for tests).
     #[cfg(test)]
     fn buffered(&self) -> usize {
-        self.end - self.pos
+        self.buf.as_ref().map_or(0, |b| b.len() - self.pos)
     }
 }
+
+/// The most one read takes from the stream: the bytes land on the stack first.
+const MAX_READ: usize = 4096;
 
 impl<S: AsyncRead + Unpin> AsyncRead for ReadBuffered<S> {
     fn poll_read(
@@ -49,50 +51,43 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReadBuffered<S> {
         out: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.pos == this.end {
-            // Nothing buffered. A read at least as large as the buffer goes straight through.
-            if out.remaining() >= this.capacity {
+        if let Some(buf) = this.buf.as_ref() {
+            // Serve what is buffered; the buffer goes as soon as it is drained.
+            let n = buf.len().saturating_sub(this.pos).min(out.remaining());
+            if let Some(chunk) = buf.get(this.pos..this.pos + n) {
+                out.put_slice(chunk);
+            }
+            this.pos += n;
+            if this.pos >= buf.len() {
                 this.buf = None;
-                return Pin::new(&mut this.inner).poll_read(cx, out);
+                this.pos = 0;
             }
-            let buf = this
-                .buf
-                .get_or_insert_with(|| vec![0u8; this.capacity].into_boxed_slice());
-            let mut rb = ReadBuf::new(buf);
-            match Pin::new(&mut this.inner).poll_read(cx, &mut rb) {
-                Poll::Ready(Ok(())) => {
-                    this.pos = 0;
-                    this.end = rb.filled().len();
-                    if this.end == 0 {
-                        this.buf = None; // end of stream
-                        return Poll::Ready(Ok(()));
-                    }
-                }
-                Poll::Ready(Err(e)) => {
-                    this.buf = None;
-                    return Poll::Ready(Err(e));
-                }
-                Poll::Pending => {
-                    // Idle: keep no memory while waiting for the peer.
-                    this.buf = None;
-                    return Poll::Pending;
-                }
-            }
-        }
-        let Some(buf) = this.buf.as_ref() else {
             return Poll::Ready(Ok(()));
-        };
-        let n = (this.end - this.pos).min(out.remaining());
-        if let Some(chunk) = buf.get(this.pos..this.pos + n) {
-            out.put_slice(chunk);
         }
-        this.pos += n;
-        if this.pos == this.end {
-            this.buf = None;
-            this.pos = 0;
-            this.end = 0;
+        // Nothing buffered. A read at least as large as the buffer goes straight through.
+        let cap = this.capacity.min(MAX_READ);
+        if out.remaining() >= cap {
+            return Pin::new(&mut this.inner).poll_read(cx, out);
         }
-        Poll::Ready(Ok(()))
+        // Read into the stack (uninitialised: nothing is zeroed, nothing is allocated when
+        // the stream has nothing, which is most polls); hand out what fits and keep only
+        // the rest, in an allocation of its exact size.
+        let mut stack = [std::mem::MaybeUninit::<u8>::uninit(); MAX_READ];
+        let mut rb = ReadBuf::uninit(stack.get_mut(..cap).unwrap_or_default());
+        match Pin::new(&mut this.inner).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) => {
+                let got = rb.filled();
+                let n = got.len().min(out.remaining());
+                let (now, rest) = got.split_at(n);
+                out.put_slice(now);
+                if !rest.is_empty() {
+                    this.buf = Some(Box::from(rest));
+                    this.pos = 0;
+                }
+                Poll::Ready(Ok(()))
+            }
+            other => other,
+        }
     }
 }
 

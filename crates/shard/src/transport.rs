@@ -801,10 +801,25 @@ async fn authenticate(
         };
         if let Some((cpath, cert)) = &k.cert {
             tried.push(format!("publickey certificate ({})", cpath.display()));
-            match handle
-                .authenticate_openssh_cert(user, k.key.clone(), (**cert).clone())
-                .await
-            {
+            let result = match k.ed25519_signer() {
+                // Ed25519: signed at once by aws-lc-rs, sent with the service request.
+                Some(mut signer) => handle
+                    .authenticate_publickey_signed(
+                        user,
+                        k.key.public_key().clone(),
+                        Some((**cert).clone()),
+                        None,
+                        &mut signer,
+                    )
+                    .await
+                    .map_err(|_: crate::auth::SignerLost| russh::Error::SendError),
+                None => {
+                    handle
+                        .authenticate_openssh_cert(user, k.key.clone(), (**cert).clone())
+                        .await
+                }
+            };
+            match result {
                 Ok(AuthResult::Success) => return Ok(()),
                 Ok(AuthResult::Failure {
                     remaining_methods, ..
@@ -817,9 +832,16 @@ async fn authenticate(
         }
         tried.push(format!("publickey ({})", k.path.display()));
         let result = match k.ed25519_signer() {
-            // Ed25519: signed by aws-lc-rs from the key pair expanded once per key.
+            // Ed25519: signed by aws-lc-rs from the key pair expanded once per key, at once
+            // (no probe) and sent with the service request: one round trip, not three.
             Some(mut signer) => handle
-                .authenticate_publickey_with(user, k.key.public_key().clone(), None, &mut signer)
+                .authenticate_publickey_signed(
+                    user,
+                    k.key.public_key().clone(),
+                    None,
+                    None,
+                    &mut signer,
+                )
                 .await
                 .map_err(|_: crate::auth::SignerLost| russh::Error::SendError),
             None => {
