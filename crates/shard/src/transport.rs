@@ -802,17 +802,7 @@ async fn authenticate(
         if let Some((cpath, cert)) = &k.cert {
             tried.push(format!("publickey certificate ({})", cpath.display()));
             let result = match k.ed25519_signer() {
-                // Ed25519: signed at once by aws-lc-rs, sent with the service request.
-                Some(mut signer) => handle
-                    .authenticate_publickey_signed(
-                        user,
-                        k.key.public_key().clone(),
-                        Some((**cert).clone()),
-                        None,
-                        &mut signer,
-                    )
-                    .await
-                    .map_err(|_: crate::auth::SignerLost| russh::Error::SendError),
+                Some(signer) => signed_auth(handle, user, k, Some(cert), signer).await,
                 None => {
                     handle
                         .authenticate_openssh_cert(user, k.key.clone(), (**cert).clone())
@@ -832,18 +822,7 @@ async fn authenticate(
         }
         tried.push(format!("publickey ({})", k.path.display()));
         let result = match k.ed25519_signer() {
-            // Ed25519: signed by aws-lc-rs from the key pair expanded once per key, at once
-            // (no probe) and sent with the service request: one round trip, not three.
-            Some(mut signer) => handle
-                .authenticate_publickey_signed(
-                    user,
-                    k.key.public_key().clone(),
-                    None,
-                    None,
-                    &mut signer,
-                )
-                .await
-                .map_err(|_: crate::auth::SignerLost| russh::Error::SendError),
+            Some(signer) => signed_auth(handle, user, k, None, signer).await,
             None => {
                 handle
                     .authenticate_publickey(user, PrivateKeyWithHashAlg::new(k.key.clone(), hash))
@@ -910,6 +889,28 @@ async fn authenticate(
         ErrorKind::Auth,
         format!("authentication as {user:?} refused; tried {tried}; server offers {offered}"),
     ))
+}
+
+/// Ed25519 key file `k` (or its certificate `cert`): signed by aws-lc-rs from the key pair
+/// expanded once per key, at once (no offer first) and sent with the service request: one
+/// round trip, not three (docs/connecting.md, "Authentication").
+async fn signed_auth(
+    handle: &mut client::Handle<ClientHandler>,
+    user: &str,
+    k: &crate::auth::LoadedKey,
+    cert: Option<&Arc<russh::keys::Certificate>>,
+    mut signer: crate::auth::Ed25519Signer,
+) -> Result<AuthResult, russh::Error> {
+    handle
+        .authenticate_publickey_signed(
+            user,
+            k.key.public_key().clone(),
+            cert.map(|c| (**c).clone()),
+            None,
+            &mut signer,
+        )
+        .await
+        .map_err(|_: crate::auth::SignerLost| russh::Error::SendError)
 }
 
 /// Keyboard-interactive with the password as the answer to password prompts. `Ok(None)`:
