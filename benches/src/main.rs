@@ -24,6 +24,7 @@
 //! `docs/benchmarks.md` explains the method and records results.
 
 mod fleet;
+mod floor;
 mod measure;
 mod plain;
 mod procfs;
@@ -44,11 +45,8 @@ use fleet::Fleet;
 use measure::{Client, Kex, Sample, Spec};
 use table::{Table, num};
 
-/// Client CPU floor per handshake with russh's RustCrypto crates, from
-/// `/work/shared/notes/russh-measured.md` (µs).
-const FLOOR_US_CURVE25519: f64 = 230.0;
-/// See [`FLOOR_US_CURVE25519`]: `mlkem768x25519-sha256`.
-const FLOOR_US_MLKEM: f64 = 470.0;
+/// Calls per round when the crypto floor is measured (`floor::measure`): about a second.
+const FLOOR_ITERS: usize = 1000;
 /// Pause between measurements so the sim finishes closing the previous run's connections.
 const SETTLE: Duration = Duration::from_secs(2);
 
@@ -227,6 +225,13 @@ enum Scenario {
         /// Skip the single-file runs.
         #[arg(long)]
         no_single: bool,
+    },
+    /// The client's crypto floor per handshake (x25519, ML-KEM-768, Ed25519 check and
+    /// signature, hashes), measured in this process: no simulator.
+    Floor {
+        /// Calls per round (median of 5 rounds).
+        #[arg(long, default_value_t = FLOOR_ITERS)]
+        iters: usize,
     },
     /// Every scenario with its defaults (sweep included).
     All,
@@ -416,6 +421,7 @@ impl Bench {
                 shards,
             } => self.scaling(*hosts, *fanout, shards),
             Scenario::Kex { hosts, fanout } => self.kex(*hosts, *fanout),
+            Scenario::Floor { iters } => self.floor(*iters),
             Scenario::Sweep {
                 hosts,
                 fanouts,
@@ -716,14 +722,43 @@ impl Bench {
                 specs.push(spec);
             }
         }
+        // Measured before the simulator starts, on the same machine in the same hour.
+        let floor = floor::measure(FLOOR_ITERS)?;
         let (rows, report) = self.measure("echo", specs)?;
-        let table = generic_table(&rows, &[]);
+        let table = floor_table(&rows, &floor);
         self.emit(
             &format!("echo hello, fanout {fanout}"),
             &report,
             &table.table,
-            &[cpu_resolution_note(&rows)],
+            &[floor_note(&floor), cpu_resolution_note(&rows)],
         );
+        Ok(())
+    }
+
+    /// The client's crypto floor per handshake, measured in this process.
+    fn floor(&self, iters: usize) -> Result<()> {
+        let f = floor::measure(iters)?;
+        let mut t = Table::new(&["part", "us per handshake"]);
+        for (part, us) in [
+            ("x25519 key pair + agreement (aws-lc-rs)", f.x25519),
+            ("ML-KEM-768 key pair + decapsulation (aws-lc-rs)", f.mlkem),
+            (
+                "Ed25519 host signature check (ssh-key / ed25519-dalek)",
+                f.host_sig_check,
+            ),
+            ("Ed25519 user signature (aws-lc-rs)", f.user_sig),
+            ("SHA-256: exchange hash and key derivation", f.hash),
+            ("floor, curve25519-sha256", f.curve25519()),
+            ("floor, mlkem768x25519-sha256", f.mlkem768x25519()),
+        ] {
+            t.row(vec![part.to_string(), format!("{us:.1}")]);
+        }
+        println!(
+            "== client crypto floor per handshake ({}; {} CPUs; median of 5 rounds of {iters}) ==",
+            procfs::utc_now(),
+            self.machine.nproc
+        );
+        print!("{}", t.render());
         Ok(())
     }
 
@@ -1026,35 +1061,51 @@ impl Bench {
             s.kex = kex;
             specs.push(s);
         }
+        let floor = floor::measure(FLOOR_ITERS)?;
         let (rows, report) = self.measure("kex", specs)?;
-        let extra: Vec<Vec<String>> = rows
-            .iter()
-            .map(|r| {
-                let floor = if r.kex == Kex::Curve25519.name() {
-                    FLOOR_US_CURVE25519
-                } else {
-                    FLOOR_US_MLKEM
-                };
-                vec![
-                    format!("{floor:.0}"),
-                    format!("{:.2}x", r.client_cpu_us_per_host / floor),
-                ]
-            })
-            .collect();
-        let table = generic_table(&rows, &[("floor us", "x floor", "")]).with_extra(&extra);
+        let table = floor_table(&rows, &floor);
         self.emit(
             &format!("key exchange: echo hello on {hosts} hosts, fanout {fanout}"),
             &report,
             &table.table,
-            &[
-                "floor: client crypto per handshake with russh's RustCrypto crates \
-                 (notes/russh-measured.md): 230 us curve25519, 470 us mlkem768x25519"
-                    .into(),
-                cpu_resolution_note(&rows),
-            ],
+            &[floor_note(&floor), cpu_resolution_note(&rows)],
         );
         Ok(())
     }
+}
+
+/// The generic table with each row's crypto floor (by its key exchange) and its distance to it.
+fn floor_table(rows: &[Sample], floor: &floor::Floor) -> GenericTable {
+    let extra: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let f = if r.kex == Kex::Curve25519.name() {
+                floor.curve25519()
+            } else {
+                floor.mlkem768x25519()
+            };
+            vec![
+                format!("{f:.0}"),
+                format!("{:.2}x", r.client_cpu_us_per_host / f),
+            ]
+        })
+        .collect();
+    generic_table(rows, &[("floor us", "x floor", "")]).with_extra(&extra)
+}
+
+fn floor_note(f: &floor::Floor) -> String {
+    format!(
+        "floor: the client's crypto per handshake measured in this process before the run \
+         (`fleetsh-bench floor`): {:.0} us curve25519 (x25519 {:.0}, host signature check {:.0}, \
+         user signature {:.0}, hashes {:.0}), {:.0} us mlkem768x25519 (+ ML-KEM {:.0})",
+        f.curve25519(),
+        f.x25519,
+        f.host_sig_check,
+        f.user_sig,
+        f.hash,
+        f.mlkem768x25519(),
+        f.mlkem
+    )
 }
 
 /// `--engine LABEL=PATH` values of `echo` and `idle`.
