@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::TryRecvError;
 use fleetsh_core::{ErrorKind, Event, HostError, HostResult, HostTarget, Outcome};
 use fleetsh_shard::executor::CancelToken as Token;
-use fleetsh_shard::executor::{OutputBudget, RunParts, shard_of};
+use fleetsh_shard::executor::{OutputBudget, RunParts};
 use fleetsh_shard::{Executor, Pool, ShardConfig};
 use tokio::sync::futures::OwnedNotified;
 
@@ -141,13 +141,9 @@ impl RunHandle {
     fn batch_done(&mut self) {
         if let Some(mut exec) = self.exec.take() {
             exec.join();
-            let shards = exec.shards();
             self.merger
-                .fill(&self.current.clone(), ErrorKind::Internal, |pos| {
-                    format!(
-                        "shard {} stopped without a result for this host",
-                        shard_of(pos, shards)
-                    )
+                .fill(&self.current.clone(), ErrorKind::Internal, |_| {
+                    "the shard running this host stopped without a result for it".into()
                 });
         }
         while let Some(next) = self.batches.pop_front() {

@@ -1,8 +1,10 @@
-//! Shard threads: start all-or-nothing, partition hosts, keep each shard's share of the fanout in
-//! flight, send events back through a crossbeam channel.
+//! Shard threads: start all-or-nothing, hand out hosts (a run's shards take the next host of the
+//! batch when they have room; a connected fleet's own theirs by index), keep each shard's share of
+//! the fanout in flight, send events back through a crossbeam channel.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -251,6 +253,7 @@ pub fn start(
     let n_hosts = subset.len();
     let shards = config.effective_shards(n_hosts);
     let (tx, rx) = crossbeam_channel::unbounded();
+    let claims = Arc::new(AtomicUsize::new(0));
     let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<(), String>>(shards);
     let cores = pin_cores(config);
 
@@ -259,7 +262,7 @@ pub fn start(
     let mut spawn_error = None;
     for i in 0..shards {
         let (go_tx, go_rx) = crossbeam_channel::bounded::<bool>(1);
-        let shard = Shard::new(run, &subset, config, i, shards, &tx);
+        let shard = Shard::new(run, &subset, &claims, config, i, shards, &tx);
         let core = core_for(&cores, i);
         let ready = ready_tx.clone();
         let spawned = std::thread::Builder::new()
@@ -355,6 +358,11 @@ struct Shard {
     /// A pool shard's kept connections (None: connect and disconnect each host per run).
     cache: Option<ConnCache>,
     jumps: Arc<crate::jump::Jumps>,
+    /// A run's shards take the batch's hosts from this shared cursor, one host each time a
+    /// slot of their fanout frees: a shard that falls behind (its thread descheduled, slow
+    /// hosts) takes fewer, and no host waits in one shard's backlog while another has room.
+    /// Pool shards own their hosts by index instead (`shard_of`), for their kept connections.
+    claims: Arc<AtomicUsize>,
 }
 
 impl Shard {
@@ -362,6 +370,7 @@ impl Shard {
     fn new(
         run: &RunParts,
         subset: &Arc<[usize]>,
+        claims: &Arc<AtomicUsize>,
         config: &ShardConfig,
         i: usize,
         shards: usize,
@@ -384,6 +393,7 @@ impl Shard {
             panic: config.panic_shard == Some(i),
             cache: None,
             jumps: run.jumps.clone(),
+            claims: claims.clone(),
         }
     }
 }
@@ -462,24 +472,29 @@ impl Shard {
         let mut tasks = JoinSet::new();
         let mut owner = HashMap::new();
         // A pool shard owns its hosts for the fleet's life (the connections it keeps), so
-        // hosts go by index; a run's own shards share each batch out by position.
-        let mine: Vec<usize> = if self.cache.is_some() {
+        // hosts go by index; a run's own shards take the batch's next host when they have room.
+        let mut mine = self.cache.is_some().then(|| {
             self.subset
                 .iter()
                 .filter(|&&i| shard_of(i, self.shards) == self.index)
                 .copied()
-                .collect()
-        } else {
-            self.subset
-                .iter()
-                .skip(self.index)
-                .step_by(self.shards)
-                .copied()
-                .collect()
+                .collect::<Vec<usize>>()
+                .into_iter()
+        });
+        let mut claim = || match mine.as_mut() {
+            Some(own) => own.next(),
+            None => self
+                .subset
+                .get(self.claims.fetch_add(1, Ordering::Relaxed))
+                .copied(),
         };
         let mut not_started: Vec<(usize, ErrorKind)> = Vec::new();
-        for index in mine {
-            if let Some(&(_, why)) = not_started.first() {
+        let mut stopped: Option<ErrorKind> = None;
+        loop {
+            if let Some(why) = stopped {
+                // Cancelled or tripped: this shard's remaining hosts (for a run, whatever is
+                // left of the batch; the other shards take their share) end unstarted.
+                let Some(index) = claim() else { break };
                 not_started.push((index, why));
                 continue;
             }
@@ -489,12 +504,18 @@ impl Shard {
                 p = permits.clone().acquire_owned() => p.ok(),
             };
             let Some(permit) = permit else {
-                not_started.push((index, ErrorKind::Cancelled));
+                stopped = Some(ErrorKind::Cancelled);
                 continue;
             };
+            // A host is taken only with a free slot to run it.
+            let Some(index) = claim() else { break };
+            if self.panic {
+                test_panic(self.index);
+            }
             // Checked after the permit: a host that frees a permit may just have failed.
             if self.shared.tripped() {
                 not_started.push((index, ErrorKind::Skipped));
+                stopped = Some(ErrorKind::Skipped);
                 continue;
             }
             let ctx = ctx.clone();
@@ -655,9 +676,11 @@ impl Pool {
     pub fn run(&self, run: &RunParts, subset: Arc<[usize]>) -> Result<Executor, Error> {
         let shards = self.workers.len();
         let (tx, rx) = crossbeam_channel::unbounded();
+        // Unused by pool shards (they own their hosts), but part of every shard.
+        let claims = Arc::new(AtomicUsize::new(0));
         let mut waiters = Vec::with_capacity(shards);
         for (i, w) in self.workers.iter().enumerate() {
-            let shard = Shard::new(run, &subset, &self.config, i, shards, &tx);
+            let shard = Shard::new(run, &subset, &claims, &self.config, i, shards, &tx);
             let (done_tx, done_rx) = crossbeam_channel::bounded(1);
             let sent =
                 w.tx.as_ref()

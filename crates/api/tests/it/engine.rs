@@ -492,6 +492,8 @@ each_shards!(cancel_keeps_output_and_ends_every_host, |shards| {
     );
 });
 
+/// Shard 1 panics as it takes its first host: that host ends `internal`, and every host it would
+/// have taken after runs on shard 0 (a run's shards take hosts from a shared cursor).
 #[test]
 fn a_panicking_shard_does_not_lose_other_shards_results() {
     let f = fleet(20, 16, None);
@@ -504,15 +506,17 @@ fn a_panicking_shard_does_not_lose_other_shards_results() {
         .unwrap()
         .join();
     assert_one_result_per_host(&report.results, 20);
-    for r in &report.results {
-        if r.index % 2 == 0 {
-            assert!(r.is_ok(), "shard 0 completes: {r:?}");
-        } else {
-            let e = r.error.as_ref().unwrap();
-            assert_eq!(e.kind, ErrorKind::Internal);
-            assert!(e.message.contains("shard 1"), "{e}");
-        }
+    let internal: Vec<_> = report.results.iter().filter(|r| !r.is_ok()).collect();
+    assert!(
+        internal.len() <= 1,
+        "only the host shard 1 took: {internal:?}"
+    );
+    for r in internal {
+        let e = r.error.as_ref().unwrap();
+        assert_eq!(e.kind, ErrorKind::Internal);
+        assert!(e.message.contains("stopped without a result"), "{e}");
     }
+    assert!(report.results.iter().filter(|r| r.is_ok()).count() >= 19);
 }
 
 #[test]
