@@ -790,6 +790,27 @@ impl Encrypted {
     }
 }
 
+/// fleetsh patch: how many packets already received the client and server loops handle before
+/// the replies to them are written (vendor/README.md).
+pub(crate) const PACKETS_PER_WRITE: usize = 32;
+
+/// fleetsh patch: whether the next packet already received may be handled before what the
+/// last one queued is written. Not across the start or end of a key exchange (`kex_before`,
+/// `kex_now`: whether one was active before and after that packet), nor right after
+/// authentication succeeded (compression may start then): there the writes keep upstream's
+/// order, one turn per packet.
+pub(crate) fn batch_can_continue(
+    kex_before: bool,
+    kex_now: bool,
+    encrypted: Option<&Encrypted>,
+) -> bool {
+    kex_now == kex_before
+        && !matches!(
+            encrypted.map(|e| &e.state),
+            Some(EncryptedState::InitCompression)
+        )
+}
+
 #[derive(Debug)]
 pub enum EncryptedState {
     WaitingAuthServiceRequest { sent: bool, accepted: bool },

@@ -707,27 +707,9 @@ impl<H: Handler> Handle<H> {
         {
             return Err((crate::SendError {}).into());
         }
-        loop {
-            match self.receiver.recv().await {
-                Some(Reply::AuthSuccess) => return Ok(AuthResult::Success),
-                Some(Reply::AuthFailure {
-                    proceed_with_methods: remaining_methods,
-                    partial_success,
-                }) => {
-                    return Ok(AuthResult::Failure {
-                        remaining_methods,
-                        partial_success,
-                    });
-                }
-                None => {
-                    return Ok(AuthResult::Failure {
-                        remaining_methods: MethodSet::empty(),
-                        partial_success: false,
-                    });
-                }
-                _ => {}
-            }
-        }
+        self.wait_recv_reply()
+            .await
+            .map_err(|_| (crate::SendError {}).into())
     }
 
     /// Authenticate using GSSAPI with MIC (RFC 4462).
@@ -1350,10 +1332,6 @@ pub async fn connect<H: Handler + Send + 'static, A: tokio::net::ToSocketAddrs>(
 /// [`tokio::io::AsyncRead`] and [`tokio::io::AsyncWrite`], as well as [`Unpin`]
 /// and [`Send`]. Typically, you may prefer to use [`connect`], which uses a
 /// [`tokio::net::TcpStream`] and then calls this function under the hood.
-/// fleetsh patch: how many packets already received are handled before our replies to
-/// them are written.
-const PACKETS_PER_WRITE: usize = 32;
-
 pub async fn connect_stream<H, R>(
     config: Arc<Config>,
     mut stream: R,
@@ -1616,7 +1594,7 @@ impl Session {
                   // what they make us send leaves in one write (below the select), not one
                   // write per packet (vendor/README.md). Bounded, so writes are not starved.
                   let mut r = r;
-                  for batched in 1..=PACKETS_PER_WRITE {
+                  for batched in 1..=crate::session::PACKETS_PER_WRITE {
                     let kex_before = self.kex.active();
                     let (stream_read, mut buffer, mut opening_cipher) = match r {
                         Ok((_, stream_read, buffer, opening_cipher)) => (stream_read, buffer, opening_cipher),
@@ -1663,7 +1641,7 @@ impl Session {
 
                     std::mem::swap(&mut opening_cipher, &mut self.common.remote_to_local);
                     reading.set(start_reading(stream_read, buffer, opening_cipher));
-                    if batched == PACKETS_PER_WRITE || self.common.disconnected || !self.batch_can_continue(kex_before) {
+                    if batched == crate::session::PACKETS_PER_WRITE || self.common.disconnected || !self.batch_can_continue(kex_before) {
                         break;
                     }
                     match futures::poll!(reading.as_mut()) {
@@ -1704,13 +1682,7 @@ impl Session {
                     };
 
                     // eagerly take all outgoing messages so writes are batched
-                    while !self.kex.active() && !self.common.has_any_pending_data() {
-                        self.drain_priority_msgs()?;
-                        match self.receiver.try_recv() {
-                            Ok(next) => self.handle_msg(next)?,
-                            Err(_) => break
-                        }
-                    }
+                    self.take_queued_msgs()?;
                 }
                 msg = self.priority.recv(), if !self.kex.active() => {
                     match msg {
@@ -1747,13 +1719,7 @@ impl Session {
                 // our NEWKEYS or CHANNEL_CLOSE (vendor/README.md). Nothing waits on it:
                 // whatever is queued by then is taken, the rest follows as usual.
                 tokio::task::yield_now().await;
-                while !self.kex.active() && !self.common.has_any_pending_data() {
-                    self.drain_priority_msgs()?;
-                    match self.receiver.try_recv() {
-                        Ok(next) => self.handle_msg(next)?,
-                        Err(_) => break,
-                    }
-                }
+                self.take_queued_msgs()?;
             }
 
             self.flush()?;
@@ -1803,16 +1769,28 @@ impl Session {
         result
     }
 
-    /// fleetsh patch: whether the next packet already received may be handled before what
-    /// this one queued is written. Not across the start or end of a key exchange, nor right
-    /// after authentication succeeded (compression may start then): there the writes keep
-    /// upstream's order, one turn per packet.
+    /// fleetsh patch: whether the next packet already received may be handled before the
+    /// replies queued so far are written (`crate::session::batch_can_continue`).
     fn batch_can_continue(&self, kex_before: bool) -> bool {
-        self.kex.active() == kex_before
-            && !matches!(
-                self.common.encrypted.as_ref().map(|e| &e.state),
-                Some(EncryptedState::InitCompression)
-            )
+        crate::session::batch_can_continue(
+            kex_before,
+            self.kex.active(),
+            self.common.encrypted.as_ref(),
+        )
+    }
+
+    /// Handles the caller's messages already queued (priority ones first), while no key
+    /// exchange runs and no channel is window-blocked. fleetsh patch: one function for the
+    /// receiver arm and the yield after the first key exchange / last channel close.
+    fn take_queued_msgs(&mut self) -> Result<(), crate::Error> {
+        while !self.kex.active() && !self.common.has_any_pending_data() {
+            self.drain_priority_msgs()?;
+            match self.receiver.try_recv() {
+                Ok(next) => self.handle_msg(next)?,
+                Err(_) => break,
+            }
+        }
+        Ok(())
     }
 
     fn process_disconnect(

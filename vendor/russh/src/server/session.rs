@@ -639,10 +639,6 @@ impl Session {
         Ok(())
     }
 
-    /// fleetsh patch: how many packets already received are handled before our replies
-    /// to them are written.
-    const PACKETS_PER_WRITE: usize = 32;
-
     pub(crate) async fn run<H, R>(
         mut self,
         mut stream: SshRead<R>,
@@ -734,7 +730,7 @@ impl Session {
                   // what they make us send leaves in one write, not one write per packet
                   // (vendor/README.md). Bounded, so writes are not starved.
                   let mut r = r;
-                  for batched in 1..=Self::PACKETS_PER_WRITE {
+                  for batched in 1..=crate::session::PACKETS_PER_WRITE {
                     let kex_before = self.kex.active();
                     let (stream_read, mut buffer, mut opening_cipher) = match r {
                         Ok((_, stream_read, buffer, opening_cipher)) => (stream_read, buffer, opening_cipher),
@@ -784,7 +780,7 @@ impl Session {
                     }
                     pkt.give_back(&mut buffer);
                     reading.set(start_reading(stream_read, buffer, opening_cipher));
-                    if batched == Self::PACKETS_PER_WRITE || self.common.disconnected || !self.batch_can_continue(kex_before) {
+                    if batched == crate::session::PACKETS_PER_WRITE || self.common.disconnected || !self.batch_can_continue(kex_before) {
                         break;
                     }
                     match futures::poll!(reading.as_mut()) {
@@ -967,16 +963,14 @@ impl Session {
         Ok(())
     }
 
-    /// fleetsh patch: whether the next packet already received may be handled before what
-    /// this one queued is written. Not across the start or end of a key exchange, nor right
-    /// after authentication succeeded (compression may start then): there the writes keep
-    /// upstream's order, one turn per packet.
+    /// fleetsh patch: whether the next packet already received may be handled before the
+    /// replies queued so far are written (`crate::session::batch_can_continue`).
     fn batch_can_continue(&self, kex_before: bool) -> bool {
-        self.kex.active() == kex_before
-            && !matches!(
-                self.common.encrypted.as_ref().map(|e| &e.state),
-                Some(EncryptedState::InitCompression)
-            )
+        crate::session::batch_can_continue(
+            kex_before,
+            self.kex.active(),
+            self.common.encrypted.as_ref(),
+        )
     }
 
     /// `InitCompression` counts: USERAUTH_SUCCESS is flushed in that state and
