@@ -11,6 +11,7 @@ mod outdir;
 mod progress;
 mod summary;
 
+use std::borrow::Cow;
 use std::io::{self, BufWriter, IsTerminal, Stderr, Stdout, Write};
 use std::time::Duration;
 
@@ -372,8 +373,8 @@ pub struct JsonResult<'a> {
     user: Option<&'a str>,
     exit_code: Option<u32>,
     signal: Option<&'a str>,
-    stdout: std::borrow::Cow<'a, str>,
-    stderr: std::borrow::Cow<'a, str>,
+    stdout: Cow<'a, str>,
+    stderr: Cow<'a, str>,
     truncated: bool,
     lossy: bool,
     error: Option<JsonError<'a>>,
@@ -405,9 +406,11 @@ struct JsonTimings {
 
 /// The JSON object of one host's result.
 pub fn json_result(r: &HostResult) -> JsonResult<'_> {
-    let lossy = std::str::from_utf8(&r.stdout).is_err() || std::str::from_utf8(&r.stderr).is_err();
-    // Valid UTF-8 is borrowed as it is; anything else with U+FFFD replacements.
-    let text = String::from_utf8_lossy;
+    // Valid UTF-8 is borrowed as it is; anything else is copied with U+FFFD replacements,
+    // which is what `lossy` reports (one validation per stream).
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    let lossy = matches!(stdout, Cow::Owned(_)) || matches!(stderr, Cow::Owned(_));
     let t = &r.timings;
     JsonResult {
         host: &r.target.host,
@@ -415,8 +418,8 @@ pub fn json_result(r: &HostResult) -> JsonResult<'_> {
         user: r.target.user.as_deref(),
         exit_code: r.exit_code,
         signal: r.signal.as_deref(),
-        stdout: text(&r.stdout),
-        stderr: text(&r.stderr),
+        stdout,
+        stderr,
         truncated: r.truncated,
         lossy,
         error: r.error.as_ref().map(|e| JsonError {
