@@ -262,7 +262,7 @@ pub fn start(
     let mut spawn_error = None;
     for i in 0..shards {
         let (go_tx, go_rx) = crossbeam_channel::bounded::<bool>(1);
-        let shard = Shard::new(run, &subset, &claims, config, i, shards, &tx);
+        let shard = Shard::new(run, &subset, Some(&claims), config, i, shards, &tx);
         let core = core_for(&cores, i);
         let ready = ready_tx.clone();
         let spawned = std::thread::Builder::new()
@@ -361,8 +361,9 @@ struct Shard {
     /// A run's shards take the batch's hosts from this shared cursor, one host each time a
     /// slot of their fanout frees: a shard that falls behind (its thread descheduled, slow
     /// hosts) takes fewer, and no host waits in one shard's backlog while another has room.
-    /// Pool shards own their hosts by index instead (`shard_of`), for their kept connections.
-    claims: Arc<AtomicUsize>,
+    /// `None` for pool shards: they own their hosts by index (`shard_of`), for their kept
+    /// connections.
+    claims: Option<Arc<AtomicUsize>>,
 }
 
 impl Shard {
@@ -370,7 +371,7 @@ impl Shard {
     fn new(
         run: &RunParts,
         subset: &Arc<[usize]>,
-        claims: &Arc<AtomicUsize>,
+        claims: Option<&Arc<AtomicUsize>>,
         config: &ShardConfig,
         i: usize,
         shards: usize,
@@ -393,7 +394,7 @@ impl Shard {
             panic: config.panic_shard == Some(i),
             cache: None,
             jumps: run.jumps.clone(),
-            claims: claims.clone(),
+            claims: claims.cloned(),
         }
     }
 }
@@ -471,22 +472,20 @@ impl Shard {
         let permits = Arc::new(Semaphore::new(self.fanout));
         let mut tasks = JoinSet::new();
         let mut owner = HashMap::new();
-        // A pool shard owns its hosts for the fleet's life (the connections it keeps), so
-        // hosts go by index; a run's own shards take the batch's next host when they have room.
-        let mut mine = self.cache.is_some().then(|| {
-            self.subset
-                .iter()
-                .filter(|&&i| shard_of(i, self.shards) == self.index)
-                .copied()
-                .collect::<Vec<usize>>()
-                .into_iter()
-        });
-        let mut claim = || match mine.as_mut() {
-            Some(own) => own.next(),
-            None => self
+        // A run's shards take the batch's next host when they have room; a pool shard owns
+        // its hosts for the fleet's life (the connections it keeps), so hosts go by index.
+        let (shards, me) = (self.shards, self.index);
+        let mut own = self
+            .subset
+            .iter()
+            .copied()
+            .filter(move |&i| shard_of(i, shards) == me);
+        let mut claim = || match &self.claims {
+            Some(cursor) => self
                 .subset
-                .get(self.claims.fetch_add(1, Ordering::Relaxed))
+                .get(cursor.fetch_add(1, Ordering::Relaxed))
                 .copied(),
+            None => own.next(),
         };
         let mut not_started: Vec<(usize, ErrorKind)> = Vec::new();
         let mut stopped: Option<ErrorKind> = None;
@@ -676,11 +675,10 @@ impl Pool {
     pub fn run(&self, run: &RunParts, subset: Arc<[usize]>) -> Result<Executor, Error> {
         let shards = self.workers.len();
         let (tx, rx) = crossbeam_channel::unbounded();
-        // Unused by pool shards (they own their hosts), but part of every shard.
-        let claims = Arc::new(AtomicUsize::new(0));
         let mut waiters = Vec::with_capacity(shards);
         for (i, w) in self.workers.iter().enumerate() {
-            let shard = Shard::new(run, &subset, &claims, &self.config, i, shards, &tx);
+            // Pool shards own their hosts by index (no shared cursor).
+            let shard = Shard::new(run, &subset, None, &self.config, i, shards, &tx);
             let (done_tx, done_rx) = crossbeam_channel::bounded(1);
             let sent =
                 w.tx.as_ref()
