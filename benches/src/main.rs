@@ -312,6 +312,13 @@ struct ScenarioReport {
     spread: Vec<Spread>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     ratios: Vec<Ratio>,
+    /// Per row: each repetition's ratio to the multi-thread baseline of the same repetition
+    /// (scaling).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    paired: Vec<Paired>,
+    /// Per row: every repetition's sample, in order.
+    #[serde(skip)]
+    per_rep: Vec<Vec<Sample>>,
 }
 
 /// How much a row varied over its repetitions.
@@ -347,6 +354,55 @@ struct Ratio {
     hosts_per_s_vs_mt: f64,
     p99_vs_mt: Option<f64>,
     cpu_per_host_vs_mt: f64,
+}
+
+/// A client against the multi-thread baseline, repetition by repetition: each ratio compares
+/// two runs made one after the other (the machine's load moves between repetitions more than
+/// the clients differ, so a ratio within one repetition is the steadier measure).
+#[derive(Debug, Serialize)]
+struct Paired {
+    label: String,
+    hosts_per_s_vs_mt: Vec<f64>,
+    p99_vs_mt: Vec<f64>,
+}
+
+impl Paired {
+    fn of(row: &[Sample], mt: &[Sample]) -> Option<Paired> {
+        let label = row.first()?.label.clone();
+        let pairs = || row.iter().zip(mt);
+        Some(Paired {
+            label,
+            hosts_per_s_vs_mt: pairs()
+                .map(|(r, m)| r.hosts_per_s / m.hosts_per_s)
+                .collect(),
+            p99_vs_mt: pairs()
+                .filter_map(|(r, m)| {
+                    r.phases
+                        .total_p99_ms
+                        .zip(m.phases.total_p99_ms)
+                        .map(|(a, b)| a / b)
+                })
+                .collect(),
+        })
+    }
+
+    /// `1.12 0.97 1.30 (median 1.12; > 1 in 2 of 3)`.
+    fn describe(v: &[f64], better_above: bool) -> String {
+        let mut sorted = v.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
+        let better = v
+            .iter()
+            .filter(|&&x| if better_above { x > 1.0 } else { x < 1.0 })
+            .count();
+        let each: Vec<String> = v.iter().map(|x| format!("{x:.2}")).collect();
+        format!(
+            "{} (median {median:.2}; {} 1 in {better} of {})",
+            each.join(" "),
+            if better_above { ">" } else { "<" },
+            v.len()
+        )
+    }
 }
 
 struct Bench {
@@ -581,6 +637,7 @@ impl Bench {
         fleet.stop();
         let spread = all.iter().filter_map(|v| Spread::of(v)).collect();
         let rows: Vec<Sample> = all
+            .clone()
             .into_iter()
             .filter_map(|mut v| {
                 v.sort_by(|a, b| a.wall_s.total_cmp(&b.wall_s));
@@ -601,6 +658,8 @@ impl Bench {
             rows: rows.clone(),
             spread,
             ratios: Vec::new(),
+            paired: Vec::new(),
+            per_rep: all,
         };
         Ok((rows, report))
     }
@@ -962,15 +1021,32 @@ impl Bench {
         let table =
             generic_table(&rows, &[("hosts/s vs mt", "p99 vs mt", "CPU vs mt")]).with_extra(&extra);
         report.ratios = ratios;
+        let mut notes = vec![
+            "baselines: plain russh client (same russh config, known_hosts and key, no shards) \
+             on one tokio runtime; the engine's transport (run_host) is pub(crate)"
+                .to_string(),
+        ];
+        if let Some((mt, rest)) = report.per_rep.split_first() {
+            report.paired = rest.iter().filter_map(|r| Paired::of(r, mt)).collect();
+        }
+        if self.reps > 1 {
+            notes.push(
+                "per repetition, against the multi-thread baseline run just before it:".into(),
+            );
+            for p in &report.paired {
+                notes.push(format!(
+                    "  {}: hosts/s {}; p99 {}",
+                    p.label,
+                    Paired::describe(&p.hosts_per_s_vs_mt, true),
+                    Paired::describe(&p.p99_vs_mt, false),
+                ));
+            }
+        }
         self.emit(
             &format!("scaling: echo hello on {hosts} hosts, fanout {fanout}"),
             &report,
             &table.table,
-            &[
-                "baselines: plain russh client (same russh config, known_hosts and key, no shards) \
-                 on one tokio runtime; the engine's transport (run_host) is pub(crate)"
-                    .into(),
-            ],
+            &notes,
         );
         Ok(())
     }
