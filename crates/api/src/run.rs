@@ -177,15 +177,34 @@ impl RunHandle {
         self.merger.finalized = true;
     }
 
-    /// Receives the next raw event without blocking: `Ok(None)` when none is ready yet.
-    fn try_recv(&mut self) -> Result<Option<Event>, ()> {
-        match &self.exec {
-            Some(exec) => match exec.events().try_recv() {
-                Ok(ev) => Ok(Some(ev)),
-                Err(TryRecvError::Empty) => Ok(None),
-                Err(TryRecvError::Disconnected) => Err(()),
-            },
-            None => Err(()),
+    /// The next event for the caller, waiting for one if `wait`: events the merger holds first,
+    /// then the current batch's channel; a batch whose shards have all gone is joined and the
+    /// next one started.
+    fn advance(&mut self, wait: bool) -> Next {
+        loop {
+            if let Some(ev) = self.merger.pending.pop_front() {
+                return Next::Event(ev);
+            }
+            if self.merger.finalized {
+                return Next::Done;
+            }
+            let received = match &self.exec {
+                Some(exec) if wait => exec.events().recv().ok(),
+                Some(exec) => match exec.events().try_recv() {
+                    Ok(ev) => Some(ev),
+                    Err(TryRecvError::Empty) => return Next::NotReady,
+                    Err(TryRecvError::Disconnected) => None,
+                },
+                None => None,
+            };
+            match received {
+                Some(ev) => {
+                    if let Some(ev) = self.merger.accept(ev, &self.parts.budget) {
+                        return Next::Event(ev);
+                    }
+                }
+                None => self.batch_done(),
+            }
         }
     }
 
@@ -217,25 +236,19 @@ impl RunHandle {
 
     /// Blocks for the next event; `None` once every host has its result.
     pub fn next_event(&mut self) -> Option<Event> {
-        loop {
-            if let Some(ev) = self.merger.pending.pop_front() {
-                return Some(ev);
-            }
-            if self.merger.finalized {
-                return None;
-            }
-            let received = match &self.exec {
-                Some(exec) => exec.events().recv().ok(),
-                None => None,
-            };
-            match received {
-                Some(ev) => {
-                    if let Some(ev) = self.merger.accept(ev, &self.parts.budget) {
-                        return Some(ev);
-                    }
-                }
-                None => self.batch_done(),
-            }
+        match self.advance(true) {
+            Next::Event(ev) => Some(ev),
+            Next::Done | Next::NotReady => None,
+        }
+    }
+
+    /// The next event if one is ready now, without blocking; `None` if none is ready yet or
+    /// the run is over ([`RunHandle::next_event`] blocks and tells the two apart). A consumer
+    /// that writes events out can take what is ready, then flush once.
+    pub fn try_next_event(&mut self) -> Option<Event> {
+        match self.advance(false) {
+            Next::Event(ev) => Some(ev),
+            Next::Done | Next::NotReady => None,
         }
     }
 
@@ -272,6 +285,16 @@ impl Iterator for RunHandle {
     fn next(&mut self) -> Option<Event> {
         self.next_event()
     }
+}
+
+/// What [`RunHandle::advance`] found.
+enum Next {
+    /// An event for the caller.
+    Event(Event),
+    /// Every host has its result.
+    Done,
+    /// Nothing ready yet (only when not waiting).
+    NotReady,
 }
 
 /// The async form of a [`RunHandle`]: a `futures_core::Stream` of [`Event`]s.
@@ -311,22 +334,11 @@ impl EventStream {
 
     fn poll_next_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
         loop {
-            let h = &mut self.handle;
-            if let Some(ev) = h.merger.pending.pop_front() {
-                return Poll::Ready(Some(ev));
-            }
-            if h.merger.finalized {
-                return Poll::Ready(None);
-            }
-            match h.try_recv() {
-                Ok(Some(ev)) => {
-                    if let Some(ev) = h.merger.accept(ev, &h.parts.budget) {
-                        return Poll::Ready(Some(ev));
-                    }
-                }
-                Err(()) => h.batch_done(),
-                Ok(None) => {
-                    let notify = h.parts.notify.clone();
+            match self.handle.advance(false) {
+                Next::Event(ev) => return Poll::Ready(Some(ev)),
+                Next::Done => return Poll::Ready(None),
+                Next::NotReady => {
+                    let notify = self.handle.parts.notify.clone();
                     let waiter = self
                         .waiter
                         .get_or_insert_with(|| Box::pin(notify.notified_owned()));

@@ -68,8 +68,9 @@ impl Printer {
         }
     }
 
-    /// One event; `remaining` is the number of hosts still without a result.
-    pub fn event(&mut self, ev: &Event, remaining: usize) -> io::Result<()> {
+    /// One event, rendered and written to the buffered stdout/stderr; [`Printer::flush`] sends
+    /// it on (the caller flushes once it has taken the events that were ready).
+    pub fn event(&mut self, ev: &Event) -> io::Result<()> {
         match ev {
             Event::Output { host, stream, data } if self.mode == OutputMode::Inline => {
                 self.inline.output(
@@ -114,8 +115,7 @@ impl Printer {
             }
             _ => {}
         }
-        // Inline and JSON lines reach the reader as each host produces them.
-        self.emit(remaining == 0 || self.mode != OutputMode::Grouped)
+        self.emit(false)
     }
 
     /// Writes what the last event rendered: stdout first, then stderr. With the progress bar

@@ -529,7 +529,7 @@ impl Shard {
             });
             owner.insert(handle.id(), index);
             while let Some(done) = tasks.try_join_next_with_id() {
-                self.reap(done, &owner);
+                self.reap(done, &mut owner);
             }
         }
         for (index, why) in not_started {
@@ -549,17 +549,23 @@ impl Shard {
             }
         }
         while let Some(done) = tasks.join_next_with_id().await {
-            self.reap(done, &owner);
+            self.reap(done, &mut owner);
         }
     }
 
     fn reap(
         &self,
         done: Result<(tokio::task::Id, ()), tokio::task::JoinError>,
-        owner: &HashMap<tokio::task::Id, usize>,
+        owner: &mut HashMap<tokio::task::Id, usize>,
     ) {
+        // Only tasks still running stay in the map (it would otherwise grow with the batch).
+        let id = match &done {
+            Ok((id, ())) => *id,
+            Err(e) => e.id(),
+        };
+        let index = owner.remove(&id);
         if let Err(e) = done {
-            let Some(&index) = owner.get(&e.id()) else {
+            let Some(index) = index else {
                 return;
             };
             let Some(t) = self.targets.get(index) else {

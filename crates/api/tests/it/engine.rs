@@ -711,3 +711,39 @@ fn cancelled_batched_run_ends_later_batches_as_cancelled() {
     assert!(report.results[..4].iter().all(|r| r.stdout == b"go\n"));
     assert!(report.results[4..].iter().all(|r| r.stdout.is_empty()));
 }
+
+#[test]
+fn try_next_event_takes_every_result_of_a_batched_run() {
+    // The non-blocking form starts each next batch as the previous one ends, hands out every
+    // host exactly once, and has nothing more once the run is over.
+    let f = fleet(30, 23, None);
+    let mut handle = f
+        .engine(2)
+        .batch(fleetsh::Amount::Count(10))
+        .build()
+        .unwrap()
+        .run(f.targets(), job("echo hi"))
+        .unwrap();
+    let mut finished = [0usize; 30];
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while handle.remaining() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no progress: {finished:?}"
+        );
+        match handle.try_next_event() {
+            Some(Event::Finished(r)) => {
+                assert!(r.is_ok(), "{r:?}");
+                finished[r.index] += 1;
+            }
+            Some(_) => {}
+            None => std::thread::sleep(Duration::from_millis(2)),
+        }
+    }
+    assert!(finished.iter().all(|&n| n == 1), "{finished:?}");
+    assert!(handle.try_next_event().is_none());
+    assert!(handle.next_event().is_none());
+    let report = handle.join();
+    assert_one_result_per_host(&report.results, 30);
+    assert!(report.all_ok());
+}
