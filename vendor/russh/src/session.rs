@@ -794,6 +794,11 @@ impl Encrypted {
 /// the replies to them are written (vendor/README.md).
 pub(crate) const PACKETS_PER_WRITE: usize = 32;
 
+/// fleetsh patch: the capacity a client session's read and write buffers keep once its first
+/// key exchange is done (the packets after it, authentication and channel traffic, fit; larger
+/// ones grow the buffers again) (vendor/README.md).
+pub(crate) const BUFFER_AFTER_KEX: usize = 512;
+
 /// fleetsh patch: whether the next packet already received may be handled before what the
 /// last one queued is written. Not across the start or end of a key exchange (`kex_before`,
 /// `kex_now`: whether one was active before and after that packet), nor right after

@@ -637,6 +637,13 @@ impl PacketWriter {
         self.write_buffer.buffer.extend_from_slice(bytes);
     }
 
+    /// fleetsh patch: gives back buffer capacity above `capacity` (bytes not yet flushed are
+    /// kept), e.g. once the key exchange's large packets are out (vendor/README.md).
+    pub(crate) fn shrink_to(&mut self, capacity: usize) {
+        self.write_buffer.buffer.shrink_to(capacity);
+        self.packet_buffer.shrink_to(capacity);
+    }
+
     pub async fn flush_into<W: AsyncWrite + Unpin>(&mut self, w: &mut W) -> std::io::Result<()> {
         if !self.write_buffer.buffer.is_empty() {
             w.write_all(&self.write_buffer.buffer).await?;

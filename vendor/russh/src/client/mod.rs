@@ -90,7 +90,7 @@ pub struct Session {
     kex: SessionKexState<ClientKex>,
     common: CommonSession<Arc<Config>>,
     receiver: Receiver<Msg>,
-    sender: UnboundedSender<Reply>,
+    sender: ReplySender,
     channels: HashMap<ChannelId, ChannelRef>,
     target_window_size: u32,
     pending_reads: Vec<Vec<u8>>,
@@ -196,6 +196,43 @@ enum Reply {
     AuthGssapiError {
         error: auth::GssapiError,
     },
+}
+
+// fleetsh patch: the session's replies reach the handle through a channel that holds
+// nothing while empty. tokio's allocates a 32-slot block and ~500 bytes of shared state
+// when made and keeps both for the session's life (≈ 1.8 KB per idle session); this one
+// allocates a node per reply and frees it when received (vendor/README.md).
+fn reply_channel() -> (ReplySender, ReplyReceiver) {
+    let (tx, rx) = futures::channel::mpsc::unbounded();
+    (ReplySender(tx), ReplyReceiver(rx))
+}
+
+/// The session's end of the reply channel (see [`reply_channel`]).
+#[derive(Debug)]
+struct ReplySender(futures::channel::mpsc::UnboundedSender<Reply>);
+
+impl ReplySender {
+    /// Queues a reply; `Err` with it if the handle is gone.
+    fn send(&self, reply: Reply) -> Result<(), Reply> {
+        self.0.unbounded_send(reply).map_err(|e| e.into_inner())
+    }
+}
+
+/// The handle's end of the reply channel (see [`reply_channel`]).
+#[derive(Debug)]
+struct ReplyReceiver(futures::channel::mpsc::UnboundedReceiver<Reply>);
+
+impl ReplyReceiver {
+    /// The next reply; `None` once the session is gone.
+    async fn recv(&mut self) -> Option<Reply> {
+        futures::StreamExt::next(&mut self.0).await
+    }
+
+    /// A reply if one is queued (tests).
+    #[cfg(test)]
+    fn try_recv(&mut self) -> Result<Reply, ()> {
+        self.0.try_recv().map_err(|_| ())
+    }
 }
 
 #[derive(Debug)]
@@ -367,7 +404,7 @@ pub enum DisconnectReason<E: From<crate::Error> + Send> {
 /// the request/response cycle.
 pub struct Handle<H: Handler> {
     sender: Sender<Msg>,
-    receiver: UnboundedReceiver<Reply>,
+    receiver: ReplyReceiver,
     join: russh_util::runtime::JoinHandle<Result<(), H::Error>>,
     channel_buffer_size: usize,
     agent_session_binding: Option<crate::keys::agent::AgentSessionBinding>,
@@ -1352,7 +1389,7 @@ where
     write_buffer.send_ssh_id(&config.as_ref().client_id);
 
     let (handle_sender, session_receiver) = channel(10);
-    let (session_sender, handle_receiver) = unbounded_channel();
+    let (session_sender, handle_receiver) = reply_channel();
     if config.maximum_packet_size > 65535 {
         error!(
             "Maximum packet size ({:?}) should not larger than a TCP packet (65535)",
@@ -1466,7 +1503,7 @@ impl Session {
         target_window_size: u32,
         common: CommonSession<Arc<Config>>,
         receiver: Receiver<Msg>,
-        sender: UnboundedSender<Reply>,
+        sender: ReplySender,
     ) -> Self {
         Self {
             common,
@@ -1608,6 +1645,7 @@ impl Session {
                     }
 
                     let mut pkt = self.maybe_decompress(&mut buffer)?;
+                    let mut first_kex_ended = false;
                     if !pkt.buffer.is_empty() {
                         #[allow(clippy::indexing_slicing)] // length checked
                         if pkt.buffer[0] == crate::msg::DISCONNECT {
@@ -1621,7 +1659,8 @@ impl Session {
                             // (~6 KB) exists while a packet is handled, not in every
                             // idle session's future (vendor/README.md).
                             Box::pin(reply(self, handler, kex_done_signal, &mut pkt)).await?;
-                            caller_answers |= first_kex && kex_done_signal.is_none();
+                            first_kex_ended = first_kex && kex_done_signal.is_none();
+                            caller_answers |= first_kex_ended;
                             buffer.seqn = pkt.seqn; // TODO reply changes seqn internall, find cleaner way
 
                             if kex_was_active && !self.kex.active() {
@@ -1638,6 +1677,15 @@ impl Session {
                         }
                     }
                     pkt.give_back(&mut buffer);
+                    if first_kex_ended {
+                        // fleetsh patch: the key exchange's packets (1–2 KB with ML-KEM)
+                        // are the largest most sessions see; the read and write buffers
+                        // they grew are given back instead of kept for the session's
+                        // life (vendor/README.md). Bulk data grows them again as needed.
+                        buffer.buffer.clear();
+                        buffer.buffer.shrink_to(crate::session::BUFFER_AFTER_KEX);
+                        self.common.packet_writer.shrink_to(crate::session::BUFFER_AFTER_KEX);
+                    }
 
                     std::mem::swap(&mut opening_cipher, &mut self.common.remote_to_local);
                     reading.set(start_reading(stream_read, buffer, opening_cipher));
@@ -2329,7 +2377,7 @@ mod tests {
     use std::sync::Arc;
 
     use ssh_encoding::Encode;
-    use tokio::sync::mpsc::{channel, unbounded_channel};
+    use tokio::sync::mpsc::channel;
 
     use super::*;
     use crate::auth::{AuthRequest, Method};
@@ -2356,11 +2404,11 @@ mod tests {
     fn keyboard_interactive_session() -> (
         Session,
         tokio::sync::mpsc::Sender<Msg>,
-        tokio::sync::mpsc::UnboundedReceiver<Reply>,
+        super::ReplyReceiver,
     ) {
         let config = Arc::new(Config::default());
         let (sender, receiver) = channel(config.channel_buffer_size);
-        let (reply_sender, reply_receiver) = unbounded_channel();
+        let (reply_sender, reply_receiver) = super::reply_channel();
         let auth_request = AuthRequest::new(&Method::KeyboardInteractive {
             submethods: String::new(),
         });
@@ -2672,7 +2720,7 @@ mod tests {
     fn authenticated_session() -> Session {
         let config = Arc::new(Config::default());
         let (receiver_sender, receiver) = channel(config.channel_buffer_size);
-        let (reply_sender, _) = unbounded_channel();
+        let (reply_sender, _) = super::reply_channel();
         let mut session = Session::new(
             config.window_size,
             CommonSession {
