@@ -187,6 +187,29 @@ fn test_write_packet_matches_clear_cipher_write_output() {
     assert_eq!(writer.buffer().seqn, Wrapping(1));
 }
 
+/// fleetsh patch 9: shrinking after the key exchange gives back capacity but keeps the
+/// bytes not yet written, and later packets are encoded as before.
+#[test]
+fn fleetsh_shrink_keeps_unwritten_bytes() {
+    let big = vec![7u8; 2000];
+    let mut shrunk = PacketWriter::clear();
+    let mut kept = PacketWriter::clear();
+    for w in [&mut shrunk, &mut kept] {
+        w.packet_raw(&big).unwrap();
+        w.buffer().buffer.clear();
+        w.packet_raw(b"pending after the key exchange").unwrap();
+    }
+    assert!(shrunk.buffer().buffer.capacity() > 2000);
+    shrunk.shrink_to(512);
+    assert!(shrunk.buffer().buffer.capacity() <= 512);
+    assert_eq!(shrunk.buffer().buffer, kept.buffer().buffer);
+    for w in [&mut shrunk, &mut kept] {
+        w.packet_raw(b"next").unwrap();
+    }
+    assert_eq!(shrunk.buffer().buffer, kept.buffer().buffer);
+    assert_eq!(shrunk.buffer().seqn, kept.buffer().seqn);
+}
+
 #[test]
 fn installing_a_cipher_starts_a_new_write_key_epoch() {
     let mut writer = PacketWriter::clear();

@@ -3471,13 +3471,37 @@ pub trait Handler: Sized + Send {
 #[cfg(test)]
 mod fleetsh_message_sizes {
     /// fleetsh patch: tokio's mpsc allocates blocks of 32 slots, one per channel
-    /// at least, and a session has four of these channels; large variants are boxed
+    /// at least, and a session has several of these channels; large variants are boxed
     /// so that an idle session costs kilobytes, not 70 KB (vendor/README.md).
     #[test]
     fn channel_messages_stay_small() {
         assert!(std::mem::size_of::<super::Msg>() <= 96);
         assert!(std::mem::size_of::<super::Reply>() <= 40);
         assert!(std::mem::size_of::<crate::server::Msg>() <= 96);
+    }
+
+    /// fleetsh patch 9: the reply channel delivers in order, reports a gone handle to the
+    /// sender, and ends once the session's sender is gone.
+    #[tokio::test]
+    async fn reply_channel_delivers_in_order_and_ends() {
+        let (tx, mut rx) = super::reply_channel();
+        assert!(rx.try_recv().is_err(), "nothing before a send");
+        tx.send(super::Reply::AuthSuccess).unwrap();
+        tx.send(super::Reply::ChannelOpenFailure).unwrap();
+        assert!(matches!(rx.recv().await, Some(super::Reply::AuthSuccess)));
+        assert!(matches!(
+            rx.recv().await,
+            Some(super::Reply::ChannelOpenFailure)
+        ));
+        drop(tx);
+        assert!(rx.recv().await.is_none());
+
+        let (tx, rx) = super::reply_channel();
+        drop(rx);
+        assert!(matches!(
+            tx.send(super::Reply::AuthSuccess),
+            Err(super::Reply::AuthSuccess)
+        ));
     }
 
     /// The lazily made channels wait forever until first used, then carry messages.
