@@ -545,7 +545,6 @@ fn execute(
             }
             printer.flush()?;
         }
-        printer.flush()?;
         Ok(())
     })();
     if let Err(e) = printed {

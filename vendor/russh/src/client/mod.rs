@@ -181,7 +181,7 @@ enum Reply {
         data: Vec<u8>,
     },
     // fleetsh patch: the rare large variants are boxed so that a `Reply` is 40
-    // bytes (tokio allocates 32-slot blocks; vendor/README.md).
+    // bytes (each reply is one node of the reply channel; vendor/README.md).
     AuthInfoRequest {
         request: Box<(String, String, Vec<Prompt>)>,
     },
