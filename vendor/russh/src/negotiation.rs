@@ -50,6 +50,10 @@ pub struct Names {
     pub server_compression: compression::Compression,
     pub client_compression: compression::Compression,
     pub ignore_guessed: bool,
+    /// fleetsh patch: both sides put the same key exchange and the same host-key algorithm
+    /// first. RFC 4253 §7.1: a guessed key exchange packet that follows a KEXINIT is right
+    /// exactly when this holds (and is then used); otherwise the receiver ignores it.
+    pub(crate) firsts_match: bool,
     /// A wrong `first_kex_packet_follows` guess was received and ignored: the peer's real KEX packet
     /// and everything after it arrive one sequence number later than the strict-kex order expects.
     pub guessed_ignored: bool,
@@ -184,6 +188,15 @@ const KEX_EXTENSION_NAMES: &[kex::Name] = &[
     kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
     kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
 ];
+
+/// fleetsh patch: the first key exchange in `pref` that is an algorithm, not an extension
+/// marker: the one a guessed key exchange packet is for.
+pub(crate) fn first_kex_algorithm(pref: &Preferred) -> Option<kex::Name> {
+    pref.kex
+        .iter()
+        .find(|k| !KEX_EXTENSION_NAMES.contains(k))
+        .copied()
+}
 
 const CIPHER_ORDER: &[cipher::Name] = &[
     cipher::CHACHA20_POLY1305,
@@ -451,6 +464,7 @@ pub(crate) trait Select {
             host_key_is_certificate,
             // Ignore the next packet if (1) it follows and (2) it's not the correct guess.
             ignore_guessed: follows && !(kex_both_first && key_both_first),
+            firsts_match: kex_both_first && key_both_first,
             guessed_ignored: false,
             strict_kex: (strict_kex_requested && strict_kex_provided) || cause.is_strict_rekey(),
         })
@@ -514,10 +528,14 @@ impl Select for Client {
     }
 }
 
+///
+/// fleetsh patch: `follows` is the `first_kex_packet_follows` flag (the client sets it when it
+/// sends a guessed key exchange packet right after this one).
 pub(crate) fn write_kex(
     prefs: &Preferred,
     writer: &mut PacketWriter,
     server_config: Option<&Config>,
+    follows: bool,
 ) -> Result<Bytes, Error> {
     // fleetsh patch: the name-lists are written from the preferences as they are
     // (encode_names), not through a `String` per name and per list (~50 allocations
@@ -603,7 +621,7 @@ pub(crate) fn write_kex(
         Vec::<String>::new().encode(w)?; // languages client to server
         Vec::<String>::new().encode(w)?; // languages server to client
 
-        0u8.encode(w)?; // doesn't follow
+        u8::from(follows).encode(w)?; // first_kex_packet_follows
         0u32.encode(w)?; // reserved
         Ok(())
     })

@@ -1798,3 +1798,225 @@ mod rekey_under_load {
         assert!(echoed == payload, "echoed data differs from what was sent");
     }
 }
+
+/// fleetsh patch: a guessed key exchange packet (`client::Config::kex_guess`) goes out with the
+/// KEXINIT, is answered when the server puts the same algorithms first, and is ignored (the
+/// handshake still completes) when it does not.
+mod fleetsh_kex_guess {
+    use std::borrow::Cow;
+    use std::io;
+    use std::pin::Pin;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll};
+    use std::time::Duration;
+
+    use keys::PrivateKeyWithHashAlg;
+    use ssh_key::PrivateKey;
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+    use tokio::net::TcpStream;
+
+    use super::*;
+    use crate::cert::PublicKeyOrCertificate;
+    use crate::client::KexGuess;
+
+    struct Client;
+
+    impl client::Handler for Client {
+        type Error = crate::Error;
+
+        async fn check_server_key(
+            &mut self,
+            _: &PublicKeyOrCertificate,
+        ) -> Result<bool, Self::Error> {
+            Ok(true)
+        }
+    }
+
+    struct Server;
+
+    impl server::Handler for Server {
+        type Error = crate::Error;
+
+        async fn auth_publickey(
+            &mut self,
+            _: &str,
+            _: server::VerifiedPublicKey<'_>,
+        ) -> Result<server::Auth, Self::Error> {
+            Ok(server::Auth::Accept)
+        }
+    }
+
+    /// The client's TCP stream, keeping the bytes it wrote before it read anything: its
+    /// identification line and the packets it sent without waiting for the server.
+    struct FirstFlight {
+        inner: TcpStream,
+        read_any: bool,
+        written: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl AsyncRead for FirstFlight {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let before = buf.filled().len();
+            let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+            if buf.filled().len() > before {
+                self.read_any = true;
+            }
+            polled
+        }
+    }
+
+    impl AsyncWrite for FirstFlight {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+            if let Poll::Ready(Ok(n)) = polled {
+                if !self.read_any {
+                    self.written.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            }
+            polled
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_flush(cx)
+        }
+
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.inner).poll_shutdown(cx)
+        }
+    }
+
+    /// The message types of the packets in a first flight (after the identification line).
+    fn message_types(flight: &[u8]) -> Vec<u8> {
+        let line_end = flight.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+        let mut rest = &flight[line_end..];
+        let mut types = Vec::new();
+        while rest.len() >= 6 {
+            let len = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
+            types.push(rest[5]);
+            rest = &rest[4 + len..];
+        }
+        assert!(rest.is_empty(), "a packet was cut: {flight:?}");
+        types
+    }
+
+    const CURVE25519_FIRST: &[kex::Name] = &[
+        kex::CURVE25519,
+        kex::MLKEM768X25519_SHA256,
+        kex::EXTENSION_SUPPORT_AS_SERVER,
+        kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
+    ];
+
+    /// Connects to a server with `server_kex` first and a host key of `host_key`, authenticates,
+    /// and returns the message types the client sent before reading anything.
+    async fn handshake(
+        server_kex: Cow<'static, [kex::Name]>,
+        host_key: ssh_key::Algorithm,
+        guess: Option<Arc<KexGuess>>,
+    ) -> Vec<u8> {
+        let mut config = server::Config::default();
+        config.preferred.kex = server_kex;
+        config
+            .keys
+            .push(PrivateKey::random(&mut rand::rng(), host_key).unwrap());
+        let config = Arc::new(config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            let running = server::run_stream(config, socket, Server).await.unwrap();
+            let _ = running.await;
+        });
+
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let stream = FirstFlight {
+            inner: TcpStream::connect(addr).await.unwrap(),
+            read_any: false,
+            written: written.clone(),
+        };
+        let config = client::Config {
+            kex_guess: guess,
+            ..Default::default()
+        };
+        let user_key = PrivateKey::random(&mut rand::rng(), ssh_key::Algorithm::Ed25519).unwrap();
+        let session = async {
+            let mut session = client::connect_stream(Arc::new(config), stream, Client)
+                .await
+                .unwrap();
+            let auth = session
+                .authenticate_publickey("user", PrivateKeyWithHashAlg::new(Arc::new(user_key), None))
+                .await
+                .unwrap();
+            assert!(auth.success(), "authenticated");
+            session
+                .disconnect(Disconnect::ByApplication, "", "")
+                .await
+                .unwrap();
+        };
+        // A guess judged differently by the two sides leaves each waiting for the other.
+        tokio::time::timeout(Duration::from_secs(30), session)
+            .await
+            .expect("the handshake completes");
+        server.abort();
+        let flight = written.lock().unwrap().clone();
+        message_types(&flight)
+    }
+
+    const GUESSED: [u8; 2] = [msg::KEXINIT, msg::KEX_ECDH_INIT];
+    const NOT_GUESSED: [u8; 1] = [msg::KEXINIT];
+
+    #[tokio::test]
+    async fn fleetsh_right_guess_leaves_with_the_kexinit_and_is_answered() {
+        let ed25519 = || ssh_key::Algorithm::Ed25519;
+        let hint = Arc::new(KexGuess::new());
+        let first = handshake(Preferred::DEFAULT.kex, ed25519(), Some(hint.clone())).await;
+        assert_eq!(first, GUESSED);
+        assert_eq!((hint.right(), hint.wrong()), (1, 0));
+        let again = handshake(Preferred::DEFAULT.kex, ed25519(), Some(hint.clone())).await;
+        assert_eq!(again, GUESSED);
+        assert_eq!((hint.right(), hint.wrong()), (2, 0));
+        // Without a hint, as upstream: the KEXINIT alone.
+        let upstream = handshake(Preferred::DEFAULT.kex, ed25519(), None).await;
+        assert_eq!(upstream, NOT_GUESSED);
+    }
+
+    #[tokio::test]
+    async fn fleetsh_wrong_guess_is_ignored_and_stops_the_next_ones() {
+        let ed25519 = || ssh_key::Algorithm::Ed25519;
+        let hint = Arc::new(KexGuess::new());
+        // The server's first key exchange is not ours: it ignores the guess, the real packet
+        // follows, and the handshake completes.
+        let first = handshake(Cow::Borrowed(CURVE25519_FIRST), ed25519(), Some(hint.clone())).await;
+        assert_eq!(first, GUESSED);
+        assert_eq!((hint.right(), hint.wrong()), (0, 1));
+        // The next connection does not guess.
+        let next = handshake(Cow::Borrowed(CURVE25519_FIRST), ed25519(), Some(hint.clone())).await;
+        assert_eq!(next, NOT_GUESSED);
+        // A server that agrees again: this connection learns it, the one after guesses.
+        let learns = handshake(Preferred::DEFAULT.kex, ed25519(), Some(hint.clone())).await;
+        assert_eq!(learns, NOT_GUESSED);
+        let guesses = handshake(Preferred::DEFAULT.kex, ed25519(), Some(hint.clone())).await;
+        assert_eq!(guesses, GUESSED);
+        assert_eq!((hint.right(), hint.wrong()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn fleetsh_guess_with_another_first_host_key_is_wrong() {
+        // Same key exchange first, but the server holds only an ECDSA host key while the
+        // client puts Ed25519 first: RFC 4253 counts that as a wrong guess too.
+        let hint = Arc::new(KexGuess::new());
+        let ecdsa = ssh_key::Algorithm::Ecdsa {
+            curve: ssh_key::EcdsaCurve::NistP256,
+        };
+        let first = handshake(Preferred::DEFAULT.kex, ecdsa, Some(hint.clone())).await;
+        assert_eq!(first, GUESSED);
+        assert_eq!((hint.right(), hint.wrong()), (0, 1));
+    }
+}

@@ -77,6 +77,10 @@ pub(crate) struct ClientKex {
     cause: KexCause,
     state: ClientKexState,
     config: Arc<Config>,
+    /// fleetsh patch: the algorithm and state of the key exchange packet sent as a guess right
+    /// after our KEXINIT (`Config::kex_guess`), until the server's KEXINIT says whether it was
+    /// right.
+    guess: Option<(crate::kex::Name, KexAlgorithm)>,
 }
 
 impl Debug for ClientKex {
@@ -114,6 +118,7 @@ impl ClientKex {
             exchange,
             cause,
             state: ClientKexState::Created,
+            guess: None,
         }
     }
 
@@ -140,9 +145,27 @@ impl ClientKex {
     }
 
     pub fn kexinit(&mut self, output: &mut PacketWriter) -> Result<(), Error> {
+        // fleetsh patch: the first exchange may guess (`Config::kex_guess`): the packet for our
+        // first algorithm goes right after the KEXINIT, in the same write. Not for an exchange
+        // whose first packet needs the server's answer (group exchange) or that has none.
+        let mut guess = match &self.config.kex_guess {
+            Some(hint) if !self.cause.is_rekey() && hint.worth_trying() => {
+                negotiation::first_kex_algorithm(&self.config.preferred)
+                    .and_then(|name| Some((name, KEXES.get(&name)?.make())))
+                    .filter(|(_, kex)| !kex.skip_exchange() && !kex.is_dh_gex())
+            }
+            _ => None,
+        };
         self.exchange.client_kex_init =
-            negotiation::write_kex(&self.config.preferred, output, None)?;
-
+            negotiation::write_kex(&self.config.preferred, output, None, guess.is_some())?;
+        if let Some((_, kex)) = &mut guess {
+            let ephemeral = &mut self.exchange.client_ephemeral;
+            output.write_packet(|w| {
+                kex.client_dh(ephemeral, w)?;
+                Ok(())
+            })?;
+        }
+        self.guess = guess;
         Ok(())
     }
 
@@ -185,6 +208,28 @@ impl ClientKex {
                         msg::KEXINIT,
                         input.seqn.0 as usize - 1,
                     ));
+                }
+
+                // fleetsh patch: a guessed packet went out with our KEXINIT. Right (the server
+                // uses it): wait for its reply. Wrong (the server ignores it): forget it and
+                // send the packet for the negotiated algorithm, as without a guess.
+                let guess = self.guess.take();
+                if let Some(hint) = &self.config.kex_guess {
+                    if !self.cause.is_rekey() {
+                        hint.record(guess.is_some(), names.firsts_match);
+                    }
+                }
+                if let Some((name, kex)) = guess {
+                    if names.firsts_match && name == names.kex {
+                        debug!("our guessed {name:?} exchange packet was right");
+                        self.state = ClientKexState::WaitingForDhReply { names, kex };
+                        return Ok(KexProgress::NeedsReply {
+                            kex: self,
+                            reset_seqn: false,
+                        });
+                    }
+                    debug!("our guessed {name:?} exchange packet was wrong; the server ignores it");
+                    self.exchange.client_ephemeral.clear();
                 }
 
                 let mut kex = KEXES.get(&names.kex).ok_or(Error::UnknownAlgo)?.make();

@@ -3008,6 +3008,79 @@ pub struct Config {
     pub gex: GexParams,
     /// If active, invoke `set_nodelay(true)` on the ssh socket; disabled by default (i.e. Nagle's algorithm is active).
     pub nodelay: bool,
+    /// fleetsh patch: when set, the first key exchange may send a guessed key exchange packet
+    /// right after the KEXINIT (see [`KexGuess`]); `None` (the default) never guesses, as
+    /// upstream.
+    pub kex_guess: Option<Arc<KexGuess>>,
+}
+
+/// fleetsh patch: whether to guess the key exchange, shared by the connections of one
+/// configuration (e.g. one fleet's run).
+///
+/// RFC 4253 §7.1 lets a client send its first key exchange packet (here `KEX_ECDH_INIT` for
+/// its first algorithm) right after its KEXINIT, before it has read the server's, with
+/// `first_kex_packet_follows` set. The guess is right when the server puts the same key
+/// exchange and host-key algorithm first: the server then answers it, and the handshake takes
+/// one round trip less. When it is wrong the server ignores the packet and the exchange goes on
+/// as without a guess, at the cost of the unused key pair and packet. OpenSSH's sshd and
+/// russh's server both implement this; OpenSSH's client never guesses.
+///
+/// A guess is only worth it when the servers agree with the client's first choices, so this
+/// remembers what the last server's KEXINIT showed: a connection guesses when the server read
+/// last (by any connection sharing this value) put the same algorithms first, or when none has
+/// been read yet. Rekeys never guess.
+#[derive(Debug)]
+pub struct KexGuess {
+    worth_trying: std::sync::atomic::AtomicBool,
+    right: std::sync::atomic::AtomicU64,
+    wrong: std::sync::atomic::AtomicU64,
+}
+
+impl KexGuess {
+    /// A hint that guesses until a server shows other first choices.
+    pub fn new() -> Self {
+        Self {
+            worth_trying: true.into(),
+            right: 0.into(),
+            wrong: 0.into(),
+        }
+    }
+
+    /// How many guesses were right (each saved a round trip).
+    pub fn right(&self) -> u64 {
+        self.right.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many guesses were wrong (each cost an unused key pair and packet).
+    pub fn wrong(&self) -> u64 {
+        self.wrong.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn worth_trying(&self) -> bool {
+        self.worth_trying
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A server's KEXINIT was read: `guessed` whether this connection guessed, `firsts_match`
+    /// whether the server's first choices are the client's.
+    pub(crate) fn record(&self, guessed: bool, firsts_match: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        // Written only on a change, so connections on many threads agreeing with each other
+        // do not keep taking the cache line from one another.
+        if self.worth_trying.load(Relaxed) != firsts_match {
+            self.worth_trying.store(firsts_match, Relaxed);
+        }
+        if guessed {
+            let count = if firsts_match { &self.right } else { &self.wrong };
+            count.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+impl Default for KexGuess {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Default for Config {
@@ -3030,6 +3103,7 @@ impl Default for Config {
             anonymous: false,
             gex: Default::default(),
             nodelay: false,
+            kex_guess: None,
         }
     }
 }
