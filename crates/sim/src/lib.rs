@@ -300,8 +300,10 @@ pub struct SimConfig {
     pub faults: Vec<(Fault, f64)>,
     /// Emulated network latency: every host sees what its clients send this much later,
     /// so every client request (key exchange steps, auth, channel open, exec, window
-    /// adjustments, stdin) is answered that much later. What the server sends is not
-    /// delayed itself. Default `None`.
+    /// adjustments, stdin) is answered that much later. The server's first write (its
+    /// identification line and KEXINIT) leaves that long after the connection was accepted,
+    /// as it would reach a client over a real network one round trip after its connect; what
+    /// the server sends later is not delayed itself. Default `None`.
     pub latency: Option<Duration>,
 }
 

@@ -4,9 +4,14 @@
 //! after it arrived from the socket. So every request of the client (its identification
 //! line, each key-exchange message, auth, channel open, exec, window adjustments, stdin)
 //! is answered `d` later than without latency: each round trip takes `d` longer, as it
-//! would over a network with an extra `d` of round-trip time. What the server sends is not
-//! delayed (its banner, and output streamed within an already open window), and the
-//! throughput of a big output becomes bounded by window / `d`, as on a real long link.
+//! would over a network with an extra `d` of round-trip time. The server's first write (its
+//! identification line and KEXINIT, which answer no request) leaves `d` after the connection
+//! was accepted: over a real network they reach the client one round trip after its connect
+//! completed, and a client that waits for them before its next step (one that does not guess
+//! the key exchange) pays that round trip. The TCP handshake itself is not delayed. What the
+//! server sends later is not delayed either (output streamed within an already open window),
+//! and the throughput of a big output becomes bounded by window / `d`, as on a real long
+//! link.
 //!
 //! For `drop` hosts the stream also carries a [`CutSwitch`]: it counts the bytes written
 //! to the socket and shuts the socket down as soon as a given count is reached, in the
@@ -195,6 +200,8 @@ struct DelayLine {
     error: Option<io::Error>,
     /// Fires when the front piece is due.
     timer: Pin<Box<Sleep>>,
+    /// Until the server's first write went out: fires when it may (`d` after the accept).
+    first_write: Option<Pin<Box<Sleep>>>,
 }
 
 impl SimStream {
@@ -208,6 +215,7 @@ impl SimStream {
             ended: false,
             error: None,
             timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            first_write: Some(Box::pin(tokio::time::sleep(latency))),
         });
         SimStream {
             inner,
@@ -234,6 +242,25 @@ impl SimStream {
     pub(crate) fn with_cut_switch(mut self, switch: Arc<CutSwitch>) -> SimStream {
         self.cut = Some(switch);
         self
+    }
+
+    /// `Pending` (with a waker registered) while the server's first write must wait for
+    /// its due time; the first write that goes out ends the wait.
+    fn first_write_waits(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(line) = &mut self.delay else {
+            return false;
+        };
+        let Some(timer) = &mut line.first_write else {
+            return false;
+        };
+        timer.as_mut().poll(cx).is_pending()
+    }
+
+    /// A write went out: later ones are not delayed.
+    fn wrote(&mut self, result: &Poll<io::Result<usize>>) {
+        if let (Some(line), Poll::Ready(Ok(_))) = (&mut self.delay, result) {
+            line.first_write = None;
+        }
     }
 
     /// Adds a write's result to the count.
@@ -326,10 +353,11 @@ impl AsyncWrite for SimStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.frozen() {
+        if this.frozen() || this.first_write_waits(cx) {
             return Poll::Pending;
         }
         let result = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.wrote(&result);
         this.counted(result)
     }
 
@@ -339,10 +367,11 @@ impl AsyncWrite for SimStream {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.frozen() {
+        if this.frozen() || this.first_write_waits(cx) {
             return Poll::Pending;
         }
         let result = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.wrote(&result);
         this.counted(result)
     }
 
@@ -395,8 +424,28 @@ mod tests {
         server.read_to_end(&mut got).await.unwrap();
         assert_eq!(got, b"hello world");
         assert!(started.elapsed() >= Duration::from_millis(200));
-        // Writes are not delayed.
+        // Writes are not delayed once the first one is due.
         server.write_all(b"xyz").await.unwrap();
+        assert!(started.elapsed() < Duration::from_millis(400));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn first_write_leaves_a_round_trip_after_the_accept() {
+        let (mut client, mut server) = pair(Some(Duration::from_millis(200))).await;
+        let started = Instant::now();
+        server.write_all(b"SSH-2.0-sim\r\n").await.unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        let first_done = Instant::now();
+        server.write_all(b"more").await.unwrap();
+        assert_eq!(
+            first_done.elapsed(),
+            Duration::ZERO,
+            "later writes are not delayed"
+        );
+        drop(server);
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"SSH-2.0-sim\r\nmore");
     }
 
     #[tokio::test]
