@@ -60,6 +60,7 @@ pub struct EngineBuilder {
     certificate_files: Vec<PathBuf>,
     passphrase_prompt: Option<PassphrasePrompt>,
     kex: Kex,
+    kex_guess: bool,
 }
 
 impl Default for EngineBuilder {
@@ -86,6 +87,7 @@ impl Default for EngineBuilder {
             certificate_files: Vec::new(),
             passphrase_prompt: None,
             kex: Kex::Default,
+            kex_guess: true,
         }
     }
 }
@@ -346,6 +348,17 @@ impl EngineBuilder {
         self
     }
 
+    /// Whether a handshake may send its key exchange packet with its KEXINIT, guessing that
+    /// the server puts the same algorithms first (on by default). A right guess saves one
+    /// round trip per host; a wrong one costs an unused key pair, and the engine stops
+    /// guessing until a server agrees again (`russh::client::KexGuess`). Turn it off for a
+    /// server that mishandles guesses (RFC 4253 §7.1 requires servers to accept them).
+    /// Not combinable with [`EngineBuilder::client_config`] (set `kex_guess` there).
+    pub fn kex_guess(mut self, on: bool) -> Self {
+        self.kex_guess = on;
+        self
+    }
+
     /// Loads keys and known_hosts once and returns the engine.
     pub fn build(self) -> Result<Engine, Error> {
         self.run.validate()?;
@@ -414,11 +427,23 @@ impl EngineBuilder {
             .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
             .unwrap_or_else(|| "root".to_string());
         let client = match (&self.client, self.kex) {
+            (Some(_), _) if !self.kex_guess => {
+                return Err(fleetsh_core::Error::InvalidSetting {
+                    setting: "kex_guess",
+                    reason: "cannot be combined with a custom client_config: set kex_guess in \
+                             that config instead"
+                        .into(),
+                }
+                .into());
+            }
             (Some(c), Kex::Default) => c.clone(),
             (None, kex) => {
                 let mut c = fleetsh_shard::default_client_config();
                 if kex == Kex::Curve25519 {
                     c.preferred.kex = fleetsh_shard::curve25519_first(&c.preferred.kex).into();
+                }
+                if !self.kex_guess {
+                    c.kex_guess = None;
                 }
                 Arc::new(c)
             }
@@ -638,4 +663,27 @@ impl Engine {
     pub fn default_port(&self) -> u16 {
         self.settings.default_port
     }
+
+    /// How the key exchange guesses of this engine's handshakes so far went (every run and
+    /// connected fleet of this engine and its [`with_fanout`](Self::with_fanout) copies), or
+    /// `None` when it does not guess ([`EngineBuilder::kex_guess`]).
+    pub fn kex_guesses(&self) -> Option<KexGuesses> {
+        let hint = self.settings.client.kex_guess.as_ref()?;
+        Some(KexGuesses {
+            right: hint.right(),
+            wrong: hint.wrong(),
+        })
+    }
+}
+
+/// Counts of key exchange guesses ([`Engine::kex_guesses`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct KexGuesses {
+    /// Handshakes whose guess the server answered: each saved one round trip.
+    pub right: u64,
+    /// Handshakes whose guess the server ignored (its first choices were not ours): each
+    /// cost an unused key pair and packet. After one, the engine stops guessing until a
+    /// server agrees with its first choices again.
+    pub wrong: u64,
 }

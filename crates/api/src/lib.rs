@@ -39,7 +39,7 @@ mod fleet;
 pub mod resolve;
 mod run;
 
-pub use engine::{Engine, EngineBuilder};
+pub use engine::{Engine, EngineBuilder, KexGuesses};
 pub use fleet::ConnectedFleet;
 pub use fleetsh_core::config::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_FANOUT, DEFAULT_OUTPUT_CAP};
 pub use fleetsh_core::{Action, GetPlan, PutPlan, TransferStats, transfer};

@@ -125,6 +125,11 @@ pub struct CommonArgs {
     /// `curve25519` (about a third less client CPU per host, for very large fleets).
     #[arg(long, value_name = "default|curve25519")]
     pub kex: Option<fleetsh::Kex>,
+    /// Never send the key exchange packet before the server's KEXINIT is read. By default it is
+    /// sent with ours, guessing that the server puts the same algorithms first (one round trip
+    /// less per host when it does), as long as the servers do.
+    #[arg(long)]
+    pub no_kex_guess: bool,
     /// Forward the ssh-agent to the commands (ssh -A); off by default.
     #[arg(short = 'A', long = "forward-agent")]
     pub forward_agent: bool,

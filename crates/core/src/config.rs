@@ -478,6 +478,9 @@ pub struct FileConfig {
     pub sudo_user: Option<String>,
     /// Key exchange preference: `"default"` (post-quantum hybrid first) or `"curve25519"`.
     pub kex: Option<Kex>,
+    /// Guess the key exchange packet with the KEXINIT (default true; one round trip less per
+    /// host when the servers put the same algorithms first).
+    pub kex_guess: Option<bool>,
 }
 
 impl FileConfig {

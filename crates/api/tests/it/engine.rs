@@ -6,7 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fleetsh::{Engine, ErrorKind, Event, HostKeyCheck, HostResult, HostTarget, Job, Secret};
+use fleetsh::{
+    Engine, ErrorKind, Event, HostKeyCheck, HostResult, HostTarget, Job, Kex, KexGuesses, Secret,
+};
 use fleetsh_sim::{SimConfig, SimFleet};
 
 pub(crate) struct Fleet {
@@ -746,4 +748,51 @@ fn try_next_event_takes_every_result_of_a_batched_run() {
     let report = handle.join();
     assert_one_result_per_host(&report.results, 30);
     assert!(report.all_ok());
+}
+
+/// A handshake sends its key exchange packet with its KEXINIT while the servers put the same
+/// algorithms first (the simulated hosts do: russh's defaults, as OpenSSH 10's): the guesses
+/// are right. With curve25519 first they are wrong: the hosts ignore them, every host still
+/// succeeds, and the engine stops guessing. Off, it never guesses.
+#[test]
+fn kex_guess_is_right_against_agreeing_hosts_and_stops_when_wrong() {
+    let f = fleet(30, 7, None);
+    let engine = f.engine(2).build().unwrap();
+    assert_eq!(engine.kex_guesses(), Some(KexGuesses::default()));
+    let report = engine.run(f.targets(), job("echo hi")).unwrap().join();
+    assert!(report.results.iter().all(|r| r.is_ok()), "{report:?}");
+    let g = engine.kex_guesses().unwrap();
+    assert_eq!((g.right, g.wrong), (30, 0));
+
+    let curve = f.engine(2).kex(Kex::Curve25519).build().unwrap();
+    let report = curve.run(f.targets(), job("echo hi")).unwrap().join();
+    assert!(report.results.iter().all(|r| r.is_ok()), "{report:?}");
+    let g = curve.kex_guesses().unwrap();
+    assert_eq!(g.right, 0);
+    assert!((1..=30).contains(&g.wrong), "{g:?}");
+    // The hosts still disagree: no more guesses.
+    let report = curve.run(f.targets(), job("echo hi")).unwrap().join();
+    assert!(report.results.iter().all(|r| r.is_ok()), "{report:?}");
+    assert_eq!(curve.kex_guesses(), Some(g));
+
+    let off = f.engine(2).kex_guess(false).build().unwrap();
+    assert_eq!(off.kex_guesses(), None);
+    let report = off.run(f.targets(), job("echo hi")).unwrap().join();
+    assert!(report.results.iter().all(|r| r.is_ok()), "{report:?}");
+}
+
+/// `kex_guess(false)` and `kex(..)` belong to the engine's own client configuration: with a
+/// custom one they are refused, naming the setting, rather than silently ignored.
+#[test]
+fn kex_settings_with_a_custom_client_config_are_refused() {
+    let refused = |b: fleetsh::EngineBuilder, setting: &str| {
+        let err = b
+            .no_agent()
+            .client_config(russh::client::Config::default())
+            .build()
+            .expect_err("refused");
+        assert!(err.to_string().contains(setting), "{err}");
+    };
+    refused(Engine::builder().kex_guess(false), "kex_guess");
+    refused(Engine::builder().kex(Kex::Curve25519), "kex");
 }

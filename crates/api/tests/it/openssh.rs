@@ -31,7 +31,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use fleetsh::{Engine, EngineBuilder, ErrorKind, HostKeyCheck, HostResult, HostTarget, Job};
+use fleetsh::{Engine, EngineBuilder, ErrorKind, HostKeyCheck, HostResult, HostTarget, Job, Kex};
 
 /// The loopback addresses `sshd` listens on: four hosts for the engine.
 pub(crate) const ADDRS: [&str; 4] = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"];
@@ -1139,4 +1139,32 @@ fn keepalive_detects_a_dead_connection() {
     assert!(e.message.contains("keepalive"), "{e}");
     assert_eq!(String::from_utf8_lossy(&r.stdout), "started\n");
     assert!(started.elapsed() < Duration::from_secs(30), "{r:?}");
+}
+
+/// The key exchange guess against OpenSSH's sshd, set to offer curve25519-sha256 only (so the
+/// test does not depend on the installed version's default order): the default client puts
+/// ML-KEM first, so its guess is wrong and sshd ignores it; with curve25519 first both sides
+/// agree and sshd answers the guessed packet (were it ignored, the handshake would stall).
+#[test]
+fn kex_guess_against_openssh() {
+    let sshd = Sshd::start_with(|_| "KexAlgorithms curve25519-sha256\n".to_string());
+    let default = sshd.engine(2).build().unwrap();
+    let report = default
+        .run(sshd.targets(), job("echo hello"))
+        .unwrap()
+        .join();
+    for r in &report.results {
+        sshd.assert_ok(r);
+    }
+    let g = default.kex_guesses().unwrap();
+    assert_eq!(g.right, 0, "{g:?}");
+    assert!(g.wrong >= 1, "{g:?}");
+
+    let curve = sshd.engine(2).kex(Kex::Curve25519).build().unwrap();
+    let report = curve.run(sshd.targets(), job("echo hello")).unwrap().join();
+    for r in &report.results {
+        sshd.assert_ok(r);
+    }
+    let g = curve.kex_guesses().unwrap();
+    assert_eq!((g.right, g.wrong), (ADDRS.len() as u64, 0));
 }

@@ -97,6 +97,10 @@ fn kex_preference_from_flag_and_config_file() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(json_lines(&out).len(), 5);
 
+    let out = run(&["--kex", "curve25519", "--no-kex-guess"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(json_lines(&out).len(), 5);
+
     let out = run(&["--kex", "md5-please"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -116,6 +120,20 @@ fn kex_preference_from_flag_and_config_file() {
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(err.contains("bad.toml") && err.contains("kex"), "{err}");
+    let no_guess = dir.path().join("no_guess.toml");
+    std::fs::write(&no_guess, "kex_guess = false\n").unwrap();
+    let out = run(&["--config", no_guess.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(json_lines(&out).len(), 5);
+    let bad = dir.path().join("bad_guess.toml");
+    std::fs::write(&bad, "kex_guess = \"sometimes\"\n").unwrap();
+    let out = run(&["--config", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("bad_guess.toml") && err.contains("kex_guess"),
+        "{err}"
+    );
 }
 
 #[test]
