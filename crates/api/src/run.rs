@@ -236,20 +236,14 @@ impl RunHandle {
 
     /// Blocks for the next event; `None` once every host has its result.
     pub fn next_event(&mut self) -> Option<Event> {
-        match self.advance(true) {
-            Next::Event(ev) => Some(ev),
-            Next::Done | Next::NotReady => None,
-        }
+        self.advance(true).event()
     }
 
     /// The next event if one is ready now, without blocking; `None` if none is ready yet or
     /// the run is over ([`RunHandle::next_event`] blocks and tells the two apart). A consumer
     /// that writes events out can take what is ready, then flush once.
     pub fn try_next_event(&mut self) -> Option<Event> {
-        match self.advance(false) {
-            Next::Event(ev) => Some(ev),
-            Next::Done | Next::NotReady => None,
-        }
+        self.advance(false).event()
     }
 
     /// Waits for every host and returns the report (results of hosts already seen through the
@@ -295,6 +289,16 @@ enum Next {
     Done,
     /// Nothing ready yet (only when not waiting).
     NotReady,
+}
+
+impl Next {
+    /// The event, if this is one.
+    fn event(self) -> Option<Event> {
+        match self {
+            Next::Event(ev) => Some(ev),
+            Next::Done | Next::NotReady => None,
+        }
+    }
 }
 
 /// The async form of a [`RunHandle`]: a `futures_core::Stream` of [`Event`]s.

@@ -698,31 +698,34 @@ impl<H: Handler> Handle<H> {
         signer: &mut S,
     ) -> Result<AuthResult, S::Error> {
         let user = user.into();
-        let Some(session_id) = self
-            .agent_session_binding
-            .as_ref()
-            .map(|b| b.session_id().to_vec())
-        else {
-            return self
-                .authenticate_publickey_with(user, key, hash_alg, signer)
-                .await;
-        };
-        let (to_sign, identity) = match cert {
-            Some(cert) => (
-                PublicKeyOrCertificate::Certificate(cert.clone()),
-                crate::keys::agent::AgentIdentity::from(cert),
-            ),
-            None => (
-                PublicKeyOrCertificate::PublicKey {
-                    key: key.clone(),
-                    hash_alg,
-                },
-                crate::keys::agent::AgentIdentity::from(key.clone()),
-            ),
-        };
-        let mut data = Vec::new();
-        let Ok(i0) = encrypted::make_to_sign(&session_id, &user, &to_sign, hash_alg, &mut data)
-        else {
+        let prepared = self.agent_session_binding.as_ref().and_then(|binding| {
+            let (to_sign, identity) = match cert {
+                Some(cert) => (
+                    PublicKeyOrCertificate::Certificate(cert.clone()),
+                    crate::keys::agent::AgentIdentity::from(cert),
+                ),
+                None => (
+                    PublicKeyOrCertificate::PublicKey {
+                        key: key.clone(),
+                        hash_alg,
+                    },
+                    crate::keys::agent::AgentIdentity::from(key.clone()),
+                ),
+            };
+            let mut data = Vec::new();
+            let i0 = encrypted::make_to_sign(
+                binding.session_id(),
+                &user,
+                &to_sign,
+                hash_alg,
+                &mut data,
+            )
+            .ok()?;
+            Some((identity, data, i0))
+        });
+        // No session id yet (no key exchange done), or a request that cannot be encoded: the
+        // offer-first path.
+        let Some((identity, data, i0)) = prepared else {
             return self
                 .authenticate_publickey_with(user, key, hash_alg, signer)
                 .await;
