@@ -556,7 +556,7 @@ fn execute(
     }
     let report = handle.join();
     let was_cancelled = cancelled.load(std::sync::atomic::Ordering::SeqCst);
-    printer.finish(&report, was_cancelled)?;
+    printer.finish(&report, was_cancelled, engine.kex_guesses())?;
     drop(fleet);
     Ok(ExitCode::from(printer.exit_status(&report, was_cancelled)))
 }

@@ -154,8 +154,14 @@ impl Printer {
         self.emit(true)
     }
 
-    /// After the last event: grouped output on stdout, then the summary on stderr.
-    pub fn finish(&mut self, report: &Report, cancelled: bool) -> io::Result<()> {
+    /// After the last event: grouped output on stdout, then the summary on stderr (`kex`: the
+    /// engine's key exchange guesses).
+    pub fn finish(
+        &mut self,
+        report: &Report,
+        cancelled: bool,
+        kex: Option<fleetsh::KexGuesses>,
+    ) -> io::Result<()> {
         if let Some(p) = self.progress.take() {
             p.finish();
         }
@@ -165,7 +171,7 @@ impl Printer {
         }
         self.out.flush()?;
         let mut text = Vec::new();
-        summary::write(report, cancelled, &self.names, &mut text)?;
+        summary::write(report, cancelled, &self.names, kex, &mut text)?;
         if let Some(d) = &self.out_dir {
             d.write_summary(&mut text)?;
         }

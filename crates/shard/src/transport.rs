@@ -152,6 +152,12 @@ impl SshSettings {
                     config.preferred.host_key_certificates = ordered.clone().into();
                 }
                 config.preferred.key = ordered.into();
+                // Its first host-key algorithm may not be the others': whether its servers
+                // agree with its guesses is its own (the counts stay shared).
+                config.kex_guess = config
+                    .kex_guess
+                    .as_deref()
+                    .map(|g| Arc::new(g.sharing_counts()));
                 Arc::new(config)
             })
             .clone()
@@ -1419,6 +1425,10 @@ mod tests {
         ));
         assert!(rsa.preferred.host_key_certificates.is_empty());
         assert!(Arc::ptr_eq(&rsa, &s.client_for(prefs(16, false), None)));
+        // Another first host-key algorithm: its own key exchange guess hint (its servers may
+        // disagree where the others' agree).
+        let hint = |c: &client::Config| c.kex_guess.clone().expect("a hint");
+        assert!(!Arc::ptr_eq(&hint(&rsa), &hint(&s.client)));
         // Ed25519 and RSA known: ECDSA moves after RSA.
         let both = s.client_for(prefs(17, false), None);
         assert!(matches!(

@@ -301,7 +301,8 @@ pub struct SimConfig {
     /// Emulated network latency: every host sees what its clients send this much later,
     /// so every client request (key exchange steps, auth, channel open, exec, window
     /// adjustments, stdin) is answered that much later. The server's first write (its
-    /// identification line and KEXINIT) leaves that long after the connection was accepted,
+    /// identification line and KEXINIT) leaves that long after the connection was accepted
+    /// (after a `slow-banner` host's delay, on top of it),
     /// as it would reach a client over a real network one round trip after its connect; what
     /// the server sends later is not delayed itself. Default `None`.
     pub latency: Option<Duration>,

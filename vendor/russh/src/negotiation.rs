@@ -189,13 +189,19 @@ const KEX_EXTENSION_NAMES: &[kex::Name] = &[
     kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
 ];
 
-/// fleetsh patch: the first key exchange in `pref` that is an algorithm, not an extension
-/// marker: the one a guessed key exchange packet is for.
+/// fleetsh patch: the first name a client's KEXINIT lists (the server's markers are not
+/// written), when it is an algorithm: the one a guessed key exchange packet is for. `None` when
+/// it is an extension marker: OpenSSH compares the first names as written, so a guess for the
+/// first algorithm would be judged wrong there and right here, and both sides would wait.
 pub(crate) fn first_kex_algorithm(pref: &Preferred) -> Option<kex::Name> {
-    pref.kex
-        .iter()
-        .find(|k| !KEX_EXTENSION_NAMES.contains(k))
-        .copied()
+    let first = pref.kex.iter().find(|k| {
+        ![
+            kex::EXTENSION_SUPPORT_AS_SERVER,
+            kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
+        ]
+        .contains(k)
+    })?;
+    (!KEX_EXTENSION_NAMES.contains(first)).then_some(*first)
 }
 
 const CIPHER_ORDER: &[cipher::Name] = &[

@@ -1921,17 +1921,30 @@ mod fleetsh_kex_guess {
         host_key: ssh_key::Algorithm,
         guess: Option<Arc<KexGuess>>,
     ) -> Vec<u8> {
-        let mut config = server::Config::default();
-        config.preferred.kex = server_kex;
-        config
+        let config = client::Config {
+            kex_guess: guess,
+            ..Default::default()
+        };
+        handshake_with(server_kex, host_key, config).await
+    }
+
+    /// As [`handshake`], with the client's configuration given.
+    async fn handshake_with(
+        server_kex: Cow<'static, [kex::Name]>,
+        host_key: ssh_key::Algorithm,
+        config: client::Config,
+    ) -> Vec<u8> {
+        let mut server_config = server::Config::default();
+        server_config.preferred.kex = server_kex;
+        server_config
             .keys
             .push(PrivateKey::random(&mut rand::rng(), host_key).unwrap());
-        let config = Arc::new(config);
+        let server_config = Arc::new(server_config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move {
             let (socket, _) = listener.accept().await.unwrap();
-            let running = server::run_stream(config, socket, Server).await.unwrap();
+            let running = server::run_stream(server_config, socket, Server).await.unwrap();
             let _ = running.await;
         });
 
@@ -1940,10 +1953,6 @@ mod fleetsh_kex_guess {
             inner: TcpStream::connect(addr).await.unwrap(),
             read_any: false,
             written: written.clone(),
-        };
-        let config = client::Config {
-            kex_guess: guess,
-            ..Default::default()
         };
         let user_key = PrivateKey::random(&mut rand::rng(), ssh_key::Algorithm::Ed25519).unwrap();
         let session = async {
@@ -2018,5 +2027,63 @@ mod fleetsh_kex_guess {
         let first = handshake(Preferred::DEFAULT.kex, ecdsa, Some(hint.clone())).await;
         assert_eq!(first, GUESSED);
         assert_eq!((hint.right(), hint.wrong()), (0, 1));
+    }
+
+    #[tokio::test]
+    async fn fleetsh_wrong_guess_before_a_group_exchange_is_ignored() {
+        // The server negotiates a group exchange, whose first packet is the client's group
+        // request: the guessed ECDH packet before it must be skipped there too.
+        const GEX_ONLY: &[kex::Name] = &[
+            kex::DH_GEX_SHA256,
+            kex::EXTENSION_SUPPORT_AS_SERVER,
+            kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
+        ];
+        let hint = Arc::new(KexGuess::new());
+        let first = handshake(
+            Cow::Borrowed(GEX_ONLY),
+            ssh_key::Algorithm::Ed25519,
+            Some(hint.clone()),
+        )
+        .await;
+        assert_eq!(first, GUESSED);
+        assert_eq!((hint.right(), hint.wrong()), (0, 1));
+    }
+
+    #[tokio::test]
+    async fn fleetsh_no_guess_when_an_extension_name_comes_first() {
+        // OpenSSH judges a guess by the first names as written: with `ext-info-c` first it
+        // would ignore a guess this side counts as right, and both would wait. So no guess.
+        const EXT_FIRST: &[kex::Name] = &[
+            kex::EXTENSION_SUPPORT_AS_CLIENT,
+            kex::MLKEM768X25519_SHA256,
+            kex::CURVE25519,
+            kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
+        ];
+        let hint = Arc::new(KexGuess::new());
+        let mut config = client::Config {
+            kex_guess: Some(hint.clone()),
+            ..Default::default()
+        };
+        config.preferred.kex = Cow::Borrowed(EXT_FIRST);
+        let flight = handshake_with(
+            Preferred::DEFAULT.kex,
+            ssh_key::Algorithm::Ed25519,
+            config,
+        )
+        .await;
+        assert_eq!(flight, NOT_GUESSED);
+        assert_eq!((hint.right(), hint.wrong()), (0, 0));
+    }
+
+    #[test]
+    fn fleetsh_hints_sharing_counts_keep_their_own_flag() {
+        let first = KexGuess::new();
+        let second = first.sharing_counts();
+        first.record(true, false);
+        assert!(!first.worth_trying());
+        assert!(second.worth_trying(), "the other configuration still guesses");
+        second.record(true, true);
+        assert_eq!((first.right(), first.wrong()), (1, 1));
+        assert_eq!((second.right(), second.wrong()), (1, 1));
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! fleetsh: 20 hosts in 0.41s (49 hosts/s) on 2 shards; ok: 17, exit 3: 2, connect: 1
+//! fleetsh: key exchange guessed right for 17 hosts, wrong for 0
 //! fleetsh: per-host time: p50 0.210s, p90 0.300s, p99 0.310s, max 0.310s
 //! fleetsh: slowest: 127.1.0.4 0.310s, ...
 //! fleetsh: exit 3 (2): 127.1.0.[3,7]:2222
@@ -12,7 +13,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::time::Duration;
 
-use fleetsh::{ErrorKind, HostResult, Outcome, Report};
+use fleetsh::{ErrorKind, HostResult, KexGuesses, Outcome, Report};
 use fleetsh_core::fold::fold_items;
 
 /// A failing-hosts list longer than this many characters is cut (at an item boundary).
@@ -28,11 +29,13 @@ pub fn outcome_name(o: &Outcome) -> String {
     }
 }
 
-/// Writes the summary; `names` are the hosts as given, by index.
+/// Writes the summary; `names` are the hosts as given, by index; `kex` the engine's key
+/// exchange guesses (a line when there were any).
 pub fn write(
     report: &Report,
     cancelled: bool,
     names: &[String],
+    kex: Option<KexGuesses>,
     w: &mut impl Write,
 ) -> io::Result<()> {
     let n = report.results.len();
@@ -68,6 +71,13 @@ pub fn write(
     }
     if let Some(rss) = fleetsh::limits::peak_rss_bytes() {
         writeln!(w, "fleetsh: peak RSS {} MiB", rss / (1024 * 1024))?;
+    }
+    if let Some(g) = kex.filter(|g| g.right + g.wrong > 0) {
+        writeln!(
+            w,
+            "fleetsh: key exchange guessed right for {} hosts, wrong for {}",
+            g.right, g.wrong
+        )?;
     }
 
     // Per-host times of the hosts that were started (skipped hosts took no time).

@@ -93,13 +93,30 @@ fn kex_preference_from_flag_and_config_file() {
         a.extend(["-o", "json", "--", "echo", "ok"]);
         fleetsh(&a)
     };
+    // The simulated hosts put ML-KEM first: by default every guess is right (the summary says
+    // so), with curve25519 first the first ones are wrong, and without guessing there are none.
+    let guesses = |out: &std::process::Output| {
+        text(&out.stderr)
+            .lines()
+            .find(|l| l.starts_with("fleetsh: key exchange guessed"))
+            .map(str::to_string)
+    };
+    let out = run(&[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        guesses(&out).as_deref(),
+        Some("fleetsh: key exchange guessed right for 5 hosts, wrong for 0")
+    );
     let out = run(&["--kex", "curve25519"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(json_lines(&out).len(), 5);
+    let line = guesses(&out).expect("a summary line");
+    assert!(line.contains("right for 0 hosts"), "{line}");
 
     let out = run(&["--kex", "curve25519", "--no-kex-guess"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(json_lines(&out).len(), 5);
+    assert_eq!(guesses(&out), None, "{}", text(&out.stderr));
 
     let out = run(&["--kex", "md5-please"]);
     assert_eq!(out.status.code(), Some(2));
@@ -125,6 +142,7 @@ fn kex_preference_from_flag_and_config_file() {
     let out = run(&["--config", no_guess.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(json_lines(&out).len(), 5);
+    assert_eq!(guesses(&out), None, "{}", text(&out.stderr));
     let bad = dir.path().join("bad_guess.toml");
     std::fs::write(&bad, "kex_guess = \"sometimes\"\n").unwrap();
     let out = run(&["--config", bad.to_str().unwrap()]);

@@ -3018,7 +3018,7 @@ pub struct Config {
 }
 
 /// fleetsh patch: whether to guess the key exchange, shared by the connections of one
-/// configuration (e.g. one fleet's run).
+/// configuration.
 ///
 /// RFC 4253 §7.1 lets a client send its first key exchange packet (here `KEX_ECDH_INIT` for
 /// its first algorithm) right after its KEXINIT, before it has read the server's, with
@@ -3031,10 +3031,17 @@ pub struct Config {
 /// A guess is only worth it when the servers agree with the client's first choices, so this
 /// remembers what the last server's KEXINIT showed: a connection guesses when the server read
 /// last (by any connection sharing this value) put the same algorithms first, or when none has
-/// been read yet. Rekeys never guess.
+/// been read yet. Rekeys never guess. Configurations that differ in their first choices (e.g.
+/// another host-key order) should each have their own, sharing the counts
+/// ([`KexGuess::sharing_counts`]).
 #[derive(Debug)]
 pub struct KexGuess {
     worth_trying: std::sync::atomic::AtomicBool,
+    counts: Arc<KexGuessCounts>,
+}
+
+#[derive(Debug, Default)]
+struct KexGuessCounts {
     right: std::sync::atomic::AtomicU64,
     wrong: std::sync::atomic::AtomicU64,
 }
@@ -3044,19 +3051,31 @@ impl KexGuess {
     pub fn new() -> Self {
         Self {
             worth_trying: true.into(),
-            right: 0.into(),
-            wrong: 0.into(),
+            counts: Arc::default(),
+        }
+    }
+
+    /// A new hint (it guesses until a server shows other first choices) whose right and wrong
+    /// guesses count into this one's counts.
+    pub fn sharing_counts(&self) -> Self {
+        Self {
+            worth_trying: true.into(),
+            counts: self.counts.clone(),
         }
     }
 
     /// How many guesses were right (each saved a round trip).
     pub fn right(&self) -> u64 {
-        self.right.load(std::sync::atomic::Ordering::Relaxed)
+        self.counts
+            .right
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How many guesses were wrong (each cost an unused key pair and packet).
     pub fn wrong(&self) -> u64 {
-        self.wrong.load(std::sync::atomic::Ordering::Relaxed)
+        self.counts
+            .wrong
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub(crate) fn worth_trying(&self) -> bool {
@@ -3074,7 +3093,11 @@ impl KexGuess {
             self.worth_trying.store(firsts_match, Relaxed);
         }
         if guessed {
-            let count = if firsts_match { &self.right } else { &self.wrong };
+            let count = if firsts_match {
+                &self.counts.right
+            } else {
+                &self.counts.wrong
+            };
             count.fetch_add(1, Relaxed);
         }
     }

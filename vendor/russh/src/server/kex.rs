@@ -201,10 +201,27 @@ impl ServerKex {
                     reset_seqn: false,
                 })
             }
-            ServerKexState::WaitingForGexRequest { names, mut kex } => {
+            ServerKexState::WaitingForGexRequest {
+                mut names,
+                mut kex,
+            } => {
                 let Some(input) = input else {
                     return Err(Error::KexInit)?;
                 };
+                // fleetsh patch: a wrong guess comes before the client's group request too
+                // (upstream skipped one only before KEX_ECDH_INIT / KEX_DH_INIT, and refused the
+                // guess of a client that guessed, e.g. fleetsh's, when it negotiated a group
+                // exchange).
+                if names.ignore_guessed {
+                    debug!("ignoring guessed kex");
+                    names.ignore_guessed = false;
+                    names.guessed_ignored = true;
+                    self.state = ServerKexState::WaitingForGexRequest { names, kex };
+                    return Ok(KexProgress::NeedsReply {
+                        kex: self,
+                        reset_seqn: false,
+                    });
+                }
                 if input.buffer.first() != Some(&msg::KEX_DH_GEX_REQUEST) {
                     error!(
                         "Unexpected kex message at this stage: {:?}",
