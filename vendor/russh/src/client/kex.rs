@@ -79,8 +79,8 @@ pub(crate) struct ClientKex {
     config: Arc<Config>,
     /// fleetsh patch: the algorithm and state of the key exchange packet sent as a guess right
     /// after our KEXINIT (`Config::kex_guess`), until the server's KEXINIT says whether it was
-    /// right.
-    guess: Option<(crate::kex::Name, KexAlgorithm)>,
+    /// right. Boxed: this struct lives inline in every session, idle ones included.
+    guess: Option<Box<(crate::kex::Name, KexAlgorithm)>>,
 }
 
 impl Debug for ClientKex {
@@ -151,14 +151,15 @@ impl ClientKex {
         let mut guess = match &self.config.kex_guess {
             Some(hint) if !self.cause.is_rekey() && hint.worth_trying() => {
                 negotiation::first_kex_algorithm(&self.config.preferred)
-                    .and_then(|name| Some((name, KEXES.get(&name)?.make())))
-                    .filter(|(_, kex)| !kex.skip_exchange() && !kex.is_dh_gex())
+                    .and_then(|name| Some(Box::new((name, KEXES.get(&name)?.make()))))
+                    .filter(|guess| !guess.1.skip_exchange() && !guess.1.is_dh_gex())
             }
             _ => None,
         };
         self.exchange.client_kex_init =
             negotiation::write_kex(&self.config.preferred, output, None, guess.is_some())?;
-        if let Some((_, kex)) = &mut guess {
+        if let Some(guess) = &mut guess {
+            let kex = &mut guess.1;
             let ephemeral = &mut self.exchange.client_ephemeral;
             output.write_packet(|w| {
                 kex.client_dh(ephemeral, w)?;
@@ -219,7 +220,8 @@ impl ClientKex {
                         hint.record(guess.is_some(), names.firsts_match);
                     }
                 }
-                if let Some((name, kex)) = guess {
+                if let Some(guess) = guess {
+                    let (name, kex) = *guess;
                     if names.firsts_match && name == names.kex {
                         debug!("our guessed {name:?} exchange packet was right");
                         self.state = ClientKexState::WaitingForDhReply { names, kex };
