@@ -637,12 +637,11 @@ impl Bench {
         fleet.stop();
         let spread = all.iter().filter_map(|v| Spread::of(v)).collect();
         let rows: Vec<Sample> = all
-            .clone()
-            .into_iter()
-            .filter_map(|mut v| {
-                v.sort_by(|a, b| a.wall_s.total_cmp(&b.wall_s));
-                let mid = v.len() / 2;
-                v.into_iter().nth(mid)
+            .iter()
+            .filter_map(|v| {
+                let mut by_wall: Vec<&Sample> = v.iter().collect();
+                by_wall.sort_by(|a, b| a.wall_s.total_cmp(&b.wall_s));
+                by_wall.get(by_wall.len() / 2).map(|s| (*s).clone())
             })
             .collect();
         let report = ScenarioReport {

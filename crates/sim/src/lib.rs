@@ -302,9 +302,9 @@ pub struct SimConfig {
     /// so every client request (key exchange steps, auth, channel open, exec, window
     /// adjustments, stdin) is answered that much later. The server's first write (its
     /// identification line and KEXINIT) leaves that long after the connection was accepted
-    /// (after a `slow-banner` host's delay, on top of it),
-    /// as it would reach a client over a real network one round trip after its connect; what
-    /// the server sends later is not delayed itself. Default `None`.
+    /// (after a `slow-banner` host's delay, on top of it), as it would reach a client over a
+    /// real network one round trip after its connect; what the server sends later is not
+    /// delayed itself. Default `None`.
     pub latency: Option<Duration>,
 }
 

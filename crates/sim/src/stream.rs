@@ -6,9 +6,10 @@
 //! is answered `d` later than without latency: each round trip takes `d` longer, as it
 //! would over a network with an extra `d` of round-trip time. The server's first write (its
 //! identification line and KEXINIT, which answer no request) leaves `d` after the connection
-//! was accepted (after a `slow-banner` host's own delay, on top of it): over a real network they reach the client one round trip after its connect
-//! completed, and a client that waits for them before its next step (one that does not guess
-//! the key exchange) pays that round trip. The TCP handshake itself is not delayed. What the
+//! was accepted (after a `slow-banner` host's own delay, on top of it): over a real network
+//! they reach the client one round trip after its connect completed, and a client that waits
+//! for them before its next step (one that does not guess the key exchange) pays that round
+//! trip. The TCP handshake itself is not delayed. What the
 //! server sends later is not delayed either (output streamed within an already open window),
 //! and the throughput of a big output becomes bounded by window / `d`, as on a real long
 //! link.
@@ -256,17 +257,16 @@ impl SimStream {
         timer.as_mut().poll(cx).is_pending()
     }
 
-    /// A write went out: later ones are not delayed.
-    fn wrote(&mut self, result: &Poll<io::Result<usize>>) {
-        if let (Some(line), Poll::Ready(Ok(_))) = (&mut self.delay, result) {
-            line.first_write = None;
-        }
-    }
-
-    /// Adds a write's result to the count.
-    fn counted(&self, result: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
-        if let (Some(switch), Poll::Ready(Ok(n))) = (&self.cut, &result) {
-            switch.wrote(*n);
+    /// After a write: once one went out, later ones are not delayed, and its bytes count
+    /// towards the cut.
+    fn wrote(&mut self, result: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(Ok(n)) = &result {
+            if let Some(line) = &mut self.delay {
+                line.first_write = None;
+            }
+            if let Some(switch) = &self.cut {
+                switch.wrote(*n);
+            }
         }
         result
     }
@@ -357,8 +357,7 @@ impl AsyncWrite for SimStream {
             return Poll::Pending;
         }
         let result = Pin::new(&mut this.inner).poll_write(cx, buf);
-        this.wrote(&result);
-        this.counted(result)
+        this.wrote(result)
     }
 
     fn poll_write_vectored(
@@ -371,8 +370,7 @@ impl AsyncWrite for SimStream {
             return Poll::Pending;
         }
         let result = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        this.wrote(&result);
-        this.counted(result)
+        this.wrote(result)
     }
 
     fn is_write_vectored(&self) -> bool {

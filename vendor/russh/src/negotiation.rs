@@ -189,18 +189,29 @@ const KEX_EXTENSION_NAMES: &[kex::Name] = &[
     kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
 ];
 
-/// fleetsh patch: the first name a client's KEXINIT lists (the server's markers are not
-/// written), when it is an algorithm: the one a guessed key exchange packet is for. `None` when
-/// it is an extension marker: OpenSSH compares the first names as written, so a guess for the
-/// first algorithm would be judged wrong there and right here, and both sides would wait.
-pub(crate) fn first_kex_algorithm(pref: &Preferred) -> Option<kex::Name> {
-    let first = pref.kex.iter().find(|k| {
-        ![
+/// The extension markers of the other side, which a KEXINIT leaves out of its key exchange
+/// list (`server`: whether it is the server's KEXINIT).
+fn peer_markers(server: bool) -> [kex::Name; 2] {
+    if server {
+        [
+            kex::EXTENSION_SUPPORT_AS_CLIENT,
+            kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
+        ]
+    } else {
+        [
             kex::EXTENSION_SUPPORT_AS_SERVER,
             kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
         ]
-        .contains(k)
-    })?;
+    }
+}
+
+/// fleetsh patch: the first name a client's KEXINIT lists ([`write_kex`]), when it is an
+/// algorithm: the one a guessed key exchange packet is for. `None` when it is an extension
+/// marker: OpenSSH compares the first names as written, so a guess for the first algorithm
+/// would be judged wrong there and right here, and both sides would wait.
+pub(crate) fn first_kex_algorithm(pref: &Preferred) -> Option<kex::Name> {
+    let not_written = peer_markers(false);
+    let first = pref.kex.iter().find(|k| !not_written.contains(k))?;
     (!KEX_EXTENSION_NAMES.contains(first)).then_some(*first)
 }
 
@@ -555,17 +566,7 @@ pub(crate) fn write_kex(
             b.encode(w)?;
         }
 
-        let not_ours: [_; 2] = if server_config.is_some() {
-            [
-                crate::kex::EXTENSION_SUPPORT_AS_CLIENT,
-                crate::kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
-            ]
-        } else {
-            [
-                crate::kex::EXTENSION_SUPPORT_AS_SERVER,
-                crate::kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
-            ]
-        };
+        let not_ours = peer_markers(server_config.is_some());
         encode_names(
             prefs
                 .kex

@@ -133,6 +133,28 @@ impl ServerKex {
         output: &mut PacketWriter,
         handler: &mut H,
     ) -> Result<KexProgress<Self>, H::Error> {
+        // Ignore the next packet if (1) it follows and (2) it's not the correct guess: whatever
+        // the negotiated exchange's first client packet is (fleetsh patch: upstream skipped it
+        // only before KEX_ECDH_INIT / KEX_DH_INIT, and refused a wrong guess before a group
+        // exchange request). Dropbear always guesses (its list starts with
+        // kexguess2@matt.ucc.asn.au), so with strict kex its real first packet then arrives at
+        // sequence number 2; see `guess_ignored`.
+        if let (
+            Some(_),
+            ServerKexState::WaitingForGexRequest { names, .. }
+            | ServerKexState::WaitingForDhInit { names, .. },
+        ) = (&input, &mut self.state)
+        {
+            if names.ignore_guessed {
+                debug!("ignoring guessed kex");
+                names.ignore_guessed = false;
+                names.guessed_ignored = true;
+                return Ok(KexProgress::NeedsReply {
+                    kex: self,
+                    reset_seqn: false,
+                });
+            }
+        }
         match self.state {
             ServerKexState::Created => {
                 let Some(input) = input else {
@@ -201,27 +223,10 @@ impl ServerKex {
                     reset_seqn: false,
                 })
             }
-            ServerKexState::WaitingForGexRequest {
-                mut names,
-                mut kex,
-            } => {
+            ServerKexState::WaitingForGexRequest { names, mut kex } => {
                 let Some(input) = input else {
                     return Err(Error::KexInit)?;
                 };
-                // fleetsh patch: a wrong guess comes before the client's group request too
-                // (upstream skipped one only before KEX_ECDH_INIT / KEX_DH_INIT, and refused the
-                // guess of a client that guessed, e.g. fleetsh's, when it negotiated a group
-                // exchange).
-                if names.ignore_guessed {
-                    debug!("ignoring guessed kex");
-                    names.ignore_guessed = false;
-                    names.guessed_ignored = true;
-                    self.state = ServerKexState::WaitingForGexRequest { names, kex };
-                    return Ok(KexProgress::NeedsReply {
-                        kex: self,
-                        reset_seqn: false,
-                    });
-                }
                 if input.buffer.first() != Some(&msg::KEX_DH_GEX_REQUEST) {
                     error!(
                         "Unexpected kex message at this stage: {:?}",
@@ -263,24 +268,10 @@ impl ServerKex {
                     reset_seqn: false,
                 })
             }
-            ServerKexState::WaitingForDhInit { mut names, mut kex } => {
+            ServerKexState::WaitingForDhInit { names, mut kex } => {
                 let Some(input) = input else {
                     return Err(Error::KexInit)?;
                 };
-
-                if names.ignore_guessed {
-                    // Ignore the next packet if (1) it follows and (2) it's not the correct guess.
-                    // Dropbear always guesses (its list starts with kexguess2@matt.ucc.asn.au), so with
-                    // strict kex its real KEX_ECDH_INIT then arrives at sequence number 2; see `guess_ignored`.
-                    debug!("ignoring guessed kex");
-                    names.ignore_guessed = false;
-                    names.guessed_ignored = true;
-                    self.state = ServerKexState::WaitingForDhInit { names, kex };
-                    return Ok(KexProgress::NeedsReply {
-                        kex: self,
-                        reset_seqn: false,
-                    });
-                }
 
                 if input.buffer.first()
                     != Some(match kex.is_dh_gex() {
