@@ -153,3 +153,24 @@ fn host_key_checking_off_warns_once() {
     let err = text(&out.stderr);
     assert_eq!(err.matches("host key checking is off").count(), 1, "{err}");
 }
+
+/// aws-lc is built without its CPU-jitter entropy collector (`.cargo/config.toml`,
+/// docs/security.md): it seeded the random generator with ≈ 30 ms of CPU at every process
+/// start. Its functions are linked only when it is built, so their names in the binary's symbol
+/// table tell; the check proves it can see aws-lc's names by finding the seed function used in
+/// its place.
+#[test]
+fn aws_lc_is_built_without_the_jitter_entropy_collector() {
+    let path = env!("CARGO_BIN_EXE_fleetsh");
+    let bytes = std::fs::read(path).unwrap();
+    let has = |name: &str| memchr::memmem::find(&bytes, name.as_bytes()).is_some();
+    assert!(
+        has("vm_ube_fallback_get_seed"),
+        "{path}: no aws-lc symbol found (stripped binary?), the check cannot tell"
+    );
+    assert!(
+        !has("jent_entropy_collector_alloc"),
+        "{path}: aws-lc was built with its CPU-jitter entropy collector; \
+         set AWS_LC_SYS_NO_JITTER_ENTROPY=1 (see .cargo/config.toml)"
+    );
+}
