@@ -59,6 +59,8 @@ macro_rules! push_packet {
     }};
 }
 
+// fleetsh patch: queues of boxed messages.
+mod boxed_mpsc;
 mod channels;
 pub use channels::{Channel, ChannelMsg, ChannelReadHalf, ChannelStream, ChannelWriteHalf};
 

@@ -1,4 +1,5 @@
-use tokio::sync::mpsc::Sender;
+// fleetsh patch: queues of boxed messages (src/boxed_mpsc.rs).
+use crate::boxed_mpsc::Sender;
 
 use super::WindowSizeRef;
 use crate::ChannelMsg;

@@ -51,9 +51,9 @@ use ssh_encoding::{Decode, Encode};
 use ssh_key::{Algorithm, Certificate, HashAlg, PrivateKey, PublicKey};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::pin;
-use tokio::sync::mpsc::{
-    Receiver, Sender, UnboundedReceiver, UnboundedSender, channel, unbounded_channel,
-};
+// fleetsh patch: queues of boxed messages (src/boxed_mpsc.rs).
+use crate::boxed_mpsc::{Receiver, Sender, channel};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::sync::oneshot;
 
 pub use crate::auth::AuthResult;
@@ -2380,7 +2380,6 @@ mod tests {
     use std::sync::Arc;
 
     use ssh_encoding::Encode;
-    use tokio::sync::mpsc::channel;
 
     use super::*;
     use crate::auth::{AuthRequest, Method};
@@ -2406,7 +2405,7 @@ mod tests {
 
     fn keyboard_interactive_session() -> (
         Session,
-        tokio::sync::mpsc::Sender<Msg>,
+        crate::boxed_mpsc::Sender<Msg>,
         super::ReplyReceiver,
     ) {
         let config = Arc::new(Config::default());
@@ -2465,7 +2464,7 @@ mod tests {
     /// An authenticated session with one outstanding `hostkeys-prove-00` request.
     fn hostkeys_prove_session() -> (
         Session,
-        tokio::sync::mpsc::Sender<Msg>,
+        crate::boxed_mpsc::Sender<Msg>,
         oneshot::Receiver<Result<(), crate::Error>>,
         PrivateKey,
     ) {

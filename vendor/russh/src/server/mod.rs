@@ -1107,7 +1107,8 @@ where
 
     let mut stream = SshRead::new(stream);
     let (priority_sender, priority_receiver) = tokio::sync::mpsc::unbounded_channel();
-    let (sender, receiver) = tokio::sync::mpsc::channel(config.event_buffer_size);
+    // fleetsh patch: boxed messages (src/boxed_mpsc.rs).
+    let (sender, receiver) = crate::boxed_mpsc::channel(config.event_buffer_size);
     let handle = server::session::Handle {
         priority_sender,
         sender,

@@ -7,7 +7,9 @@ use channels::WindowSizeRef;
 use kex::ServerKex;
 use log::debug;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc::{Receiver, Sender, UnboundedReceiver, UnboundedSender, channel};
+// fleetsh patch: queues of boxed messages (src/boxed_mpsc.rs).
+use crate::boxed_mpsc::{Receiver, Sender, channel};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::sync::oneshot;
 
 use super::*;
@@ -1656,7 +1658,8 @@ mod tests {
     fn authenticated_session() -> Session {
         let config = Arc::new(crate::server::Config::default());
         let (priority_sender, priority_receiver) = tokio::sync::mpsc::unbounded_channel();
-        let (sender, receiver) = tokio::sync::mpsc::channel(config.event_buffer_size);
+        // fleetsh patch: boxed messages (src/boxed_mpsc.rs).
+        let (sender, receiver) = crate::boxed_mpsc::channel(config.event_buffer_size);
         let handle = Handle {
             priority_sender,
             sender,
