@@ -157,8 +157,8 @@ fn host_key_checking_off_warns_once() {
 /// aws-lc is built without its CPU-jitter entropy collector (`.cargo/config.toml`,
 /// docs/security.md): it seeded the random generator with ≈ 30 ms of CPU at every process
 /// start. Its functions are linked only when it is built, so their names in the binary's symbol
-/// table tell; the check proves it can see aws-lc's names by finding the seed function used in
-/// its place.
+/// table tell; the check proves it can see aws-lc's names by finding its OS-seed function, which
+/// is linked either way.
 #[test]
 fn aws_lc_is_built_without_the_jitter_entropy_collector() {
     let path = env!("CARGO_BIN_EXE_fleetsh");
