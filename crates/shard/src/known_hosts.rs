@@ -207,6 +207,27 @@ fn fields(line: &str) -> Option<Fields<'_>> {
     })
 }
 
+impl Fields<'_> {
+    /// The line's key as an entry of line `line`; `None`, with a warning naming the file and
+    /// line, when the key cannot be read.
+    fn entry(&self, line: usize, path: &Path) -> Option<Entry> {
+        match russh::keys::parse_public_key_base64(self.b64) {
+            Ok(k) => Some(Entry {
+                key: k.key_data().clone(),
+                line,
+            }),
+            Err(e) => {
+                tracing::warn!(
+                    "{}:{line}: unreadable {} key skipped: {e}",
+                    path.display(),
+                    self.algo
+                );
+                None
+            }
+        }
+    }
+}
+
 /// Whether the names field of a line lists only plain names (no pattern, no hash).
 fn all_plain(names: &str) -> bool {
     !names.starts_with("|1|") && !names.contains(['*', '?', '!'])
@@ -229,18 +250,7 @@ impl Parsed {
             if !f.names.split(',').any(|n| n == name) {
                 continue;
             }
-            match russh::keys::parse_public_key_base64(f.b64) {
-                Ok(k) => out.push(Entry {
-                    key: k.key_data().clone(),
-                    line: slot.line,
-                }),
-                Err(e) => tracing::warn!(
-                    "{}:{}: unreadable {} key skipped: {e}",
-                    path.display(),
-                    slot.line,
-                    f.algo
-                ),
-            }
+            out.extend(f.entry(slot.line, path));
         }
         out
     }
@@ -731,20 +741,8 @@ fn parse(text: String, path: &Path) -> Parsed {
             }));
             continue;
         }
-        let key = match russh::keys::parse_public_key_base64(f.b64) {
-            Ok(k) => k,
-            Err(e) => {
-                tracing::warn!(
-                    "{}:{line_no}: unreadable {} key skipped: {e}",
-                    path.display(),
-                    f.algo
-                );
-                continue;
-            }
-        };
-        let entry = Entry {
-            key: key.key_data().clone(),
-            line: line_no,
+        let Some(entry) = f.entry(line_no, path) else {
+            continue;
         };
         if f.marker == Some("@revoked") {
             parsed.revoked.insert(entry.key);
