@@ -26,6 +26,7 @@
 mod fleet;
 mod floor;
 mod measure;
+mod peers;
 mod plain;
 mod procfs;
 mod sshd;
@@ -169,6 +170,25 @@ enum Scenario {
         /// Hosts in flight.
         #[arg(long, default_value_t = fleetsh::DEFAULT_FANOUT)]
         fanout: usize,
+    },
+    /// `echo hello` with fleetsh and with the tools it replaces (parallel-ssh, asyncssh, pdsh,
+    /// pssh, clush), side by side on the same simulated fleet: client CPU per host and its ratio
+    /// to fleetsh's with the same key exchange. Each tool must be installed (`--python` for the
+    /// Python ones); a missing one is an error naming how to install it.
+    Peers {
+        /// Hosts.
+        #[arg(long, default_value_t = 1000)]
+        hosts: usize,
+        /// Hosts in flight, for every tool (pdsh -f, pssh -p, clush -f, parallel-ssh's pool
+        /// size, asyncssh's semaphore, fleetsh -f).
+        #[arg(long, default_value_t = 100)]
+        fanout: usize,
+        /// The tools (repeatable; default: all).
+        #[arg(long = "peer", value_enum)]
+        peers: Vec<peers::Peer>,
+        /// The Python interpreter that has parallel-ssh and asyncssh.
+        #[arg(long, default_value = "python3")]
+        python: PathBuf,
     },
     /// `echo hello` on N hosts with the fanout (and optionally the connection rate) stepped:
     /// hosts/s and latency against concurrency, for choosing a fanout.
@@ -477,6 +497,12 @@ impl Bench {
                 shards,
             } => self.scaling(*hosts, *fanout, shards),
             Scenario::Kex { hosts, fanout } => self.kex(*hosts, *fanout),
+            Scenario::Peers {
+                hosts,
+                fanout,
+                peers,
+                python,
+            } => self.peers(*hosts, *fanout, peers, python),
             Scenario::Floor { iters } => self.floor(*iters),
             Scenario::Sweep {
                 hosts,
@@ -559,6 +585,7 @@ impl Bench {
             sample_rss: false,
             put: None,
             cli: None,
+            python: None,
         }
     }
 
@@ -1144,6 +1171,91 @@ impl Bench {
             &report,
             &table.table,
             &[floor_note(&floor), cpu_resolution_note(&rows)],
+        );
+        Ok(())
+    }
+}
+
+impl Bench {
+    fn peers(
+        &self,
+        hosts: usize,
+        fanout: usize,
+        peers: &[peers::Peer],
+        python: &std::path::Path,
+    ) -> Result<()> {
+        let peers = if peers.is_empty() {
+            peers::Peer::ALL.to_vec()
+        } else {
+            peers.to_vec()
+        };
+        for &p in &peers {
+            peers::check(p, python)?;
+        }
+        let cmd = "echo hello";
+        let mut specs = Vec::new();
+        // fleetsh as the peers run: a process started for the run (the CLI).
+        for kex in [Kex::Default, Kex::Curve25519] {
+            let mut s = self.spec(
+                format!("fleetsh {}", kex.name()),
+                Client::Engine { shards: 0 },
+                hosts,
+                fanout,
+                cmd,
+            );
+            s.kex = kex;
+            s.cli = Some(self.fleetsh.clone());
+            specs.push(s);
+        }
+        for &p in &peers {
+            let mut s = self.spec(
+                p.name().into(),
+                Client::Peer { peer: p },
+                hosts,
+                fanout,
+                cmd,
+            );
+            s.python = Some(python.to_path_buf());
+            specs.push(s);
+        }
+        let (rows, report) = self.measure("peers", specs)?;
+        // Each row against fleetsh with the same key exchange, paired by repetition.
+        let fleetsh_row = |kex: &str| {
+            rows.iter()
+                .position(|r| r.label == format!("fleetsh {kex}"))
+        };
+        let extra: Vec<Vec<String>> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let ratio = fleetsh_row(&r.kex).and_then(|f| {
+                    let (mine, base) = (report.per_rep.get(i)?, report.per_rep.get(f)?);
+                    let mut v: Vec<f64> = mine
+                        .iter()
+                        .zip(base)
+                        .map(|(a, b)| a.client_cpu_us_per_host / b.client_cpu_us_per_host)
+                        .collect();
+                    v.sort_by(f64::total_cmp);
+                    v.get(v.len() / 2).copied()
+                });
+                vec![num(ratio, 1)]
+            })
+            .collect();
+        let table = generic_table(&rows, &[("CPU x fleetsh", "", "")]).with_extra(&extra);
+        self.emit(
+            &format!("peers: echo hello on {hosts} hosts, fanout {fanout}"),
+            &report,
+            &table.table,
+            &[
+                "CPU x fleetsh: client CPU per host over fleetsh's with the same key exchange, \
+                 median of the per-repetition ratios. A peer's key exchange is the first of its \
+                 offer the simulator has (docs/benchmarks.md, \"Peers\"). Client CPU includes \
+                 the interpreter's or process's start, as fleetsh's rows include the CLI's; for \
+                 pdsh, pssh and clush it includes their ssh processes, and peak RSS is their \
+                 whole process tree's (sampled every 10 ms). Peers report no per-host latency."
+                    .to_string(),
+                cpu_resolution_note(&rows),
+            ],
         );
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! test, its CPU and memory, the simulator's CPU over the same interval, and per-host timings.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use fleetsh::{Engine, Event, HostKeyCheck, HostList, HostTarget, Job, PutPlan, Timings};
 use serde::{Deserialize, Serialize};
 
+use crate::peers::{self, Peer};
 use crate::plain::{self, Flavor, Plain};
 use crate::procfs;
 
@@ -31,6 +32,11 @@ pub enum Client {
     },
     /// Plain russh, one current-thread tokio runtime.
     PlainCurrentThread,
+    /// A tool fleetsh replaces, in a child process (`crate::peers`).
+    Peer {
+        /// Which.
+        peer: Peer,
+    },
 }
 
 impl Client {
@@ -40,6 +46,7 @@ impl Client {
             Client::Engine { shards } => format!("engine shards={shards}"),
             Client::PlainMultiThread { workers } => format!("plain russh mt({workers})"),
             Client::PlainCurrentThread => "plain russh ct".into(),
+            Client::Peer { peer } => peer.name().into(),
         }
     }
 }
@@ -103,6 +110,9 @@ pub struct Spec {
     /// the CLI, e.g. with another global allocator.
     #[serde(default)]
     pub cli: Option<PathBuf>,
+    /// The Python interpreter of the Python peers (default `python3`).
+    #[serde(default)]
+    pub python: Option<PathBuf>,
 }
 
 /// An upload in place of the command: `local` to `remote` on every host.
@@ -282,7 +292,11 @@ fn median_of(samples: &[&HostSample], f: impl Fn(&Timings) -> Option<Duration>) 
 
 /// Phase statistics over the successful hosts.
 pub fn phases(samples: &[HostSample]) -> Phases {
-    let ok: Vec<&HostSample> = samples.iter().filter(|s| s.error.is_none()).collect();
+    // Peers report no per-host timings (total zero): they have no latencies to show.
+    let ok: Vec<&HostSample> = samples
+        .iter()
+        .filter(|s| s.error.is_none() && !s.timings.total.is_zero())
+        .collect();
     let mut totals: Vec<f64> = ok.iter().map(|s| ms(s.timings.total)).collect();
     totals.sort_by(f64::total_cmp);
     Phases {
@@ -464,6 +478,7 @@ pub fn run(spec: &Spec) -> Result<Sample> {
             run_plain(spec, Flavor::MultiThread(workers), workers, targets)?
         }
         Client::PlainCurrentThread => run_plain(spec, Flavor::CurrentThread, 1, targets)?,
+        Client::Peer { peer } => run_peer(spec, peer, &targets)?,
     };
     summarize(spec, measured)
 }
@@ -557,8 +572,8 @@ fn run_cli(
     shards: usize,
     targets: &[HostTarget],
 ) -> Result<Measured> {
-    use std::io::{BufRead, BufReader, Write};
-    use std::process::{Command, Stdio};
+    use std::io::Write;
+    use std::process::Command;
 
     let dir = tempfile::tempdir().context("temporary directory")?;
     let hosts = dir.path().join("hosts");
@@ -595,10 +610,7 @@ fn run_cli(
             Kex::Curve25519 => "curve25519",
         })
         // An empty config directory: no user config file, no groups.
-        .env("XDG_CONFIG_HOME", dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .env("XDG_CONFIG_HOME", dir.path());
     if shards > 0 {
         cmd.arg("--shards").arg(shards.to_string());
     }
@@ -607,12 +619,48 @@ fn run_cli(
     }
     cmd.arg("--").args(spec.command.split_ascii_whitespace());
 
+    let threads = if shards > 0 { shards } else { procfs::nproc() };
+    let mut samples = Vec::with_capacity(spec.hosts);
+    let (mut m, status) = run_child_client(spec, cmd, threads, |line| {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            return false;
+        };
+        samples.push(cli_sample(&v));
+        true
+    })?;
+    anyhow::ensure!(
+        samples.len() == spec.hosts,
+        "{} results for {} hosts ({status})",
+        samples.len(),
+        spec.hosts
+    );
+    m.samples = samples;
+    Ok(m)
+}
+
+/// Runs `cmd` as the client over the measured interval and hands each line of its stdout to
+/// `line` (which says whether the line was a host's result: the first one sets the first
+/// finish). The client's CPU is the child's and that of its children it waited for (the `ssh`
+/// processes of pdsh, pssh and clush); its peak RSS the larger of the child's own peak and the
+/// peak of its process tree's RSS, sampled every 10 ms.
+fn run_child_client(
+    spec: &Spec,
+    mut cmd: std::process::Command,
+    threads: usize,
+    mut line: impl FnMut(&str) -> bool,
+) -> Result<(Measured, std::process::ExitStatus)> {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
     let cpu0 = procfs::children_cpu_ticks()?;
     let interval = Interval::begin(spec)?;
     let t0 = interval.t0;
     let mut child = cmd
         .spawn()
-        .with_context(|| format!("starting {}", exe.display()))?;
+        .with_context(|| format!("starting {:?}", cmd.get_program()))?;
     let pid = child.id();
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -626,6 +674,7 @@ fn run_cli(
                 None if peak > 0 => break,
                 None => {}
             }
+            peak = peak.max(procfs::tree_rss_kib(pid));
             if sample_rss && let Some(k) = procfs::pid_status_kib(pid, "VmRSS") {
                 rss.push((t0.elapsed(), k));
             }
@@ -634,28 +683,17 @@ fn run_cli(
         (peak, rss)
     });
     let stdout = child.stdout.take().context("no stdout")?;
-    let mut samples = Vec::with_capacity(spec.hosts);
     let mut first = None;
-    for line in BufReader::new(stdout).lines() {
-        let line = line?;
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        first.get_or_insert_with(|| t0.elapsed());
-        samples.push(cli_sample(&v));
+    for l in BufReader::new(stdout).lines() {
+        if line(&l?) {
+            first.get_or_insert_with(|| t0.elapsed());
+        }
     }
     let status = child.wait()?;
     stop.store(true, Ordering::Relaxed);
     let (peak, rss) = hwm.join().unwrap_or_default();
     let cpu = procfs::children_cpu_ticks()?.saturating_sub(cpu0);
-    anyhow::ensure!(
-        samples.len() == spec.hosts,
-        "{} results for {} hosts ({status})",
-        samples.len(),
-        spec.hosts
-    );
-    let threads = if shards > 0 { shards } else { procfs::nproc() };
-    let mut m = interval.end(threads, Duration::ZERO, samples, first)?;
+    let mut m = interval.end(threads, Duration::ZERO, Vec::new(), first)?;
     // This process only waited; the client's CPU is the child's.
     m.cpu_ticks = cpu;
     m.peak_rss_kib = Some(peak);
@@ -663,6 +701,44 @@ fn run_cli(
     m.rss = spec
         .sample_rss
         .then(|| (rss.first().map_or(0, |&(_, k)| k), rss));
+    Ok((m, status))
+}
+
+/// Runs a tool fleetsh replaces (`crate::peers`) as the client: one outcome per host, in the
+/// order of `targets`; a host the tool said nothing about failed.
+fn run_peer(spec: &Spec, peer: Peer, targets: &[HostTarget]) -> Result<Measured> {
+    let dir = tempfile::tempdir().context("temporary directory")?;
+    let python = spec.python.clone().unwrap_or_else(|| "python3".into());
+    let inv = peers::Invocation {
+        user: "bench",
+        identity: &spec.identity,
+        known_hosts: &spec.known_hosts,
+        fanout: spec.fanout,
+        connect_timeout_s: spec.connect_timeout_s,
+        command_timeout_s: spec.command_timeout_s,
+        command: &spec.command,
+        python: &python,
+    };
+    let cmd = peers::command(peer, targets, dir.path(), &inv)?;
+    let mut seen = HashMap::new();
+    let threads = if peer.spawns_ssh() { spec.fanout } else { 1 };
+    let (mut m, status) = run_child_client(spec, cmd, threads, |line| {
+        let before = seen.len();
+        peers::parse_line(peer, line, &mut seen);
+        seen.len() > before
+    })?;
+    m.samples = targets
+        .iter()
+        .map(|t| match seen.remove(&t.host) {
+            Some(peers::Outcome::Ok(bytes)) => HostSample {
+                error: None,
+                output_bytes: bytes,
+                timings: Timings::default(),
+            },
+            Some(peers::Outcome::Failed(why)) => HostSample::failed(why),
+            None => HostSample::failed(format!("no result from {} ({status})", peer.name())),
+        })
+        .collect();
     Ok(m)
 }
 
@@ -746,7 +822,10 @@ fn summarize(spec: &Spec, m: Measured) -> Result<Sample> {
         label: spec.label.clone(),
         client: spec.client.name(),
         threads: m.threads,
-        kex: spec.kex.name().into(),
+        kex: match spec.client {
+            Client::Peer { peer } => peer.kex().into(),
+            _ => spec.kex.name().into(),
+        },
         command: spec.command.clone(),
         hosts: m.samples.len(),
         fanout: spec.fanout,

@@ -84,6 +84,33 @@ pub fn pid_status_kib(pid: u32, field: &str) -> Option<u64> {
     parse_status_kib(&text, field)
 }
 
+/// The resident memory of `pid` and all its descendants, in KiB (0 once it has exited): the
+/// children come from `/proc/PID/task/TID/children`. Bounded to 100,000 processes.
+pub fn tree_rss_kib(pid: u32) -> u64 {
+    let mut total = 0;
+    let mut todo = vec![pid];
+    let mut seen = 0;
+    while let Some(p) = todo.pop() {
+        seen += 1;
+        if seen > 100_000 {
+            break;
+        }
+        total += pid_status_kib(p, "VmRSS").unwrap_or(0);
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+                todo.extend(
+                    text.split_ascii_whitespace()
+                        .filter_map(|c| c.parse::<u32>().ok()),
+                );
+            }
+        }
+    }
+    total
+}
+
 fn parse_status_kib(text: &str, field: &str) -> Option<u64> {
     text.lines().find_map(|l| {
         let rest = l.strip_prefix(field)?.strip_prefix(':')?;

@@ -1,0 +1,425 @@
+//! The tools fleetsh replaces, run as the client of a measurement (`fleetsh-bench peers`):
+//! parallel-ssh and asyncssh (Python libraries, through the scripts in `benches/peers/`), and
+//! pdsh, pssh and clush (one OpenSSH `ssh` process per host). Each gets the same hosts, user,
+//! key, known_hosts (where the tool checks host keys), fanout and command as fleetsh, and prints
+//! what it prints; this module turns that into one outcome per host.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use fleetsh::HostTarget;
+
+/// parallel-ssh's `ParallelSSHClient` script.
+const PARALLEL_SSH_PY: &str = include_str!("../peers/parallel_ssh_echo.py");
+/// asyncssh with `asyncio.gather` script.
+const ASYNCSSH_PY: &str = include_str!("../peers/asyncssh_echo.py");
+
+/// A tool fleetsh replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Peer {
+    /// parallel-ssh 2.x's `ParallelSSHClient` (libssh2 through ssh2-python), in Python.
+    ParallelSsh,
+    /// asyncssh, one task per host under a semaphore, `asyncio.gather`, in Python.
+    Asyncssh,
+    /// pdsh with its ssh module: one `ssh` process per host.
+    Pdsh,
+    /// pssh (the `parallel-ssh` command of Debian's `pssh` package): one `ssh` per host.
+    Pssh,
+    /// ClusterShell's `clush`: one `ssh` per host.
+    Clush,
+}
+
+impl Peer {
+    /// Every peer, in table order.
+    pub const ALL: [Peer; 5] = [
+        Peer::ParallelSsh,
+        Peer::Asyncssh,
+        Peer::Pdsh,
+        Peer::Pssh,
+        Peer::Clush,
+    ];
+
+    /// The name in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Peer::ParallelSsh => "parallel-ssh",
+            Peer::Asyncssh => "asyncssh",
+            Peer::Pdsh => "pdsh",
+            Peer::Pssh => "pssh",
+            Peer::Clush => "clush",
+        }
+    }
+
+    /// Whether the tool runs one `ssh` process per host.
+    pub fn spawns_ssh(self) -> bool {
+        matches!(self, Peer::Pdsh | Peer::Pssh | Peer::Clush)
+    }
+
+    /// The key exchange the tool negotiates with the simulator: the first of its offer that
+    /// russh's server has. Read from each tool's KEXINIT (docs/benchmarks.md, "Peers"):
+    /// libssh2 1.11 and OpenSSH 9.2 offer curve25519 before anything the simulator has
+    /// (OpenSSH's first, sntrup761x25519, is not in russh); asyncssh 2.24 offers
+    /// mlkem768x25519 first.
+    pub fn kex(self) -> &'static str {
+        match self {
+            Peer::Asyncssh => "mlkem768x25519",
+            _ => "curve25519",
+        }
+    }
+
+    /// The executable to look for (Python peers: the interpreter).
+    fn program(self, python: &Path) -> PathBuf {
+        match self {
+            Peer::ParallelSsh | Peer::Asyncssh => python.to_path_buf(),
+            Peer::Pdsh => "pdsh".into(),
+            Peer::Pssh => "parallel-ssh".into(),
+            Peer::Clush => "clush".into(),
+        }
+    }
+
+    /// How to install the tool, for the error when it is missing.
+    fn install_hint(self) -> &'static str {
+        match self {
+            Peer::ParallelSsh => "pip install parallel-ssh",
+            Peer::Asyncssh => "pip install asyncssh",
+            Peer::Pdsh => "apt-get install pdsh",
+            Peer::Pssh => "apt-get install pssh",
+            Peer::Clush => "apt-get install clustershell",
+        }
+    }
+}
+
+/// Fails, naming the tool and how to install it, unless `peer` can run here (and `ssh` too for
+/// the tools that spawn it).
+pub fn check(peer: Peer, python: &Path) -> Result<()> {
+    let hint = peer.install_hint();
+    let found = |cmd: &mut Command| {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let problem = match peer {
+        Peer::ParallelSsh | Peer::Asyncssh => {
+            let module = if peer == Peer::ParallelSsh {
+                "pssh.clients"
+            } else {
+                "asyncssh"
+            };
+            let import = format!("import {module}");
+            (!found(Command::new(python).args(["-c", &import])))
+                .then(|| format!("`{} -c '{import}'` failed", python.display()))
+        }
+        _ => {
+            let program = peer.program(python);
+            (!on_path(&program)).then(|| format!("{} is not on PATH", program.display()))
+        }
+    };
+    if let Some(problem) = problem {
+        bail!(
+            "peer {}: {problem} ({hint}; --python names another interpreter, --peer picks \
+             the tools to run)",
+            peer.name()
+        );
+    }
+    if peer.spawns_ssh() && !on_path(Path::new("ssh")) {
+        bail!(
+            "peer {}: OpenSSH's ssh not found (apt-get install openssh-client)",
+            peer.name()
+        );
+    }
+    Ok(())
+}
+
+fn on_path(program: &Path) -> bool {
+    if program.components().count() > 1 {
+        return program.is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+}
+
+/// What a peer run needs besides the hosts.
+pub struct Invocation<'a> {
+    pub user: &'a str,
+    pub identity: &'a Path,
+    pub known_hosts: &'a Path,
+    pub fanout: usize,
+    pub connect_timeout_s: f64,
+    pub command_timeout_s: f64,
+    pub command: &'a str,
+    pub python: &'a Path,
+}
+
+/// The command that runs `peer` on `targets`, with its files written under `dir`.
+pub fn command(
+    peer: Peer,
+    targets: &[HostTarget],
+    dir: &Path,
+    inv: &Invocation,
+) -> Result<Command> {
+    use std::io::Write;
+    let with_ports = matches!(peer, Peer::ParallelSsh | Peer::Asyncssh | Peer::Pssh);
+    let hosts = dir.join("hosts");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&hosts)?);
+    for t in targets {
+        if with_ports {
+            writeln!(f, "{}:{}", t.host, port(t))?;
+        } else {
+            writeln!(f, "{}", t.host)?;
+        }
+    }
+    f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    let fanout = inv.fanout.to_string();
+    let ct = format!("{}", inv.connect_timeout_s.ceil() as u64);
+    let ut = format!("{}", inv.command_timeout_s.ceil() as u64);
+    let script = |name: &str, text: &str| -> Result<PathBuf> {
+        let p = dir.join(name);
+        std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
+        Ok(p)
+    };
+    let cmd = match peer {
+        Peer::ParallelSsh | Peer::Asyncssh => {
+            let path = if peer == Peer::ParallelSsh {
+                script("parallel_ssh_echo.py", PARALLEL_SSH_PY)?
+            } else {
+                script("asyncssh_echo.py", ASYNCSSH_PY)?
+            };
+            let mut c = Command::new(inv.python);
+            c.arg(path)
+                .arg(&hosts)
+                .arg(inv.user)
+                .arg(inv.identity)
+                .arg(&fanout)
+                .arg(&ct)
+                .arg(inv.command);
+            if peer == Peer::Asyncssh {
+                c.arg(inv.known_hosts);
+            }
+            c
+        }
+        Peer::Pdsh | Peer::Pssh | Peer::Clush => {
+            let opts = ssh_options(targets, inv)?;
+            let mut c = Command::new(peer.program(inv.python));
+            match peer {
+                Peer::Pdsh => {
+                    // pdsh's ssh module runs `ssh $PDSH_SSH_ARGS CMD` with %u and %h replaced.
+                    c.env("PDSH_SSH_ARGS", format!("-x -a {opts} -l%u %h"))
+                        .env_remove("PDSH_SSH_ARGS_APPEND")
+                        .args([
+                            "-R", "ssh", "-l", inv.user, "-f", &fanout, "-t", &ct, "-u", &ut,
+                        ])
+                        .arg("-w")
+                        .arg(format!("^{}", hosts.display()));
+                }
+                Peer::Pssh => {
+                    c.arg("-h")
+                        .arg(&hosts)
+                        .args(["-l", inv.user, "-p", &fanout, "-t", &ut, "-i", "-x", &opts]);
+                }
+                _ => {
+                    c.arg(format!("--hostfile={}", hosts.display())).args([
+                        "-l", inv.user, "-f", &fanout, "-t", &ct, "-u", &ut, "-o", &opts,
+                    ]);
+                }
+            }
+            c.args(inv.command.split_ascii_whitespace());
+            c
+        }
+    };
+    Ok(cmd)
+}
+
+fn port(t: &HostTarget) -> u16 {
+    t.port.unwrap_or(22)
+}
+
+/// OpenSSH options for the tools that spawn `ssh`: no user config, the run's key only, host keys
+/// checked strictly against the run's known_hosts, never a prompt. These tools take one port
+/// for all hosts, and split the options at whitespace.
+fn ssh_options(targets: &[HostTarget], inv: &Invocation) -> Result<String> {
+    let Some(first) = targets.first() else {
+        bail!("no hosts");
+    };
+    let p = port(first);
+    if let Some(t) = targets.iter().find(|t| port(t) != p) {
+        bail!(
+            "pdsh, pssh and clush take one ssh port for all hosts: {}:{} and {}:{p} differ \
+             (run fewer hosts, in one simulator process)",
+            t.host,
+            port(t),
+            first.host
+        );
+    }
+    for path in [inv.identity, inv.known_hosts] {
+        if path.to_string_lossy().contains(char::is_whitespace) {
+            bail!(
+                "{}: the ssh-spawning peers split their ssh options at whitespace",
+                path.display()
+            );
+        }
+    }
+    Ok(format!(
+        "-F /dev/null -p {p} -i {} -o IdentitiesOnly=yes -o UserKnownHostsFile={} \
+         -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o BatchMode=yes \
+         -o ConnectTimeout={}",
+        inv.identity.display(),
+        inv.known_hosts.display(),
+        inv.connect_timeout_s.ceil() as u64
+    ))
+}
+
+/// One host's outcome as the peer printed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The command ran and printed `stdout` (bytes) with exit code 0.
+    Ok(usize),
+    /// The host failed: why.
+    Failed(String),
+}
+
+/// Reads one line of `peer`'s output into `seen` (by host address). Lines that name no host
+/// (headers, the command's output printed on its own line) are ignored.
+pub fn parse_line(peer: Peer, line: &str, seen: &mut HashMap<String, Outcome>) {
+    match peer {
+        Peer::ParallelSsh | Peer::Asyncssh => {
+            let Ok(v) = serde_json::from_str::<Line>(line) else {
+                return;
+            };
+            let outcome = match (v.error, v.exit_code) {
+                (Some(e), _) => Outcome::Failed(e),
+                (None, Some(0)) => Outcome::Ok(v.stdout.map_or(0, |s| s.len())),
+                (None, code) => Outcome::Failed(format!("exit {code:?}")),
+            };
+            seen.insert(v.host, outcome);
+        }
+        // `HOST: OUTPUT LINE` for each line of a host's output; failures go to stderr.
+        Peer::Pdsh | Peer::Clush => {
+            if let Some((host, out)) = line.split_once(": ") {
+                let n = out.len() + 1;
+                match seen.get_mut(host) {
+                    Some(Outcome::Ok(bytes)) => *bytes += n,
+                    Some(Outcome::Failed(_)) => {}
+                    None => {
+                        seen.insert(host.to_string(), Outcome::Ok(n));
+                    }
+                }
+            }
+        }
+        // `[N] HH:MM:SS [SUCCESS] HOST:PORT` or `[N] HH:MM:SS [FAILURE] HOST:PORT why`.
+        Peer::Pssh => {
+            let mut words = line.split_ascii_whitespace().skip(2);
+            let (Some(status), Some(addr)) = (words.next(), words.next()) else {
+                return;
+            };
+            let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h).to_string();
+            match status {
+                "[SUCCESS]" => {
+                    seen.insert(host, Outcome::Ok(0));
+                }
+                "[FAILURE]" => {
+                    let why: Vec<&str> = words.collect();
+                    seen.insert(host, Outcome::Failed(why.join(" ")));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A JSON line of the Python peers' scripts.
+#[derive(Deserialize)]
+struct Line {
+    host: String,
+    exit_code: Option<i64>,
+    stdout: Option<String>,
+    error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_peers_output_becomes_one_outcome_per_host() {
+        let mut seen = HashMap::new();
+        for l in [
+            r#"{"host": "127.0.0.1", "exit_code": 0, "stdout": "hello"}"#,
+            r#"{"host": "127.0.0.2", "exit_code": 3, "stdout": ""}"#,
+            r#"{"host": "127.0.0.3", "error": "ConnectionRefusedError()"}"#,
+            "not json",
+        ] {
+            parse_line(Peer::Asyncssh, l, &mut seen);
+        }
+        assert_eq!(seen.get("127.0.0.1"), Some(&Outcome::Ok(5)));
+        assert_eq!(
+            seen.get("127.0.0.2"),
+            Some(&Outcome::Failed("exit Some(3)".into()))
+        );
+        assert_eq!(
+            seen.get("127.0.0.3"),
+            Some(&Outcome::Failed("ConnectionRefusedError()".into()))
+        );
+        assert_eq!(seen.len(), 3);
+
+        let mut seen = HashMap::new();
+        for l in ["10.0.0.1: hello", "10.0.0.1: world", "10.0.0.2: x"] {
+            parse_line(Peer::Pdsh, l, &mut seen);
+        }
+        assert_eq!(seen.get("10.0.0.1"), Some(&Outcome::Ok(12)));
+        assert_eq!(seen.get("10.0.0.2"), Some(&Outcome::Ok(2)));
+
+        let mut seen = HashMap::new();
+        for l in [
+            "[1] 20:26:15 [SUCCESS] 127.60.0.1:2222",
+            "hello",
+            "[2] 20:26:15 [FAILURE] 127.60.0.2:2222 Exited with error code 255",
+        ] {
+            parse_line(Peer::Pssh, l, &mut seen);
+        }
+        assert_eq!(seen.get("127.60.0.1"), Some(&Outcome::Ok(0)));
+        assert_eq!(
+            seen.get("127.60.0.2"),
+            Some(&Outcome::Failed("Exited with error code 255".into()))
+        );
+        assert_eq!(seen.len(), 2);
+    }
+
+    #[test]
+    fn ssh_spawning_peers_refuse_mixed_ports() {
+        let t = |h: &str, p| HostTarget {
+            user: None,
+            host: h.into(),
+            port: Some(p),
+        };
+        let inv = Invocation {
+            user: "u",
+            identity: Path::new("/k"),
+            known_hosts: Path::new("/kh"),
+            fanout: 1,
+            connect_timeout_s: 1.0,
+            command_timeout_s: 1.0,
+            command: "true",
+            python: Path::new("python3"),
+        };
+        let e = ssh_options(&[t("a", 1), t("b", 2)], &inv).unwrap_err();
+        assert!(e.to_string().contains("b:2 and a:1 differ"), "{e}");
+        let o = ssh_options(&[t("a", 7), t("b", 7)], &inv).unwrap();
+        assert!(o.contains("-p 7 -i /k"), "{o}");
+        assert!(o.contains("StrictHostKeyChecking=yes"), "{o}");
+    }
+
+    #[test]
+    fn a_missing_peer_is_named_with_how_to_install_it() {
+        let e = check(Peer::ParallelSsh, Path::new("/nonexistent/python3")).unwrap_err();
+        let s = e.to_string();
+        assert!(s.contains("peer parallel-ssh"), "{s}");
+        assert!(s.contains("pip install parallel-ssh"), "{s}");
+    }
+}
