@@ -16,8 +16,10 @@
 //! file with concurrency stepped over 1..200, per-phase medians), `idle` (RSS per authenticated
 //! session held open), `scaling` (shards = 1..CPUs against plain-russh baselines on one
 //! multi-thread and one current-thread runtime), `kex` (ML-KEM hybrid vs curve25519), `sweep`
-//! (fanout and rate stepped), `transfer` (one 256 MiB file to and from one host against OpenSSH's
-//! `scp`/`sftp` on a private loopback `sshd`, then a 1 MiB file to 1,000 simulated hosts), `all`.
+//! (fanout and rate stepped), `peers` (fleetsh beside parallel-ssh, asyncssh, pdsh, pssh and
+//! clush, which must be installed: `benches/src/peers.rs`), `transfer` (one 256 MiB file to and
+//! from one host against OpenSSH's `scp`/`sftp` on a private loopback `sshd`, then a 1 MiB file
+//! to 1,000 simulated hosts), `all` (every scenario but `peers`).
 //! Each prints a plain-text table, and with `--json` one JSON object per scenario. `echo` and
 //! `idle` take `--engine LABEL=PATH` (repeatable) to run `fleetsh` binaries as the client
 //! (`PATH run -o json` in a child of the measuring process) side by side, e.g. two builds.
@@ -253,7 +255,7 @@ enum Scenario {
         #[arg(long, default_value_t = FLOOR_ITERS)]
         iters: usize,
     },
-    /// Every scenario with its defaults (sweep included).
+    /// Every scenario with its defaults (sweep included; not peers: their tools must be installed).
     All,
     /// Internal: run one measurement described by SPEC (JSON) and print its sample (JSON).
     #[command(hide = true)]
