@@ -50,6 +50,8 @@ use table::{Table, num};
 
 /// Calls per round when the crypto floor is measured (`floor::measure`): about a second.
 const FLOOR_ITERS: usize = 1000;
+/// The same, for the floor measured before each sample of `echo` and `kex`: about 0.3 s.
+const FLOOR_ITERS_PER_SAMPLE: usize = 300;
 /// Pause between measurements so the sim finishes closing the previous run's connections.
 const SETTLE: Duration = Duration::from_secs(2);
 
@@ -349,6 +351,8 @@ struct Spread {
     label: String,
     hosts_per_s: [f64; 2],
     client_cpu_us_per_host: [f64; 2],
+    /// Client CPU over the floor measured beside each sample, when it was.
+    x_floor: Option<[f64; 2]>,
 }
 
 impl Spread {
@@ -361,10 +365,21 @@ impl Spread {
                     [lo.min(x), hi.max(x)]
                 })
         };
+        let x_floor = v
+            .iter()
+            .map(|s| s.floor_us.map(|f| s.client_cpu_us_per_host / f))
+            .collect::<Option<Vec<f64>>>()
+            .map(|x| {
+                x.iter()
+                    .fold([f64::INFINITY, f64::NEG_INFINITY], |[lo, hi], &r| {
+                        [lo.min(r), hi.max(r)]
+                    })
+            });
         Some(Spread {
             label: first.label.clone(),
             hosts_per_s: range(|s| s.hosts_per_s),
             client_cpu_us_per_host: range(|s| s.client_cpu_us_per_host),
+            x_floor,
         })
     }
 }
@@ -634,7 +649,19 @@ impl Bench {
                     rep + 1,
                     self.reps
                 );
-                let sample = self.run_child(spec)?;
+                // The floor beside each sample where the tables divide by it: this machine's
+                // speed moves by a third to a half within minutes, and both move together.
+                let floor = if matches!(scenario, "echo" | "kex") {
+                    let f = floor::measure(FLOOR_ITERS_PER_SAMPLE)?;
+                    Some(match spec.kex {
+                        Kex::Curve25519 => f.curve25519(),
+                        Kex::Default => f.mlkem768x25519(),
+                    })
+                } else {
+                    None
+                };
+                let mut sample = self.run_child(spec)?;
+                sample.floor_us = floor;
                 eprintln!(
                     "fleetsh-bench {scenario}: {}: {:.0} hosts/s, {:.0} us/host client, {:.0} \
                      us/host sim, peak RSS {:.1} MiB, p99 {:.0} ms, others' cores {:.2}{}",
@@ -759,12 +786,15 @@ impl Bench {
                 .iter()
                 .map(|s| {
                     format!(
-                        "{}: {:.0}-{:.0} hosts/s, {:.0}-{:.0} us/host",
+                        "{}: {:.0}-{:.0} hosts/s, {:.0}-{:.0} us/host{}",
                         s.label,
                         s.hosts_per_s[0],
                         s.hosts_per_s[1],
                         s.client_cpu_us_per_host[0],
-                        s.client_cpu_us_per_host[1]
+                        s.client_cpu_us_per_host[1],
+                        s.x_floor.map_or(String::new(), |[lo, hi]| format!(
+                            ", {lo:.2}-{hi:.2}x the floor beside it"
+                        ))
                     )
                 })
                 .collect();
@@ -1268,11 +1298,11 @@ fn floor_table(rows: &[Sample], floor: &floor::Floor) -> GenericTable {
     let extra: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            let f = if r.kex == Kex::Curve25519.name() {
+            let f = r.floor_us.unwrap_or(if r.kex == Kex::Curve25519.name() {
                 floor.curve25519()
             } else {
                 floor.mlkem768x25519()
-            };
+            });
             vec![
                 format!("{f:.0}"),
                 format!("{:.2}x", r.client_cpu_us_per_host / f),
@@ -1286,7 +1316,9 @@ fn floor_note(f: &floor::Floor) -> String {
     format!(
         "floor: the client's crypto per handshake measured in this process before the run \
          (`fleetsh-bench floor`): {:.0} us curve25519 (x25519 {:.0}, host signature check {:.0}, \
-         user signature {:.0}, hashes {:.0}), {:.0} us mlkem768x25519 (+ ML-KEM {:.0})",
+         user signature {:.0}, hashes {:.0}), {:.0} us mlkem768x25519 (+ ML-KEM {:.0}). The \
+         `floor us` column is the floor measured again just before the row's sample, the \
+         machine's speed in that minute; `x floor` divides by it",
         f.curve25519(),
         f.x25519,
         f.host_sig_check,

@@ -221,6 +221,10 @@ pub struct Sample {
     pub phases: Phases,
     /// Idle-session plateau, when sampled.
     pub plateau: Option<Plateau>,
+    /// The client's crypto floor per handshake for this sample's key exchange, measured by the
+    /// harness just before this sample (`echo`, `kex`): the machine's speed at that minute.
+    #[serde(default)]
+    pub floor_us: Option<f64>,
 }
 
 /// One host's outcome, as the statistics need it.
@@ -853,6 +857,7 @@ fn summarize(spec: &Spec, m: Measured) -> Result<Sample> {
         },
         phases: phases(&m.samples),
         plateau,
+        floor_us: None,
     })
 }
 
