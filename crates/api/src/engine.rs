@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use fleetsh_core::{
-    Action, GetPlan, HostKeyCheck, HostTarget, Job, Kex, PutPlan, RunConfig, SshConfig,
+    Action, Cipher, GetPlan, HostKeyCheck, HostTarget, Job, Kex, PutPlan, RunConfig, SshConfig,
 };
 use fleetsh_shard::auth::PassphrasePrompt;
 use fleetsh_shard::auth::default_identity_files;
@@ -60,6 +60,7 @@ pub struct EngineBuilder {
     certificate_files: Vec<PathBuf>,
     passphrase_prompt: Option<PassphrasePrompt>,
     kex: Kex,
+    cipher: Cipher,
     kex_guess: bool,
 }
 
@@ -87,6 +88,7 @@ impl Default for EngineBuilder {
             certificate_files: Vec::new(),
             passphrase_prompt: None,
             kex: Kex::Default,
+            cipher: Cipher::Auto,
             kex_guess: true,
         }
     }
@@ -348,6 +350,15 @@ impl EngineBuilder {
         self
     }
 
+    /// Session cipher preference ([`Cipher::Auto`]: AES-256-GCM first when this CPU has AES and
+    /// carry-less multiply instructions, else ChaCha20-Poly1305; [`Cipher::AesGcm`];
+    /// [`Cipher::Chacha20`], for servers without AES instructions). Not combinable with
+    /// [`EngineBuilder::client_config`] (set `preferred.cipher` there).
+    pub fn cipher(mut self, cipher: Cipher) -> Self {
+        self.cipher = cipher;
+        self
+    }
+
     /// Whether a handshake may send its key exchange packet with its KEXINIT, guessing that
     /// the server puts the same algorithms first (on by default). A right guess saves one
     /// round trip per host; a wrong one costs an unused key pair, and the engine stops
@@ -436,12 +447,22 @@ impl EngineBuilder {
                 }
                 .into());
             }
+            (Some(_), _) if self.cipher != Cipher::Auto => {
+                return Err(fleetsh_core::Error::InvalidSetting {
+                    setting: "cipher",
+                    reason: "cannot be combined with a custom client_config: set \
+                             preferred.cipher in that config instead"
+                        .into(),
+                }
+                .into());
+            }
             (Some(c), Kex::Default) => c.clone(),
             (None, kex) => {
                 let mut c = fleetsh_shard::default_client_config();
                 if kex == Kex::Curve25519 {
                     c.preferred.kex = fleetsh_shard::curve25519_first(&c.preferred.kex).into();
                 }
+                c.preferred.cipher = fleetsh_shard::ciphers_for(self.cipher).into();
                 if !self.kex_guess {
                     c.kex_guess = None;
                 }

@@ -44,7 +44,7 @@ pub use fleet::ConnectedFleet;
 pub use fleetsh_core::config::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_FANOUT, DEFAULT_OUTPUT_CAP};
 pub use fleetsh_core::{Action, GetPlan, PutPlan, TransferStats, transfer};
 pub use fleetsh_core::{
-    Amount, ErrorKind, Event, FileConfig, HostError, HostKeyCheck, HostList, HostResult,
+    Amount, Cipher, ErrorKind, Event, FileConfig, HostError, HostKeyCheck, HostList, HostResult,
     HostTarget, Job, Kex, Outcome, RunConfig, StdinData, StreamKind, Sudo, Timings, hosts,
 };
 pub use fleetsh_core::{Groups, SshConfig, clock, config, fold, groups, ssh_config};

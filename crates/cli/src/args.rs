@@ -125,6 +125,10 @@ pub struct CommonArgs {
     /// `curve25519` (about a third less client CPU per host, for very large fleets).
     #[arg(long, value_name = "default|curve25519")]
     pub kex: Option<fleetsh::Kex>,
+    /// Session cipher preference: `auto` (AES-256-GCM first when this CPU has AES instructions,
+    /// else ChaCha20-Poly1305), `aes-gcm`, or `chacha20` (for servers without AES instructions).
+    #[arg(long, value_name = "auto|aes-gcm|chacha20")]
+    pub cipher: Option<fleetsh::Cipher>,
     /// Never send the key exchange packet before the server's KEXINIT is read. By default it is
     /// sent with ours, guessing that the server puts the same algorithms first (one round trip
     /// less per host when it does), as long as the servers do.

@@ -266,6 +266,9 @@ fn setup(a: &CommonArgs, port: Option<u16>) -> Result<Setup> {
     if let Some(k) = a.kex.or(file.kex) {
         b = b.kex(k);
     }
+    if let Some(c) = a.cipher.or(file.cipher) {
+        b = b.cipher(c);
+    }
     if a.no_kex_guess || file.kex_guess == Some(false) {
         b = b.kex_guess(false);
     }

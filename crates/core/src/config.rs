@@ -376,6 +376,79 @@ impl FromStr for Kex {
     }
 }
 
+/// Which session cipher a connection prefers. Every choice offers the same set (russh's AEADs
+/// and CTR modes, as OpenSSH's default set); only the first differs, and the server takes the
+/// first of ours it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cipher {
+    /// `aes256-gcm@openssh.com` first when this CPU has AES and carry-less multiply
+    /// instructions (AES-NI and PCLMULQDQ, or ARMv8's AES and PMULL), else
+    /// `chacha20-poly1305@openssh.com` first.
+    #[default]
+    Auto,
+    /// `aes256-gcm@openssh.com` first.
+    AesGcm,
+    /// `chacha20-poly1305@openssh.com` first (OpenSSH's order): for servers without AES
+    /// instructions (small ARM boards), which decrypt AES-GCM far slower than ChaCha20.
+    Chacha20,
+}
+
+impl Cipher {
+    /// What this preference means on this machine: [`Cipher::Auto`] becomes
+    /// [`Cipher::AesGcm`] when [`aes_gcm_in_hardware`], else [`Cipher::Chacha20`].
+    pub fn resolve(self) -> Cipher {
+        match self {
+            Cipher::Auto if aes_gcm_in_hardware() => Cipher::AesGcm,
+            Cipher::Auto => Cipher::Chacha20,
+            other => other,
+        }
+    }
+
+    /// The name as written on the command line and in config files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cipher::Auto => "auto",
+            Cipher::AesGcm => "aes-gcm",
+            Cipher::Chacha20 => "chacha20",
+        }
+    }
+}
+
+impl FromStr for Cipher {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "auto" => Ok(Cipher::Auto),
+            "aes-gcm" => Ok(Cipher::AesGcm),
+            "chacha20" => Ok(Cipher::Chacha20),
+            other => Err(Error::InvalidSetting {
+                setting: "cipher",
+                reason: format!("{other:?} is not one of auto, aes-gcm, chacha20"),
+            }),
+        }
+    }
+}
+
+/// Whether this CPU has the instructions AES-GCM runs fast and in constant time on: AES and
+/// carry-less multiply (x86-64: AES-NI and PCLMULQDQ; AArch64: AES and PMULL).
+pub fn aes_gcm_in_hardware() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("aes")
+            && std::arch::is_x86_feature_detected!("pclmulqdq")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        std::arch::is_aarch64_feature_detected!("aes")
+            && std::arch::is_aarch64_feature_detected!("pmull")
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
+    }
+}
+
 /// How the server's host key is checked against known_hosts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -478,6 +551,9 @@ pub struct FileConfig {
     pub sudo_user: Option<String>,
     /// Key exchange preference: `"default"` (post-quantum hybrid first) or `"curve25519"`.
     pub kex: Option<Kex>,
+    /// Session cipher preference: `"auto"` (AES-256-GCM first with hardware AES, else
+    /// ChaCha20-Poly1305), `"aes-gcm"` or `"chacha20"`.
+    pub cipher: Option<Cipher>,
     /// Guess the key exchange packet with the KEXINIT (default true; one round trip less per
     /// host when the servers put the same algorithms first).
     pub kex_guess: Option<bool>,
@@ -611,6 +687,21 @@ mod tests {
 
     fn p() -> PathBuf {
         PathBuf::from("fleetsh.toml")
+    }
+
+    #[test]
+    fn cipher_names_parse_and_a_bad_one_is_named() {
+        for c in [Cipher::Auto, Cipher::AesGcm, Cipher::Chacha20] {
+            assert_eq!(c.as_str().parse::<Cipher>().unwrap(), c);
+        }
+        let e = "rot13".parse::<Cipher>().unwrap_err().to_string();
+        assert!(e.contains("cipher") && e.contains("rot13"), "{e}");
+        let cfg = FileConfig::parse("cipher = \"chacha20\"\n", &p()).unwrap();
+        assert_eq!(cfg.cipher, Some(Cipher::Chacha20));
+        let e = FileConfig::parse("cipher = \"des\"\n", &p())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("fleetsh.toml") && e.contains("des"), "{e}");
     }
 
     #[test]

@@ -29,7 +29,10 @@ mod secret;
 pub mod ssh_config;
 pub mod transfer;
 
-pub use config::{Amount, FileConfig, HostKeyCheck, Job, Kex, RunConfig, StdinData, Sudo};
+pub use config::{
+    Amount, Cipher, FileConfig, HostKeyCheck, Job, Kex, RunConfig, StdinData, Sudo,
+    aes_gcm_in_hardware,
+};
 pub use error::Error;
 pub use event::{ErrorKind, Event, HostError, HostResult, Outcome, StreamKind, Timings};
 pub use groups::Groups;

@@ -40,8 +40,8 @@ pub use executor::{EventSink, Executor, Pool, ShardConfig};
 pub use known_hosts::{HostKeys, KeyPrefs, KnownHosts, Verdict};
 pub use shared::RunShared;
 pub use transport::{
-    ClientVariants, HostPlan, HostProfile, Keepalive, SshSettings, clone_config, curve25519_first,
-    default_client_config,
+    ClientVariants, HostPlan, HostProfile, Keepalive, SshSettings, ciphers_for, clone_config,
+    curve25519_first, default_client_config,
 };
 
 /// Errors of the executor that concern the whole run (a host's failure is never one of these:

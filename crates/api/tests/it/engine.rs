@@ -795,4 +795,8 @@ fn kex_settings_with_a_custom_client_config_are_refused() {
     };
     refused(Engine::builder().kex_guess(false), "kex_guess");
     refused(Engine::builder().kex(Kex::Curve25519), "kex");
+    refused(
+        Engine::builder().cipher(fleetsh::Cipher::Chacha20),
+        "cipher",
+    );
 }

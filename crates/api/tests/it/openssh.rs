@@ -31,7 +31,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use fleetsh::{Engine, EngineBuilder, ErrorKind, HostKeyCheck, HostResult, HostTarget, Job, Kex};
+use fleetsh::{
+    Cipher, Engine, EngineBuilder, ErrorKind, HostKeyCheck, HostResult, HostTarget, Job, Kex,
+};
 
 /// The loopback addresses `sshd` listens on: four hosts for the engine.
 pub(crate) const ADDRS: [&str; 4] = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"];
@@ -237,8 +239,11 @@ fn sshd_config(dir: &Path, port: u16, extra: &str) -> String {
           KbdInteractiveAuthentication no\n\
           PermitRootLogin yes\n\
           MaxStartups 200:30:400\n\
-          LogLevel ERROR\n\
           PrintMotd no\n";
+    // sshd keeps the first value of a directive: a test's own LogLevel replaces ERROR.
+    if !extra.contains("LogLevel ") {
+        c += "LogLevel ERROR\n";
+    }
     // File transfers (issue 5): OpenSSH's own sftp-server binary when installed.
     c += &format!("Subsystem sftp {}\n", sftp_server());
     c += extra;
@@ -1139,6 +1144,61 @@ fn keepalive_detects_a_dead_connection() {
     assert!(e.message.contains("keepalive"), "{e}");
     assert_eq!(String::from_utf8_lossy(&r.stdout), "started\n");
     assert!(started.elapsed() < Duration::from_secs(30), "{r:?}");
+}
+
+/// The session cipher each preference negotiates with OpenSSH's sshd, read from what sshd logs
+/// for every connection at `LogLevel DEBUG1` (`kex: client->server cipher: NAME ...`): sshd
+/// takes the first cipher of the client's list that it has, and has both AEADs.
+#[test]
+fn cipher_preference_against_openssh() {
+    let sshd = Sshd::start_with(|_| "LogLevel DEBUG1\n".to_string());
+    let negotiated = |cipher: Option<Cipher>| -> Vec<String> {
+        let before = sshd.log().len();
+        let mut b = sshd.engine(1);
+        if let Some(c) = cipher {
+            b = b.cipher(c);
+        }
+        let report = b
+            .build()
+            .unwrap()
+            .run(sshd.targets(), job("true"))
+            .unwrap()
+            .join();
+        for r in &report.results {
+            sshd.assert_ok(r);
+        }
+        // sshd's log reaches us through a pipe: wait (bounded) for every connection's line.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = sshd.log();
+            let names: Vec<String> = log
+                .get(before..)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| l.split_once("client->server cipher: "))
+                .filter_map(|(_, rest)| rest.split_whitespace().next())
+                .map(str::to_string)
+                .collect();
+            if names.len() >= ADDRS.len() || Instant::now() >= deadline {
+                return names;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let all = |names: Vec<String>, want: &str| {
+        assert_eq!(names.len(), ADDRS.len(), "{names:?}\n{}", sshd.log());
+        assert!(names.iter().all(|n| n == want), "{names:?}, want {want}");
+    };
+    let aes = "aes256-gcm@openssh.com";
+    let chacha = "chacha20-poly1305@openssh.com";
+    all(negotiated(Some(Cipher::AesGcm)), aes);
+    all(negotiated(Some(Cipher::Chacha20)), chacha);
+    let auto = if Cipher::Auto.resolve() == Cipher::AesGcm {
+        aes
+    } else {
+        chacha
+    };
+    all(negotiated(None), auto);
 }
 
 /// The key exchange guess against OpenSSH's sshd, set to offer curve25519-sha256 only (so the

@@ -155,6 +155,42 @@ fn kex_preference_from_flag_and_config_file() {
 }
 
 #[test]
+fn cipher_preference_from_flag_and_config_file() {
+    let sim = SimProcess::start(3, "127.48.0.1");
+    let mut owned = Vec::new();
+    let hosts = sim.path("hosts");
+    let mut args = vec!["run", "-H", &hosts];
+    args.extend(sim.args(&mut owned));
+    let run = |extra: &[&str]| {
+        let mut a = args.clone();
+        a.extend(extra);
+        a.extend(["-o", "json", "--", "echo", "ok"]);
+        fleetsh(&a)
+    };
+    for c in ["auto", "aes-gcm", "chacha20"] {
+        let out = run(&["--cipher", c]);
+        assert!(out.status.success(), "--cipher {c}: {}", text(&out.stderr));
+        assert_eq!(json_lines(&out).len(), 3, "--cipher {c}");
+    }
+    let out = run(&["--cipher", "rot13"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("rot13") && err.contains("chacha20"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "cipher = \"chacha20\"\n").unwrap();
+    let out = run(&["--config", good.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "cipher = \"des\"\n").unwrap();
+    let out = run(&["--config", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("bad.toml") && err.contains("cipher"), "{err}");
+}
+
+#[test]
 fn jump_host_flag_reaches_hosts_through_a_bastion() {
     let sim = SimProcess::start(40, "127.47.0.1");
     let hosts = std::fs::read_to_string(sim.path("hosts")).unwrap();
