@@ -1,7 +1,7 @@
 """`echo hello` on every host of a hosts file with asyncssh and asyncio.gather.
 
 Run by `fleetsh-bench peers`. Arguments: HOSTS_FILE (host:port per line) USER KEY FANOUT
-TIMEOUT_S COMMAND KNOWN_HOSTS. At most FANOUT connections at once (a semaphore). Host keys are
+CONNECT_TIMEOUT_S COMMAND_TIMEOUT_S COMMAND KNOWN_HOSTS. At most FANOUT connections at once (a semaphore). Host keys are
 checked against KNOWN_HOSTS. Prints one JSON line per host.
 """
 import asyncio
@@ -11,7 +11,7 @@ import sys
 import asyncssh
 
 
-async def one(sem, host, port, user, key, known, timeout, command):
+async def one(sem, host, port, user, key, known, timeout, command_timeout, command):
     async with sem:
         try:
             async with asyncssh.connect(
@@ -24,14 +24,14 @@ async def one(sem, host, port, user, key, known, timeout, command):
                 agent_path=None,
                 config=None,
             ) as conn:
-                r = await conn.run(command, timeout=timeout)
+                r = await conn.run(command, timeout=command_timeout)
                 return {"host": host, "exit_code": r.exit_status, "stdout": r.stdout}
         except Exception as e:  # a failing host is a result, as in fleetsh
             return {"host": host, "error": repr(e)}
 
 
 async def main():
-    hosts_file, user, key, fanout, timeout, command, known = sys.argv[1:8]
+    hosts_file, user, key, fanout, timeout, command_timeout, command, known = sys.argv[1:9]
     sem = asyncio.Semaphore(int(fanout))
     key = asyncssh.read_private_key(key)
     known = asyncssh.read_known_hosts(known)
@@ -43,7 +43,10 @@ async def main():
                 host, _, port = line.rpartition(":")
                 targets.append((host, int(port)))
     results = await asyncio.gather(
-        *(one(sem, h, p, user, key, known, float(timeout), command) for h, p in targets)
+        *(
+            one(sem, h, p, user, key, known, float(timeout), float(command_timeout), command)
+            for h, p in targets
+        )
     )
     for r in results:
         print(json.dumps(r))

@@ -1,7 +1,7 @@
 """`echo hello` on every host of a hosts file with parallel-ssh's ParallelSSHClient (libssh2).
 
 Run by `fleetsh-bench peers`. Arguments: HOSTS_FILE (host:port per line) USER KEY FANOUT
-TIMEOUT_S COMMAND. Prints one JSON line per host: {"host", "exit_code", "stdout", "error"}.
+CONNECT_TIMEOUT_S COMMAND_TIMEOUT_S COMMAND. Prints one JSON line per host: {"host", "exit_code", "stdout", "error"}.
 parallel-ssh does not check host keys (libssh2 leaves that to the caller).
 """
 import json
@@ -9,10 +9,11 @@ import sys
 
 from pssh.clients import ParallelSSHClient
 from pssh.config import HostConfig
+from pssh.exceptions import Timeout
 
 
 def main():
-    hosts_file, user, key, fanout, timeout, command = sys.argv[1:7]
+    hosts_file, user, key, fanout, timeout, command_timeout, command = sys.argv[1:8]
     hosts, configs = [], []
     with open(hosts_file) as f:
         for line in f:
@@ -30,13 +31,20 @@ def main():
         num_retries=1,
     )
     output = client.run_command(command, stop_on_errors=False)
-    client.join(output)
+    try:
+        client.join(output, timeout=float(command_timeout))
+    except Timeout:
+        pass  # hosts still running have no exit code: each is reported as a failure
     for h in output:
-        if h.exception is not None:
-            print(json.dumps({"host": h.host, "error": repr(h.exception)}))
+        try:
+            if h.exception is not None:
+                raise h.exception
+            out = "\n".join(h.stdout or [])
+            code = h.exit_code
+        except Exception as e:  # a failing host is a result, as in fleetsh
+            print(json.dumps({"host": h.host, "error": repr(e)}))
             continue
-        out = "\n".join(h.stdout or [])
-        print(json.dumps({"host": h.host, "exit_code": h.exit_code, "stdout": out}))
+        print(json.dumps({"host": h.host, "exit_code": code, "stdout": out}))
 
 
 if __name__ == "__main__":

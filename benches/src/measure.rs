@@ -1,7 +1,6 @@
 //! One measurement, run in a fresh process (peak RSS is process-lifetime): the client under
 //! test, its CPU and memory, the simulator's CPU over the same interval, and per-host timings.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -249,24 +248,13 @@ impl HostSample {
     }
 }
 
-/// The russh client configuration for `kex` (always with `nodelay`).
+/// The russh client configuration for `kex` (always with `nodelay`): the engine's default
+/// with, for curve25519, the key exchanges as `--kex curve25519` orders them (everything else,
+/// the ciphers included, stays the engine's).
 pub fn client_config(kex: Kex) -> russh::client::Config {
     let mut config = fleetsh_shard::default_client_config();
     if kex == Kex::Curve25519 {
-        let first = [russh::kex::CURVE25519, russh::kex::CURVE25519_PRE_RFC_8731];
-        let mut order: Vec<russh::kex::Name> = first.to_vec();
-        // Keep the rest of russh's list, extension markers (ext-info-c, strict kex) included.
-        order.extend(
-            russh::Preferred::DEFAULT
-                .kex
-                .iter()
-                .filter(|n| !first.contains(n))
-                .copied(),
-        );
-        config.preferred = russh::Preferred {
-            kex: Cow::Owned(order),
-            ..russh::Preferred::default()
-        };
+        config.preferred.kex = fleetsh_shard::curve25519_first(&config.preferred.kex).into();
     }
     config
 }
@@ -576,16 +564,11 @@ fn run_cli(
     shards: usize,
     targets: &[HostTarget],
 ) -> Result<Measured> {
-    use std::io::Write;
     use std::process::Command;
 
     let dir = tempfile::tempdir().context("temporary directory")?;
     let hosts = dir.path().join("hosts");
-    let mut f = std::io::BufWriter::new(std::fs::File::create(&hosts)?);
-    for t in targets {
-        writeln!(f, "{}:{}", t.host, t.port.unwrap_or(22))?;
-    }
-    f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    write_hosts_file(&hosts, targets, true)?;
     let mut cmd = Command::new(exe);
     cmd.arg("run")
         .arg("-H")
@@ -625,7 +608,7 @@ fn run_cli(
 
     let threads = if shards > 0 { shards } else { procfs::nproc() };
     let mut samples = Vec::with_capacity(spec.hosts);
-    let (mut m, status) = run_child_client(spec, cmd, threads, |line| {
+    let (mut m, status, _) = run_child_client(spec, cmd, threads, Watch::default(), |line| {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
             return false;
         };
@@ -642,23 +625,39 @@ fn run_cli(
     Ok(m)
 }
 
-/// Runs `cmd` as the client over the measured interval and hands each line of its stdout to
-/// `line` (which says whether the line was a host's result: the first one sets the first
-/// finish). The client's CPU is the child's and that of its children it waited for (the `ssh`
-/// processes of pdsh, pssh and clush); its peak RSS the larger of the child's own peak and the
-/// peak of its process tree's RSS, sampled every 10 ms.
+/// How [`run_child_client`] watches its child beyond CPU and stdout.
+#[derive(Debug, Clone, Copy, Default)]
+struct Watch {
+    /// Also sample the summed RSS of the child's process tree (tools that spawn `ssh`).
+    tree_rss: bool,
+    /// Collect the child's stderr lines (still echoed to ours) instead of inheriting it.
+    stderr: bool,
+}
+
+/// Runs `cmd` as the client over the measured interval and hands each line of its stdout
+/// (decoded lossily) to `line`, which says whether the line was a host's result: the first one
+/// sets the first finish. The client's CPU is the child's and that of its children it waited
+/// for (the `ssh` processes of pdsh, pssh and clush); its peak RSS the child's own `VmHWM`, or
+/// with `watch.tree_rss` the larger of that and the peak of its process tree's summed `VmRSS`
+/// (shared pages counted in each process: an upper bound), sampled every 10 ms. Returns the
+/// stderr lines when `watch.stderr`.
 fn run_child_client(
     spec: &Spec,
     mut cmd: std::process::Command,
     threads: usize,
+    watch: Watch,
     mut line: impl FnMut(&str) -> bool,
-) -> Result<(Measured, std::process::ExitStatus)> {
-    use std::io::{BufRead, BufReader};
+) -> Result<(Measured, std::process::ExitStatus, Vec<String>)> {
+    use std::io::Write;
     use std::process::Stdio;
 
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .stderr(if watch.stderr {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        });
     let cpu0 = procfs::children_cpu_ticks()?;
     let interval = Interval::begin(spec)?;
     let t0 = interval.t0;
@@ -678,7 +677,9 @@ fn run_child_client(
                 None if peak > 0 => break,
                 None => {}
             }
-            peak = peak.max(procfs::tree_rss_kib(pid));
+            if watch.tree_rss {
+                peak = peak.max(procfs::tree_rss_kib(pid));
+            }
             if sample_rss && let Some(k) = procfs::pid_status_kib(pid, "VmRSS") {
                 rss.push((t0.elapsed(), k));
             }
@@ -686,16 +687,29 @@ fn run_child_client(
         }
         (peak, rss)
     });
+    let errors = child.stderr.take().map(|e| {
+        std::thread::spawn(move || {
+            let mut lines = Vec::new();
+            for l in lossy_lines(e) {
+                let _ = writeln!(std::io::stderr(), "{l}");
+                lines.push(l);
+            }
+            lines
+        })
+    });
     let stdout = child.stdout.take().context("no stdout")?;
     let mut first = None;
-    for l in BufReader::new(stdout).lines() {
-        if line(&l?) {
+    for l in lossy_lines(stdout) {
+        if line(&l) {
             first.get_or_insert_with(|| t0.elapsed());
         }
     }
     let status = child.wait()?;
     stop.store(true, Ordering::Relaxed);
     let (peak, rss) = hwm.join().unwrap_or_default();
+    let errors = errors
+        .map(|t| t.join().unwrap_or_default())
+        .unwrap_or_default();
     let cpu = procfs::children_cpu_ticks()?.saturating_sub(cpu0);
     let mut m = interval.end(threads, Duration::ZERO, Vec::new(), first)?;
     // This process only waited; the client's CPU is the child's.
@@ -705,7 +719,45 @@ fn run_child_client(
     m.rss = spec
         .sample_rss
         .then(|| (rss.first().map_or(0, |&(_, k)| k), rss));
-    Ok((m, status))
+    Ok((m, status, errors))
+}
+
+/// The lines of `r`, each decoded lossily (a client's output need not be UTF-8), until the end
+/// or a read error.
+fn lossy_lines(r: impl std::io::Read) -> impl Iterator<Item = String> {
+    use std::io::BufRead;
+    let mut r = std::io::BufReader::new(r);
+    std::iter::from_fn(move || {
+        let mut buf = Vec::new();
+        match r.read_until(b'\n', &mut buf) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => {
+                while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                    buf.pop();
+                }
+                Some(String::from_utf8_lossy(&buf).into_owned())
+            }
+        }
+    })
+}
+
+/// Writes `targets` one per line (`host:port` with `ports`, else `host`) to `path`.
+pub(crate) fn write_hosts_file(
+    path: &std::path::Path,
+    targets: &[HostTarget],
+    ports: bool,
+) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for t in targets {
+        if ports {
+            writeln!(f, "{}:{}", t.host, t.port.unwrap_or(22))?;
+        } else {
+            writeln!(f, "{}", t.host)?;
+        }
+    }
+    f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    Ok(())
 }
 
 /// Runs a tool fleetsh replaces (`crate::peers`) as the client: one outcome per host, in the
@@ -726,11 +778,19 @@ fn run_peer(spec: &Spec, peer: Peer, targets: &[HostTarget]) -> Result<Measured>
     let cmd = peers::command(peer, targets, dir.path(), &inv)?;
     let mut seen = HashMap::new();
     let threads = if peer.spawns_ssh() { spec.fanout } else { 1 };
-    let (mut m, status) = run_child_client(spec, cmd, threads, |line| {
+    let watch = Watch {
+        tree_rss: peer.spawns_ssh(),
+        stderr: true,
+    };
+    let (mut m, status, errors) = run_child_client(spec, cmd, threads, watch, |line| {
         let before = seen.len();
         peers::parse_line(peer, line, &mut seen);
         seen.len() > before
     })?;
+    // Failures the tool reports on stderr override output a host printed first.
+    for l in &errors {
+        peers::parse_error_line(peer, l, &mut seen);
+    }
     m.samples = targets
         .iter()
         .map(|t| match seen.remove(&t.host) {

@@ -164,18 +164,9 @@ pub fn command(
     dir: &Path,
     inv: &Invocation,
 ) -> Result<Command> {
-    use std::io::Write;
     let with_ports = matches!(peer, Peer::ParallelSsh | Peer::Asyncssh | Peer::Pssh);
     let hosts = dir.join("hosts");
-    let mut f = std::io::BufWriter::new(std::fs::File::create(&hosts)?);
-    for t in targets {
-        if with_ports {
-            writeln!(f, "{}:{}", t.host, port(t))?;
-        } else {
-            writeln!(f, "{}", t.host)?;
-        }
-    }
-    f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    crate::measure::write_hosts_file(&hosts, targets, with_ports)?;
     let fanout = inv.fanout.to_string();
     let ct = format!("{}", inv.connect_timeout_s.ceil() as u64);
     let ut = format!("{}", inv.command_timeout_s.ceil() as u64);
@@ -198,6 +189,7 @@ pub fn command(
                 .arg(inv.identity)
                 .arg(&fanout)
                 .arg(&ct)
+                .arg(&ut)
                 .arg(inv.command);
             if peer == Peer::Asyncssh {
                 c.arg(inv.known_hosts);
@@ -278,7 +270,9 @@ fn ssh_options(targets: &[HostTarget], inv: &Invocation) -> Result<String> {
 /// One host's outcome as the peer printed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// The command ran and printed `stdout` (bytes) with exit code 0.
+    /// The host ran the command and printed this many bytes, and the tool reported no failure
+    /// for it (the Python peers: exit code 0; pdsh and clush: no "exited with exit code" line
+    /// on stderr; pssh: `[SUCCESS]`).
     Ok(usize),
     /// The host failed: why.
     Failed(String),
@@ -333,6 +327,26 @@ pub fn parse_line(peer: Peer, line: &str, seen: &mut HashMap<String, Outcome>) {
     }
 }
 
+/// Reads one stderr line of `peer` into `seen`: pdsh's `pdsh@LOCAL: HOST: ssh exited with exit
+/// code N` and clush's `clush: HOST: exited with exit code N` (or a timeout) fail the host, even
+/// if it printed output first. Other lines are ignored.
+pub fn parse_error_line(peer: Peer, line: &str, seen: &mut HashMap<String, Outcome>) {
+    if !matches!(peer, Peer::Pdsh | Peer::Clush) {
+        return;
+    }
+    let mut parts = line.splitn(3, ": ");
+    let (Some(tool), Some(host), Some(why)) = (parts.next(), parts.next(), parts.next()) else {
+        return;
+    };
+    let ours = match peer {
+        Peer::Pdsh => tool.starts_with("pdsh@"),
+        _ => tool == "clush",
+    };
+    if ours && (why.contains("exit code") || why.contains("timeout")) {
+        seen.insert(host.to_string(), Outcome::Failed(why.to_string()));
+    }
+}
+
 /// A JSON line of the Python peers' scripts.
 #[derive(Deserialize)]
 struct Line {
@@ -374,6 +388,28 @@ mod tests {
         }
         assert_eq!(seen.get("10.0.0.1"), Some(&Outcome::Ok(12)));
         assert_eq!(seen.get("10.0.0.2"), Some(&Outcome::Ok(2)));
+        // A host that printed, then failed, fails; other stderr lines change nothing.
+        for l in [
+            "pdsh@ctl: 10.0.0.2: ssh exited with exit code 3",
+            "10.0.0.1: some remote stderr: with colons",
+            "clush: 10.0.0.1: exited with exit code 1",
+        ] {
+            parse_error_line(Peer::Pdsh, l, &mut seen);
+        }
+        assert_eq!(
+            seen.get("10.0.0.2"),
+            Some(&Outcome::Failed("ssh exited with exit code 3".into()))
+        );
+        assert_eq!(seen.get("10.0.0.1"), Some(&Outcome::Ok(12)));
+        parse_error_line(
+            Peer::Clush,
+            "clush: 10.0.0.1: exited with exit code 1",
+            &mut seen,
+        );
+        assert_eq!(
+            seen.get("10.0.0.1"),
+            Some(&Outcome::Failed("exited with exit code 1".into()))
+        );
 
         let mut seen = HashMap::new();
         for l in [

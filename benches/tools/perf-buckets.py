@@ -16,7 +16,7 @@ import sys
 
 CRYPTO = re.compile(
     r"x25519|curve25519|edwards|keccak|mlkem|ml_kem|sha2|sha256|sha512|chacha|poly1305|ed25519"
-    r"|fieldelement|sha3|montgomery|scalar|fiat_|p256|bn_mul",
+    r"|fieldelement|sha3|montgomery|scalar|fiat_|p256|bn_mul|aes|gcm|ghash",
     re.I,
 )
 PEER_RECEIVE = re.compile(

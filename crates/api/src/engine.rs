@@ -437,45 +437,33 @@ impl EngineBuilder {
             .clone()
             .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
             .unwrap_or_else(|| "root".to_string());
-        let client = match (&self.client, self.kex) {
-            (Some(_), _) if !self.kex_guess => {
-                return Err(fleetsh_core::Error::InvalidSetting {
-                    setting: "kex_guess",
-                    reason: "cannot be combined with a custom client_config: set kex_guess in \
-                             that config instead"
-                        .into(),
-                }
-                .into());
+        // A custom client_config carries its own algorithms and guess: the settings that would
+        // change them are refused, naming where to set them instead, not silently ignored.
+        let refused = |setting: &'static str, field: &str| fleetsh_core::Error::InvalidSetting {
+            setting,
+            reason: format!(
+                "cannot be combined with a custom client_config: set {field} in that config instead"
+            ),
+        };
+        let client = match (&self.client, self.kex, self.cipher) {
+            (Some(_), ..) if !self.kex_guess => {
+                return Err(refused("kex_guess", "kex_guess").into());
             }
-            (Some(_), _) if self.cipher != Cipher::Auto => {
-                return Err(fleetsh_core::Error::InvalidSetting {
-                    setting: "cipher",
-                    reason: "cannot be combined with a custom client_config: set \
-                             preferred.cipher in that config instead"
-                        .into(),
-                }
-                .into());
+            (Some(_), Kex::Curve25519, _) => return Err(refused("kex", "preferred.kex").into()),
+            (Some(_), _, Cipher::AesGcm | Cipher::Chacha20) => {
+                return Err(refused("cipher", "preferred.cipher").into());
             }
-            (Some(c), Kex::Default) => c.clone(),
-            (None, kex) => {
+            (Some(c), Kex::Default, Cipher::Auto) => c.clone(),
+            (None, kex, cipher) => {
                 let mut c = fleetsh_shard::default_client_config();
                 if kex == Kex::Curve25519 {
                     c.preferred.kex = fleetsh_shard::curve25519_first(&c.preferred.kex).into();
                 }
-                c.preferred.cipher = fleetsh_shard::ciphers_for(self.cipher).into();
+                c.preferred.cipher = fleetsh_shard::ciphers_for(cipher).into();
                 if !self.kex_guess {
                     c.kex_guess = None;
                 }
                 Arc::new(c)
-            }
-            (Some(_), _) => {
-                return Err(fleetsh_core::Error::InvalidSetting {
-                    setting: "kex",
-                    reason: "cannot be combined with a custom client_config: set \
-                             preferred.kex in that config instead"
-                        .into(),
-                }
-                .into());
             }
         };
         let settings = SshSettings {

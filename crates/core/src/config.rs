@@ -376,9 +376,9 @@ impl FromStr for Kex {
     }
 }
 
-/// Which session cipher a connection prefers. Every choice offers the same set (russh's AEADs
-/// and CTR modes, as OpenSSH's default set); only the first differs, and the server takes the
-/// first of ours it has.
+/// Which session cipher a connection prefers. Every choice offers the same set (russh's safe
+/// list: AES-256-GCM, ChaCha20-Poly1305, AES-CTR with SHA-2 MACs); only the first differs, and
+/// the server takes the first of ours it has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Cipher {

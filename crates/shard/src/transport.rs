@@ -204,7 +204,7 @@ pub fn ciphers_for(pref: fleetsh_core::Cipher) -> Vec<russh::cipher::Name> {
 /// hardware: [`fleetsh_core::aes_gcm_in_hardware`]), the rest in their order; unchanged
 /// (ChaCha20-Poly1305 first, as russh and OpenSSH order them) otherwise. TLS stacks choose the same way (BoringSSL, Go): with AES and carry-less multiply
 /// instructions AES-GCM is the faster AEAD, and measured here it cut the client's CPU per GB
-/// of a transfer by a quarter (docs/benchmarks.md, "AES-GCM first"); without them ChaCha20 is
+/// of a transfer by 24–48% (docs/benchmarks.md, "AES-GCM first"); without them ChaCha20 is
 /// faster and needs no table lookups. Both are AEADs of OpenSSH's default set; AES-GCM was
 /// never exposed to the Terrapin prefix truncation that ChaCha20-Poly1305 needed strict key
 /// exchange for (which fleetsh offers either way).

@@ -1171,8 +1171,10 @@ fn cipher_preference_against_openssh() {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let log = sshd.log();
+            // Complete lines only: the pipe may end mid-line.
+            let complete = log.rfind('\n').map_or(0, |i| i + 1);
             let names: Vec<String> = log
-                .get(before..)
+                .get(before.min(complete)..complete)
                 .unwrap_or_default()
                 .lines()
                 .filter_map(|l| l.split_once("client->server cipher: "))

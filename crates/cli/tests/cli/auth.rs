@@ -80,19 +80,21 @@ fn encrypted_key_passphrase_is_asked_once_on_the_terminal() {
     );
 }
 
+/// `fleetsh run -H <sim's hosts> <sim's key and known_hosts> EXTRA -o json -- echo ok`.
+fn echo_on(sim: &SimProcess, extra: &[&str]) -> std::process::Output {
+    let mut owned = Vec::new();
+    let hosts = sim.path("hosts");
+    let mut a = vec!["run", "-H", &hosts];
+    a.extend(sim.args(&mut owned));
+    a.extend(extra);
+    a.extend(["-o", "json", "--", "echo", "ok"]);
+    fleetsh(&a)
+}
+
 #[test]
 fn kex_preference_from_flag_and_config_file() {
     let sim = SimProcess::start(5, "127.45.0.1");
-    let mut owned = Vec::new();
-    let hosts = sim.path("hosts");
-    let mut args = vec!["run", "-H", &hosts];
-    args.extend(sim.args(&mut owned));
-    let run = |extra: &[&str]| {
-        let mut a = args.clone();
-        a.extend(extra);
-        a.extend(["-o", "json", "--", "echo", "ok"]);
-        fleetsh(&a)
-    };
+    let run = |extra: &[&str]| echo_on(&sim, extra);
     // The simulated hosts put ML-KEM first: by default every guess is right (the summary says
     // so), with curve25519 first the first ones are wrong, and without guessing there are none.
     let guesses = |out: &std::process::Output| {
@@ -157,16 +159,7 @@ fn kex_preference_from_flag_and_config_file() {
 #[test]
 fn cipher_preference_from_flag_and_config_file() {
     let sim = SimProcess::start(3, "127.48.0.1");
-    let mut owned = Vec::new();
-    let hosts = sim.path("hosts");
-    let mut args = vec!["run", "-H", &hosts];
-    args.extend(sim.args(&mut owned));
-    let run = |extra: &[&str]| {
-        let mut a = args.clone();
-        a.extend(extra);
-        a.extend(["-o", "json", "--", "echo", "ok"]);
-        fleetsh(&a)
-    };
+    let run = |extra: &[&str]| echo_on(&sim, extra);
     for c in ["auto", "aes-gcm", "chacha20"] {
         let out = run(&["--cipher", c]);
         assert!(out.status.success(), "--cipher {c}: {}", text(&out.stderr));
