@@ -33,6 +33,14 @@ impl Floor {
     pub fn mlkem768x25519(&self) -> f64 {
         self.curve25519() + self.mlkem
     }
+
+    /// The floor of the exchange `kex` negotiates with the simulator.
+    pub fn for_kex(&self, kex: crate::measure::Kex) -> f64 {
+        match kex {
+            crate::measure::Kex::Curve25519 => self.curve25519(),
+            crate::measure::Kex::Default => self.mlkem768x25519(),
+        }
+    }
 }
 
 const ROUNDS: usize = 5;

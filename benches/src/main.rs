@@ -367,14 +367,8 @@ impl Spread {
         };
         let x_floor = v
             .iter()
-            .map(|s| s.floor_us.map(|f| s.client_cpu_us_per_host / f))
-            .collect::<Option<Vec<f64>>>()
-            .map(|x| {
-                x.iter()
-                    .fold([f64::INFINITY, f64::NEG_INFINITY], |[lo, hi], &r| {
-                        [lo.min(r), hi.max(r)]
-                    })
-            });
+            .all(|s| s.floor_us.is_some())
+            .then(|| range(|s| s.client_cpu_us_per_host / s.floor_us.unwrap_or(f64::NAN)));
         Some(Spread {
             label: first.label.clone(),
             hosts_per_s: range(|s| s.hosts_per_s),
@@ -607,11 +601,14 @@ impl Bench {
     }
 
     /// Starts a fleet big enough for `specs`, runs each spec `reps` times (interleaved) in a fresh
-    /// process, and returns, per spec, the sample with the median wall time.
+    /// process, and returns, per spec, the sample with the median wall time. With `floor_each`
+    /// the crypto floor is measured again before every sample (`Sample::floor_us`), for the
+    /// tables that divide by it.
     fn measure(
         &self,
         scenario: &'static str,
         mut specs: Vec<Spec>,
+        floor_each: bool,
     ) -> Result<(Vec<Sample>, ScenarioReport)> {
         let hosts = specs.iter().map(|s| s.hosts).max().unwrap_or(1);
         let in_flight = specs
@@ -649,14 +646,10 @@ impl Bench {
                     rep + 1,
                     self.reps
                 );
-                // The floor beside each sample where the tables divide by it: this machine's
-                // speed moves by a third to a half within minutes, and both move together.
-                let floor = if matches!(scenario, "echo" | "kex") {
-                    let f = floor::measure(FLOOR_ITERS_PER_SAMPLE)?;
-                    Some(match spec.kex {
-                        Kex::Curve25519 => f.curve25519(),
-                        Kex::Default => f.mlkem768x25519(),
-                    })
+                // The floor beside each sample: this machine's speed moves by a third to a half
+                // within minutes, and client and floor move together.
+                let floor = if floor_each {
+                    Some(floor::measure(FLOOR_ITERS_PER_SAMPLE)?.for_kex(spec.kex))
                 } else {
                     None
                 };
@@ -841,8 +834,8 @@ impl Bench {
         }
         // Measured before the simulator starts, on the same machine in the same hour.
         let floor = floor::measure(FLOOR_ITERS)?;
-        let (rows, report) = self.measure("echo", specs)?;
-        let table = floor_table(&rows, &floor);
+        let (rows, report) = self.measure("echo", specs, true)?;
+        let table = floor_table(&rows);
         self.emit(
             &format!("echo hello, fanout {fanout}"),
             &report,
@@ -895,7 +888,7 @@ impl Bench {
                 )
             })
             .collect();
-        let (rows, report) = self.measure("seeds", specs)?;
+        let (rows, report) = self.measure("seeds", specs, false)?;
         let mut t = Table::new(&[
             "concurrency",
             "hosts",
@@ -968,7 +961,7 @@ impl Bench {
                 })
                 .collect()
         };
-        let (rows, report) = self.measure("idle", specs)?;
+        let (rows, report) = self.measure("idle", specs, false)?;
         let mut t = Table::new(&[
             "client",
             "sessions",
@@ -1048,7 +1041,7 @@ impl Bench {
                 cmd,
             ));
         }
-        let (rows, mut report) = self.measure("scaling", specs)?;
+        let (rows, mut report) = self.measure("scaling", specs, false)?;
         let mt = rows.first().cloned();
         let ratios: Vec<Ratio> = match &mt {
             Some(mt) => rows
@@ -1139,7 +1132,7 @@ impl Bench {
             s.rate = Some(r);
             specs.push(s);
         }
-        let (rows, report) = self.measure("sweep", specs)?;
+        let (rows, report) = self.measure("sweep", specs, false)?;
         let mut t = Table::new(&[
             "fanout",
             "rate/s",
@@ -1196,8 +1189,8 @@ impl Bench {
             specs.push(s);
         }
         let floor = floor::measure(FLOOR_ITERS)?;
-        let (rows, report) = self.measure("kex", specs)?;
-        let table = floor_table(&rows, &floor);
+        let (rows, report) = self.measure("kex", specs, true)?;
+        let table = floor_table(&rows);
         self.emit(
             &format!("key exchange: echo hello on {hosts} hosts, fanout {fanout}"),
             &report,
@@ -1250,7 +1243,7 @@ impl Bench {
             s.python = Some(python.to_path_buf());
             specs.push(s);
         }
-        let (rows, report) = self.measure("peers", specs)?;
+        let (rows, report) = self.measure("peers", specs, false)?;
         // Each row against fleetsh with the same key exchange, paired by repetition.
         let fleetsh_row = |kex: &str| {
             rows.iter()
@@ -1262,13 +1255,12 @@ impl Bench {
             .map(|(i, r)| {
                 let ratio = fleetsh_row(&r.kex).and_then(|f| {
                     let (mine, base) = (report.per_rep.get(i)?, report.per_rep.get(f)?);
-                    let mut v: Vec<f64> = mine
+                    let v: Vec<f64> = mine
                         .iter()
                         .zip(base)
                         .map(|(a, b)| a.client_cpu_us_per_host / b.client_cpu_us_per_host)
                         .collect();
-                    v.sort_by(f64::total_cmp);
-                    v.get(v.len() / 2).copied()
+                    transfer::median(&v)
                 });
                 vec![num(ratio, 1)]
             })
@@ -1293,19 +1285,17 @@ impl Bench {
     }
 }
 
-/// The generic table with each row's crypto floor (by its key exchange) and its distance to it.
-fn floor_table(rows: &[Sample], floor: &floor::Floor) -> GenericTable {
+/// The generic table with each row's crypto floor (measured just before its sample, for its
+/// key exchange) and its distance to it.
+fn floor_table(rows: &[Sample]) -> GenericTable {
     let extra: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
-            let f = r.floor_us.unwrap_or(if r.kex == Kex::Curve25519.name() {
-                floor.curve25519()
-            } else {
-                floor.mlkem768x25519()
-            });
             vec![
-                format!("{f:.0}"),
-                format!("{:.2}x", r.client_cpu_us_per_host / f),
+                num(r.floor_us, 0),
+                r.floor_us.map_or("-".into(), |f| {
+                    format!("{:.2}x", r.client_cpu_us_per_host / f)
+                }),
             ]
         })
         .collect();
@@ -1622,7 +1612,7 @@ impl Bench {
             local,
             remote: "/file.bin".into(),
         });
-        let (rows, report) = self.measure("transfer-fleet", vec![spec])?;
+        let (rows, report) = self.measure("transfer-fleet", vec![spec], false)?;
         let mut t = Table::new(&[
             "hosts",
             "fanout",

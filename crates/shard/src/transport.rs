@@ -202,31 +202,37 @@ pub fn ciphers_for(pref: fleetsh_core::Cipher) -> Vec<russh::cipher::Name> {
 
 /// `ciphers` with `aes256-gcm@openssh.com` first when `aes_gcm_hw` (the CPU computes AES-GCM in
 /// hardware: [`fleetsh_core::aes_gcm_in_hardware`]), the rest in their order; unchanged
-/// (ChaCha20-Poly1305 first, as russh and OpenSSH order them) otherwise. TLS stacks choose the same way (BoringSSL, Go): with AES and carry-less multiply
-/// instructions AES-GCM is the faster AEAD, and measured here it cut the client's CPU per GB
-/// of a transfer by 24–48% (docs/benchmarks.md, "AES-GCM first"); without them ChaCha20 is
-/// faster and needs no table lookups. Both are AEADs of OpenSSH's default set; AES-GCM was
+/// (ChaCha20-Poly1305 first, as russh and OpenSSH order them) otherwise, or when the list has
+/// no AES-256-GCM. TLS stacks choose the same way (BoringSSL, Go): with AES and carry-less
+/// multiply instructions AES-GCM is the faster AEAD, and measured here it cut the client's CPU
+/// per GB of a transfer by 24–48% (docs/benchmarks.md, "AES-GCM first"); without them ChaCha20
+/// is faster and needs no table lookups. Both are AEADs of OpenSSH's default set; AES-GCM was
 /// never exposed to the Terrapin prefix truncation that ChaCha20-Poly1305 needed strict key
 /// exchange for (which fleetsh offers either way).
 pub(crate) fn cipher_order(
     ciphers: &[russh::cipher::Name],
     aes_gcm_hw: bool,
 ) -> Vec<russh::cipher::Name> {
-    let first = russh::cipher::AES_256_GCM;
-    if !aes_gcm_hw || !ciphers.contains(&first) {
+    let first = [russh::cipher::AES_256_GCM];
+    if !aes_gcm_hw || !ciphers.contains(&first[0]) {
         return ciphers.to_vec();
     }
-    let mut v = vec![first];
-    v.extend(ciphers.iter().filter(|c| **c != first).copied());
-    v
+    to_front(&first, ciphers)
 }
 
 /// `kex` with `curve25519-sha256` (and its pre-RFC name) moved to the front, the rest in
 /// their order.
 pub fn curve25519_first(kex: &[russh::kex::Name]) -> Vec<russh::kex::Name> {
-    let first = [russh::kex::CURVE25519, russh::kex::CURVE25519_PRE_RFC_8731];
-    let mut v: Vec<russh::kex::Name> = first.to_vec();
-    v.extend(kex.iter().filter(|k| !first.contains(k)).copied());
+    to_front(
+        &[russh::kex::CURVE25519, russh::kex::CURVE25519_PRE_RFC_8731],
+        kex,
+    )
+}
+
+/// `first`, then the names of `list` that are not in `first`, in their order.
+fn to_front<T: Copy + PartialEq>(first: &[T], list: &[T]) -> Vec<T> {
+    let mut v = first.to_vec();
+    v.extend(list.iter().filter(|n| !first.contains(n)).copied());
     v
 }
 
