@@ -43,6 +43,9 @@ pub struct SimFleet {
     /// Each host's counters, by index.
     counters: Vec<Arc<HostCounters>>,
     control: Option<Control>,
+    /// A state directory this fleet made for itself ([`SimFleet::start_temp`]), removed when
+    /// it stops.
+    temp_dir: Option<PathBuf>,
 }
 
 /// The handles that stop the fleet.
@@ -236,7 +239,55 @@ impl SimFleet {
             faults,
             counters,
             control: Some(control),
+            temp_dir: None,
         })
+    }
+
+    /// Starts `config` with its state files in a new directory of the system's temporary
+    /// directory (`config.state_dir` is ignored), removed when the fleet stops: for tests,
+    /// doctests and examples, several of which may run at once. Use `port: 0` in `config` so
+    /// that they do not compete for a port.
+    ///
+    /// ```
+    /// use fleetsh_sim::{SimConfig, SimFleet};
+    ///
+    /// let fleet = SimFleet::start_temp(SimConfig { count: 3, port: 0, ..SimConfig::default() })?;
+    /// let hosts = std::fs::read_to_string(fleet.hosts_file())?;
+    /// assert_eq!(hosts.lines().count(), 3);
+    /// let dir = fleet.state_dir().to_path_buf();
+    /// fleet.stop();
+    /// assert!(!dir.exists());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn start_temp(config: SimConfig) -> Result<SimFleet, SimError> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let base = std::env::temp_dir();
+        let mut tries = 0;
+        let dir = loop {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let dir = base.join(format!("fleetsh-sim-{}-{n}", std::process::id()));
+            match std::fs::create_dir(&dir) {
+                Ok(()) => break dir,
+                // Left by an earlier process with the same id: try the next name.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 1000 => {
+                    tries += 1;
+                }
+                Err(source) => return Err(SimError::StateWrite { path: dir, source }),
+            }
+        };
+        match SimFleet::start(SimConfig {
+            state_dir: dir.clone(),
+            ..config
+        }) {
+            Ok(mut fleet) => {
+                fleet.temp_dir = Some(dir);
+                Ok(fleet)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                Err(e)
+            }
+        }
     }
 
     /// The hosts, in index order.
@@ -333,17 +384,28 @@ impl SimFleet {
     /// Stops the fleet: listeners close, live sessions are disconnected (given up to 2 s to
     /// go), and the sim's threads are joined. Blocks the calling thread meanwhile.
     pub fn stop(mut self) {
+        self.shut_down();
+    }
+
+    /// Stops the sim and removes a state directory it made for itself.
+    fn shut_down(&mut self) {
         if let Some(control) = self.control.take() {
             control.stop();
+        }
+        if let Some(dir) = self.temp_dir.take() {
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                tracing::warn!(
+                    "cannot remove the sim's state directory {}: {e}",
+                    dir.display()
+                );
+            }
         }
     }
 }
 
 impl Drop for SimFleet {
     fn drop(&mut self) {
-        if let Some(control) = self.control.take() {
-            control.stop();
-        }
+        self.shut_down();
     }
 }
 

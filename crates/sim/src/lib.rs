@@ -14,7 +14,8 @@
 //!   seed, accepted environment variables, the sudo password, faults and latency.
 //! - [`SimFleet`]: [`SimFleet::start`] binds every listener and writes the state files
 //!   (`hosts`, `known_hosts`, `id_ed25519`, and `known_hosts_ca` with a host CA); the fleet serves on its own runtime and threads
-//!   until [`SimFleet::stop`] or drop. [`SimFleet::host_root`] is where a host's SFTP
+//!   until [`SimFleet::stop`] or drop; [`SimFleet::start_temp`] puts them in a directory of
+//!   its own, removed when the fleet stops (for tests, doctests and examples). [`SimFleet::host_root`] is where a host's SFTP
 //!   files live; [`SimFleet::connections_accepted`] and [`SimFleet::tunnels_opened`]
 //!   count each host's connections and bastion tunnels.
 //! - [`SimHost`]: one host's index, name and address.
