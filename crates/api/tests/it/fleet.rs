@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use fleetsh::{ErrorKind, FleetError, HostTarget, PutPlan, Report};
+use fleetsh::{ErrorKind, FleetError, HostTarget, Job, PutPlan, Report};
 use fleetsh_sim::{Fault, SimConfig, SimFleet};
 
 use crate::openssh::{job, sshd};
@@ -429,4 +429,32 @@ fn sim_dropping_the_fleet_lets_a_running_job_finish() {
     eventually("every host is disconnected", || {
         (0..5).all(|i| f.sim.connections_open(i) == 0)
     });
+}
+
+#[test]
+fn sim_a_one_off_connect_only_run_checks_reachability_and_disconnects() {
+    let (f, engine) = faulty(5, vec![(Fault::AuthFail, 20.0)]);
+    let mut targets = f.targets();
+    targets.push(closed_port());
+    let report = engine.run(targets, Job::connect_only()).unwrap().join();
+    assert_eq!(report.results.len(), 6);
+    for r in &report.results {
+        assert!(r.connect_only && r.exit_code.is_none(), "{r:?}");
+        let want = match f.sim.fault_of(r.index) {
+            _ if r.index == 5 => Some(ErrorKind::Connect),
+            Some(Fault::AuthFail) => Some(ErrorKind::Auth),
+            _ => None,
+        };
+        assert_eq!(r.error.as_ref().map(|e| e.kind), want, "{r:?}");
+        assert_eq!(r.is_ok(), want.is_none());
+    }
+    assert_eq!(report.ok_count(), 4);
+    eventually("every host is disconnected", || {
+        (0..5).all(|i| f.sim.connections_open(i) == 0)
+    });
+    // Commands only: a connect-only job takes no command settings.
+    let mut bad = Job::connect_only();
+    bad.pty = true;
+    let e = engine.run(f.targets(), bad).unwrap_err();
+    assert!(e.to_string().contains("pty"), "{e}");
 }
