@@ -224,7 +224,7 @@ impl ConnectedFleet {
     /// A host that connected is OK ([`HostResult::is_ok`](crate::HostResult::is_ok), with
     /// [`HostResult::connect_only`](crate::HostResult::connect_only) set and no exit status),
     /// its connection kept for the next jobs; a host that did not has the typed error of its
-    /// failure (`connect`, `connect_timeout`, `handshake`, `auth`, `host_key`, ...) and its
+    /// failure (`connect`, `connect_timeout`, `handshake`, `auth`, `hostkey`, ...) and its
     /// timings. A host whose connection is already kept reports OK without connecting again
     /// (its timings show no connect phase). The engine's connect timeout applies
     /// ([`EngineBuilder::connect_timeout`](crate::EngineBuilder::connect_timeout), else the
