@@ -535,8 +535,9 @@ impl Engine {
     /// Starts shard threads that keep `hosts`' connections open between runs: the returned
     /// [`ConnectedFleet`] runs several jobs in turn on the same authenticated connections, one
     /// channel per command, as parallel-ssh's client does between `run_command` calls.
-    /// Connections are made by the first run that reaches a host and kept; a kept connection
-    /// found closed is re-established once before the host is failed.
+    /// Connections are made by the first run that reaches a host and kept, or at once by
+    /// [`ConnectedFleet::connect_all`]; a kept connection found closed is re-established once
+    /// before the host is failed.
     pub fn connect(
         &self,
         hosts: impl IntoIterator<Item = HostTarget>,
@@ -546,12 +547,12 @@ impl Engine {
             return Err(fleetsh_core::Error::NoHosts.into());
         }
         let pool = Pool::start(targets.len(), &self.shard)?;
-        Ok(ConnectedFleet {
-            engine: self.clone(),
+        Ok(ConnectedFleet::new(
+            self.clone(),
             targets,
-            pool: Arc::new(pool),
-            jumps: self.jumps(),
-        })
+            pool,
+            self.jumps(),
+        ))
     }
 
     /// Bastion connections for a run or a connected fleet (nothing starts without jump hosts).
@@ -569,6 +570,20 @@ impl Engine {
         starter: Starter,
         jumps: Arc<Jumps>,
     ) -> Result<RunHandle, Error> {
+        let all: Vec<usize> = (0..targets.len()).collect();
+        self.start_run_on(targets, &all, job, starter, jumps)
+    }
+
+    /// Starts `job` on the hosts `subset` (indices into `targets`, each at most once; results
+    /// carry these indices).
+    pub(crate) fn start_run_on(
+        &self,
+        targets: Arc<[HostTarget]>,
+        subset: &[usize],
+        job: Job,
+        starter: Starter,
+        jumps: Arc<Jumps>,
+    ) -> Result<RunHandle, Error> {
         let mut job = job;
         if let Some(t) = self.connect_timeout {
             job.connect_timeout = t;
@@ -578,10 +593,9 @@ impl Engine {
             Some(r) => Some(r.plans(&targets, job.connect_timeout)?),
             None => None,
         };
-        let n = targets.len();
+        let n = subset.len();
         let size = self.run.batch.map_or(n, |b| b.ceil_of(n)).max(1);
-        let all: Vec<usize> = (0..n).collect();
-        let batches = all.chunks(size).map(Arc::from).collect();
+        let batches = subset.chunks(size).map(Arc::from).collect();
         let parts = RunParts {
             targets,
             job: Arc::new(job),

@@ -40,7 +40,7 @@ pub mod resolve;
 mod run;
 
 pub use engine::{Engine, EngineBuilder, KexGuesses};
-pub use fleet::ConnectedFleet;
+pub use fleet::{ConnectedFleet, FleetError};
 pub use fleetsh_core::config::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_FANOUT, DEFAULT_OUTPUT_CAP};
 pub use fleetsh_core::{Action, GetPlan, PutPlan, TransferStats, transfer};
 pub use fleetsh_core::{
@@ -65,6 +65,10 @@ pub enum Error {
     /// Keys, known_hosts, shard start-up.
     #[error(transparent)]
     Engine(#[from] fleetsh_shard::Error),
+    /// A selection of a connected fleet's hosts that cannot be used (unknown or removed
+    /// host, a host twice, no host).
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
 }
 
 #[cfg(test)]
@@ -84,5 +88,7 @@ mod send_sync {
         is_send_sync::<Error>();
         is_send::<RunHandle>();
         is_send::<EventStream>();
+        is_send_sync::<ConnectedFleet>();
+        is_send_sync::<FleetError>();
     }
 }

@@ -114,6 +114,8 @@ impl RunHandle {
         starter: Starter,
     ) -> Result<Self, fleetsh_shard::Error> {
         let n = parts.targets.len();
+        // A connected fleet's job may run on a part of its hosts: only those get a result.
+        let running = batches.iter().map(|b| b.len()).sum();
         let first = batches.pop_front().unwrap_or_else(|| Arc::from(Vec::new()));
         let exec = starter.start(&parts, first.clone())?;
         let max_shards = exec.shards();
@@ -124,7 +126,7 @@ impl RunHandle {
             merger: Merger {
                 targets: parts.targets.clone(),
                 results: vec![None; n],
-                remaining: n,
+                remaining: running,
                 pending: VecDeque::new(),
                 finalized: false,
             },
@@ -208,7 +210,11 @@ impl RunHandle {
         }
     }
 
-    /// The run's hosts, in order; events name hosts by their index here.
+    /// The run's hosts, in order; events name hosts by their index here. For a job on a
+    /// [`ConnectedFleet`](crate::ConnectedFleet) this is the fleet's whole host table
+    /// ([`ConnectedFleet::hosts`](crate::ConnectedFleet::hosts)) when the job started, of
+    /// which the job may run only a part ([`ConnectedFleet::run_on`](crate::ConnectedFleet::run_on),
+    /// removed hosts): only those hosts get a result.
     pub fn hosts(&self) -> &[HostTarget] {
         &self.merger.targets
     }
@@ -383,7 +389,11 @@ impl Canceller {
 /// The end of a run: exactly one result per host, in host order.
 #[derive(Debug, Clone)]
 pub struct Report {
-    /// One result per host, indexed like the run's host list.
+    /// One result per host of the run, in index order. For [`Engine::run`](crate::Engine::run)
+    /// and a whole connected fleet, `results[i]` is host `i` of the run's host list; a job on
+    /// a part of a connected fleet ([`ConnectedFleet::run_on`](crate::ConnectedFleet::run_on),
+    /// a fleet with removed hosts) has results for its hosts only: use each result's
+    /// [`index`](HostResult::index), the host's fleet index.
     pub results: Vec<Arc<HostResult>>,
     /// Wall time from the start of the run to the last result.
     pub wall: Duration,

@@ -211,6 +211,15 @@ impl Job {
         }
     }
 
+    /// A job that only connects and authenticates to every host and runs nothing
+    /// ([`Action::Connect`](crate::Action::Connect)).
+    pub fn connect_only() -> Self {
+        Job {
+            action: crate::Action::Connect,
+            ..Job::new("")
+        }
+    }
+
     /// Checks that the limits can work.
     pub fn validate(&self) -> Result<(), Error> {
         if self.action == crate::Action::Exec && self.command.is_empty() {
@@ -234,7 +243,8 @@ impl Job {
             if let Some(setting) = what {
                 return Err(Error::InvalidSetting {
                     setting,
-                    reason: "applies to commands only, not to file transfers".into(),
+                    reason: "applies to commands only, not to file transfers or connect-only jobs"
+                        .into(),
                 });
             }
         }

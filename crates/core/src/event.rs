@@ -184,6 +184,9 @@ pub struct HostResult {
     pub attempts: u32,
     /// For file transfers: files and bytes moved (also when the host later failed).
     pub transfer: Option<crate::TransferStats>,
+    /// The job only connected and authenticated ([`Action::Connect`](crate::Action::Connect)):
+    /// no command ran, so there is no exit status, and without an error the host is OK.
+    pub connect_only: bool,
 }
 
 impl HostResult {
@@ -201,6 +204,7 @@ impl HostResult {
             timings: Timings::default(),
             attempts: 0,
             transfer: None,
+            connect_only: false,
         }
     }
 
@@ -213,14 +217,15 @@ impl HostResult {
             return Outcome::Signal(sig.clone());
         }
         match self.exit_code {
-            None if self.transfer.is_some() => Outcome::Ok,
+            None if self.transfer.is_some() || self.connect_only => Outcome::Ok,
             Some(0) => Outcome::Ok,
             Some(code) => Outcome::Exit(code),
             None => Outcome::Failed(ErrorKind::Disconnected),
         }
     }
 
-    /// True when the command ran and exited 0.
+    /// True when the command ran and exited 0 (for a transfer: it completed; for a
+    /// connect-only job: the host connected and authenticated).
     pub fn is_ok(&self) -> bool {
         self.outcome() == Outcome::Ok
     }
@@ -229,7 +234,7 @@ impl HostResult {
 /// A coarse classification of a [`HostResult`], for summaries and exit statuses.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Outcome {
-    /// The command exited 0.
+    /// The command exited 0 (a transfer completed; a connect-only job connected).
     Ok,
     /// The command exited with this non-zero status.
     Exit(u32),

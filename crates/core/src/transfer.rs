@@ -34,6 +34,12 @@ pub enum Action {
     Put(Arc<PutPlan>),
     /// Download files over SFTP.
     Get(Arc<GetPlan>),
+    /// Only connect and authenticate (host-key check included); run nothing. A connected
+    /// fleet keeps the connection for its next jobs (`ConnectedFleet::connect_all`); a
+    /// one-off run disconnects again, so it checks that every host is reachable. The
+    /// result of a host that connected is OK with no exit status
+    /// ([`HostResult::connect_only`](crate::HostResult::connect_only)).
+    Connect,
 }
 
 /// The content of one local file, read once and shared by every host's upload (a cheap,

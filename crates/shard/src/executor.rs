@@ -606,8 +606,10 @@ impl std::fmt::Debug for ConnCache {
 }
 
 /// Long-lived shard threads for a connected fleet: each keeps the authenticated connections
-/// of its hosts (host `i` always on shard `i % shards`) between runs, and runs one job at a
-/// time (jobs sent while one runs wait their turn). Dropping the pool disconnects every kept
+/// of its hosts (host `i` always on shard `i % shards`, for any `i`: hosts added later get
+/// higher indices and spread over the same threads) between runs, and runs one job at a
+/// time (jobs sent while one runs wait their turn). [`Pool::forget`] disconnects hosts that
+/// left the fleet, in turn with the jobs. Dropping the pool disconnects every kept
 /// connection and joins the threads.
 #[derive(Debug)]
 pub struct Pool {
@@ -617,8 +619,17 @@ pub struct Pool {
 
 #[derive(Debug)]
 struct Worker {
-    tx: Option<tokio::sync::mpsc::UnboundedSender<(Shard, Sender<bool>)>>,
+    tx: Option<tokio::sync::mpsc::UnboundedSender<Work>>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// What a pool thread is asked to do, in the order asked.
+#[derive(Debug)]
+enum Work {
+    /// Run its share of a job, then say it is done (and whether it panicked).
+    Job(Shard, Sender<bool>),
+    /// Disconnect the kept connections of these hosts (they left the fleet).
+    Forget(Vec<usize>),
 }
 
 impl std::fmt::Debug for Shard {
@@ -686,7 +697,7 @@ impl Pool {
             let (done_tx, done_rx) = crossbeam_channel::bounded(1);
             let sent =
                 w.tx.as_ref()
-                    .is_some_and(|t| t.send((shard, done_tx)).is_ok());
+                    .is_some_and(|t| t.send(Work::Job(shard, done_tx)).is_ok());
             if !sent {
                 run.cancel.cancel();
                 return Err(Error::ShardStart {
@@ -702,6 +713,27 @@ impl Pool {
             waiters,
             shards,
         })
+    }
+    /// Disconnects the kept connections of the hosts `indices` (they left the fleet). Returns
+    /// at once: each thread does it after the jobs already sent to it, so a job that already
+    /// started on one of these hosts finishes there first; jobs sent afterwards must not
+    /// include them (a host run again would be connected anew).
+    pub fn forget(&self, indices: &[usize]) {
+        let shards = self.workers.len();
+        for (i, w) in self.workers.iter().enumerate() {
+            let mine: Vec<usize> = indices
+                .iter()
+                .copied()
+                .filter(|&h| shard_of(h, shards) == i)
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            // A thread that has exited has dropped its connections already.
+            if let Some(t) = &w.tx {
+                let _ = t.send(Work::Forget(mine));
+            }
+        }
     }
 }
 
@@ -734,7 +766,7 @@ fn pool_thread(
     index: usize,
     core: Option<core_affinity::CoreId>,
     ready: Sender<Result<(), String>>,
-    mut work: tokio::sync::mpsc::UnboundedReceiver<(Shard, Sender<bool>)>,
+    mut work: tokio::sync::mpsc::UnboundedReceiver<Work>,
 ) {
     use futures_util::FutureExt;
     if let Some(core) = core
@@ -758,7 +790,18 @@ fn pool_thread(
         // unread between jobs could fill its channel queue and, through a shared bastion,
         // stall every tunnel of that bastion.
         let stop = rt.block_on(async {
-            while let Some((mut shard, done)) = work.recv().await {
+            while let Some(next) = work.recv().await {
+                let (mut shard, done) = match next {
+                    Work::Job(shard, done) => (shard, done),
+                    Work::Forget(hosts) => {
+                        let gone: Vec<_> = {
+                            let mut kept = cache.lock();
+                            hosts.iter().filter_map(|h| kept.remove(h)).collect()
+                        };
+                        say_goodbye_all(gone).await;
+                        continue;
+                    }
+                };
                 shard.cache = Some(cache.clone());
                 let notify = shard.sink.notify.clone();
                 let run = std::panic::AssertUnwindSafe(shard.run())
@@ -796,14 +839,20 @@ fn pool_thread(
     }
     // The fleet is closed: say goodbye to every server, briefly.
     let kept: Vec<_> = cache.lock().drain().map(|(_, c)| c).collect();
-    rt.block_on(async {
-        let bye = kept.iter().map(crate::transport::say_goodbye);
-        let _ = tokio::time::timeout(
-            std::time::Duration::from_secs(2),
-            futures_util::future::join_all(bye),
-        )
-        .await;
-    });
+    rt.block_on(say_goodbye_all(kept));
+}
+
+/// Disconnects `conns`, telling each server goodbye (given 2 s in all), then drops them.
+async fn say_goodbye_all(conns: Vec<crate::transport::Connection>) {
+    if conns.is_empty() {
+        return;
+    }
+    let bye = conns.iter().map(crate::transport::say_goodbye);
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        futures_util::future::join_all(bye),
+    )
+    .await;
 }
 
 #[allow(clippy::panic)]

@@ -141,9 +141,9 @@ pub(crate) async fn run_transfer(
         match &job.action {
             Action::Put(plan) => put(&sftp, plan, &progress).await,
             Action::Get(plan) => get(&sftp, plan, typed, &progress).await,
-            Action::Exec => Err(HostError::new(
+            Action::Exec | Action::Connect => Err(HostError::new(
                 ErrorKind::Internal,
-                "a command job reached the transfer code",
+                "a command or connect-only job reached the transfer code",
             )),
         }
     };

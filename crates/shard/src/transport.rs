@@ -301,6 +301,8 @@ async fn act(
 ) {
     match &ctx.job.action {
         fleetsh_core::Action::Exec => run_command(ctx, profile, handle, result, start).await,
+        // Connected and authenticated: nothing more to do.
+        fleetsh_core::Action::Connect => {}
         // Boxed: the transfer's larger state is not part of every host's task.
         _ => Box::pin(crate::sftp::run_transfer(ctx, handle, result, start, typed)).await,
     }
@@ -480,6 +482,7 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
         HostError::new(ErrorKind::Internal, "not run"),
     );
     result.error = None;
+    result.connect_only = job.action == fleetsh_core::Action::Connect;
     // Where to connect: `HostName`, else the host as typed.
     let address = HostTarget {
         host: plan.hostname.clone().unwrap_or_else(|| target.host.clone()),

@@ -372,6 +372,18 @@ impl SimFleet {
             .map_or(0, |c| c.accepted.load(Ordering::Relaxed))
     }
 
+    /// How many of the TCP connections host `index`'s listener accepted are still open
+    /// (accepted, and the server's side of the connection not yet ended); 0 for no such
+    /// host. A connection the client closes counts as closed once the server has seen it
+    /// close, shortly after.
+    pub fn connections_open(&self, index: usize) -> u64 {
+        self.counters.get(index).map_or(0, |c| {
+            // `closed` first: a connection accepted in between can only add to the count.
+            let closed = c.closed.load(Ordering::Relaxed);
+            c.accepted.load(Ordering::Relaxed).saturating_sub(closed)
+        })
+    }
+
     /// How many `direct-tcpip` channels host `index` has opened as a bastion so far
     /// (accepted and connected to their target; refused ones do not count); 0 for no
     /// such host.

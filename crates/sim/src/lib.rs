@@ -15,9 +15,11 @@
 //! - [`SimFleet`]: [`SimFleet::start`] binds every listener and writes the state files
 //!   (`hosts`, `known_hosts`, `id_ed25519`, and `known_hosts_ca` with a host CA); the fleet serves on its own runtime and threads
 //!   until [`SimFleet::stop`] or drop; [`SimFleet::start_temp`] puts them in a directory of
-//!   its own, removed when the fleet stops (for tests, doctests and examples). [`SimFleet::host_root`] is where a host's SFTP
-//!   files live; [`SimFleet::connections_accepted`] and [`SimFleet::tunnels_opened`]
-//!   count each host's connections and bastion tunnels.
+//!   its own, removed when the fleet stops (for tests, doctests and examples).
+//!   [`SimFleet::host_root`] is where a host's SFTP files live;
+//!   [`SimFleet::connections_accepted`], [`SimFleet::connections_open`] and
+//!   [`SimFleet::tunnels_opened`] count each host's connections (all, and those still
+//!   open) and bastion tunnels.
 //! - [`SimHost`]: one host's index, name and address.
 //! - [`SimError`]: why a fleet could not start (or a fault spec is bad).
 //! - [`Fault`], [`parse_faults`]: hosts that misbehave on purpose.

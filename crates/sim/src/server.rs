@@ -102,6 +102,17 @@ pub(crate) struct HostCounters {
     pub(crate) accepted: AtomicU64,
     /// `direct-tcpip` channels opened through the host (accepted and connected).
     pub(crate) tunnels: AtomicU64,
+    /// Accepted TCP connections the host's server has since closed (or seen closed).
+    pub(crate) closed: AtomicU64,
+}
+
+/// Counts its connection as closed when dropped (at the end of the connection's task).
+struct Open(Arc<HostCounters>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.closed.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// What all hosts share.
@@ -162,22 +173,31 @@ pub(crate) async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 host.counters.accepted.fetch_add(1, Ordering::Relaxed);
+                let open = Open(host.counters.clone());
                 if let Err(e) = stream.set_nodelay(true) {
                     tracing::debug!(host = %host.shell.name, %peer, "set_nodelay failed: {e}");
                 }
                 match host.behaviour.fault {
                     // Closed before a single byte is sent.
-                    Some(Fault::Refuse) => drop(stream),
+                    Some(Fault::Refuse) => drop((stream, open)),
                     Some(Fault::Silent) => {
-                        tokio::spawn(silent(stream, lifeline.clone()));
+                        let lifeline = lifeline.clone();
+                        tokio::spawn(async move {
+                            silent(stream, lifeline).await;
+                            drop(open);
+                        });
                     }
                     _ => {
-                        tokio::spawn(serve_connection(
+                        let served = serve_connection(
                             host.clone(),
                             shared.clone(),
                             stream,
                             lifeline.clone(),
-                        ));
+                        );
+                        tokio::spawn(async move {
+                            served.await;
+                            drop(open);
+                        });
                     }
                 }
             }

@@ -31,6 +31,11 @@ pub(crate) fn fleet(count: usize, seed: u64, password: Option<&str>) -> Fleet {
 }
 
 impl Fleet {
+    /// A fleet already started in `dir` (kept as long as the fleet).
+    pub(crate) fn new(sim: SimFleet, dir: tempfile::TempDir) -> Fleet {
+        Fleet { sim, _dir: dir }
+    }
+
     pub(crate) fn targets(&self) -> Vec<HostTarget> {
         self.sim
             .hosts()
