@@ -483,6 +483,11 @@ fn optimization_barrier(dst: *mut u8, size: usize) {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "tests: a panic is a failed test"
+)]
 mod test {
     use super::{CryptoVec, checked_capacity};
 

@@ -572,8 +572,8 @@ pub struct PendingChannelOpen {
 /// A handle passed to channel-open callbacks that the handler uses to
 /// accept or reject the incoming channel request.
 ///
-/// Dropping the handle without calling [`accept`](ChannelOpenHandle::accept) or
-/// [`reject`](ChannelOpenHandle::reject) automatically sends an
+/// Dropping the handle without calling [`accept`](ChannelOpenHandleInner::accept) or
+/// [`reject`](ChannelOpenHandleInner::reject) automatically sends an
 /// `AdministrativelyProhibited` rejection.
 pub struct ChannelOpenHandleInner<M: Send> {
     sender: tokio::sync::mpsc::UnboundedSender<M>,

@@ -215,10 +215,10 @@ impl ClientKex {
                 // uses it): wait for its reply. Wrong (the server ignores it): forget it and
                 // send the packet for the negotiated algorithm, as without a guess.
                 let guess = self.guess.take();
-                if let Some(hint) = &self.config.kex_guess {
-                    if !self.cause.is_rekey() {
-                        hint.record(guess.is_some(), names.firsts_match);
-                    }
+                if let Some(hint) = &self.config.kex_guess
+                    && !self.cause.is_rekey()
+                {
+                    hint.record(guess.is_some(), names.firsts_match);
                 }
                 if let Some(guess) = guess {
                     let (name, kex) = *guess;

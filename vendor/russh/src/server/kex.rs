@@ -144,16 +144,15 @@ impl ServerKex {
             ServerKexState::WaitingForGexRequest { names, .. }
             | ServerKexState::WaitingForDhInit { names, .. },
         ) = (&input, &mut self.state)
+            && names.ignore_guessed
         {
-            if names.ignore_guessed {
-                debug!("ignoring guessed kex");
-                names.ignore_guessed = false;
-                names.guessed_ignored = true;
-                return Ok(KexProgress::NeedsReply {
-                    kex: self,
-                    reset_seqn: false,
-                });
-            }
+            debug!("ignoring guessed kex");
+            names.ignore_guessed = false;
+            names.guessed_ignored = true;
+            return Ok(KexProgress::NeedsReply {
+                kex: self,
+                reset_seqn: false,
+            });
         }
         match self.state {
             ServerKexState::Created => {

@@ -859,7 +859,7 @@ pub trait Handler: Sized {
     /// of built-in standard groups and is not really taking advantage of the security
     /// offered by these kex methods.
     ///
-    /// See https://datatracker.ietf.org/doc/html/rfc4419#section-3
+    /// See <https://datatracker.ietf.org/doc/html/rfc4419#section-3>
     #[allow(unused_variables)]
     fn lookup_dh_gex_group(
         &mut self,

@@ -102,7 +102,7 @@ pub const DH_GROUP14: DhGroup = DhGroup {
     // exp_size: 256,
 };
 
-/// https://www.ietf.org/rfc/rfc3526.txt
+/// <https://www.ietf.org/rfc/rfc3526.txt>
 pub const DH_GROUP15: DhGroup = DhGroup {
     prime: DhGroupUInt::new(
         hex!(
@@ -164,7 +164,7 @@ pub const DH_GROUP16: DhGroup = DhGroup {
     // exp_size: 512,
 };
 
-/// https://www.ietf.org/rfc/rfc3526.txt
+/// <https://www.ietf.org/rfc/rfc3526.txt>
 pub const DH_GROUP17: DhGroup = DhGroup {
     prime: DhGroupUInt::new(
         hex!(
@@ -204,7 +204,7 @@ pub const DH_GROUP17: DhGroup = DhGroup {
     generator: DhGroupUInt::new(&[2]),
 };
 
-/// https://www.ietf.org/rfc/rfc3526.txt
+/// <https://www.ietf.org/rfc/rfc3526.txt>
 pub const DH_GROUP18: DhGroup = DhGroup {
     prime: DhGroupUInt::new(
         hex!(

@@ -26,7 +26,7 @@ pub struct AgentClient<S: AgentStream> {
 }
 
 impl<S: AgentStream + Send + Unpin> AgentClient<S> {
-    /// Wraps the internal stream in a Box<dyn _>, allowing different client
+    /// Wraps the internal stream in a `Box<dyn _>`, allowing different client
     /// implementations to have the same type
     pub fn dynamic<'a>(self) -> AgentClient<Box<dyn AgentStream + Send + Unpin + 'a>>
     where
