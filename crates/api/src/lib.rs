@@ -36,6 +36,7 @@
 
 mod engine;
 mod fleet;
+mod per_host;
 pub mod resolve;
 mod run;
 
@@ -45,7 +46,8 @@ pub use fleetsh_core::config::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_FANOUT, DEFAULT_
 pub use fleetsh_core::{Action, GetPlan, PutPlan, TransferStats, transfer};
 pub use fleetsh_core::{
     Amount, Cipher, ErrorKind, Event, FileConfig, HostError, HostKeyCheck, HostList, HostResult,
-    HostTarget, Job, Kex, Outcome, RunConfig, StdinData, StreamKind, Sudo, Timings, hosts,
+    HostTarget, Job, Kex, Outcome, PerHost, PerHostFn, RunConfig, StdinData, StreamKind, Sudo,
+    Timings, hosts,
 };
 pub use fleetsh_core::{Groups, SshConfig, clock, config, fold, groups, ssh_config};
 pub use fleetsh_shard::Secret;
@@ -84,5 +86,6 @@ mod send_sync {
         is_send_sync::<Error>();
         is_send::<RunHandle>();
         is_send::<EventStream>();
+        is_send_sync::<Job>();
     }
 }

@@ -1,0 +1,244 @@
+//! Jobs as embedders build them, against the simulated fleet: literal commands and explicit
+//! templates, per-host commands (function, map, list) and the idle timeout.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use fleetsh::{ErrorKind, HostResult, HostTarget, Job};
+
+use crate::engine::fleet;
+
+fn limits(job: Job) -> Job {
+    job.connect_timeout(Duration::from_secs(20))
+}
+
+fn stdout(r: &HostResult) -> String {
+    String::from_utf8_lossy(&r.stdout).into_owned()
+}
+
+#[test]
+fn a_plain_command_is_sent_literally_braces_and_all() {
+    let f = fleet(3, 101, None);
+    let engine = f.engine(2).build().unwrap();
+    let report = engine
+        .run(
+            f.targets(),
+            limits(Job::new("echo '{index}' {host} {{.Names}}")),
+        )
+        .unwrap()
+        .join();
+    assert_eq!(report.results.len(), 3);
+    for r in &report.results {
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(stdout(r), "{index} {host} {{.Names}}\n");
+    }
+}
+
+#[test]
+fn a_template_replaces_host_and_index_and_keeps_other_braces() {
+    let f = fleet(4, 102, None);
+    let engine = f.engine(2).build().unwrap();
+    let report = engine
+        .run(
+            f.targets(),
+            limits(Job::template("echo {host} {index} {} ${X}x")),
+        )
+        .unwrap()
+        .join();
+    for r in &report.results {
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(stdout(r), format!("{} {} {{}} x\n", r.target.host, r.index));
+    }
+}
+
+#[test]
+fn a_per_host_function_gets_each_host_with_its_user_port_and_index() {
+    let f = fleet(5, 103, None);
+    let engine = f.engine(3).build().unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let job = Job::per_host(move |t: &HostTarget, i: usize| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        format!(
+            "echo {} {} {} {i}",
+            t.host,
+            t.user.as_deref().unwrap_or("?"),
+            t.port.unwrap_or(0)
+        )
+    });
+    assert_eq!(format!("{job:?}").matches("<per-host closure>").count(), 1);
+    let report = engine.run(f.targets(), limits(job)).unwrap().join();
+    assert_eq!(calls.load(Ordering::SeqCst), 5, "called once per host");
+    for r in &report.results {
+        assert!(r.is_ok(), "{r:?}");
+        let port = f.targets()[r.index].port.unwrap();
+        assert_eq!(
+            stdout(r),
+            format!("{} tester {port} {}\n", r.target.host, r.index)
+        );
+    }
+}
+
+#[test]
+fn a_per_host_map_gives_each_host_its_command() {
+    let f = fleet(4, 104, None);
+    let engine = f.engine(2).build().unwrap();
+    let targets = f.targets();
+    // Keyed by the host as written (with its port) for some, by the bare name for others.
+    let map: HashMap<String, String> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let key = if i % 2 == 0 {
+                t.to_string()
+            } else {
+                t.host.clone()
+            };
+            (key, format!("echo mapped {i}"))
+        })
+        .collect();
+    let report = engine
+        .run(targets, limits(Job::per_host_map(map)))
+        .unwrap()
+        .join();
+    for r in &report.results {
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(stdout(r), format!("mapped {}\n", r.index));
+    }
+}
+
+#[test]
+fn a_host_the_map_misses_stops_the_run_before_anything_connects() {
+    let f = fleet(3, 105, None);
+    let engine = f.engine(1).build().unwrap();
+    let targets = f.targets();
+    let missing = targets[2].clone();
+    let map = [
+        (targets[0].to_string(), "echo a".to_string()),
+        (targets[1].host.clone(), "echo b".to_string()),
+    ];
+    let err = engine
+        .run(targets, limits(Job::per_host_map(map)))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&missing.to_string()) && err.contains("index 2"),
+        "{err}"
+    );
+    for i in 0..3 {
+        assert_eq!(f.sim.connections_accepted(i), 0, "host {i} was contacted");
+    }
+}
+
+#[test]
+fn a_per_host_list_must_have_one_command_per_host() {
+    let f = fleet(3, 106, None);
+    let engine = f.engine(1).build().unwrap();
+    let err = engine
+        .run(
+            f.targets(),
+            limits(Job::per_host_list(["echo 0", "echo 1"])),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("2 commands for 3 hosts"), "{err}");
+    let report = engine
+        .run(
+            f.targets(),
+            limits(Job::per_host_list(["echo 0", "echo 1", "exit 7"])),
+        )
+        .unwrap()
+        .join();
+    assert_eq!(stdout(&report.results[1]), "1\n");
+    assert_eq!(report.results[2].exit_code, Some(7));
+}
+
+#[test]
+fn per_host_commands_run_on_a_connected_fleet_job_after_job() {
+    let f = fleet(4, 107, None);
+    let engine = f.engine(2).build().unwrap();
+    let connected = engine.connect(f.targets()).unwrap();
+    for round in 0..2 {
+        let job = Job::per_host(move |_: &HostTarget, i: usize| format!("echo {round}-{i}"));
+        let report = connected.run(limits(job)).unwrap().join();
+        for r in &report.results {
+            assert!(r.is_ok(), "{r:?}");
+            assert_eq!(stdout(r), format!("{round}-{}\n", r.index));
+        }
+    }
+}
+
+#[test]
+fn a_per_host_command_goes_through_sudo_as_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = fleetsh_sim::SimFleet::start(fleetsh_sim::SimConfig {
+        count: 2,
+        port: 0,
+        seed: 108,
+        state_dir: dir.path().to_path_buf(),
+        sudo_password: Some("sesame".into()),
+        ..fleetsh_sim::SimConfig::default()
+    })
+    .expect("the simulated fleet must start for this test");
+    let targets: Vec<HostTarget> = sim
+        .hosts()
+        .iter()
+        .map(|h| HostTarget::new(h.addr.ip().to_string()).with_port(h.addr.port()))
+        .collect();
+    let engine = fleetsh::Engine::builder()
+        .shards(1)
+        .user("tester")
+        .no_agent()
+        .identity_file(sim.client_key_file())
+        .known_hosts(sim.known_hosts_file())
+        .build()
+        .unwrap();
+    let job =
+        Job::per_host(|_: &HostTarget, i: usize| format!("echo {i}; whoami")).sudo(fleetsh::Sudo {
+            user: None,
+            password: Some(fleetsh::Secret::new("sesame")),
+        });
+    let report = engine.run(targets, limits(job)).unwrap().join();
+    for r in &report.results {
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(stdout(r), format!("{}\nroot\n", r.index));
+    }
+}
+
+#[test]
+fn the_idle_timeout_ends_a_silent_command_and_keeps_its_output() {
+    let f = fleet(3, 109, None);
+    let engine = f.engine(2).build().unwrap();
+    let job = limits(Job::new("echo first; echo oops >&2; sleep 60; echo never"))
+        .idle_timeout(Duration::from_secs(1));
+    let report = engine.run(f.targets(), job).unwrap().join();
+    for r in &report.results {
+        let e = r.error.as_ref().expect("the idle timeout ends the host");
+        assert_eq!(e.kind, ErrorKind::CommandTimeout, "{e}");
+        assert!(
+            e.message.contains("idle timeout") && e.message.contains("1s"),
+            "{e}"
+        );
+        assert_eq!(stdout(r), "first\n");
+        assert_eq!(String::from_utf8_lossy(&r.stderr), "oops\n");
+        assert!(r.timings.total < Duration::from_secs(30), "{r:?}");
+    }
+}
+
+#[test]
+fn the_idle_timeout_spares_a_command_that_keeps_talking() {
+    let f = fleet(2, 110, None);
+    let engine = f.engine(1).build().unwrap();
+    // Quiet for 1 s at a time, 4 s in all: longer than the idle timeout, never silent as long.
+    let job = limits(Job::new(
+        "echo 1; sleep 1; echo 2 >&2; sleep 1; echo 3; sleep 1; echo 4; sleep 1; echo 5",
+    ))
+    .idle_timeout(Duration::from_secs(3));
+    let report = engine.run(f.targets(), job).unwrap().join();
+    for r in &report.results {
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(stdout(r), "1\n3\n4\n5\n");
+    }
+}
