@@ -36,6 +36,7 @@
 
 mod engine;
 mod fleet;
+mod lines;
 mod per_host;
 pub mod resolve;
 mod run;
@@ -53,6 +54,7 @@ pub use fleetsh_core::{Groups, SshConfig, clock, config, fold, groups, ssh_confi
 pub use fleetsh_shard::Secret;
 pub use fleetsh_shard::auth::PassphrasePrompt;
 pub use fleetsh_shard::limits;
+pub use lines::{DEFAULT_MAX_LINE, Line, LineEnd, LineEvent, LineStream, Lines};
 pub use resolve::{HostSettings, Origin, Setting};
 pub use run::{Canceller, EventStream, Report, RunHandle};
 
@@ -86,6 +88,9 @@ mod send_sync {
         is_send_sync::<Error>();
         is_send::<RunHandle>();
         is_send::<EventStream>();
+        is_send::<Lines>();
+        is_send::<LineStream>();
+        is_send_sync::<LineEvent>();
         is_send_sync::<Job>();
     }
 }

@@ -1,12 +1,13 @@
 //! Jobs as embedders build them, against the simulated fleet: literal commands and explicit
-//! templates, per-host commands (function, map, list) and the idle timeout.
+//! templates, per-host commands (function, map, list), the idle timeout, and output by lines
+//! (blocking and async).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use fleetsh::{ErrorKind, HostResult, HostTarget, Job};
+use fleetsh::{ErrorKind, HostResult, HostTarget, Job, LineEnd, LineEvent, StreamKind};
 
 use crate::engine::fleet;
 
@@ -240,5 +241,163 @@ fn the_idle_timeout_spares_a_command_that_keeps_talking() {
     for r in &report.results {
         assert!(r.is_ok(), "{r:?}");
         assert_eq!(stdout(r), "1\n3\n4\n5\n");
+    }
+}
+
+/// What the line adapters delivered for one host.
+#[derive(Debug, Default)]
+struct Seen {
+    stdout: Vec<(String, LineEnd)>,
+    stderr: Vec<(String, LineEnd)>,
+    finished: bool,
+}
+
+/// Folds line events into per-host records, checking that no line of a host comes after its
+/// result and that each host finishes once.
+fn collect(events: impl IntoIterator<Item = LineEvent>, hosts: usize) -> Vec<Seen> {
+    let mut seen: Vec<Seen> = (0..hosts).map(|_| Seen::default()).collect();
+    for ev in events {
+        match ev {
+            LineEvent::Line(l) => {
+                let s = &mut seen[l.index];
+                assert!(!s.finished, "a line of host {} after its result", l.index);
+                let entry = (l.text().into_owned(), l.end);
+                match l.stream {
+                    StreamKind::Stdout => s.stdout.push(entry),
+                    StreamKind::Stderr => s.stderr.push(entry),
+                }
+            }
+            LineEvent::Finished(r) => {
+                let s = &mut seen[r.index];
+                assert!(!s.finished, "host {} finished twice", r.index);
+                assert!(r.is_ok(), "{r:?}");
+                s.finished = true;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    seen
+}
+
+/// Interleaved stdout and stderr, a line sent in two parts, and last lines without a newline.
+const CHATTY: &str = "echo o1; echo e1 >&2; echo -n o2-; sleep 0.2; echo part2; \
+    echo e2 >&2; echo o3; echo -n e-tail >&2; echo -n o-tail";
+
+fn check_chatty(seen: &[Seen]) {
+    use LineEnd::{Eof, Newline};
+    let line = |s: &str, e: LineEnd| (s.to_string(), e);
+    for (i, s) in seen.iter().enumerate() {
+        assert!(s.finished, "host {i} has no result");
+        assert_eq!(
+            s.stdout,
+            [
+                line("o1", Newline),
+                line("o2-part2", Newline),
+                line("o3", Newline),
+                line("o-tail", Eof)
+            ],
+            "host {i}"
+        );
+        assert_eq!(
+            s.stderr,
+            [
+                line("e1", Newline),
+                line("e2", Newline),
+                line("e-tail", Eof)
+            ],
+            "host {i}"
+        );
+    }
+}
+
+#[test]
+fn lines_arrive_whole_in_order_per_host_and_stream_then_the_result() {
+    let f = fleet(6, 111, None);
+    let engine = f.engine(3).build().unwrap();
+    let handle = engine
+        .run(f.targets(), limits(Job::new(CHATTY).stream_output(true)))
+        .unwrap();
+    let lines = handle.lines();
+    assert_eq!(lines.hosts().len(), 6);
+    check_chatty(&collect(lines, 6));
+}
+
+#[test]
+fn lines_come_from_results_when_output_is_not_streamed() {
+    let f = fleet(4, 112, None);
+    let engine = f.engine(2).build().unwrap();
+    let handle = engine.run(f.targets(), limits(Job::new(CHATTY))).unwrap();
+    check_chatty(&collect(handle.lines(), 4));
+}
+
+#[test]
+fn async_lines_follow_the_same_rules() {
+    let f = fleet(5, 113, None);
+    let engine = f.engine(2).build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let events: Vec<LineEvent> = rt.block_on(async {
+        use futures_util::StreamExt;
+        let stream = engine
+            .run(f.targets(), limits(Job::new(CHATTY).stream_output(true)))
+            .unwrap()
+            .stream()
+            .lines();
+        stream.collect().await
+    });
+    check_chatty(&collect(events, 5));
+}
+
+#[test]
+fn lines_are_byte_exact_and_crlf_ends_a_line() {
+    let f = fleet(2, 114, None);
+    let engine = f.engine(1).build().unwrap();
+    let input = b"a\r\nb\xff\xfe\n\rc".to_vec();
+    let job = limits(Job::new("cat").stdin(input).stream_output(true));
+    let mut per_host: Vec<Vec<(Vec<u8>, LineEnd)>> = vec![Vec::new(); 2];
+    for ev in engine.run(f.targets(), job).unwrap().lines() {
+        if let LineEvent::Line(l) = ev {
+            assert_eq!(l.stream, StreamKind::Stdout);
+            per_host[l.index].push((l.bytes, l.end));
+        }
+    }
+    for lines in per_host {
+        assert_eq!(
+            lines,
+            [
+                (b"a".to_vec(), LineEnd::Newline),
+                (b"b\xff\xfe".to_vec(), LineEnd::Newline),
+                (b"\rc".to_vec(), LineEnd::Eof),
+            ]
+        );
+    }
+}
+
+#[test]
+fn a_line_without_end_is_handed_out_in_bounded_pieces() {
+    let f = fleet(2, 115, None);
+    let engine = f.engine(1).build().unwrap();
+    let job = limits(Job::new("head -c 200000 /dev/zero").stream_output(true));
+    let max = 65_536;
+    let lines = engine.run(f.targets(), job).unwrap().lines().max_line(max);
+    let mut sizes: Vec<Vec<(usize, LineEnd)>> = vec![Vec::new(); 2];
+    for ev in lines {
+        if let LineEvent::Line(l) = ev {
+            assert!(l.bytes.iter().all(|&b| b == 0));
+            sizes[l.index].push((l.bytes.len(), l.end));
+        }
+    }
+    for s in sizes {
+        assert_eq!(
+            s,
+            [
+                (max, LineEnd::Split),
+                (max, LineEnd::Split),
+                (max, LineEnd::Split),
+                (200_000 - 3 * max, LineEnd::Eof)
+            ]
+        );
     }
 }
