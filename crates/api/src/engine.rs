@@ -593,6 +593,7 @@ impl Engine {
             Some(r) => Some(r.plans(&targets, job.connect_timeout)?),
             None => None,
         };
+        crate::per_host::resolve(&mut job, &targets, subset, &self.settings, plans.as_ref())?;
         let n = subset.len();
         let size = self.run.batch.map_or(n, |b| b.ceil_of(n)).max(1);
         let batches = subset.chunks(size).map(Arc::from).collect();
@@ -634,10 +635,7 @@ impl Engine {
         plan: PutPlan,
         template: &Job,
     ) -> Result<RunHandle, Error> {
-        let job = Job {
-            action: Action::Put(Arc::new(plan)),
-            ..template.clone()
-        };
+        let job = template.clone().action(Action::Put(Arc::new(plan)));
         self.run(hosts, job)
     }
 
@@ -651,10 +649,7 @@ impl Engine {
         plan: GetPlan,
         template: &Job,
     ) -> Result<RunHandle, Error> {
-        let job = Job {
-            action: Action::Get(Arc::new(plan)),
-            ..template.clone()
-        };
+        let job = template.clone().action(Action::Get(Arc::new(plan)));
         self.run(hosts, job)
     }
 

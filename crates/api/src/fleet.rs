@@ -267,18 +267,12 @@ impl ConnectedFleet {
 
     /// Uploads `plan` to every host over the kept connections (see [`Engine::copy_to`]).
     pub fn copy_to(&self, plan: PutPlan, template: &Job) -> Result<RunHandle, Error> {
-        self.run(Job {
-            action: Action::Put(Arc::new(plan)),
-            ..template.clone()
-        })
+        self.run(template.clone().action(Action::Put(Arc::new(plan))))
     }
 
     /// Downloads `plan` from every host over the kept connections (see [`Engine::copy_from`]).
     pub fn copy_from(&self, plan: GetPlan, template: &Job) -> Result<RunHandle, Error> {
-        self.run(Job {
-            action: Action::Get(Arc::new(plan)),
-            ..template.clone()
-        })
+        self.run(template.clone().action(Action::Get(Arc::new(plan))))
     }
 
     /// Adds hosts to the fleet and returns the fleet index of each, in the order given.

@@ -36,6 +36,8 @@
 
 mod engine;
 mod fleet;
+mod lines;
+mod per_host;
 pub mod resolve;
 mod run;
 
@@ -45,12 +47,14 @@ pub use fleetsh_core::config::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_FANOUT, DEFAULT_
 pub use fleetsh_core::{Action, GetPlan, PutPlan, TransferStats, transfer};
 pub use fleetsh_core::{
     Amount, Cipher, ErrorKind, Event, FileConfig, HostError, HostKeyCheck, HostList, HostResult,
-    HostTarget, Job, Kex, Outcome, RunConfig, StdinData, StreamKind, Sudo, Timings, hosts,
+    HostTarget, Job, Kex, Outcome, PerHost, PerHostFn, RunConfig, StdinData, StreamKind, Sudo,
+    Timings, hosts,
 };
 pub use fleetsh_core::{Groups, SshConfig, clock, config, fold, groups, ssh_config};
 pub use fleetsh_shard::Secret;
 pub use fleetsh_shard::auth::PassphrasePrompt;
 pub use fleetsh_shard::limits;
+pub use lines::{DEFAULT_MAX_LINE, Line, LineEnd, LineEvent, LineStream, Lines};
 pub use resolve::{HostSettings, Origin, Setting};
 pub use run::{Canceller, EventStream, Report, RunHandle};
 
@@ -90,5 +94,9 @@ mod send_sync {
         is_send::<EventStream>();
         is_send_sync::<ConnectedFleet>();
         is_send_sync::<FleetError>();
+        is_send::<Lines>();
+        is_send::<LineStream>();
+        is_send_sync::<LineEvent>();
+        is_send_sync::<Job>();
     }
 }

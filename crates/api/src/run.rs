@@ -219,6 +219,11 @@ impl RunHandle {
         &self.merger.targets
     }
 
+    /// The job this run runs.
+    pub(crate) fn job(&self) -> &fleetsh_core::Job {
+        &self.parts.job
+    }
+
     /// Hosts without a result yet.
     pub fn remaining(&self) -> usize {
         self.merger.remaining
@@ -331,6 +336,11 @@ impl EventStream {
     /// The run's hosts.
     pub fn hosts(&self) -> &[HostTarget] {
         self.handle.hosts()
+    }
+
+    /// The job this run runs.
+    pub(crate) fn job(&self) -> &fleetsh_core::Job {
+        self.handle.job()
     }
 
     /// Consumes the rest of the stream and returns the report.

@@ -99,6 +99,10 @@ pub struct CommonArgs {
     /// Command timeout in seconds [default: none].
     #[arg(short = 'u', long = "command-timeout", value_name = "SECS")]
     pub command_timeout: Option<f64>,
+    /// Idle timeout in seconds: a host whose command sends no output for this long ends
+    /// `command_timeout` (the command is sent SIGTERM) [default: none].
+    #[arg(long = "idle-timeout", value_name = "SECS")]
+    pub idle_timeout: Option<f64>,
     /// Extra connection attempts after a connect or handshake failure.
     #[arg(long, value_name = "N")]
     pub retries: Option<u32>,
@@ -213,7 +217,11 @@ pub struct RunArgs {
     /// Set an environment variable on the channel (repeatable; the server must accept it).
     #[arg(long = "env", value_name = "K=V", value_parser = parse_env)]
     pub env: Vec<(String, String)>,
-    /// The command to run (after `--`).
+    /// Send COMMAND as it is: no `{host}`/`{index}` replacement.
+    #[arg(long)]
+    pub no_template: bool,
+    /// The command to run (after `--`); `{host}` and `{index}` in it are replaced per host
+    /// (the host name, shell-quoted when needed, and its position) unless --no-template.
     #[arg(last = true, required = true, num_args = 1.., value_name = "COMMAND")]
     pub command: Vec<String>,
 }

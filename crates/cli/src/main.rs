@@ -126,6 +126,9 @@ fn setup(a: &CommonArgs, port: Option<u16>) -> Result<Setup> {
     if let Some(v) = a.command_timeout {
         job.command_timeout = Some(secs("command-timeout", v).map_err(usage)?);
     }
+    if let Some(v) = a.idle_timeout {
+        job.idle_timeout = Some(secs("idle-timeout", v).map_err(usage)?);
+    }
     if let Some(v) = a.retries {
         job.retries = v;
     }
@@ -440,6 +443,8 @@ fn run(a: RunArgs) -> Result<ExitCode> {
         fleet,
     } = setup(&a.common, a.port)?;
     job.command = a.command.join(" ");
+    // As pdsh's `%h`, the command line is a template unless asked otherwise.
+    job.template = !a.no_template;
     if a.pty {
         job.pty = true;
     }
@@ -472,10 +477,9 @@ fn put(a: PutArgs) -> Result<ExitCode> {
     let plan =
         fleetsh::PutPlan::from_local(&locals, remote, a.recursive, a.preserve).map_err(usage)?;
     let s = setup(&a.common, a.port)?;
-    let job = Job {
-        action: fleetsh::Action::Put(std::sync::Arc::new(plan)),
-        ..s.job
-    };
+    let job = s
+        .job
+        .action(fleetsh::Action::Put(std::sync::Arc::new(plan)));
     job.validate().map_err(usage)?;
     execute(&a.common, &s.engine, s.hosts, job, s.fleet)
 }
@@ -492,21 +496,18 @@ fn get(a: GetArgs) -> Result<ExitCode> {
     )
     .map_err(usage)?;
     let s = setup(&a.common, a.port)?;
-    let job = Job {
-        action: fleetsh::Action::Get(std::sync::Arc::new(plan)),
-        ..s.job
-    };
+    let job = s
+        .job
+        .action(fleetsh::Action::Get(std::sync::Arc::new(plan)));
     job.validate().map_err(usage)?;
     execute(&a.common, &s.engine, s.hosts, job, s.fleet)
 }
 
 fn bench(a: BenchArgs) -> Result<ExitCode> {
     let s = setup(&a.common, a.port)?;
-    let job = Job {
-        command: a.command.clone(),
-        stream_output: false,
-        ..s.job
-    };
+    let mut job = s.job.stream_output(false);
+    job.command = a.command.clone();
+    job.template = true;
     job.validate().map_err(usage)?;
     let engine = s.engine;
     eprintln!(

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::{Error, Secret};
+use crate::{Error, HostTarget, Secret};
 
 /// fleetsh's configuration directory: `$XDG_CONFIG_HOME/fleetsh`, else `~/.config/fleetsh`.
 pub fn config_dir() -> Option<PathBuf> {
@@ -38,15 +38,55 @@ pub const DEFAULT_OUTPUT_CAP: usize = 1024 * 1024;
 /// Default delay between connection attempts of one host.
 pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(1);
 
-/// One command to run on every host, and its per-host limits.
+/// What to run on every host, and its per-host limits.
+///
+/// Build one with a constructor ([`Job::new`], [`Job::template`], [`Job::per_host`],
+/// [`Job::per_host_map`], [`Job::per_host_list`], [`Job::put`], [`Job::get`]) and the builder
+/// methods named after the fields ([`Job::command_timeout`], [`Job::retries`], ...). The
+/// fields stay public for reading and for setting in place; new fields may be added in any
+/// release, so the struct cannot be built with a literal outside this crate.
+///
+/// ```
+/// use std::time::Duration;
+/// use fleetsh_core::Job;
+///
+/// let job = Job::new("systemctl is-active nginx")
+///     .connect_timeout(Duration::from_secs(5))
+///     .command_timeout(Duration::from_secs(60))
+///     .idle_timeout(Duration::from_secs(20))
+///     .retries(2)
+///     .env("LC_ALL", "C");
+/// assert_eq!(job.retries, 2);
+/// assert!(job.validate().is_ok());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Job {
-    /// The command line, sent as the SSH exec request (the remote shell interprets it).
+    /// The command line, sent as the SSH exec request (the remote shell interprets it). Sent
+    /// as it is unless [`Job::template`] is set; ignored when [`Job::per_host`] is set.
     pub command: String,
+    /// Whether `command` is a template: `{host}` is replaced by each host's name
+    /// (shell-quoted when it holds anything but letters, digits and `._-:@%+=,/`) and
+    /// `{index}` by the host's position in the run's host list. Other braces are sent as
+    /// they are (`${VAR}`, `{}`, `{{.Names}}`); there is no escape for a literal `{host}`
+    /// (write it in a way the shell joins, like `'{'host}`). Default `false`: the command is
+    /// sent literally. See [`Job::template`].
+    pub template: bool,
+    /// A different command for each host (the function, map or list forms of
+    /// [`Job::per_host`], [`Job::per_host_map`], [`Job::per_host_list`]); `command` and
+    /// `template` are then not used.
+    pub per_host: Option<crate::PerHost>,
     /// Limit for TCP connect + SSH handshake + authentication, per attempt.
     pub connect_timeout: Duration,
     /// Limit for the command, from the exec request to the exit status. `None`: no limit.
     pub command_timeout: Option<Duration>,
+    /// Limit on a command's silence: a host whose command sends no output (stdout or
+    /// stderr) for this long, from the exec request or from its last output, ends with a
+    /// [`crate::ErrorKind::CommandTimeout`] error saying it was the idle timeout, keeping the
+    /// output received; its command is sent SIGTERM and its channel closed, as with
+    /// `command_timeout`. `None` (the default): no limit. Commands only: file transfers are
+    /// bounded by `command_timeout`.
+    pub idle_timeout: Option<Duration>,
     /// Extra connection attempts after a connect or handshake failure (never after the command
     /// started).
     pub retries: u32,
@@ -91,6 +131,24 @@ impl std::fmt::Debug for StdinData {
 impl From<Vec<u8>> for StdinData {
     fn from(v: Vec<u8>) -> Self {
         StdinData(v.into())
+    }
+}
+
+impl From<&[u8]> for StdinData {
+    fn from(v: &[u8]) -> Self {
+        StdinData(v.into())
+    }
+}
+
+impl From<&str> for StdinData {
+    fn from(v: &str) -> Self {
+        StdinData(v.as_bytes().into())
+    }
+}
+
+impl From<std::sync::Arc<[u8]>> for StdinData {
+    fn from(v: std::sync::Arc<[u8]>) -> Self {
+        StdinData(v)
     }
 }
 
@@ -176,12 +234,17 @@ fn de_amount<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Amount>, D
 }
 
 impl Job {
-    /// A job running `command` with default limits.
+    /// A job running `command` on every host with default limits. The command is sent as it is,
+    /// braces included (`echo '{index}'` prints `{index}`); see [`Job::template`] for per-host
+    /// `{host}`/`{index}` expansion.
     pub fn new(command: impl Into<String>) -> Self {
         Job {
             command: command.into(),
+            template: false,
+            per_host: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             command_timeout: None,
+            idle_timeout: None,
             retries: 0,
             retry_delay: DEFAULT_RETRY_DELAY,
             output_cap: DEFAULT_OUTPUT_CAP,
@@ -194,21 +257,167 @@ impl Job {
         }
     }
 
-    /// A job uploading `plan` to every host over SFTP (the command timeout, if set, bounds
-    /// the whole transfer).
-    pub fn put(plan: crate::PutPlan) -> Self {
+    /// A job running `command` as a template: on each host `{host}` is replaced by the host's
+    /// name (as written in the host list, without user and port; shell-quoted when it holds
+    /// anything but letters, digits and `._-:@%+=,/`) and `{index}` by its position in the
+    /// run's host list (from 0). Every other brace is sent as it is (`${HOME}`, `find -exec
+    /// {} \;`, `docker ps --format '{{.Names}}'`); there is no escape for a literal `{host}`
+    /// or `{index}` (split it for the shell, `'{'host}`, or use [`Job::per_host`]).
+    ///
+    /// ```
+    /// let job = fleetsh_core::Job::template("echo {host} is number {index}");
+    /// assert!(job.template);
+    /// ```
+    pub fn template(command: impl Into<String>) -> Self {
         Job {
-            action: crate::Action::Put(std::sync::Arc::new(plan)),
+            template: true,
+            ..Job::new(command)
+        }
+    }
+
+    /// A job whose command is worked out for each host by `f`, from the host (user and port
+    /// filled in with the values the run uses) and its index in the run's host list
+    /// (parallel-ssh's `host_args`).
+    ///
+    /// `f` is called once per host, in host order, on the thread that starts the run
+    /// (`Engine::run`, `ConnectedFleet::run`), before anything connects: a panic in it is
+    /// the caller's own and no shard is involved; an empty command stops the run from
+    /// starting with an error naming the host. The commands are sent as they are (no
+    /// `{host}`/`{index}` expansion), through sudo when asked.
+    ///
+    /// ```
+    /// use fleetsh_core::{HostTarget, Job};
+    /// let job = Job::per_host(|host: &HostTarget, index: usize| {
+    ///     format!("echo shard {} of {}", index % 4, host.host)
+    /// });
+    /// assert_eq!(format!("{:?}", job.per_host.unwrap()), "<per-host closure>");
+    /// ```
+    pub fn per_host(f: impl Fn(&HostTarget, usize) -> String + Send + Sync + 'static) -> Self {
+        Job {
+            per_host: Some(crate::PerHost::from_fn(f)),
             ..Job::new("")
         }
     }
 
-    /// A job downloading `plan` from every host over SFTP into `plan.local_dir/HOST/`.
-    pub fn get(plan: crate::GetPlan) -> Self {
+    /// A job whose command for each host is looked up in `map`, keyed by the host as written
+    /// in the run's host list (`deploy@web1:2222`) or by its bare name (`web1`); the first
+    /// form wins. A host of the run that the map does not cover stops the run from starting
+    /// with an error naming the host (nothing connects); keys naming no host of the run are
+    /// ignored.
+    pub fn per_host_map<K: Into<String>, V: Into<String>>(
+        map: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
         Job {
-            action: crate::Action::Get(std::sync::Arc::new(plan)),
+            per_host: Some(crate::PerHost::from_map(map)),
             ..Job::new("")
         }
+    }
+
+    /// A job with one command per host, in the order of the run's host list (parallel-ssh's
+    /// `host_args` list). A list whose length is not the number of hosts stops the run from
+    /// starting.
+    pub fn per_host_list<V: Into<String>>(list: impl IntoIterator<Item = V>) -> Self {
+        Job {
+            per_host: Some(crate::PerHost::from_list(list)),
+            ..Job::new("")
+        }
+    }
+
+    /// A job uploading `plan` to every host over SFTP (the command timeout, if set, bounds
+    /// the whole transfer).
+    pub fn put(plan: crate::PutPlan) -> Self {
+        Job::new("").action(crate::Action::Put(std::sync::Arc::new(plan)))
+    }
+
+    /// A job downloading `plan` from every host over SFTP into `plan.local_dir/HOST/`.
+    pub fn get(plan: crate::GetPlan) -> Self {
+        Job::new("").action(crate::Action::Get(std::sync::Arc::new(plan)))
+    }
+
+    /// Sets [`Job::action`]: what the job does on each host. With a job used as a template
+    /// of limits, `template.clone().action(...)` keeps its timeouts and retries.
+    #[must_use]
+    pub fn action(mut self, action: crate::Action) -> Self {
+        self.action = action;
+        self
+    }
+
+    /// Sets [`Job::connect_timeout`] (per attempt; default 10 s).
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Job::command_timeout`]: a `Duration`, or `None` for no limit (the default).
+    #[must_use]
+    pub fn command_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.command_timeout = timeout.into();
+        self
+    }
+
+    /// Sets [`Job::idle_timeout`]: the longest a command may go without sending output, or
+    /// `None` for no limit (the default).
+    #[must_use]
+    pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.idle_timeout = timeout.into();
+        self
+    }
+
+    /// Sets [`Job::retries`]: extra connection attempts after a connect or handshake failure.
+    #[must_use]
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// Sets [`Job::retry_delay`] (default 1 s).
+    #[must_use]
+    pub fn retry_delay(mut self, delay: Duration) -> Self {
+        self.retry_delay = delay;
+        self
+    }
+
+    /// Sets [`Job::output_cap`]: bytes of stdout and of stderr kept per host (default 1 MiB).
+    #[must_use]
+    pub fn output_cap(mut self, bytes: usize) -> Self {
+        self.output_cap = bytes;
+        self
+    }
+
+    /// Sets [`Job::stream_output`]: whether output chunks arrive as events while hosts run.
+    #[must_use]
+    pub fn stream_output(mut self, on: bool) -> Self {
+        self.stream_output = on;
+        self
+    }
+
+    /// Sets [`Job::stdin`]: bytes sent to every host's command on its standard input.
+    #[must_use]
+    pub fn stdin(mut self, data: impl Into<StdinData>) -> Self {
+        self.stdin = Some(data.into());
+        self
+    }
+
+    /// Sets [`Job::sudo`]: run the command through sudo.
+    #[must_use]
+    pub fn sudo(mut self, sudo: Sudo) -> Self {
+        self.sudo = Some(sudo);
+        self
+    }
+
+    /// Sets [`Job::pty`]: request a pseudo-terminal.
+    #[must_use]
+    pub fn pty(mut self, on: bool) -> Self {
+        self.pty = on;
+        self
+    }
+
+    /// Adds an environment variable to [`Job::env`].
+    #[must_use]
+    pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
     }
 
     /// A job that only connects and authenticates to every host and runs nothing
@@ -222,7 +431,8 @@ impl Job {
 
     /// Checks that the limits can work.
     pub fn validate(&self) -> Result<(), Error> {
-        if self.action == crate::Action::Exec && self.command.is_empty() {
+        if self.action == crate::Action::Exec && self.command.is_empty() && self.per_host.is_none()
+        {
             return Err(Error::InvalidSetting {
                 setting: "command",
                 reason: "the command is empty".into(),
@@ -237,6 +447,10 @@ impl Job {
                 Some("env")
             } else if self.stdin.is_some() {
                 Some("stdin")
+            } else if self.per_host.is_some() {
+                Some("per_host")
+            } else if self.template {
+                Some("template")
             } else {
                 None
             };
@@ -277,6 +491,18 @@ impl Job {
             return Err(Error::InvalidSetting {
                 setting: "command_timeout",
                 reason: "must be greater than zero".into(),
+            });
+        }
+        if self.idle_timeout.is_some_and(|d| d.is_zero()) {
+            return Err(Error::InvalidSetting {
+                setting: "idle_timeout",
+                reason: "must be greater than zero".into(),
+            });
+        }
+        if self.per_host.is_some() && self.template {
+            return Err(Error::InvalidSetting {
+                setting: "template",
+                reason: "per-host commands are sent as they are; {host}/{index} expansion applies to a single command".into(),
             });
         }
         Ok(())
@@ -509,6 +735,7 @@ impl FromStr for HostKeyCheck {
 /// pin = false
 /// connect_timeout = 10
 /// command_timeout = 300
+/// idle_timeout = 60
 /// retries = 1
 /// retry_delay = 0.5
 /// output_cap = 1048576
@@ -533,6 +760,8 @@ pub struct FileConfig {
     pub connect_timeout: Option<f64>,
     /// Command timeout in seconds.
     pub command_timeout: Option<f64>,
+    /// Idle timeout in seconds: the longest a command may go without output.
+    pub idle_timeout: Option<f64>,
     /// Extra connection attempts.
     pub retries: Option<u32>,
     /// Delay between attempts in seconds.
@@ -597,6 +826,7 @@ impl FileConfig {
         for (key, v) in [
             ("connect_timeout", self.connect_timeout),
             ("command_timeout", self.command_timeout),
+            ("idle_timeout", self.idle_timeout),
             ("retry_delay", self.retry_delay),
         ] {
             if let Some(v) = v {
@@ -650,6 +880,9 @@ impl FileConfig {
         }
         if let Some(v) = self.command_timeout {
             job.command_timeout = Some(Duration::from_secs_f64(v));
+        }
+        if let Some(v) = self.idle_timeout {
+            job.idle_timeout = Some(Duration::from_secs_f64(v));
         }
         if let Some(v) = self.retries {
             job.retries = v;
@@ -724,6 +957,7 @@ fanout = 500
 pin = true
 connect_timeout = 2.5
 command_timeout = 60
+idle_timeout = 7.5
 retries = 2
 retry_delay = 0.25
 output_cap = 4096
@@ -739,6 +973,7 @@ host_key_check = "accept-new"
         cfg.apply_to_job(&mut job);
         assert_eq!(job.connect_timeout, Duration::from_millis(2500));
         assert_eq!(job.command_timeout, Some(Duration::from_secs(60)));
+        assert_eq!(job.idle_timeout, Some(Duration::from_millis(7500)));
         assert_eq!(job.retries, 2);
         assert_eq!(job.retry_delay, Duration::from_millis(250));
         assert_eq!(job.output_cap, 4096);
@@ -837,6 +1072,54 @@ host_key_check = "accept-new"
             msg.contains("sometimes") && msg.contains("host_key_check"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn builder_methods_set_their_fields() {
+        let job = Job::new("id")
+            .connect_timeout(Duration::from_secs(3))
+            .command_timeout(Duration::from_secs(30))
+            .idle_timeout(Duration::from_secs(5))
+            .retries(2)
+            .retry_delay(Duration::from_millis(100))
+            .output_cap(10)
+            .stream_output(true)
+            .stdin("input")
+            .sudo(Sudo::default())
+            .pty(true)
+            .env("A", "1")
+            .env("B", "2");
+        assert_eq!(job.command, "id");
+        assert!(!job.template);
+        assert_eq!(job.connect_timeout, Duration::from_secs(3));
+        assert_eq!(job.command_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(job.idle_timeout, Some(Duration::from_secs(5)));
+        assert_eq!((job.retries, job.output_cap), (2, 10));
+        assert_eq!(job.retry_delay, Duration::from_millis(100));
+        assert!(job.stream_output && job.pty && job.sudo.is_some());
+        assert_eq!(job.stdin.as_ref().map(|s| &*s.0), Some(&b"input"[..]));
+        assert_eq!(job.env.len(), 2);
+        assert_eq!(job.clone().command_timeout(None).command_timeout, None);
+        assert!(Job::template("echo {host}").template);
+    }
+
+    #[test]
+    fn idle_timeout_and_per_host_combinations_are_checked() {
+        let e = Job::new("x")
+            .idle_timeout(Duration::ZERO)
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("idle_timeout"), "{e}");
+        assert!(Job::per_host(|t, _| t.host.clone()).validate().is_ok());
+        let mut job = Job::per_host_list(["a"]);
+        job.template = true;
+        let e = job.validate().unwrap_err().to_string();
+        assert!(e.contains("template"), "{e}");
+        let e = FileConfig::parse("idle_timeout = 0", &p())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`idle_timeout`"), "{e}");
     }
 
     #[test]

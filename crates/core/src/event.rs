@@ -24,7 +24,8 @@ pub enum ErrorKind {
     Auth,
     /// The session channel could not be opened or the exec request was refused.
     Channel,
-    /// The command did not finish within the command timeout. Output received so far is kept.
+    /// The command did not finish within the command timeout, or sent no output for the idle
+    /// timeout (the message says which). Output received so far is kept.
     CommandTimeout,
     /// The connection was lost while the command ran. Output received so far is kept.
     Disconnected,

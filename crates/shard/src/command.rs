@@ -15,15 +15,31 @@ pub fn shell_quote(s: &str) -> String {
     }
 }
 
-/// Replaces `{host}` (the host name, shell-quoted when needed) and `{index}` (the host's
-/// position in the run) in `command`, as parallel-ssh's `host_args` do.
+/// Expands a template ([`fleetsh_core::Job::template`]): `{host}` becomes the host name
+/// (shell-quoted when needed) and `{index}` the host's position in the run, in one pass (a
+/// host name is never itself expanded). Every other brace is kept as it is.
 pub fn render(command: &str, host: &str, index: usize) -> String {
     if !command.contains('{') {
         return command.to_string();
     }
-    command
-        .replace("{host}", &shell_quote(host))
-        .replace("{index}", &index.to_string())
+    let mut out = String::with_capacity(command.len() + host.len());
+    let mut rest = command;
+    while let Some(at) = rest.find('{') {
+        let (head, tail) = rest.split_at(at);
+        out.push_str(head);
+        if let Some(after) = tail.strip_prefix("{host}") {
+            out.push_str(&shell_quote(host));
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("{index}") {
+            out.push_str(&index.to_string());
+            rest = after;
+        } else {
+            out.push('{');
+            rest = tail.get(1..).unwrap_or("");
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Wraps `command` to run through sudo: `sudo -S -p '' [-u USER] -- sh -c 'COMMAND'` when a
@@ -88,6 +104,10 @@ mod tests {
         assert_eq!(
             render("find . -exec ls {} \\;", "h", 0),
             "find . -exec ls {} \\;"
+        );
+        assert_eq!(
+            render("{{.Names}} ${HOME} {host}{index}{", "h{index}", 3),
+            "{{.Names}} ${HOME} 'h{index}'3{"
         );
     }
 

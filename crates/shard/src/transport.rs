@@ -441,6 +441,31 @@ pub(crate) enum Phase {
     Auth,
 }
 
+/// The host as typed, with the user and port the run uses for it (the target's own, else its
+/// ssh_config profile's, else the engine's defaults): what its result names.
+pub fn effective_target(
+    settings: &SshSettings,
+    plan: &HostPlan,
+    target: &HostTarget,
+) -> HostTarget {
+    HostTarget {
+        user: Some(
+            target
+                .user
+                .clone()
+                .or_else(|| plan.profile.user.clone())
+                .unwrap_or_else(|| settings.default_user.clone()),
+        ),
+        host: target.host.clone(),
+        port: Some(
+            target
+                .port
+                .or(plan.profile.port)
+                .unwrap_or(settings.default_port),
+        ),
+    }
+}
+
 /// Runs `job` on one host and returns its one result. Never panics on network input; every
 /// failure becomes a typed [`HostError`] with the output received so far kept.
 pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -> HostResult {
@@ -459,23 +484,7 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
         .and_then(|p| p.get(index))
         .unwrap_or(&default_plan);
     let profile = &*plan.profile;
-    // The host as typed, with the effective user and port: what the result names.
-    let target = HostTarget {
-        user: Some(
-            target
-                .user
-                .clone()
-                .or_else(|| profile.user.clone())
-                .unwrap_or_else(|| settings.default_user.clone()),
-        ),
-        host: target.host.clone(),
-        port: Some(
-            target
-                .port
-                .or(profile.port)
-                .unwrap_or(settings.default_port),
-        ),
-    };
+    let target = effective_target(settings, plan, target);
     let mut result = HostResult::failed(
         index,
         target.clone(),
@@ -1171,8 +1180,24 @@ async fn run_command(
         )
     };
 
-    // 2. The command: per-host arguments, then sudo.
-    let mut command = crate::command::render(&job.command, &result.target.host, result.index);
+    // 2. The command: the host's own (worked out before the run), or the template expanded,
+    //    or the command as given; then sudo.
+    let mut command = match &job.per_host {
+        Some(p) => match p.get(result.index) {
+            Some(c) => c.to_string(),
+            None => {
+                result.error = Some(HostError::new(
+                    ErrorKind::Internal,
+                    "no per-host command for this host (the run did not work them out)",
+                ));
+                return;
+            }
+        },
+        None if job.template => {
+            crate::command::render(&job.command, &result.target.host, result.index)
+        }
+        None => job.command.clone(),
+    };
     if let Some(sudo) = &job.sudo {
         command = crate::command::sudo_wrap(&command, sudo);
     }
@@ -1211,6 +1236,14 @@ async fn run_command(
         deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86400 * 365)),
     );
     tokio::pin!(sleep);
+    // The idle timeout: `idle` fires at the last output plus the limit; it is moved only
+    // when it fires early (output came meanwhile), not on every chunk.
+    let idle_limit = job.idle_timeout;
+    let mut last_output = tokio::time::Instant::now();
+    let idle = tokio::time::sleep_until(
+        last_output + idle_limit.unwrap_or(Duration::from_secs(86400 * 365)),
+    );
+    tokio::pin!(idle);
     let cap = job.output_cap;
     let mut exec_confirmed = false;
     let mut output_end: Option<Duration> = None;
@@ -1232,6 +1265,18 @@ async fn run_command(
                     format!("command did not finish within {:?}", job.command_timeout.unwrap_or_default()),
                 ));
             }
+            _ = &mut idle, if idle_limit.is_some() => {
+                let limit = idle_limit.unwrap_or_default();
+                let due = last_output + limit;
+                if tokio::time::Instant::now() < due {
+                    idle.as_mut().reset(due);
+                    continue;
+                }
+                break Some(HostError::new(
+                    ErrorKind::CommandTimeout,
+                    format!("no output for {limit:?} (idle timeout)"),
+                ));
+            }
             w = &mut writer, if !writer_done => {
                 writer_done = true;
                 if let Err(e) = w {
@@ -1245,6 +1290,7 @@ async fn run_command(
         match msg {
             Some(ChannelMsg::Data { data }) => {
                 confirm(result, &mut exec_confirmed);
+                last_output = tokio::time::Instant::now();
                 if result.timings.first_byte.is_none() {
                     result.timings.first_byte = Some(start.elapsed());
                 }
@@ -1260,6 +1306,7 @@ async fn run_command(
             }
             Some(ChannelMsg::ExtendedData { data, ext }) => {
                 confirm(result, &mut exec_confirmed);
+                last_output = tokio::time::Instant::now();
                 if result.timings.first_byte.is_none() {
                     result.timings.first_byte = Some(start.elapsed());
                 }

@@ -596,7 +596,10 @@ each_shards!(batches_run_one_after_another_with_host_args, |shards| {
         .batch(fleetsh::Amount::Count(10))
         .build()
         .unwrap()
-        .run(f.targets(), job("echo {index} {host}"))
+        .run(
+            f.targets(),
+            Job::template("echo {index} {host}").connect_timeout(Duration::from_secs(20)),
+        )
         .unwrap();
     let mut order = Vec::new();
     for ev in &mut handle {

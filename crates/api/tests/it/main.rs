@@ -1,6 +1,8 @@
 //! Integration tests of the `fleetsh` crate, one module per area:
 //! - `auth`: certificates, passphrase prompts, agent forwarding (against sshd);
 //! - `engine`: the engine against the simulated fleet, each scenario with 1 and 3 shards;
+//! - `jobs`: literal and template commands, per-host commands, the idle timeout, output by
+//!   lines;
 //! - `jump`: jump hosts (bastions) against sshd and the simulated fleet;
 //! - `fleet`: connected fleets, jobs in turn on kept connections;
 //! - `faults`: every fault kind of the simulated fleet at 10,000 hosts, one true result each;
@@ -11,6 +13,7 @@ mod auth;
 mod engine;
 mod faults;
 mod fleet;
+mod jobs;
 mod jump;
 mod openssh;
 mod transfer;

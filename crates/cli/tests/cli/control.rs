@@ -101,6 +101,52 @@ fn per_host_arguments() {
 }
 
 #[test]
+fn no_template_sends_braces_as_they_are() {
+    let out = fleetsh(&[
+        "run",
+        "--sim",
+        "3",
+        "--no-template",
+        "-o",
+        "json",
+        "--",
+        "echo '{host}' {index}",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 3);
+    for v in lines {
+        assert_eq!(v["stdout"].as_str().unwrap(), "{host} {index}\n", "{v}");
+    }
+}
+
+#[test]
+fn idle_timeout_flag_ends_a_silent_command() {
+    let out = fleetsh(&[
+        "run",
+        "--sim",
+        "2",
+        "--idle-timeout",
+        "1",
+        "-o",
+        "json",
+        "--",
+        "echo before; sleep 60",
+    ]);
+    assert!(!out.status.success());
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 2);
+    for v in lines {
+        assert_eq!(v["stdout"].as_str().unwrap(), "before\n", "{v}");
+        let shown = v.to_string();
+        assert!(
+            shown.contains("command_timeout") && shown.contains("idle timeout"),
+            "{shown}"
+        );
+    }
+}
+
+#[test]
 fn retry_failed_runs_only_the_failed_hosts() {
     let sim = SimProcess::start(6, "127.4.0.1");
     let mut owned = Vec::new();
