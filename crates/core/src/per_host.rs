@@ -86,14 +86,14 @@ impl PerHost {
                 .get(i)
                 .map_or_else(|| i.to_string(), ToString::to_string)
         };
-        if let Inner::List(l) = &self.0 {
-            if l.len() != run.len() {
-                return Err(bad(format!(
-                    "the list has {} commands for {} hosts (one per host, in host order)",
-                    l.len(),
-                    run.len()
-                )));
-            }
+        if let Inner::List(l) = &self.0
+            && l.len() != run.len()
+        {
+            return Err(bad(format!(
+                "the list has {} commands for {} hosts (one per host, in host order)",
+                l.len(),
+                run.len()
+            )));
         }
         let mut commands = vec![String::new(); typed.len()];
         for (k, &i) in run.iter().enumerate() {
