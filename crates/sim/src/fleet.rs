@@ -404,13 +404,13 @@ impl SimFleet {
         if let Some(control) = self.control.take() {
             control.stop();
         }
-        if let Some(dir) = self.temp_dir.take() {
-            if let Err(e) = std::fs::remove_dir_all(&dir) {
-                tracing::warn!(
-                    "cannot remove the sim's state directory {}: {e}",
-                    dir.display()
-                );
-            }
+        if let Some(dir) = self.temp_dir.take()
+            && let Err(e) = std::fs::remove_dir_all(&dir)
+        {
+            tracing::warn!(
+                "cannot remove the sim's state directory {}: {e}",
+                dir.display()
+            );
         }
     }
 }
