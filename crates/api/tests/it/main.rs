@@ -2,6 +2,7 @@
 //! - `auth`: certificates, passphrase prompts, agent forwarding (against sshd);
 //! - `engine`: the engine against the simulated fleet, each scenario with 1 and 3 shards;
 //! - `jump`: jump hosts (bastions) against sshd and the simulated fleet;
+//! - `lifecycle`: dropping a handle on a runtime, joining with a deadline, blocking calls;
 //! - `fleet`: connected fleets, jobs in turn on kept connections;
 //! - `faults`: every fault kind of the simulated fleet at 10,000 hosts, one true result each;
 //! - `openssh`: interop with a real OpenSSH `sshd` started by the tests on loopback;
@@ -12,5 +13,6 @@ mod engine;
 mod faults;
 mod fleet;
 mod jump;
+mod lifecycle;
 mod openssh;
 mod transfer;
