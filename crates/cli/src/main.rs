@@ -272,6 +272,7 @@ fn setup(a: &CommonArgs, port: Option<u16>) -> Result<Setup> {
     if a.no_kex_guess || file.kex_guess == Some(false) {
         b = b.kex_guess(false);
     }
+    b = file_connection_options(b, &file);
     if a.forward_agent {
         b = b.forward_agent(true);
     }
@@ -420,6 +421,7 @@ fn config_show(a: ShowArgs) -> Result<ExitCode> {
     };
     let target = HostTarget::parse(&a.host).map_err(usage)?;
     let b = connection(Engine::builder(), &a.conn.flags(a.port), &file, None)?;
+    let b = file_connection_options(b, &file);
     let settings = b.host_settings(&target).map_err(usage)?;
     let mut out = io::stdout().lock();
     for (name, value, origin) in settings.rows() {
@@ -734,4 +736,29 @@ fn sim(a: SimArgs) -> Result<ExitCode> {
     eprintln!("fleetsh sim: stopping");
     fleet.stop();
     Ok(ExitCode::SUCCESS)
+}
+
+/// The config file's connection options that have no flag: ciphers, keepalive, inactivity
+/// timeout, channel window and packet size (checked when the file was read; the engine
+/// checks them again at `build`).
+fn file_connection_options(mut b: EngineBuilder, file: &FileConfig) -> EngineBuilder {
+    if let Some(c) = &file.ciphers {
+        b = b.ciphers(c.iter().cloned());
+    }
+    if let Some(v) = file.keepalive_interval {
+        b = b.keepalive_interval(Duration::from_secs_f64(v));
+    }
+    if let Some(v) = file.keepalive_count {
+        b = b.keepalive_count(v);
+    }
+    if let Some(v) = file.inactivity_timeout {
+        b = b.inactivity_timeout(Duration::from_secs_f64(v));
+    }
+    if let Some(v) = file.window_size {
+        b = b.window_size(v);
+    }
+    if let Some(v) = file.max_packet_size {
+        b = b.max_packet_size(v);
+    }
+    b
 }

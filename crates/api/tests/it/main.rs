@@ -5,6 +5,7 @@
 //! - `lifecycle`: dropping a handle on a runtime, joining with a deadline, blocking calls;
 //! - `fleet`: connected fleets, jobs in turn on kept connections;
 //! - `faults`: every fault kind of the simulated fleet at 10,000 hosts, one true result each;
+//! - `options`: connection options (keepalive, inactivity, window, packet, ciphers) and errors;
 //! - `openssh`: interop with a real OpenSSH `sshd` started by the tests on loopback;
 //! - `transfer`: SFTP put/get against the simulated fleet and against OpenSSH's sftp-server.
 
@@ -15,4 +16,5 @@ mod fleet;
 mod jump;
 mod lifecycle;
 mod openssh;
+mod options;
 mod transfer;
