@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use fleetsh_core::config::{
@@ -119,6 +120,14 @@ impl EngineBuilder {
     }
 
     /// Hosts in flight across all shards (default [`crate::DEFAULT_FANOUT`]).
+    ///
+    /// Each host in flight holds one open file (its socket). When a run or a connected fleet
+    /// starts, the engine raises the process's open-files soft limit to its hard limit and,
+    /// if the hosts in flight (this fanout, or fewer hosts), the descriptors already open,
+    /// one per bastion connection and a reserve of 64 still would not fit, uses a lower
+    /// fanout for that run and logs why, once per engine (a `tracing` warning naming the
+    /// limit, the fanout asked and the fanout used). A limit with no room for one host is an
+    /// [`EngineError::NoFiles`](crate::EngineError::NoFiles) from [`Engine::run`].
     pub fn fanout(mut self, n: usize) -> Self {
         self.run.fanout = n;
         self
@@ -710,6 +719,7 @@ impl EngineBuilder {
                 pin: self.run.pin,
                 panic_shard: self.panic_shard,
             },
+            fanout_lowered: Arc::new(AtomicBool::new(false)),
         })
     }
 }
@@ -722,6 +732,8 @@ pub struct Engine {
     connect_timeout: Option<std::time::Duration>,
     run: RunConfig,
     shard: ShardConfig,
+    /// Whether the fanout was already lowered to fit the open-files limit (warned once).
+    fanout_lowered: Arc<AtomicBool>,
 }
 
 impl Engine {
@@ -731,7 +743,9 @@ impl Engine {
     }
 
     /// Starts `job` on `hosts` and returns at once; results arrive through the handle. Fails only
-    /// on a bad job or when the shards cannot start; host failures are results.
+    /// on a bad job, an empty host list, an open-files limit with no room for a host, or when
+    /// the shards cannot start; host failures are results. The fanout may be lowered to fit
+    /// the open-files limit (see [`EngineBuilder::fanout`]).
     pub fn run(
         &self,
         hosts: impl IntoIterator<Item = HostTarget>,
@@ -741,12 +755,54 @@ impl Engine {
         if targets.is_empty() {
             return Err(fleetsh_core::Error::NoHosts.into());
         }
-        self.start_run(
-            targets,
-            job,
-            Starter::Fresh(self.shard.clone()),
-            self.jumps(),
-        )
+        let shard = self.fit_open_files(targets.len())?;
+        self.start_run(targets, job, Starter::Fresh(shard), self.jumps())
+    }
+
+    /// The shard configuration with the fanout lowered, if needed, so that the hosts in
+    /// flight (one socket each) and the bastion connections fit the open-files limit, after
+    /// raising its soft value to the hard one. Warns once per engine when it lowers.
+    fn fit_open_files(&self, hosts: usize) -> Result<ShardConfig, Error> {
+        let mut shard = self.shard.clone();
+        let asked = shard.fanout.min(hosts).max(1);
+        let bastions = self.settings.jump.len() as u64;
+        let fit = match fleetsh_shard::limits::fit_fanout(asked, 1, bastions) {
+            Ok(fit) => fit,
+            Err(e) => {
+                tracing::debug!("open-files limit not checked: {e}");
+                return Ok(shard);
+            }
+        };
+        if fit.used == 0 {
+            return Err(fleetsh_shard::Error::NoFiles {
+                limit: fit.limit,
+                open: fit.open,
+                reserve: fleetsh_shard::limits::FD_RESERVE + bastions,
+            }
+            .into());
+        }
+        if fit.used < asked {
+            if !self.fanout_lowered.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    limit = fit.limit,
+                    fanout_asked = asked,
+                    fanout_used = fit.used,
+                    "lowering fanout from {asked} to {} to fit the open-files limit ({}; {} descriptors already open, one per host in flight, {} kept in reserve)",
+                    fit.used,
+                    fit.limit,
+                    fit.open,
+                    fleetsh_shard::limits::FD_RESERVE + bastions,
+                );
+            } else {
+                tracing::debug!(
+                    "fanout {asked} lowered to {} for the open-files limit ({})",
+                    fit.used,
+                    fit.limit
+                );
+            }
+            shard.fanout = fit.used;
+        }
+        Ok(shard)
     }
 
     /// Starts shard threads that keep `hosts`' connections open between runs: the returned
@@ -762,7 +818,7 @@ impl Engine {
         if targets.is_empty() {
             return Err(fleetsh_core::Error::NoHosts.into());
         }
-        let pool = Pool::start(targets.len(), &self.shard)?;
+        let pool = Pool::start(targets.len(), &self.fit_open_files(targets.len())?)?;
         Ok(ConnectedFleet {
             engine: self.clone(),
             targets,

@@ -75,6 +75,19 @@ pub enum Error {
     /// The open-files limit cannot be read or changed.
     #[error("open-files limit")]
     Limit(#[source] std::io::Error),
+    /// The open-files limit leaves no room for a single host in flight.
+    #[error(
+        "the open-files limit ({limit}) leaves no room for a host: {open} descriptors are open \
+         and {reserve} are kept in reserve (raise it with `ulimit -n`)"
+    )]
+    NoFiles {
+        /// The soft limit (after raising it to the hard limit where allowed).
+        limit: u64,
+        /// Descriptors already open.
+        open: u64,
+        /// Descriptors kept for the process besides its hosts.
+        reserve: u64,
+    },
     /// No credentials at all: no key file, no ssh-agent, no password, nothing from
     /// ssh_config: every host would fail authentication.
     #[error("no credentials to authenticate with: {detail}")]

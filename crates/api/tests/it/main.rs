@@ -3,6 +3,7 @@
 //! - `engine`: the engine against the simulated fleet, each scenario with 1 and 3 shards;
 //! - `jump`: jump hosts (bastions) against sshd and the simulated fleet;
 //! - `lifecycle`: dropping a handle on a runtime, joining with a deadline, blocking calls;
+//! - `limits`: the fanout lowered to fit a low open-files limit (in a child process);
 //! - `fleet`: connected fleets, jobs in turn on kept connections;
 //! - `faults`: every fault kind of the simulated fleet at 10,000 hosts, one true result each;
 //! - `options`: connection options (keepalive, inactivity, window, packet, ciphers) and errors;
@@ -15,6 +16,7 @@ mod faults;
 mod fleet;
 mod jump;
 mod lifecycle;
+mod limits;
 mod openssh;
 mod options;
 mod transfer;
