@@ -497,7 +497,10 @@ fn run_engine(spec: &Spec, shards: usize, targets: Vec<HostTarget>) -> Result<Me
         .host_key_check(HostKeyCheck::Strict)
         .no_agent()
         .user("bench")
-        .client_config(client_config(spec.kex))
+        .kex(match spec.kex {
+            Kex::Default => fleetsh::Kex::Default,
+            Kex::Curve25519 => fleetsh::Kex::Curve25519,
+        })
         .build()
         .context("building the engine")?;
     let mut job = Job::new(spec.command.clone());

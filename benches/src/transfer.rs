@@ -141,17 +141,22 @@ pub fn run_once(spec: &OnceSpec) -> Result<OnceResult> {
 }
 
 fn engine_transfer(spec: &OnceSpec, channel_window: Option<u32>) -> Result<OnceResult> {
-    let engine = Engine::builder()
+    let mut builder = Engine::builder()
         .shards(1)
         .user(&spec.user)
         .port(spec.port)
         .no_agent()
         .identity_file(&spec.identity)
         .known_hosts(&spec.known_hosts)
-        .host_key_check(HostKeyCheck::Strict)
-        .client_config(config(spec.cipher.as_deref(), channel_window)?)
-        .build()
-        .context("building the engine")?;
+        .host_key_check(HostKeyCheck::Strict);
+    // The same forced cipher and window as the plain client's `config`.
+    if let Some(name) = &spec.cipher {
+        builder = builder.ciphers([name.clone()]);
+    }
+    if let Some(w) = channel_window {
+        builder = builder.window_size(w);
+    }
+    let engine = builder.build().context("building the engine")?;
     let mut job = Job::new(String::new());
     job.connect_timeout = Duration::from_secs(30);
     job.command_timeout = Some(Duration::from_secs(600));

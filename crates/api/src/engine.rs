@@ -2,7 +2,13 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
+use fleetsh_core::config::{
+    DEFAULT_KEEPALIVE_COUNT, DEFAULT_PACKET_SIZE, DEFAULT_WINDOW_SIZE, MAX_PACKET_SIZE,
+    MIN_PACKET_SIZE,
+};
 use fleetsh_core::{
     Action, Cipher, GetPlan, HostKeyCheck, HostTarget, Job, Kex, PutPlan, RunConfig, SshConfig,
 };
@@ -10,7 +16,9 @@ use fleetsh_shard::auth::PassphrasePrompt;
 use fleetsh_shard::auth::default_identity_files;
 use fleetsh_shard::executor::{CancelToken, OutputBudget, RunParts};
 use fleetsh_shard::jump::Jumps;
-use fleetsh_shard::{AuthMaterial, KnownHosts, Pool, RunShared, Secret, ShardConfig, SshSettings};
+use fleetsh_shard::{
+    AuthMaterial, Keepalive, KnownHosts, Pool, RunShared, Secret, ShardConfig, SshSettings,
+};
 use tokio::sync::Notify;
 
 use crate::resolve::{Defaults, Flags, HostSettings, Resolver};
@@ -52,7 +60,12 @@ pub struct EngineBuilder {
     hash_known_hosts: Option<bool>,
     connect_timeout: Option<std::time::Duration>,
     ssh_config: Option<SshConfigSource>,
-    client: Option<Arc<russh::client::Config>>,
+    keepalive_interval: Option<Duration>,
+    keepalive_count: Option<u32>,
+    inactivity_timeout: Option<Duration>,
+    window_size: Option<u32>,
+    max_packet_size: Option<u32>,
+    ciphers: Option<Vec<String>>,
     panic_shard: Option<usize>,
     jump: Vec<HostTarget>,
     jump_fanout: usize,
@@ -80,7 +93,12 @@ impl Default for EngineBuilder {
             hash_known_hosts: None,
             connect_timeout: None,
             ssh_config: None,
-            client: None,
+            keepalive_interval: None,
+            keepalive_count: None,
+            inactivity_timeout: None,
+            window_size: None,
+            max_packet_size: None,
+            ciphers: None,
             panic_shard: None,
             jump: Vec::new(),
             jump_fanout: fleetsh_shard::jump::DEFAULT_JUMP_FANOUT,
@@ -102,6 +120,14 @@ impl EngineBuilder {
     }
 
     /// Hosts in flight across all shards (default [`crate::DEFAULT_FANOUT`]).
+    ///
+    /// Each host in flight holds one open file (its socket). When a run or a connected fleet
+    /// starts, the engine raises the process's open-files soft limit to its hard limit and,
+    /// if the hosts in flight (this fanout, or fewer hosts), the descriptors already open,
+    /// one per bastion connection and a reserve of 64 still would not fit, uses a lower
+    /// fanout for that run and logs why, once per engine (a `tracing` warning naming the
+    /// limit, the fanout asked and the fanout used). A limit with no room for one host is an
+    /// [`EngineError::NoFiles`](crate::EngineError::NoFiles) from [`Engine::run`].
     pub fn fanout(mut self, n: usize) -> Self {
         self.run.fanout = n;
         self
@@ -238,6 +264,8 @@ impl EngineBuilder {
             known_hosts: self.known_hosts.clone(),
             hash_known_hosts: self.hash_known_hosts,
             certificate_files: self.certificate_files.clone(),
+            keepalive_interval: self.keepalive_interval,
+            keepalive_count: self.keepalive_count,
             jump: (!self.jump.is_empty()).then(|| {
                 self.jump
                     .iter()
@@ -278,12 +306,6 @@ impl EngineBuilder {
             target,
             crate::DEFAULT_CONNECT_TIMEOUT,
         ))
-    }
-
-    /// A custom russh client configuration (algorithms, windows). `nodelay` should stay on.
-    pub fn client_config(mut self, config: russh::client::Config) -> Self {
-        self.client = Some(Arc::new(config));
-        self
     }
 
     /// Test hook: the given shard panics as it starts.
@@ -344,7 +366,6 @@ impl EngineBuilder {
 
     /// Key exchange preference ([`Kex::Default`]: the post-quantum hybrid first, as OpenSSH;
     /// [`Kex::Curve25519`]: curve25519 first, cheaper per handshake, for very large fleets).
-    /// Not combinable with [`EngineBuilder::client_config`] (set `preferred.kex` there).
     pub fn kex(mut self, kex: Kex) -> Self {
         self.kex = kex;
         self
@@ -352,8 +373,9 @@ impl EngineBuilder {
 
     /// Session cipher preference ([`Cipher::Auto`]: AES-256-GCM first when this CPU has AES and
     /// carry-less multiply instructions, else ChaCha20-Poly1305; [`Cipher::AesGcm`];
-    /// [`Cipher::Chacha20`], for servers without AES instructions). Not combinable with
-    /// [`EngineBuilder::client_config`] (set `preferred.cipher` there).
+    /// [`Cipher::Chacha20`], for servers without AES instructions). Every choice offers the
+    /// same set of ciphers, only their order differs; [`EngineBuilder::ciphers`] names the set
+    /// itself.
     pub fn cipher(mut self, cipher: Cipher) -> Self {
         self.cipher = cipher;
         self
@@ -362,17 +384,248 @@ impl EngineBuilder {
     /// Whether a handshake may send its key exchange packet with its KEXINIT, guessing that
     /// the server puts the same algorithms first (on by default). A right guess saves one
     /// round trip per host; a wrong one costs an unused key pair, and the engine stops
-    /// guessing until a server agrees again (`russh::client::KexGuess`). Turn it off for a
-    /// server that mishandles guesses (RFC 4253 §7.1 requires servers to accept them).
-    /// Not combinable with [`EngineBuilder::client_config`] (set `kex_guess` there).
+    /// guessing until a server agrees again ([`Engine::kex_guesses`] counts both). Turn it off
+    /// for a server that mishandles guesses (RFC 4253 §7.1 requires servers to accept them).
     pub fn kex_guess(mut self, on: bool) -> Self {
         self.kex_guess = on;
         self
     }
 
-    /// Loads keys and known_hosts once and returns the engine.
+    /// Exactly these session ciphers, in this order of preference, by their OpenSSH names
+    /// (`Ciphers` in ssh_config, `ssh -c`): `aes256-gcm@openssh.com`,
+    /// `chacha20-poly1305@openssh.com`, `aes128-gcm@openssh.com`, `aes256-ctr`, `aes192-ctr`,
+    /// `aes128-ctr`. A name outside that list, or an empty list, is refused by
+    /// [`build`](Self::build) naming the setting `ciphers`; so is combining this with a
+    /// [`cipher`](Self::cipher) preference other than [`Cipher::Auto`]. Most programs want
+    /// [`cipher`](Self::cipher) instead, which keeps the whole safe set.
+    pub fn ciphers<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.ciphers = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Sends a keepalive request (`keepalive@openssh.com`) after this long without data from
+    /// a server, as OpenSSH's `ServerAliveInterval` (default: off). With
+    /// [`keepalive_count`](Self::keepalive_count) it detects a connection that died silently
+    /// (a server that hangs hard, a network partition): after `count` requests in a row go
+    /// unanswered, the next interval closes the connection, so a dead server is detected
+    /// about `(count + 1) × interval` after its last packet, and the host ends with
+    /// [`ErrorKind::Disconnected`](crate::ErrorKind::Disconnected) (its message names the
+    /// keepalives; output received before is kept), instead of waiting for its command
+    /// timeout. Keepalives start once the host has authenticated (the connect timeout covers
+    /// the handshake). Overrides ssh_config's `ServerAliveInterval`. Zero is refused by
+    /// [`build`](Self::build).
+    pub fn keepalive_interval(mut self, interval: Duration) -> Self {
+        self.keepalive_interval = Some(interval);
+        self
+    }
+
+    /// Unanswered keepalive requests before the connection is dropped, as OpenSSH's
+    /// `ServerAliveCountMax` (default 3; only with
+    /// [`keepalive_interval`](Self::keepalive_interval)). Overrides ssh_config's
+    /// `ServerAliveCountMax`. Zero is refused by [`build`](Self::build).
+    pub fn keepalive_count(mut self, count: u32) -> Self {
+        self.keepalive_count = Some(count);
+        self
+    }
+
+    /// Closes a connection that neither sent nor received anything for this long (default:
+    /// off; a command's own limit is [`Job::command_timeout`]). A host whose connection is
+    /// closed this way while its command runs ends with
+    /// [`ErrorKind::Disconnected`](crate::ErrorKind::Disconnected), its message naming the
+    /// inactivity timeout, output received before kept. A command that is silent longer than
+    /// this (`sleep`) is cut off too, unless keepalives
+    /// ([`keepalive_interval`](Self::keepalive_interval) shorter than this) keep traffic
+    /// flowing. Zero is refused by [`build`](Self::build).
+    pub fn inactivity_timeout(mut self, timeout: Duration) -> Self {
+        self.inactivity_timeout = Some(timeout);
+        self
+    }
+
+    /// Bytes a server may send on a channel before fleetsh acknowledges them (the SSH channel
+    /// window; default 2 MiB). A larger window speeds up transfers over links with a high
+    /// bandwidth × latency product; each host in flight may then hold up to this much
+    /// unread output. [`build`](Self::build) refuses a window smaller than the maximum packet
+    /// size ([`max_packet_size`](Self::max_packet_size)), naming `window_size`.
+    pub fn window_size(mut self, bytes: u32) -> Self {
+        self.window_size = Some(bytes);
+        self
+    }
+
+    /// The largest channel data packet fleetsh accepts from a server (default 32 KiB, as
+    /// OpenSSH). [`build`](Self::build) refuses a value outside
+    /// [`MIN_PACKET_SIZE`]`..=`[`MAX_PACKET_SIZE`] (1 KiB to 64 KiB − 1: an SSH packet must
+    /// fit a TCP segment of 65,535 bytes), naming `max_packet_size`.
+    pub fn max_packet_size(mut self, bytes: u32) -> Self {
+        self.max_packet_size = Some(bytes);
+        self
+    }
+
+    /// The russh client configuration from the algorithm, keepalive, timeout and channel
+    /// options, each checked.
+    fn client_config(&self) -> Result<fleetsh_shard::transport::ClientConfig, Error> {
+        let invalid = |setting: &'static str, reason: String| -> Error {
+            fleetsh_core::Error::InvalidSetting { setting, reason }.into()
+        };
+        if self.keepalive_interval.is_some_and(|d| d.is_zero()) {
+            return Err(invalid(
+                "keepalive_interval",
+                "must be more than zero (leave it unset for no keepalives)".into(),
+            ));
+        }
+        if self.keepalive_count == Some(0) {
+            return Err(invalid(
+                "keepalive_count",
+                "must be at least 1 (unanswered keepalives before the connection is dropped)"
+                    .into(),
+            ));
+        }
+        if self.keepalive_count.is_some() && self.keepalive_interval.is_none() {
+            tracing::debug!("keepalive_count is set without keepalive_interval: no keepalives");
+        }
+        if self.inactivity_timeout.is_some_and(|d| d.is_zero()) {
+            return Err(invalid(
+                "inactivity_timeout",
+                "must be more than zero (leave it unset for no inactivity timeout)".into(),
+            ));
+        }
+        let packet = self.max_packet_size.unwrap_or(DEFAULT_PACKET_SIZE);
+        if !(MIN_PACKET_SIZE..=MAX_PACKET_SIZE).contains(&packet) {
+            return Err(invalid(
+                "max_packet_size",
+                format!(
+                    "{packet} bytes is outside {MIN_PACKET_SIZE}..={MAX_PACKET_SIZE} (an SSH packet must fit a 65,535-byte TCP segment)"
+                ),
+            ));
+        }
+        let window = self.window_size.unwrap_or(DEFAULT_WINDOW_SIZE);
+        if window < packet {
+            return Err(invalid(
+                "window_size",
+                format!(
+                    "{window} bytes is smaller than the maximum packet size ({packet} bytes): allowed {packet}..={}",
+                    u32::MAX
+                ),
+            ));
+        }
+        if self.ciphers.is_some() && self.cipher != Cipher::Auto {
+            return Err(invalid(
+                "ciphers",
+                format!(
+                    "cannot be combined with the cipher preference {:?}: the list sets the order itself",
+                    self.cipher
+                ),
+            ));
+        }
+        let options = fleetsh_shard::ClientOptions {
+            kex: self.kex,
+            cipher: self.cipher,
+            ciphers: self.ciphers.clone(),
+            kex_guess: self.kex_guess,
+            keepalive: self.keepalive_interval.map(|interval| Keepalive {
+                interval,
+                max: self.keepalive_count.unwrap_or(DEFAULT_KEEPALIVE_COUNT) as usize,
+            }),
+            inactivity_timeout: self.inactivity_timeout,
+            window_size: self.window_size,
+            maximum_packet_size: self.max_packet_size,
+        };
+        fleetsh_shard::client_config_with(&options).map_err(|reason| invalid("ciphers", reason))
+    }
+
+    /// Fails (or warns, when ssh_config may still name a key per host) when no key, agent
+    /// or password could authenticate: every host would fail.
+    fn check_credentials(
+        &self,
+        key_files: &[PathBuf],
+        no_keys: bool,
+        agent: Option<&std::path::Path>,
+    ) -> Result<(), Error> {
+        let agent_ok = agent.is_some_and(std::path::Path::exists);
+        if !no_keys || agent_ok || self.password.is_some() {
+            return Ok(());
+        }
+        let keys = if key_files.is_empty() {
+            "no key file ($HOME is not set)".to_string()
+        } else {
+            format!(
+                "no key file (looked for {})",
+                key_files
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let agent = match (&self.agent, agent) {
+            (Agent::Off, _) => "no ssh-agent (turned off)".to_string(),
+            (_, Some(p)) => format!("no ssh-agent (socket {} does not exist)", p.display()),
+            (_, None) => "no ssh-agent (SSH_AUTH_SOCK is not set)".to_string(),
+        };
+        let detail = format!(
+            "{keys}, {agent}, no password; give a key with identity_file, an agent with \
+             agent_socket or SSH_AUTH_SOCK, or a password"
+        );
+        if self.ssh_config.is_some() {
+            tracing::warn!(
+                "no credentials outside ssh_config: {detail}; hosts whose ssh_config block names \
+                 no IdentityFile will fail authentication"
+            );
+            return Ok(());
+        }
+        Err(fleetsh_shard::Error::NoCredentials { detail }.into())
+    }
+
+    /// Fails (or warns, when ssh_config may still name a file per host) when strict
+    /// host-key checking has no known_hosts file: every host would fail its host-key check.
+    fn check_known_hosts(&self, path: &std::path::Path, mode: HostKeyCheck) -> Result<(), Error> {
+        if mode != HostKeyCheck::Strict || path.exists() {
+            return Ok(());
+        }
+        if self.ssh_config.is_some() {
+            tracing::warn!(
+                "known_hosts file {} does not exist: with strict host-key checking, hosts whose \
+                 ssh_config block names no UserKnownHostsFile (or StrictHostKeyChecking \
+                 accept-new) will fail their host-key check",
+                path.display()
+            );
+            return Ok(());
+        }
+        Err(fleetsh_shard::Error::NoKnownHosts {
+            path: path.to_path_buf(),
+        }
+        .into())
+    }
+
+    /// Checks every setting, loads keys and known_hosts once and returns the engine.
+    ///
+    /// Fails, naming the setting or file and how to fix it, on:
+    /// - a setting out of range ([`Error::Input`] with [`InputError::InvalidSetting`]:
+    ///   `fanout`, `max_packet_size`, `window_size`, `keepalive_interval`, `ciphers`, ...);
+    /// - a key file named with [`identity_file`](Self::identity_file) that cannot be used
+    ///   ([`EngineError::Key`]), a known_hosts file that cannot be read
+    ///   ([`EngineError::KnownHosts`]), an ssh_config that cannot be parsed;
+    /// - what would fail every host: strict host-key checking (the default) with a
+    ///   known_hosts file that does not exist ([`EngineError::NoKnownHosts`]), or no
+    ///   credentials at all: no usable key file, no ssh-agent socket, no password
+    ///   ([`EngineError::NoCredentials`]).
+    ///
+    /// With an ssh_config ([`ssh_config_file`](Self::ssh_config_file)), whose blocks may name
+    /// an `IdentityFile` or `UserKnownHostsFile` per host, the last two are a `tracing`
+    /// warning instead. A missing known_hosts file in accept-new mode is normal (it is
+    /// created as hosts are learned) and host-key checking off needs none.
+    ///
+    /// [`InputError::InvalidSetting`]: crate::InputError::InvalidSetting
+    /// [`EngineError::Key`]: crate::EngineError::Key
+    /// [`EngineError::KnownHosts`]: crate::EngineError::KnownHosts
+    /// [`EngineError::NoKnownHosts`]: crate::EngineError::NoKnownHosts
+    /// [`EngineError::NoCredentials`]: crate::EngineError::NoCredentials
     pub fn build(self) -> Result<Engine, Error> {
         self.run.validate()?;
+        let client = Arc::new(self.client_config()?);
         let home = std::env::var_os("HOME").map(PathBuf::from);
         let (files, explicit) = if self.identity_files.is_empty() {
             (
@@ -407,6 +660,8 @@ impl EngineBuilder {
         };
         let host_key_check = self.host_key_check.unwrap_or_default();
         let hash_known_hosts = self.hash_known_hosts.unwrap_or(false);
+        self.check_credentials(&files, keys.is_empty(), agent.as_deref())?;
+        self.check_known_hosts(&known_hosts_path, host_key_check)?;
         let known_hosts = Arc::new(
             KnownHosts::load(&known_hosts_path, host_key_check)?.with_hashing(hash_known_hosts),
         );
@@ -437,35 +692,6 @@ impl EngineBuilder {
             .clone()
             .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
             .unwrap_or_else(|| "root".to_string());
-        // A custom client_config carries its own algorithms and guess: the settings that would
-        // change them are refused, naming where to set them instead, not silently ignored.
-        let refused = |setting: &'static str, field: &str| fleetsh_core::Error::InvalidSetting {
-            setting,
-            reason: format!(
-                "cannot be combined with a custom client_config: set {field} in that config instead"
-            ),
-        };
-        let client = match (&self.client, self.kex, self.cipher) {
-            (Some(_), ..) if !self.kex_guess => {
-                return Err(refused("kex_guess", "kex_guess").into());
-            }
-            (Some(_), Kex::Curve25519, _) => return Err(refused("kex", "preferred.kex").into()),
-            (Some(_), _, Cipher::AesGcm | Cipher::Chacha20) => {
-                return Err(refused("cipher", "preferred.cipher").into());
-            }
-            (Some(c), Kex::Default, Cipher::Auto) => c.clone(),
-            (None, kex, cipher) => {
-                let mut c = fleetsh_shard::default_client_config();
-                if kex == Kex::Curve25519 {
-                    c.preferred.kex = fleetsh_shard::curve25519_first(&c.preferred.kex).into();
-                }
-                c.preferred.cipher = fleetsh_shard::ciphers_for(cipher).into();
-                if !self.kex_guess {
-                    c.kex_guess = None;
-                }
-                Arc::new(c)
-            }
-        };
         let settings = SshSettings {
             client,
             auth: AuthMaterial {
@@ -493,6 +719,7 @@ impl EngineBuilder {
                 pin: self.run.pin,
                 panic_shard: self.panic_shard,
             },
+            fanout_lowered: Arc::new(AtomicBool::new(false)),
         })
     }
 }
@@ -505,6 +732,8 @@ pub struct Engine {
     connect_timeout: Option<std::time::Duration>,
     run: RunConfig,
     shard: ShardConfig,
+    /// Whether the fanout was already lowered to fit the open-files limit (warned once).
+    fanout_lowered: Arc<AtomicBool>,
 }
 
 impl Engine {
@@ -514,7 +743,9 @@ impl Engine {
     }
 
     /// Starts `job` on `hosts` and returns at once; results arrive through the handle. Fails only
-    /// on a bad job or when the shards cannot start; host failures are results.
+    /// on a bad job, an empty host list, an open-files limit with no room for a host, or when
+    /// the shards cannot start; host failures are results. The fanout may be lowered to fit
+    /// the open-files limit (see [`EngineBuilder::fanout`]).
     pub fn run(
         &self,
         hosts: impl IntoIterator<Item = HostTarget>,
@@ -524,12 +755,54 @@ impl Engine {
         if targets.is_empty() {
             return Err(fleetsh_core::Error::NoHosts.into());
         }
-        self.start_run(
-            targets,
-            job,
-            Starter::Fresh(self.shard.clone()),
-            self.jumps(),
-        )
+        let shard = self.fit_open_files(targets.len())?;
+        self.start_run(targets, job, Starter::Fresh(shard), self.jumps())
+    }
+
+    /// The shard configuration with the fanout lowered, if needed, so that the hosts in
+    /// flight (one socket each) and the bastion connections fit the open-files limit, after
+    /// raising its soft value to the hard one. Warns once per engine when it lowers.
+    fn fit_open_files(&self, hosts: usize) -> Result<ShardConfig, Error> {
+        let mut shard = self.shard.clone();
+        let asked = shard.fanout.min(hosts).max(1);
+        let bastions = self.settings.jump.len() as u64;
+        let fit = match fleetsh_shard::limits::fit_fanout(asked, 1, bastions) {
+            Ok(fit) => fit,
+            Err(e) => {
+                tracing::debug!("open-files limit not checked: {e}");
+                return Ok(shard);
+            }
+        };
+        if fit.used == 0 {
+            return Err(fleetsh_shard::Error::NoFiles {
+                limit: fit.limit,
+                open: fit.open,
+                reserve: fleetsh_shard::limits::FD_RESERVE + bastions,
+            }
+            .into());
+        }
+        if fit.used < asked {
+            if !self.fanout_lowered.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    limit = fit.limit,
+                    fanout_asked = asked,
+                    fanout_used = fit.used,
+                    "lowering fanout from {asked} to {} to fit the open-files limit ({}; {} descriptors already open, one per host in flight, {} kept in reserve)",
+                    fit.used,
+                    fit.limit,
+                    fit.open,
+                    fleetsh_shard::limits::FD_RESERVE + bastions,
+                );
+            } else {
+                tracing::debug!(
+                    "fanout {asked} lowered to {} for the open-files limit ({})",
+                    fit.used,
+                    fit.limit
+                );
+            }
+            shard.fanout = fit.used;
+        }
+        Ok(shard)
     }
 
     /// Starts shard threads that keep `hosts`' connections open between runs: the returned
@@ -546,7 +819,7 @@ impl Engine {
         if targets.is_empty() {
             return Err(fleetsh_core::Error::NoHosts.into());
         }
-        let pool = Pool::start(targets.len(), &self.shard)?;
+        let pool = Pool::start(targets.len(), &self.fit_open_files(targets.len())?)?;
         Ok(ConnectedFleet::new(
             self.clone(),
             targets,

@@ -43,7 +43,14 @@ mod run;
 
 pub use engine::{Engine, EngineBuilder, KexGuesses};
 pub use fleet::{ConnectedFleet, FleetError};
-pub use fleetsh_core::config::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_FANOUT, DEFAULT_OUTPUT_CAP};
+/// Errors in what a program gives fleetsh: host specs, hosts files, the TOML config file,
+/// ssh_config, settings, local files to copy ([`Error::Input`]). Every variant names the
+/// offending input.
+pub use fleetsh_core::Error as InputError;
+pub use fleetsh_core::config::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_FANOUT, DEFAULT_KEEPALIVE_COUNT, DEFAULT_OUTPUT_CAP,
+    DEFAULT_PACKET_SIZE, DEFAULT_WINDOW_SIZE, MAX_PACKET_SIZE, MIN_PACKET_SIZE,
+};
 pub use fleetsh_core::{Action, GetPlan, PutPlan, TransferStats, transfer};
 pub use fleetsh_core::{
     Amount, Cipher, ErrorKind, Event, FileConfig, HostError, HostKeyCheck, HostList, HostResult,
@@ -51,6 +58,9 @@ pub use fleetsh_core::{
     Timings, hosts,
 };
 pub use fleetsh_core::{Groups, SshConfig, clock, config, fold, groups, ssh_config};
+/// Errors of the engine that concern a whole run rather than one host: key files,
+/// known_hosts, the open-files limit, shard start-up ([`Error::Engine`]).
+pub use fleetsh_shard::Error as EngineError;
 pub use fleetsh_shard::Secret;
 pub use fleetsh_shard::auth::PassphrasePrompt;
 pub use fleetsh_shard::limits;
@@ -58,17 +68,34 @@ pub use lines::{DEFAULT_MAX_LINE, Line, LineEnd, LineEvent, LineStream, Lines};
 pub use resolve::{HostSettings, Origin, Setting};
 pub use run::{Canceller, EventStream, Report, RunHandle};
 
-/// Errors that stop a run from starting (a host's failure is never one of these: it is data in
-/// that host's [`HostResult`]).
+/// Errors that stop an engine from being built or a run from starting (a host's failure is
+/// never one of these: it is data in that host's [`HostResult`]). Match the inner errors
+/// through [`InputError`] and [`EngineError`]:
+///
+/// ```
+/// # fn main() {
+/// let engine = fleetsh::Engine::builder()
+///     .no_agent()
+///     .password(fleetsh::Secret::new("unused"))
+///     .host_key_check(fleetsh::HostKeyCheck::AcceptNew)
+///     .known_hosts(std::env::temp_dir().join("fleetsh-doc-known-hosts"))
+///     .build()
+///     .unwrap();
+/// match engine.run(Vec::new(), fleetsh::Job::new("true")) {
+///     Err(fleetsh::Error::Input(fleetsh::InputError::NoHosts)) => {}
+///     other => panic!("{other:?}"),
+/// }
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// Bad host spec, hosts file, config file or setting.
     #[error(transparent)]
-    Input(#[from] fleetsh_core::Error),
-    /// Keys, known_hosts, shard start-up.
+    Input(#[from] InputError),
+    /// Keys, known_hosts, missing credentials, the open-files limit, shard start-up.
     #[error(transparent)]
-    Engine(#[from] fleetsh_shard::Error),
+    Engine(#[from] EngineError),
     /// A selection of a connected fleet's hosts that cannot be used (unknown or removed
     /// host, a host twice, no host).
     #[error(transparent)]

@@ -171,6 +171,10 @@ pub(crate) struct Flags {
     pub certificate_files: Vec<PathBuf>,
     /// `-J` (the chain as written): wins over ssh_config's `ProxyJump`.
     pub jump: Option<String>,
+    /// Keepalive interval: wins over ssh_config's `ServerAliveInterval`.
+    pub keepalive_interval: Option<Duration>,
+    /// Keepalive count: wins over ssh_config's `ServerAliveCountMax`.
+    pub keepalive_count: Option<u32>,
 }
 
 /// Built-in defaults, for what neither flags nor ssh_config set.
@@ -291,12 +295,14 @@ pub(crate) fn host_settings(
             false,
         ),
         server_alive_interval: pick(
-            None,
+            flags
+                .keepalive_interval
+                .map(|d| Setting::new(d, Origin::Flag)),
             r.server_alive_interval.as_ref().map(Setting::from_config),
             Duration::ZERO,
         ),
         server_alive_count_max: pick(
-            None,
+            flags.keepalive_count.map(|n| Setting::new(n, Origin::Flag)),
             r.server_alive_count_max.as_ref().map(Setting::from_config),
             DEFAULT_ALIVE_COUNT_MAX,
         ),
@@ -412,10 +418,15 @@ impl Resolver {
                 .is_config()
                 .then_some(s.connect_timeout.value),
             known_hosts,
-            keepalive: (!s.server_alive_interval.value.is_zero()).then_some(Keepalive {
+            // Only when ssh_config has a say: the builder's own keepalive is in the engine's
+            // client configuration, shared by every host.
+            keepalive: (s.server_alive_interval.is_config()
+                || s.server_alive_count_max.is_config())
+            .then_some(Keepalive {
                 interval: s.server_alive_interval.value,
                 max: s.server_alive_count_max.value as usize,
-            }),
+            })
+            .filter(|k| !k.interval.is_zero()),
             // A `-J` flag reaches every host through its bastions; otherwise ssh_config's
             // per-host ProxyJump chain.
             proxy_jump: s

@@ -4,10 +4,11 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::TryRecvError;
+use crossbeam_channel::{RecvTimeoutError, TryRecvError};
 use fleetsh_core::{ErrorKind, Event, HostError, HostResult, HostTarget, Outcome};
 use fleetsh_shard::executor::CancelToken as Token;
 use fleetsh_shard::executor::{OutputBudget, RunParts};
@@ -91,9 +92,20 @@ impl Starter {
 }
 
 /// A running job. Iterate it (blocking) or turn it into an async [`EventStream`]; [`join`]
-/// waits for the end and returns the [`Report`]. Dropping it cancels the run.
+/// waits for the end and returns the [`Report`], [`join_timeout`] at most until a deadline.
+///
+/// Dropping it (or its [`EventStream`]) cancels the run: hosts in flight end at their next
+/// await point and their connections are closed. The drop never blocks an async runtime: on
+/// a thread that drives a tokio runtime the run's shard threads are joined by a detached
+/// thread that ends when they do; elsewhere the drop joins them before it returns. Results
+/// already taken from the handle stay with whoever holds them.
+///
+/// The iterator, [`next_event`], [`join`] and [`join_timeout`] block the calling thread: in
+/// async code use [`stream`](RunHandle::stream).
 ///
 /// [`join`]: RunHandle::join
+/// [`join_timeout`]: RunHandle::join_timeout
+/// [`next_event`]: RunHandle::next_event
 #[derive(Debug)]
 #[must_use = "dropping a RunHandle cancels the run"]
 pub struct RunHandle {
@@ -105,6 +117,11 @@ pub struct RunHandle {
     merger: Merger,
     started: Instant,
     max_shards: usize,
+    /// Set when a deadline ([`RunHandle::join_timeout`], [`EventStream::join_timeout`])
+    /// cancelled the run.
+    deadline_hit: bool,
+    /// Whether this handle already warned about a blocking call on an async runtime's thread.
+    warned_blocking: bool,
 }
 
 impl RunHandle {
@@ -134,6 +151,8 @@ impl RunHandle {
             starter,
             started: Instant::now(),
             max_shards,
+            deadline_hit: false,
+            warned_blocking: false,
         })
     }
 
@@ -179,10 +198,10 @@ impl RunHandle {
         self.merger.finalized = true;
     }
 
-    /// The next event for the caller, waiting for one if `wait`: events the merger holds first,
-    /// then the current batch's channel; a batch whose shards have all gone is joined and the
-    /// next one started.
-    fn advance(&mut self, wait: bool) -> Next {
+    /// The next event for the caller, waiting for one as `wait` says: events the merger holds
+    /// first, then the current batch's channel; a batch whose shards have all gone is joined
+    /// and the next one started.
+    fn advance(&mut self, wait: Wait) -> Next {
         loop {
             if let Some(ev) = self.merger.pending.pop_front() {
                 return Next::Event(ev);
@@ -190,14 +209,21 @@ impl RunHandle {
             if self.merger.finalized {
                 return Next::Done;
             }
-            let received = match &self.exec {
-                Some(exec) if wait => exec.events().recv().ok(),
-                Some(exec) => match exec.events().try_recv() {
+            let received = match (&self.exec, wait) {
+                (Some(exec), Wait::Block) => exec.events().recv().ok(),
+                (Some(exec), Wait::Until(deadline)) => {
+                    match exec.events().recv_deadline(deadline) {
+                        Ok(ev) => Some(ev),
+                        Err(RecvTimeoutError::Timeout) => return Next::NotReady,
+                        Err(RecvTimeoutError::Disconnected) => None,
+                    }
+                }
+                (Some(exec), Wait::No) => match exec.events().try_recv() {
                     Ok(ev) => Some(ev),
                     Err(TryRecvError::Empty) => return Next::NotReady,
                     Err(TryRecvError::Disconnected) => None,
                 },
-                None => None,
+                (None, _) => None,
             };
             match received {
                 Some(ev) => {
@@ -207,6 +233,19 @@ impl RunHandle {
                 }
                 None => self.batch_done(),
             }
+        }
+    }
+
+    /// Warns (once per handle) when a blocking call is made on a thread that drives an async
+    /// runtime: it would stall every task of that thread until the run ends.
+    fn check_blocking(&mut self, call: &str) {
+        if !self.warned_blocking && tokio::runtime::Handle::try_current().is_ok() {
+            self.warned_blocking = true;
+            tracing::warn!(
+                "RunHandle::{call} blocks, and was called on a thread that drives a tokio runtime: \
+                 that runtime's other tasks stall until it returns; use RunHandle::stream() \
+                 (EventStream) inside async code"
+            );
         }
     }
 
@@ -246,21 +285,87 @@ impl RunHandle {
     }
 
     /// Blocks for the next event; `None` once every host has its result.
+    ///
+    /// This blocks the calling thread: inside async code (on a thread that drives a tokio
+    /// or other async runtime) use [`RunHandle::stream`] instead, or every other task of that
+    /// thread stalls until an event arrives. Called on a tokio runtime's thread it logs a
+    /// warning (`tracing`, once per handle). The same holds for the [`Iterator`]
+    /// implementation, [`join`](Self::join) and [`join_timeout`](Self::join_timeout).
     pub fn next_event(&mut self) -> Option<Event> {
-        self.advance(true).event()
+        self.check_blocking("next_event");
+        self.advance(Wait::Block).event()
     }
 
     /// The next event if one is ready now, without blocking; `None` if none is ready yet or
     /// the run is over ([`RunHandle::next_event`] blocks and tells the two apart). A consumer
     /// that writes events out can take what is ready, then flush once.
     pub fn try_next_event(&mut self) -> Option<Event> {
-        self.advance(false).event()
+        self.advance(Wait::No).event()
     }
 
     /// Waits for every host and returns the report (results of hosts already seen through the
     /// iterator or stream included).
+    ///
+    /// Blocks the calling thread until the run ends: inside async code use
+    /// [`EventStream::join`] ([`RunHandle::stream`]); called on a tokio runtime's thread this
+    /// logs a warning (see [`next_event`](Self::next_event)).
     pub fn join(mut self) -> Report {
-        while self.next_event().is_some() {}
+        self.check_blocking("join");
+        while self.advance(Wait::Block).event().is_some() {}
+        self.into_report()
+    }
+
+    /// As [`join`](Self::join), but for at most `timeout` (parallel-ssh's
+    /// `join(output, timeout=...)`): when the deadline comes first, the run is cancelled,
+    /// hosts still running end `cancelled` with the output they had sent, hosts not started
+    /// end `cancelled` too, and [`Report::deadline_hit`] is set. Every host still has exactly
+    /// one result. The return follows the deadline closely: hosts in flight end at their next
+    /// await point, and their connections are dropped.
+    ///
+    /// A blocking call, like [`join`](Self::join); for async code see
+    /// [`EventStream::join_timeout`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let sim = fleetsh_sim::SimFleet::start(fleetsh_sim::SimConfig {
+    /// #     count: 3, port: 0, state_dir: dir.path().to_path_buf(), ..Default::default()
+    /// # })?;
+    /// # let hosts: Vec<fleetsh::HostTarget> = sim.hosts().iter()
+    /// #     .map(|h| fleetsh::HostTarget::new(h.addr.ip().to_string()).with_port(h.addr.port()))
+    /// #     .collect();
+    /// use std::time::Duration;
+    /// use fleetsh::{Engine, ErrorKind, Job};
+    ///
+    /// let engine = Engine::builder()
+    ///     .no_agent()
+    ///     .identity_file(sim.client_key_file())
+    ///     .known_hosts(sim.known_hosts_file())
+    ///     .build()?;
+    /// let report = engine
+    ///     .run(hosts, Job::new("echo started; sleep 30"))?
+    ///     .join_timeout(Duration::from_secs(2));
+    /// assert!(report.deadline_hit);
+    /// for r in &report.results {
+    ///     assert_eq!(r.error.as_ref().map(|e| e.kind), Some(ErrorKind::Cancelled));
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn join_timeout(mut self, timeout: Duration) -> Report {
+        self.check_blocking("join_timeout");
+        // A timeout too far to represent is no timeout.
+        let Some(deadline) = Instant::now().checked_add(timeout) else {
+            return self.join();
+        };
+        while Instant::now() < deadline {
+            if let Next::Done = self.advance(Wait::Until(deadline)) {
+                return self.into_report();
+            }
+        }
+        self.deadline_hit = true;
+        self.cancel();
+        while self.advance(Wait::Block).event().is_some() {}
         self.into_report()
     }
 
@@ -273,6 +378,7 @@ impl RunHandle {
             results,
             wall: self.started.elapsed(),
             shards: self.max_shards,
+            deadline_hit: self.deadline_hit,
         }
     }
 
@@ -287,9 +393,21 @@ impl RunHandle {
 
 impl Iterator for RunHandle {
     type Item = Event;
+    /// Blocks: see [`RunHandle::next_event`].
     fn next(&mut self) -> Option<Event> {
         self.next_event()
     }
+}
+
+/// How long [`RunHandle::advance`] may wait for an event.
+#[derive(Debug, Clone, Copy)]
+enum Wait {
+    /// Until one arrives.
+    Block,
+    /// Not at all.
+    No,
+    /// Until this instant.
+    Until(Instant),
 }
 
 /// What [`RunHandle::advance`] found.
@@ -298,7 +416,7 @@ enum Next {
     Event(Event),
     /// Every host has its result.
     Done,
-    /// Nothing ready yet (only when not waiting).
+    /// Nothing ready yet (only when not waiting, or at the deadline).
     NotReady,
 }
 
@@ -312,7 +430,8 @@ impl Next {
     }
 }
 
-/// The async form of a [`RunHandle`]: a `futures_core::Stream` of [`Event`]s.
+/// The async form of a [`RunHandle`]: a `futures_core::Stream` of [`Event`]s, for use on any
+/// async runtime. Dropping it cancels the run without blocking (see [`RunHandle`]).
 #[must_use = "streams do nothing unless polled"]
 pub struct EventStream {
     handle: RunHandle,
@@ -343,7 +462,13 @@ impl EventStream {
         self.handle.job()
     }
 
-    /// Consumes the rest of the stream and returns the report.
+    /// A cloneable handle that cancels this run from any thread or task.
+    pub fn canceller(&self) -> Canceller {
+        self.handle.canceller()
+    }
+
+    /// Consumes the rest of the stream and returns the report (results of hosts already seen
+    /// through the stream included). Does not block the runtime's thread.
     pub async fn join(mut self) -> Report {
         while std::future::poll_fn(|cx| Pin::new(&mut self).poll_next_event(cx))
             .await
@@ -352,9 +477,55 @@ impl EventStream {
         self.handle.into_report()
     }
 
+    /// As [`join`](Self::join), but for at most `timeout`: at the deadline the run is
+    /// cancelled, hosts that have not finished end `cancelled` (with the output they had
+    /// sent), and [`Report::deadline_hit`] is set; every host still has exactly one result
+    /// (see [`RunHandle::join_timeout`]). Works on any async runtime: the deadline is kept by
+    /// a small helper thread that ends with the join. A `tokio::time::timeout` around
+    /// [`join`](Self::join) would instead drop the stream at the deadline, and with it the
+    /// results received so far; to keep them with your own timer, cancel through a
+    /// [`canceller`](Self::canceller) and keep awaiting `join`.
+    pub async fn join_timeout(mut self, timeout: Duration) -> Report {
+        let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
+        let cancel = self.handle.parts.cancel.clone();
+        let notify = self.handle.parts.notify.clone();
+        // 0: running, 1: the join saw the end, 2: the deadline came first.
+        let state = Arc::new(AtomicU8::new(0));
+        let timer_state = state.clone();
+        let timer = std::thread::Builder::new()
+            .name("fleetsh-deadline".into())
+            .spawn(move || {
+                if let Err(RecvTimeoutError::Timeout) = done_rx.recv_timeout(timeout)
+                    && timer_state
+                        .compare_exchange(0, 2, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_ok()
+                {
+                    cancel.cancel();
+                    notify.notify_one();
+                }
+            });
+        if let Err(e) = timer {
+            tracing::warn!(
+                "join_timeout: cannot start the deadline thread ({e}); joining without a deadline"
+            );
+        }
+        while std::future::poll_fn(|cx| Pin::new(&mut self).poll_next_event(cx))
+            .await
+            .is_some()
+        {}
+        if state
+            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            self.handle.deadline_hit = true;
+        }
+        drop(done_tx);
+        self.handle.into_report()
+    }
+
     fn poll_next_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
         loop {
-            match self.handle.advance(false) {
+            match self.handle.advance(Wait::No) {
                 Next::Event(ev) => return Poll::Ready(Some(ev)),
                 Next::Done => return Poll::Ready(None),
                 Next::NotReady => {
@@ -409,6 +580,10 @@ pub struct Report {
     pub wall: Duration,
     /// Shard threads used.
     pub shards: usize,
+    /// Whether the deadline of [`RunHandle::join_timeout`] or [`EventStream::join_timeout`]
+    /// came before the end of the run, which was then cancelled: hosts that had not finished
+    /// by then ended `cancelled`.
+    pub deadline_hit: bool,
 }
 
 impl Report {

@@ -166,28 +166,25 @@ fn setup(a: &CommonArgs, port: Option<u16>) -> Result<Setup> {
     }
     run_cfg.validate().map_err(usage)?;
 
-    // Open files: one per host in flight (and, with --sim, the fleet's listeners and its side of
-    // each connection).
-    let limit = fleetsh::limits::raise_nofile_limit().unwrap_or(1024);
-    let sim_fds = a.sim.map(|n| n as u64).unwrap_or(0);
-    let per_host = if a.sim.is_some() { 2 } else { 1 };
-    let fit = fleetsh::limits::max_fanout(limit, sim_fds) / per_host;
-    if fit == 0 {
-        return Err(usage(anyhow::anyhow!(
-            "the open-files limit ({limit}) is too low to run anything{}",
-            if a.sim.is_some() {
-                " next to the simulated fleet"
-            } else {
-                ""
-            }
-        )));
-    }
-    if run_cfg.fanout > fit {
-        eprintln!(
-            "fleetsh: lowering fanout from {} to {fit} to fit the open-files limit ({limit})",
-            run_cfg.fanout
-        );
-        run_cfg.fanout = fit;
+    // Open files: the engine raises the soft limit and lowers the fanout to fit it when a
+    // run starts (one descriptor per host in flight, with a warning). The simulated fleet
+    // runs in this process: its listeners and its side of each connection need room too.
+    if let Some(n) = a.sim {
+        let limit_error = |e: fleetsh::EngineError| usage(anyhow::Error::new(e));
+        let fit = fleetsh::limits::fit_fanout(run_cfg.fanout, 2, n as u64).map_err(limit_error)?;
+        if fit.used == 0 {
+            return Err(usage(anyhow::anyhow!(
+                "the open-files limit ({}) is too low to run anything next to the simulated fleet",
+                fit.limit
+            )));
+        }
+        if run_cfg.fanout > fit.used {
+            eprintln!(
+                "fleetsh: lowering fanout from {} to {} to fit the open-files limit ({})",
+                run_cfg.fanout, fit.used, fit.limit
+            );
+            run_cfg.fanout = fit.used;
+        }
     }
 
     // The embedded simulated fleet, if asked for.
@@ -275,6 +272,7 @@ fn setup(a: &CommonArgs, port: Option<u16>) -> Result<Setup> {
     if a.no_kex_guess || file.kex_guess == Some(false) {
         b = b.kex_guess(false);
     }
+    b = file_connection_options(b, &file);
     if a.forward_agent {
         b = b.forward_agent(true);
     }
@@ -423,6 +421,7 @@ fn config_show(a: ShowArgs) -> Result<ExitCode> {
     };
     let target = HostTarget::parse(&a.host).map_err(usage)?;
     let b = connection(Engine::builder(), &a.conn.flags(a.port), &file, None)?;
+    let b = file_connection_options(b, &file);
     let settings = b.host_settings(&target).map_err(usage)?;
     let mut out = io::stdout().lock();
     for (name, value, origin) in settings.rows() {
@@ -735,4 +734,29 @@ fn sim(a: SimArgs) -> Result<ExitCode> {
     eprintln!("fleetsh sim: stopping");
     fleet.stop();
     Ok(ExitCode::SUCCESS)
+}
+
+/// The config file's connection options that have no flag: ciphers, keepalive, inactivity
+/// timeout, channel window and packet size (checked when the file was read; the engine
+/// checks them again at `build`).
+fn file_connection_options(mut b: EngineBuilder, file: &FileConfig) -> EngineBuilder {
+    if let Some(c) = &file.ciphers {
+        b = b.ciphers(c.iter().cloned());
+    }
+    if let Some(v) = file.keepalive_interval {
+        b = b.keepalive_interval(Duration::from_secs_f64(v));
+    }
+    if let Some(v) = file.keepalive_count {
+        b = b.keepalive_count(v);
+    }
+    if let Some(v) = file.inactivity_timeout {
+        b = b.inactivity_timeout(Duration::from_secs_f64(v));
+    }
+    if let Some(v) = file.window_size {
+        b = b.window_size(v);
+    }
+    if let Some(v) = file.max_packet_size {
+        b = b.max_packet_size(v);
+    }
+    b
 }

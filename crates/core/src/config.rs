@@ -724,6 +724,19 @@ impl FromStr for HostKeyCheck {
     }
 }
 
+/// The smallest maximum packet size an engine accepts (1 KiB).
+pub const MIN_PACKET_SIZE: u32 = 1024;
+/// The largest maximum packet size an engine accepts (65,535 bytes: an SSH packet must fit a
+/// TCP segment).
+pub const MAX_PACKET_SIZE: u32 = 65_535;
+/// The default maximum packet size (32 KiB, as OpenSSH).
+pub const DEFAULT_PACKET_SIZE: u32 = 32_768;
+/// The default SSH channel window (2 MiB).
+pub const DEFAULT_WINDOW_SIZE: u32 = 2 * 1024 * 1024;
+/// The default number of unanswered keepalives before a connection is dropped (3, as
+/// OpenSSH's `ServerAliveCountMax`).
+pub const DEFAULT_KEEPALIVE_COUNT: u32 = 3;
+
 /// Defaults read from a TOML config file (`--config FILE`). Every key is optional; unknown keys
 /// are rejected by name. Durations are in seconds (fractions allowed).
 ///
@@ -796,6 +809,19 @@ pub struct FileConfig {
     /// Guess the key exchange packet with the KEXINIT (default true; one round trip less per
     /// host when the servers put the same algorithms first).
     pub kex_guess: Option<bool>,
+    /// Exactly these session ciphers, in order (OpenSSH names; see the engine's `ciphers`).
+    pub ciphers: Option<Vec<String>>,
+    /// Seconds without data from a server before a keepalive request (default: off).
+    pub keepalive_interval: Option<f64>,
+    /// Unanswered keepalive requests before the connection is dropped (default 3).
+    pub keepalive_count: Option<u32>,
+    /// Seconds without any traffic before a connection is closed (default: off).
+    pub inactivity_timeout: Option<f64>,
+    /// SSH channel window in bytes (default 2 MiB; at least `max_packet_size`).
+    pub window_size: Option<u32>,
+    /// Largest channel data packet accepted, in bytes
+    /// ([`MIN_PACKET_SIZE`]..=[`MAX_PACKET_SIZE`], default [`DEFAULT_PACKET_SIZE`]).
+    pub max_packet_size: Option<u32>,
 }
 
 impl FileConfig {
@@ -828,6 +854,8 @@ impl FileConfig {
             ("command_timeout", self.command_timeout),
             ("idle_timeout", self.idle_timeout),
             ("retry_delay", self.retry_delay),
+            ("keepalive_interval", self.keepalive_interval),
+            ("inactivity_timeout", self.inactivity_timeout),
         ] {
             if let Some(v) = v {
                 if !v.is_finite() || !(0.0..=1e9).contains(&v) {
@@ -840,6 +868,24 @@ impl FileConfig {
         }
         if self.fanout == Some(0) {
             return Err(bad("fanout", "must be at least 1".into()));
+        }
+        if self.keepalive_count == Some(0) {
+            return Err(bad("keepalive_count", "must be at least 1".into()));
+        }
+        let packet = self.max_packet_size.unwrap_or(DEFAULT_PACKET_SIZE);
+        if !(MIN_PACKET_SIZE..=MAX_PACKET_SIZE).contains(&packet) {
+            return Err(bad(
+                "max_packet_size",
+                format!("{packet} is outside {MIN_PACKET_SIZE}..={MAX_PACKET_SIZE}"),
+            ));
+        }
+        if let Some(w) = self.window_size
+            && w < packet
+        {
+            return Err(bad(
+                "window_size",
+                format!("{w} is smaller than the maximum packet size ({packet})"),
+            ));
         }
         if self.batch == Some(Amount::Count(0)) {
             return Err(bad("batch", "must be at least 1".into()));
@@ -930,6 +976,42 @@ mod tests {
 
     fn p() -> PathBuf {
         PathBuf::from("fleetsh.toml")
+    }
+
+    #[test]
+    fn connection_options_parse_and_bad_values_name_the_key() {
+        let cfg = FileConfig::parse(
+            "keepalive_interval = 15\nkeepalive_count = 4\ninactivity_timeout = 600.5\n\
+             window_size = 65536\nmax_packet_size = 4096\n\
+             ciphers = [\"aes128-gcm@openssh.com\"]\n",
+            &p(),
+        )
+        .unwrap();
+        assert_eq!(cfg.keepalive_interval, Some(15.0));
+        assert_eq!(cfg.keepalive_count, Some(4));
+        assert_eq!(cfg.inactivity_timeout, Some(600.5));
+        assert_eq!(cfg.window_size, Some(65536));
+        assert_eq!(cfg.max_packet_size, Some(4096));
+        assert_eq!(
+            cfg.ciphers,
+            Some(vec!["aes128-gcm@openssh.com".to_string()])
+        );
+        for (text, key) in [
+            ("keepalive_interval = 0\n", "keepalive_interval"),
+            ("keepalive_interval = -1\n", "keepalive_interval"),
+            ("inactivity_timeout = 0\n", "inactivity_timeout"),
+            ("keepalive_count = 0\n", "keepalive_count"),
+            ("max_packet_size = 100\n", "max_packet_size"),
+            ("max_packet_size = 70000\n", "max_packet_size"),
+            ("window_size = 1000\n", "window_size"),
+            (
+                "max_packet_size = 8192\nwindow_size = 4096\n",
+                "window_size",
+            ),
+        ] {
+            let e = FileConfig::parse(text, &p()).unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains("fleetsh.toml"), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -189,25 +189,49 @@ impl Executor {
 
     /// Waits for every shard to finish its part, returning how many panicked.
     pub fn join(&mut self) -> usize {
-        let mut panicked = 0;
-        for w in self.waiters.drain(..) {
-            let failed = match w {
-                Waiter::Thread(t) => t.join().is_err(),
-                Waiter::Done(rx) => rx.recv().unwrap_or(true),
-            };
-            if failed {
-                panicked += 1;
-            }
-        }
-        panicked
+        join_waiters(std::mem::take(&mut self.waiters))
     }
 }
 
+fn join_waiters(waiters: Vec<Waiter>) -> usize {
+    let mut panicked = 0;
+    for w in waiters {
+        let failed = match w {
+            Waiter::Thread(t) => t.join().is_err(),
+            Waiter::Done(rx) => rx.recv().unwrap_or(true),
+        };
+        if failed {
+            panicked += 1;
+        }
+    }
+    panicked
+}
+
+/// Dropping an executor whose shards still run cancels the run. On a thread that drives an
+/// async runtime the shards are joined by a detached thread (`fleetsh-reaper`), which ends
+/// when they do (their hosts end at their next await point): the runtime's thread is never
+/// blocked. Elsewhere they are joined before `drop` returns, so that every thread of the run
+/// has ended by then.
 impl Drop for Executor {
     fn drop(&mut self) {
-        if !self.waiters.is_empty() {
-            self.cancel.cancel();
+        if self.waiters.is_empty() {
+            return;
+        }
+        self.cancel.cancel();
+        if tokio::runtime::Handle::try_current().is_err() {
             self.join();
+            return;
+        }
+        let waiters = std::mem::take(&mut self.waiters);
+        let spawned = std::thread::Builder::new()
+            .name("fleetsh-reaper".into())
+            .spawn(move || {
+                join_waiters(waiters);
+            });
+        if let Err(e) = spawned {
+            // The waiters went with the closure: the shard threads are detached and still
+            // end on their own, cancelled.
+            tracing::debug!("cannot start a thread to join the cancelled shards: {e}");
         }
     }
 }

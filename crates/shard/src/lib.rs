@@ -40,8 +40,8 @@ pub use executor::{EventSink, Executor, Pool, ShardConfig};
 pub use known_hosts::{HostKeys, KeyPrefs, KnownHosts, Verdict};
 pub use shared::RunShared;
 pub use transport::{
-    ClientVariants, HostPlan, HostProfile, Keepalive, SshSettings, ciphers_for, clone_config,
-    curve25519_first, default_client_config,
+    CIPHER_NAMES, ClientOptions, ClientVariants, HostPlan, HostProfile, Keepalive, SshSettings,
+    ciphers_for, client_config_with, clone_config, curve25519_first, default_client_config,
 };
 
 /// Errors of the executor that concern the whole run (a host's failure is never one of these:
@@ -75,4 +75,36 @@ pub enum Error {
     /// The open-files limit cannot be read or changed.
     #[error("open-files limit")]
     Limit(#[source] std::io::Error),
+    /// The open-files limit leaves no room for a single host in flight.
+    #[error(
+        "the open-files limit ({limit}) leaves no room for a host: {open} descriptors are open \
+         and {reserve} are kept in reserve (raise it with `ulimit -n`)"
+    )]
+    NoFiles {
+        /// The soft limit (after raising it to the hard limit where allowed).
+        limit: u64,
+        /// Descriptors already open.
+        open: u64,
+        /// Descriptors kept for the process besides its hosts.
+        reserve: u64,
+    },
+    /// No credentials at all: no key file, no ssh-agent, no password, nothing from
+    /// ssh_config: every host would fail authentication.
+    #[error("no credentials to authenticate with: {detail}")]
+    NoCredentials {
+        /// What was looked for, and how to give one.
+        detail: String,
+    },
+    /// Strict host-key checking with a known_hosts file that does not exist: every host
+    /// would fail its host-key check.
+    #[error(
+        "known_hosts file {} does not exist, and strict host-key checking would refuse every \
+         host: create it (ssh-keyscan HOST >> FILE), name another file, or use accept-new \
+         host-key checking to learn hosts on first contact",
+        path.display()
+    )]
+    NoKnownHosts {
+        /// The file.
+        path: PathBuf,
+    },
 }

@@ -23,9 +23,71 @@ pub fn max_fanout(limit: u64, other: u64) -> usize {
     usize::try_from(limit.saturating_sub(other + FD_RESERVE)).unwrap_or(usize::MAX)
 }
 
+/// Descriptors open in this process now (Linux: the entries of `/proc/self/fd`), if known.
+pub fn open_fds() -> Option<u64> {
+    let dir = std::fs::read_dir("/proc/self/fd").ok()?;
+    // The directory handle itself is one of the entries.
+    Some((dir.count() as u64).saturating_sub(1))
+}
+
+/// What [`fit_fanout`] found: the open-files limit, and the hosts in flight asked for and
+/// used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FanoutFit {
+    /// The open-files soft limit after raising it.
+    pub limit: u64,
+    /// Descriptors already open in the process (0 when unknown).
+    pub open: u64,
+    /// Hosts in flight asked for.
+    pub asked: usize,
+    /// Hosts in flight that fit (at most `asked`).
+    pub used: usize,
+}
+
+/// Raises the open-files soft limit to the hard one where allowed ([`raise_nofile_limit`]),
+/// then the most hosts in flight, at most `asked`, that fit next to the descriptors open now
+/// ([`open_fds`]), `other` more (bastion connections, descriptors another part of the
+/// process will open) and [`FD_RESERVE`], with `per_host` descriptors each. The engine does
+/// this when a run or a connected fleet starts; the CLI also does it for its in-process
+/// simulated fleet (whose side of each connection is another descriptor per host).
+pub fn fit_fanout(asked: usize, per_host: u64, other: u64) -> Result<FanoutFit, Error> {
+    let limit = raise_nofile_limit()?;
+    let open = open_fds().unwrap_or(0);
+    let room = max_fanout(limit, open.saturating_add(other)) as u64 / per_host.max(1);
+    let used = usize::try_from(room).unwrap_or(usize::MAX).min(asked);
+    Ok(FanoutFit {
+        limit,
+        open,
+        asked,
+        used,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn open_fds_counts_a_new_file() {
+        let before = open_fds().unwrap();
+        let f = std::fs::File::open("/proc/self/status").unwrap();
+        let after = open_fds().unwrap();
+        drop(f);
+        // Other tests open files at the same time: at least one more.
+        assert!(after > before || after >= 1, "{before} {after}");
+    }
+
+    #[test]
+    fn fit_fanout_keeps_what_fits() {
+        let fit = fit_fanout(10, 1, 0).unwrap();
+        assert_eq!(fit.used, 10, "{fit:?}");
+        let fit = fit_fanout(usize::MAX, 2, 0).unwrap();
+        assert!(fit.used < usize::MAX, "{fit:?}");
+        assert!(
+            fit.used as u64 * 2 + fit.open + FD_RESERVE <= fit.limit,
+            "{fit:?}"
+        );
+    }
 
     #[test]
     fn raise_returns_at_least_the_old_soft_limit() {

@@ -194,6 +194,109 @@ pub fn default_client_config() -> client::Config {
     c
 }
 
+/// The session ciphers [`ClientOptions::ciphers`] may name: russh's safe set and
+/// `aes128-gcm@openssh.com` (OpenSSH names).
+pub const CIPHER_NAMES: &[&str] = &[
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes128-gcm@openssh.com",
+    "aes256-ctr",
+    "aes192-ctr",
+    "aes128-ctr",
+];
+
+/// russh's client configuration, as the engine builds it.
+pub type ClientConfig = client::Config;
+
+/// What an engine sets in its client configuration, on top of [`default_client_config`]
+/// (the public crate's builder options; validated there).
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Key exchange preference.
+    pub kex: fleetsh_core::Kex,
+    /// Cipher preference (the order of the safe set).
+    pub cipher: fleetsh_core::Cipher,
+    /// Exactly these ciphers, in this order (OpenSSH names, from [`CIPHER_NAMES`]).
+    pub ciphers: Option<Vec<String>>,
+    /// Guess the key exchange packet.
+    pub kex_guess: bool,
+    /// Keepalive requests (`None`: off).
+    pub keepalive: Option<Keepalive>,
+    /// Close a connection idle this long (`None`: never).
+    pub inactivity_timeout: Option<Duration>,
+    /// Channel window in bytes (`None`: russh's default, 2 MiB).
+    pub window_size: Option<u32>,
+    /// Largest channel data packet accepted, in bytes (`None`: 32 KiB).
+    pub maximum_packet_size: Option<u32>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            kex: fleetsh_core::Kex::Default,
+            cipher: fleetsh_core::Cipher::Auto,
+            ciphers: None,
+            kex_guess: true,
+            keepalive: None,
+            inactivity_timeout: None,
+            window_size: None,
+            maximum_packet_size: None,
+        }
+    }
+}
+
+/// [`default_client_config`] with `options` applied; `Err` names a cipher outside
+/// [`CIPHER_NAMES`].
+pub fn client_config_with(options: &ClientOptions) -> Result<client::Config, String> {
+    let mut c = default_client_config();
+    if options.kex == fleetsh_core::Kex::Curve25519 {
+        c.preferred.kex = curve25519_first(&c.preferred.kex).into();
+    }
+    c.preferred.cipher = match &options.ciphers {
+        Some(names) => {
+            let mut list = Vec::with_capacity(names.len());
+            for name in names {
+                let known = CIPHER_NAMES
+                    .iter()
+                    .find(|n| **n == name.as_str())
+                    .and_then(|n| russh::cipher::Name::try_from(*n).ok());
+                match known {
+                    Some(n) => list.push(n),
+                    None => {
+                        return Err(format!(
+                            "unknown cipher {name:?} (known: {})",
+                            CIPHER_NAMES.join(", ")
+                        ));
+                    }
+                }
+            }
+            if list.is_empty() {
+                return Err(format!(
+                    "no cipher named (known: {})",
+                    CIPHER_NAMES.join(", ")
+                ));
+            }
+            list.into()
+        }
+        None => ciphers_for(options.cipher).into(),
+    };
+    if !options.kex_guess {
+        c.kex_guess = None;
+    }
+    if let Some(k) = options.keepalive {
+        c.keepalive_interval = Some(k.interval);
+        c.keepalive_max = k.max;
+    }
+    c.inactivity_timeout = options.inactivity_timeout;
+    if let Some(w) = options.window_size {
+        c.window_size = w;
+    }
+    if let Some(p) = options.maximum_packet_size {
+        c.maximum_packet_size = p;
+    }
+    Ok(c)
+}
+
 /// russh's cipher set in the order `pref` asks for (see [`fleetsh_core::Cipher`]).
 pub fn ciphers_for(pref: fleetsh_core::Cipher) -> Vec<russh::cipher::Name> {
     let base = russh::Preferred::default().cipher;
@@ -1368,13 +1471,26 @@ async fn run_command(
         return;
     }
     if result.exit_code.is_none() && result.signal.is_none() {
-        let msg = match (handle.is_closed(), profile.keepalive) {
-            (true, Some(k)) => format!(
-                "connection lost before the command's exit status (closed by the server, or {} keepalives unanswered at {:?} intervals)",
-                k.max, k.interval
+        let base = &ctx.settings.client;
+        let keepalive = profile
+            .keepalive
+            .or(base.keepalive_interval.map(|interval| Keepalive {
+                interval,
+                max: base.keepalive_max,
+            }));
+        let msg = match (handle.is_closed(), keepalive, base.inactivity_timeout) {
+            (true, Some(k), idle) => format!(
+                "connection lost before the command's exit status (closed by the server, or {} keepalives unanswered at {:?} intervals{})",
+                k.max,
+                k.interval,
+                idle.map(|t| format!(", or nothing received for the inactivity timeout of {t:?}"))
+                    .unwrap_or_default()
             ),
-            (true, None) => "connection lost before the command's exit status".to_string(),
-            (false, _) => "channel closed without an exit status".to_string(),
+            (true, None, Some(t)) => format!(
+                "connection lost before the command's exit status (closed by the server, or nothing sent or received for the inactivity timeout of {t:?})"
+            ),
+            (true, None, None) => "connection lost before the command's exit status".to_string(),
+            (false, ..) => "channel closed without an exit status".to_string(),
         };
         result.error = Some(HostError::new(ErrorKind::Disconnected, msg));
     }

@@ -1230,3 +1230,44 @@ fn kex_guess_against_openssh() {
     let g = curve.kex_guesses().unwrap();
     assert_eq!((g.right, g.wrong), (ADDRS.len() as u64, 0));
 }
+
+/// The channel window, maximum packet size and cipher list reach the server: sshd logs, at
+/// `LogLevel DEBUG1`, the window and packet size of every session channel a client opens
+/// (`server_input_channel_open: ctype session rchan 0 win N max M`) and the cipher chosen.
+#[test]
+fn channel_sizes_and_ciphers_reach_openssh() {
+    let sshd = Sshd::start_with(|_| "LogLevel DEBUG1\n".to_string());
+    let engine = sshd
+        .engine(1)
+        .window_size(65_536)
+        .max_packet_size(4096)
+        .ciphers(["aes128-gcm@openssh.com"])
+        .build()
+        .unwrap();
+    let report = engine
+        .run(sshd.targets(), job("seq 1 20000 | tail -n 1"))
+        .unwrap()
+        .join();
+    for r in &report.results {
+        sshd.assert_ok(r);
+        assert_eq!(r.stdout, b"20000\n");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (channels, ciphers) = loop {
+        let log = sshd.log();
+        let channels = log
+            .lines()
+            .filter(|l| l.contains("ctype session") && l.contains("win 65536 max 4096"))
+            .count();
+        let ciphers = log
+            .lines()
+            .filter(|l| l.contains("client->server cipher: aes128-gcm@openssh.com"))
+            .count();
+        if (channels >= ADDRS.len() && ciphers >= ADDRS.len()) || Instant::now() >= deadline {
+            break (channels, ciphers);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(channels, ADDRS.len(), "{}", sshd.log());
+    assert_eq!(ciphers, ADDRS.len(), "{}", sshd.log());
+}

@@ -203,3 +203,51 @@ fn jump_host_flag_reaches_hosts_through_a_bastion() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("-J"), "{}", text(&out.stderr));
 }
+
+/// The config file's connection options reach the engine: an inactivity timeout cuts off a
+/// silent command (`disconnected`, naming the timeout, output kept), a packet size outside
+/// its range is a usage error naming the file and the key.
+#[test]
+fn connection_options_from_the_config_file() {
+    let sim = SimProcess::start(2, "127.49.0.1");
+    let dir = tempfile::tempdir().unwrap();
+    let idle = dir.path().join("idle.toml");
+    std::fs::write(
+        &idle,
+        "inactivity_timeout = 0.8\nwindow_size = 65536\nmax_packet_size = 4096\n",
+    )
+    .unwrap();
+    let mut owned = Vec::new();
+    let hosts = sim.path("hosts");
+    let mut a = vec!["run", "-H", &hosts, "--config", idle.to_str().unwrap()];
+    a.extend(sim.args(&mut owned));
+    a.extend(["-u", "60", "-o", "json", "--", "echo started; sleep 30"]);
+    let out = fleetsh(&a);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 2);
+    for v in &lines {
+        assert_eq!(v["error"]["kind"], "disconnected", "{v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("inactivity timeout"),
+            "{v}"
+        );
+        assert_eq!(v["stdout"], "started\n", "{v}");
+    }
+    let bad = dir.path().join("bad_packet.toml");
+    std::fs::write(&bad, "max_packet_size = 100\n").unwrap();
+    let mut owned = Vec::new();
+    let mut a = vec!["run", "-H", &hosts, "--config", bad.to_str().unwrap()];
+    a.extend(sim.args(&mut owned));
+    a.extend(["-o", "json", "--", "true"]);
+    let out = fleetsh(&a);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("bad_packet.toml") && err.contains("max_packet_size"),
+        "{err}"
+    );
+}

@@ -81,12 +81,20 @@ fn alias_from_ssh_config_reaches_the_fleet_and_flags_win() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(json_lines(&out)[0]["stdout"], "ops\n");
-    // Without ssh_config, `app-1` is just a name that does not resolve.
+    // Without ssh_config, `app-1` is just a name that does not resolve (the key and
+    // known_hosts come from flags: without them the engine would refuse to start, having no
+    // credentials and no known_hosts file in this home).
+    let key = sim.path("id_ed25519");
+    let kh = sim.path("known_hosts");
     let out = run_home(
         home.path(),
         &[
             "run",
             "--no-ssh-config",
+            "-i",
+            &key,
+            "--known-hosts",
+            &kh,
             "-w",
             "app-1",
             "-o",
