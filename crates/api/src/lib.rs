@@ -6,35 +6,57 @@
 //! others. Events come back through lock-free crossbeam channels.
 //!
 //! Main types:
-//! - [`Engine`], built with [`Engine::builder`]: shards, fanout, user, keys, agent, known_hosts;
-//! - [`Job`]: the command and its timeouts, retries and output cap;
-//! - [`Engine::copy_to`] and [`Engine::copy_from`]: SFTP uploads ([`PutPlan`]) and
-//!   downloads ([`GetPlan`]) on every host, atomic per file;
-//! - [`Engine::connect`] → [`ConnectedFleet`]: several jobs in turn on kept connections;
+//! - [`Engine`], built with [`Engine::builder`]: shards, fanout, user, keys, agent, known_hosts,
+//!   ssh_config, jump hosts, keepalive;
+//! - [`Job`]: the command (the same on every host, a template, or one per host) and its
+//!   timeouts, retries and output cap;
 //! - [`RunHandle`], returned by [`Engine::run`]: a blocking iterator of [`Event`]s, an async
-//!   [`EventStream`], [`RunHandle::join`] into a [`Report`], and [`RunHandle::cancel`].
+//!   [`EventStream`] ([`RunHandle::stream`]), complete lines ([`RunHandle::lines`]),
+//!   [`RunHandle::join`] (or [`RunHandle::join_timeout`]) into a [`Report`], and
+//!   [`RunHandle::cancel`];
+//! - [`Engine::connect`] → [`ConnectedFleet`]: several jobs in turn on kept connections, on
+//!   all hosts or some, with hosts added and removed;
+//! - [`Engine::copy_to`] and [`Engine::copy_from`]: SFTP uploads ([`PutPlan`]) and downloads
+//!   ([`GetPlan`]) on every host, atomic per file;
+//! - [`Error`], with [`InputError`], [`EngineError`] and [`FleetError`] inside: what stops a
+//!   run from starting.
 //!
 //! Every host ends with exactly one [`HostResult`]: exit code or signal, captured output, a typed
-//! [`HostError`] if it failed, and per-phase timings.
+//! [`HostError`] if it failed, and per-phase timings. The [`guide`] shows the main flows with
+//! examples that run, the rules for async programs, and how parallel-ssh's and asyncssh's calls
+//! map to fleetsh's.
 //!
-//! ```no_run
+//! ```
 //! use fleetsh::{Engine, HostList, Job};
+//! # let fleet = fleetsh_sim::SimFleet::start_temp(fleetsh_sim::SimConfig { count: 10, port: 0, ..Default::default() })?;
+//! # let (key, known_hosts, hosts_file) = (fleet.client_key_file(), fleet.known_hosts_file(), fleet.hosts_file());
 //!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let hosts = HostList::new().include_spec("web[01-10]")?.build()?;
-//! let engine = Engine::builder().user("deploy").build()?;
-//! let report = engine.run(hosts, Job::new("uptime"))?.join();
-//! for r in &report.results {
-//!     println!("{}: {:?} {}", r.target, r.exit_code, String::from_utf8_lossy(&r.stdout));
+//! // Real fleets: HostList::new().include_spec("web[01-99].dc[1-2]")?; here, a simulated one.
+//! let hosts = HostList::new().include_file(&hosts_file)?.build()?;
+//! let engine = Engine::builder()
+//!     .identity_file(key)
+//!     .known_hosts(known_hosts)
+//!     .build()?;
+//! let report = engine.run(hosts, Job::new("echo hello"))?.join();
+//! for r in report.failures() {
+//!     eprintln!("{}: {}", r.target, r.error.as_ref().map_or("exited non-zero".into(), |e| e.to_string()));
 //! }
-//! # Ok(())
-//! # }
+//! assert!(report.all_ok());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! The `examples/` directory has programs that run against the embedded simulated fleet.
+//! The `examples/` directory of the repository has programs that run against the simulated fleet
+//! (`fleetsh-sim`), and `examples/embedder/` is a program outside the workspace that depends on
+//! fleetsh as any program would.
 #![deny(missing_docs)]
 
 mod engine;
+#[doc = include_str!("guide.md")]
+pub mod guide {}
+/// The repository README's examples, run as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
 mod fleet;
 mod lines;
 mod per_host;
