@@ -896,7 +896,8 @@ impl Engine {
     /// land). Each local file was read once into the plan and is shared by every host; each
     /// file is written under a temporary name and renamed into place, so a failed or
     /// cancelled upload never leaves a partial target. Results carry
-    /// [`HostResult::transfer`] counts; [`Event::Transferred`] reports progress.
+    /// [`HostResult::transfer`](crate::HostResult::transfer) counts;
+    /// [`Event::Transferred`] reports progress.
     ///
     /// `template` gives the limits (connect/command timeouts, retries); its command and
     /// action are ignored. Use `Job::new("")` for the defaults.

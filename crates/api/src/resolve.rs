@@ -1,6 +1,6 @@
 //! Per-host settings: the target as typed, then the engine builder's settings (the command-line
 //! flags), then ssh_config, then built-in defaults. [`HostSettings`] says where each value came
-//! from (`fleetsh config show HOST`); [`Resolver`] turns them into the shard's [`HostPlan`]s,
+//! from (`fleetsh config show HOST`); the engine's resolver turns them into the shard's [`HostPlan`]s,
 //! sharing one [`HostProfile`] between every host that resolves alike.
 
 use std::collections::HashMap;

@@ -18,7 +18,7 @@
 //!    of the hashed and pattern entries per host); [`HostKeys::preferences`] says which host-key
 //!    types to ask the server for first, as OpenSSH does, so that a host known by its RSA key is
 //!    not failed because the server would rather show its Ed25519 key.
-//! 2. During the handshake, [`KnownHosts::verify`] checks the key or certificate the server
+//! 2. During the handshake, [`KnownHosts::verify_key`] or [`KnownHosts::verify_cert`] checks the key or certificate the server
 //!    presented against that snapshot.
 //!
 //! Several keys per host: the host is trusted when any of them is the server's key; a key of the

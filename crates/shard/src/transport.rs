@@ -182,7 +182,7 @@ impl SshSettings {
 /// the servers agree with our first choices (`client::KexGuess`, a new hint per call: one
 /// round trip less per handshake).
 ///
-/// The ciphers are russh's safe set in [`cipher_order`]'s order for this CPU.
+/// The ciphers are russh's safe set in the order [`ciphers_for`] gives for this CPU.
 pub fn default_client_config() -> client::Config {
     let mut c = client::Config {
         nodelay: true,
