@@ -25,9 +25,7 @@ async fn test_contention() -> Result<(), anyhow::Error> {
     let tcp_addr = addr().await;
     tokio::spawn(Server::run(ssh_addr, tcp_addr));
 
-    while TcpStream::connect(ssh_addr).await.is_err() {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    drop(connect_when_listening(ssh_addr).await);
 
     let config = Arc::new(client::Config::default());
     let key = Arc::new(PrivateKey::random(&mut rand::rng(), ssh_key::Algorithm::Ed25519).unwrap());
@@ -57,7 +55,7 @@ async fn test_contention() -> Result<(), anyhow::Error> {
     timeout(Duration::from_secs(30), async move {
         let mut jh_vec = vec![];
         for i in 1..=THREADS {
-            let tcp_stream = TcpStream::connect(tcp_addr).await.unwrap();
+            let tcp_stream = connect_when_listening(tcp_addr).await;
             let (mut read_half, mut write_half) = tcp_stream.into_split();
             let jh = tokio::spawn(async move {
                 let jh = tokio::spawn(async move {
@@ -90,6 +88,20 @@ async fn addr() -> SocketAddr {
         .unwrap()
         .local_addr()
         .unwrap()
+}
+
+/// Connects to `addr` once something listens there, trying for up to 5 s. The server binds
+/// `tcp_addr` in a task that `tcpip_forward` spawns, which may not have run yet when the
+/// client's request is answered (fleetsh patch: the first connection was refused on a loaded
+/// machine).
+async fn connect_when_listening(addr: SocketAddr) -> TcpStream {
+    for _ in 0..500 {
+        if let Ok(stream) = TcpStream::connect(addr).await {
+            return stream;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    TcpStream::connect(addr).await.unwrap()
 }
 
 #[derive(Clone)]
