@@ -530,8 +530,9 @@ impl EngineBuilder {
                 max: self.keepalive_count.unwrap_or(DEFAULT_KEEPALIVE_COUNT) as usize,
             }),
             inactivity_timeout: self.inactivity_timeout,
-            window_size: self.window_size,
-            maximum_packet_size: self.max_packet_size,
+            // The checked values, defaults included: what the docs name is what is sent.
+            window_size: Some(window),
+            maximum_packet_size: Some(packet),
         };
         fleetsh_shard::client_config_with(&options).map_err(|reason| invalid("ciphers", reason))
     }
@@ -805,6 +806,29 @@ impl Engine {
         Ok(shard)
     }
 
+    /// A connected fleet keeps one connection, one descriptor, per host, whatever the fanout:
+    /// warns when `hosts` of them would not fit in the open-files limit (raised to the hard
+    /// limit where allowed), naming the numbers and what to do.
+    pub(crate) fn check_kept_connections(&self, hosts: usize) {
+        let bastions = self.settings.jump.len() as u64;
+        match fleetsh_shard::limits::fit_fanout(hosts.max(1), 1, bastions) {
+            Ok(fit) if fit.used < hosts => tracing::warn!(
+                limit = fit.limit,
+                hosts,
+                "a connected fleet of {hosts} hosts keeps {hosts} connections, and the \
+                 open-files limit ({}; {} descriptors already open, {} kept in reserve) leaves \
+                 room for {}: hosts beyond will fail with 'Too many open files'; raise the hard \
+                 limit (ulimit -Hn, LimitNOFILE=) or connect the fleet in parts",
+                fit.limit,
+                fit.open,
+                fleetsh_shard::limits::FD_RESERVE + bastions,
+                fit.used,
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::debug!("open-files limit not checked: {e}"),
+        }
+    }
+
     /// Starts shard threads that keep `hosts`' connections open between runs: the returned
     /// [`ConnectedFleet`] runs several jobs in turn on the same authenticated connections, one
     /// channel per command, as parallel-ssh's client does between `run_command` calls.
@@ -819,6 +843,7 @@ impl Engine {
         if targets.is_empty() {
             return Err(fleetsh_core::Error::NoHosts.into());
         }
+        self.check_kept_connections(targets.len());
         let pool = Pool::start(targets.len(), &self.fit_open_files(targets.len())?)?;
         Ok(ConnectedFleet::new(
             self.clone(),

@@ -34,7 +34,14 @@ use crate::{Engine, Error, RunHandle};
 ///
 /// Jobs run one after another: a job started while another runs (from another thread, or
 /// before the previous [`RunHandle`] was consumed) waits for it on each shard thread. The
-/// fleet's methods take `&self` and may be called from several threads.
+/// fleet's methods take `&self` and may be called from several threads. Starting a job holds
+/// the fleet's lock while it chooses the job's hosts and works out per-host commands: a
+/// [`Job::per_host`](crate::Job::per_host) function given to a fleet's job must not call that
+/// fleet's methods (it would wait for itself).
+///
+/// Each host keeps one connection, one open file, for the fleet's life whatever the fanout:
+/// [`Engine::connect`] and [`add_hosts`](Self::add_hosts) warn when the fleet's hosts would
+/// not fit in the open-files limit.
 ///
 /// Adding and removing hosts never disturbs a job already started: a job runs on the
 /// hosts that were in the fleet when it started. A removed host's kept connection is closed
@@ -44,7 +51,8 @@ use crate::{Engine, Error, RunHandle};
 /// # Closing
 ///
 /// Dropping the fleet (or [`close`](Self::close)) disconnects every host and stops the shard
-/// threads. A job still running then is not cancelled and the drop does not wait for it: its
+/// threads; on a thread that drives a tokio runtime it returns at once and the threads are
+/// joined in the background. A job still running then is not cancelled and the drop does not wait for it: its
 /// [`RunHandle`] keeps the shard threads and connections it needs, the job completes with
 /// one result per host as usual, and the hosts are disconnected when that handle is
 /// consumed or dropped (dropping it before the end cancels the job, as for every run).
@@ -308,6 +316,9 @@ impl ConnectedFleet {
         let len = table.len();
         m.targets = table.into();
         m.live.resize(len, true);
+        let live = m.live.iter().filter(|l| **l).count();
+        drop(m);
+        self.engine.check_kept_connections(live);
         added
     }
 

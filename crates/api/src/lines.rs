@@ -308,6 +308,11 @@ impl LineStream {
         self.events.cancel();
     }
 
+    /// A cloneable handle that cancels the run from any thread or task.
+    pub fn canceller(&self) -> Canceller {
+        self.events.canceller()
+    }
+
     /// Consumes the rest of the run and returns the report (lines not read yet are dropped).
     pub async fn join(self) -> Report {
         self.events.join().await

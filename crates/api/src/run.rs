@@ -363,8 +363,11 @@ impl RunHandle {
                 return self.into_report();
             }
         }
-        self.deadline_hit = true;
-        self.cancel();
+        // The deadline passed; hosts whose results were already in do not make it a hit.
+        if self.remaining() > 0 {
+            self.deadline_hit = true;
+            self.cancel();
+        }
         while self.advance(Wait::Block).event().is_some() {}
         self.into_report()
     }
@@ -487,9 +490,9 @@ impl EventStream {
     /// [`canceller`](Self::canceller) and keep awaiting `join`.
     pub async fn join_timeout(mut self, timeout: Duration) -> Report {
         let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
-        let cancel = self.handle.parts.cancel.clone();
         let notify = self.handle.parts.notify.clone();
-        // 0: running, 1: the join saw the end, 2: the deadline came first.
+        // 0: running, 1: the join saw the end, 2: the deadline came first. The timer only
+        // says so and wakes the stream; the stream cancels, if any host is still running.
         let state = Arc::new(AtomicU8::new(0));
         let timer_state = state.clone();
         let timer = std::thread::Builder::new()
@@ -500,7 +503,6 @@ impl EventStream {
                         .compare_exchange(0, 2, Ordering::SeqCst, Ordering::SeqCst)
                         .is_ok()
                 {
-                    cancel.cancel();
                     notify.notify_one();
                 }
             });
@@ -509,16 +511,25 @@ impl EventStream {
                 "join_timeout: cannot start the deadline thread ({e}); joining without a deadline"
             );
         }
-        while std::future::poll_fn(|cx| Pin::new(&mut self).poll_next_event(cx))
-            .await
-            .is_some()
-        {}
-        if state
-            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
-            .is_err()
-        {
-            self.handle.deadline_hit = true;
+        let mut deadline_seen = false;
+        loop {
+            let next = std::future::poll_fn(|cx| {
+                if !deadline_seen && state.load(Ordering::SeqCst) == 2 {
+                    deadline_seen = true;
+                    if self.handle.remaining() > 0 {
+                        self.handle.deadline_hit = true;
+                        self.handle.cancel();
+                    }
+                }
+                Pin::new(&mut self).poll_next_event(cx)
+            })
+            .await;
+            if next.is_none() {
+                break;
+            }
         }
+        // The end came first: the timer stops without a word.
+        let _ = state.compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst);
         drop(done_tx);
         self.handle.into_report()
     }

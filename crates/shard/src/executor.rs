@@ -218,21 +218,28 @@ impl Drop for Executor {
             return;
         }
         self.cancel.cancel();
-        if tokio::runtime::Handle::try_current().is_err() {
-            self.join();
-            return;
-        }
         let waiters = std::mem::take(&mut self.waiters);
-        let spawned = std::thread::Builder::new()
-            .name("fleetsh-reaper".into())
-            .spawn(move || {
-                join_waiters(waiters);
-            });
-        if let Err(e) = spawned {
-            // The waiters went with the closure: the shard threads are detached and still
-            // end on their own, cancelled.
-            tracing::debug!("cannot start a thread to join the cancelled shards: {e}");
-        }
+        join_off_runtime("the cancelled shards", move || {
+            join_waiters(waiters);
+        });
+    }
+}
+
+/// Runs `join` (which waits for threads to end) on this thread, or, on a thread that drives a
+/// tokio runtime, on a detached thread of its own: a drop there must not stall the runtime's
+/// other tasks. The threads it waits for end on their own either way.
+fn join_off_runtime(what: &str, join: impl FnOnce() + Send + 'static) {
+    if tokio::runtime::Handle::try_current().is_err() {
+        join();
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("fleetsh-reaper".into())
+        .spawn(join);
+    if let Err(e) = spawned {
+        // The join handles went with the closure: the threads are detached and still end on
+        // their own.
+        tracing::debug!("cannot start a thread to join {what}: {e}");
     }
 }
 
@@ -762,15 +769,23 @@ impl Pool {
 }
 
 impl Drop for Pool {
+    /// Closes every pool thread's queue (each ends once the jobs already queued are done and
+    /// its connections are closed) and joins them, off the runtime's thread when dropped on
+    /// one (the last reference may be a job's handle dropped in async code).
     fn drop(&mut self) {
         for w in &mut self.workers {
             w.tx = None;
         }
-        for w in &mut self.workers {
-            if let Some(t) = w.thread.take() {
+        let threads: Vec<JoinHandle<()>> = self
+            .workers
+            .iter_mut()
+            .filter_map(|w| w.thread.take())
+            .collect();
+        join_off_runtime("the connected fleet's shards", move || {
+            for t in threads {
                 let _ = t.join();
             }
-        }
+        });
     }
 }
 

@@ -139,7 +139,7 @@ fn closed_port() -> HostTarget {
 }
 
 /// Waits up to 20 s for `cond`, polling.
-fn eventually(what: &str, cond: impl Fn() -> bool) {
+pub(crate) fn eventually(what: &str, cond: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");

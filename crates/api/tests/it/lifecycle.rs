@@ -70,6 +70,35 @@ async fn dropping_a_handle_does_not_wait_for_its_shards_on_a_runtime() {
     assert_eq!(report.results.len(), 50);
 }
 
+/// A job's handle holding the last reference to a connected fleet's shard threads (the fleet
+/// was dropped during the job) is dropped on a current-thread runtime: the drop returns at
+/// once; the threads are joined in the background and every connection still closes.
+#[tokio::test(flavor = "current_thread")]
+async fn dropping_the_last_handle_of_a_dropped_fleet_does_not_block_the_runtime() {
+    let f = fleet(50, 53, None);
+    let engine = f.engine(2).build().unwrap();
+    let fleet = engine.connect(f.targets()).unwrap();
+    let stream = fleet.run(job("sleep 3")).unwrap().stream();
+    drop(fleet);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let t = Instant::now();
+    drop(stream);
+    let took = t.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "drop blocked the runtime for {took:?}"
+    );
+    let sim = &f.sim;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !(0..50).all(|i| sim.connections_open(i) == 0) {
+        assert!(
+            Instant::now() < deadline,
+            "connections still open 20 s after the drop"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Outside a runtime, dropping a handle in flight still cancels the run and joins its shards
 /// before returning: the hosts' connections are closed by then (the next run reaches them).
 #[test]
@@ -81,6 +110,10 @@ fn dropping_a_handle_outside_a_runtime_cancels_the_run() {
     let t = Instant::now();
     drop(handle);
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    // The drop cancelled the run and closed its connections (not a run left sleeping).
+    crate::fleet::eventually("every host is disconnected after the drop", || {
+        (0..20).all(|i| f.sim.connections_open(i) == 0)
+    });
     let report = engine.run(f.targets(), job("echo hi")).unwrap().join();
     assert!(report.all_ok(), "{report:?}");
 }

@@ -1,7 +1,8 @@
-//! An async service embedding fleetsh: under `#[tokio::main]`, it runs a command on every host
-//! of a fleet and consumes each host's result as it arrives through `RunHandle::stream()`,
-//! while another task of the same runtime keeps ticking (fleetsh's shards run on their own
-//! threads, so the service's runtime is never blocked). Then it starts a long command and
+//! An async service embedding fleetsh: under `#[tokio::main]` (on one thread, so that anything
+//! blocking it would show), it runs a command on every host of a fleet and consumes each host's
+//! result as it arrives through `RunHandle::stream()`, while another task of the same runtime
+//! keeps ticking (fleetsh's shards run on their own threads, so the service's runtime is never
+//! blocked). Then it starts a long command and
 //! cancels it, as a service does on shutdown.
 //!
 //! Run with: `cargo run --bin service -- STATE_DIR` (a `fleetsh sim --state-dir STATE_DIR`).
@@ -15,7 +16,7 @@ use std::time::Duration;
 use fleetsh::{Engine, Event, HostList, Job};
 use futures_util::StreamExt;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let state = PathBuf::from(std::env::args().nth(1).ok_or("usage: service STATE_DIR")?);
     let hosts = HostList::new()
