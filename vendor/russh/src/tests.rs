@@ -1469,8 +1469,12 @@ mod future_certificate {
             .spawn()
             .unwrap();
 
-        // Wait for the socket to be created
-        while agent_path.canonicalize().is_err() {
+        // Wait for the agent to accept connections, for up to 10 s (fleetsh patch: its socket
+        // exists a moment before it listens, and a connection then is refused).
+        for _ in 0..1000 {
+            if tokio::net::UnixStream::connect(&agent_path).await.is_ok() {
+                break;
+            }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
 

@@ -855,8 +855,12 @@ Cog3JMeTrb3LiPHgN6gU2P30MRp6L1j1J/MtlOAr5rux
             .stderr(Stdio::null())
             .spawn()?;
 
-        // Wait for the socket to be created
-        while agent_path.canonicalize().is_err() {
+        // Wait for the agent to accept connections, for up to 10 s (fleetsh patch: its socket
+        // exists a moment before it listens, and a connection then is refused).
+        for _ in 0..1000 {
+            if tokio::net::UnixStream::connect(&agent_path).await.is_ok() {
+                break;
+            }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
 
@@ -1100,8 +1104,12 @@ Cog3JMeTrb3LiPHgN6gU2P30MRp6L1j1J/MtlOAr5rux
             .stderr(Stdio::null())
             .spawn()?;
 
-        // Wait for the socket to be created
-        while agent_path.canonicalize().is_err() {
+        // Wait for the agent to accept connections, for up to 10 s (fleetsh patch: its socket
+        // exists a moment before it listens, and a connection then is refused).
+        for _ in 0..1000 {
+            if tokio::net::UnixStream::connect(&agent_path).await.is_ok() {
+                break;
+            }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
 
