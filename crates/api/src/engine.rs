@@ -5,10 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use fleetsh_core::config::{
-    DEFAULT_KEEPALIVE_COUNT, DEFAULT_PACKET_SIZE, DEFAULT_WINDOW_SIZE, MAX_PACKET_SIZE,
-    MIN_PACKET_SIZE,
-};
+use fleetsh_core::config::DEFAULT_KEEPALIVE_COUNT;
 use fleetsh_core::{
     Action, Cipher, GetPlan, HostKeyCheck, HostTarget, Job, Kex, PutPlan, RunConfig, SshConfig,
 };
@@ -457,7 +454,7 @@ impl EngineBuilder {
 
     /// The largest channel data packet fleetsh accepts from a server (default 32 KiB, as
     /// OpenSSH). [`build`](Self::build) refuses a value outside
-    /// [`MIN_PACKET_SIZE`]`..=`[`MAX_PACKET_SIZE`] (1 KiB to 64 KiB − 1: an SSH packet must
+    /// [`MIN_PACKET_SIZE`](crate::MIN_PACKET_SIZE)`..=`[`MAX_PACKET_SIZE`](crate::MAX_PACKET_SIZE) (1 KiB to 64 KiB − 1: an SSH packet must
     /// fit a TCP segment of 65,535 bytes), naming `max_packet_size`.
     pub fn max_packet_size(mut self, bytes: u32) -> Self {
         self.max_packet_size = Some(bytes);
@@ -492,25 +489,8 @@ impl EngineBuilder {
                 "must be more than zero (leave it unset for no inactivity timeout)".into(),
             ));
         }
-        let packet = self.max_packet_size.unwrap_or(DEFAULT_PACKET_SIZE);
-        if !(MIN_PACKET_SIZE..=MAX_PACKET_SIZE).contains(&packet) {
-            return Err(invalid(
-                "max_packet_size",
-                format!(
-                    "{packet} bytes is outside {MIN_PACKET_SIZE}..={MAX_PACKET_SIZE} (an SSH packet must fit a 65,535-byte TCP segment)"
-                ),
-            ));
-        }
-        let window = self.window_size.unwrap_or(DEFAULT_WINDOW_SIZE);
-        if window < packet {
-            return Err(invalid(
-                "window_size",
-                format!(
-                    "{window} bytes is smaller than the maximum packet size ({packet} bytes): allowed {packet}..={}",
-                    u32::MAX
-                ),
-            ));
-        }
+        let (window, packet) =
+            fleetsh_core::config::channel_sizes(self.window_size, self.max_packet_size)?;
         if self.ciphers.is_some() && self.cipher != Cipher::Auto {
             return Err(invalid(
                 "ciphers",

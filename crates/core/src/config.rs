@@ -733,6 +733,33 @@ pub const MAX_PACKET_SIZE: u32 = 65_535;
 pub const DEFAULT_PACKET_SIZE: u32 = 32_768;
 /// The default SSH channel window (2 MiB).
 pub const DEFAULT_WINDOW_SIZE: u32 = 2 * 1024 * 1024;
+
+/// Checks an SSH channel's window and maximum packet size, each `None` for its default, and
+/// returns both with the defaults filled in: the packet size within
+/// [`MIN_PACKET_SIZE`]..=[`MAX_PACKET_SIZE`], the window at least one packet. The error names
+/// the setting (`max_packet_size`, `window_size`) and the allowed range.
+pub fn channel_sizes(window: Option<u32>, packet: Option<u32>) -> Result<(u32, u32), Error> {
+    let packet = packet.unwrap_or(DEFAULT_PACKET_SIZE);
+    if !(MIN_PACKET_SIZE..=MAX_PACKET_SIZE).contains(&packet) {
+        return Err(Error::InvalidSetting {
+            setting: "max_packet_size",
+            reason: format!(
+                "{packet} bytes is outside {MIN_PACKET_SIZE}..={MAX_PACKET_SIZE} (an SSH packet must fit a 65,535-byte TCP segment)"
+            ),
+        });
+    }
+    let window = window.unwrap_or(DEFAULT_WINDOW_SIZE);
+    if window < packet {
+        return Err(Error::InvalidSetting {
+            setting: "window_size",
+            reason: format!(
+                "{window} bytes is smaller than the maximum packet size ({packet} bytes): allowed {packet}..={}",
+                u32::MAX
+            ),
+        });
+    }
+    Ok((window, packet))
+}
 /// The default number of unanswered keepalives before a connection is dropped (3, as
 /// OpenSSH's `ServerAliveCountMax`).
 pub const DEFAULT_KEEPALIVE_COUNT: u32 = 3;
@@ -872,21 +899,10 @@ impl FileConfig {
         if self.keepalive_count == Some(0) {
             return Err(bad("keepalive_count", "must be at least 1".into()));
         }
-        let packet = self.max_packet_size.unwrap_or(DEFAULT_PACKET_SIZE);
-        if !(MIN_PACKET_SIZE..=MAX_PACKET_SIZE).contains(&packet) {
-            return Err(bad(
-                "max_packet_size",
-                format!("{packet} is outside {MIN_PACKET_SIZE}..={MAX_PACKET_SIZE}"),
-            ));
-        }
-        if let Some(w) = self.window_size
-            && w < packet
-        {
-            return Err(bad(
-                "window_size",
-                format!("{w} is smaller than the maximum packet size ({packet})"),
-            ));
-        }
+        channel_sizes(self.window_size, self.max_packet_size).map_err(|e| match e {
+            Error::InvalidSetting { setting, reason } => bad(setting, reason),
+            other => other,
+        })?;
         if self.batch == Some(Amount::Count(0)) {
             return Err(bad("batch", "must be at least 1".into()));
         }
