@@ -30,11 +30,13 @@
 //!    let agent_path = dir.path().join("agent");
 //!
 //!    let mut core = tokio::runtime::Runtime::new().unwrap();
-//!    let agent_path_ = agent_path.clone();
-//!    // Starting a server
+//!    // Starting a server: bound before the client connects below (fleetsh patch: bound in
+//!    // the spawned task, the socket did not always exist yet)
+//!    let listener = {
+//!        let _runtime = core.enter();
+//!        tokio::net::UnixListener::bind(&agent_path).unwrap()
+//!    };
 //!    core.spawn(async move {
-//!        let mut listener = tokio::net::UnixListener::bind(&agent_path_)
-//!            .unwrap();
 //!        russh::keys::agent::server::serve(tokio_stream::wrappers::UnixListenerStream::new(listener), X {}).await
 //!    });
 //!    let key = decode_secret_key(PKCS8_ENCRYPTED, Some("blabla")).unwrap();
