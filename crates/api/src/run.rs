@@ -47,16 +47,21 @@ impl Merger {
     }
 
     /// Ends hosts of `batch` that have no result with `kind` and `message(position in batch)`.
-    fn fill(&mut self, batch: &[usize], kind: ErrorKind, message: impl Fn(usize) -> String) {
+    fn fill(
+        &mut self,
+        parts: &RunParts,
+        batch: &[usize],
+        kind: ErrorKind,
+        message: impl Fn(usize) -> String,
+    ) {
         for (pos, &index) in batch.iter().enumerate() {
             let Some(slot) = self.results.get_mut(index) else {
                 continue;
             };
             if slot.is_none() {
-                let target = self
-                    .targets
-                    .get(index)
-                    .cloned()
+                let target = parts
+                    .resolved_target(index)
+                    .or_else(|| self.targets.get(index).cloned())
                     .unwrap_or_else(|| HostTarget::new("?"));
                 let r = Arc::new(HostResult::failed(
                     index,
@@ -162,23 +167,27 @@ impl RunHandle {
     fn batch_done(&mut self) {
         if let Some(mut exec) = self.exec.take() {
             exec.join();
-            self.merger
-                .fill(&self.current.clone(), ErrorKind::Internal, |_| {
-                    "the shard running this host stopped without a result for it".into()
-                });
+            self.merger.fill(
+                &self.parts,
+                &self.current.clone(),
+                ErrorKind::Internal,
+                |_| "the shard running this host stopped without a result for it".into(),
+            );
         }
         while let Some(next) = self.batches.pop_front() {
             if self.parts.cancel.is_cancelled() {
-                self.merger.fill(&next, ErrorKind::Cancelled, |_| {
-                    "run cancelled before this host's batch started".into()
-                });
+                self.merger
+                    .fill(&self.parts, &next, ErrorKind::Cancelled, |_| {
+                        "run cancelled before this host's batch started".into()
+                    });
                 continue;
             }
             if self.parts.shared.tripped() {
                 let m = self.parts.shared.max_fail().unwrap_or_default();
-                self.merger.fill(&next, ErrorKind::Skipped, |_| {
-                    format!("not started: more than {m} hosts failed (max-fail)")
-                });
+                self.merger
+                    .fill(&self.parts, &next, ErrorKind::Skipped, |_| {
+                        format!("not started: more than {m} hosts failed (max-fail)")
+                    });
                 continue;
             }
             match self.starter.start(&self.parts, next.clone()) {
@@ -191,7 +200,7 @@ impl RunHandle {
                 Err(e) => {
                     let msg = e.to_string();
                     self.merger
-                        .fill(&next, ErrorKind::Internal, |_| msg.clone());
+                        .fill(&self.parts, &next, ErrorKind::Internal, |_| msg.clone());
                 }
             }
         }

@@ -41,6 +41,19 @@ pub enum Command {
     Man,
 }
 
+impl Command {
+    /// The `--color` choice of the subcommands that have one.
+    pub fn color(&self) -> crate::output::ColorChoice {
+        match self {
+            Command::Run(a) => a.common.color,
+            Command::Put(a) => a.common.color,
+            Command::Get(a) => a.common.color,
+            Command::Bench(a) => a.common.color,
+            _ => crate::output::ColorChoice::Auto,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputMode {
     /// `host: line` as lines arrive (stderr lines on stderr), then a summary on stderr.
@@ -165,6 +178,9 @@ pub struct CommonArgs {
     /// one, 128+N for a command killed by signal N.
     #[arg(short = 'S', long = "max-exit-status")]
     pub max_exit_status: bool,
+    /// More in the summary: the peak memory and the key exchange guesses.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
     // -- end of presentation flags --
     /// Defaults for these flags from a TOML file (flags win).
     #[arg(long, value_name = "FILE")]

@@ -4,6 +4,7 @@
 mod args;
 mod bench;
 mod output;
+mod signals;
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
@@ -39,14 +40,8 @@ fn usage<E: Into<anyhow::Error>>(e: E) -> anyhow::Error {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FLEETSH_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(io::stderr)
-        .init();
     let cli = Cli::parse();
+    init_logging(cli.command.color());
     let result = match cli.command {
         Command::Run(a) => run(*a),
         Command::Put(a) => put(*a),
@@ -80,6 +75,57 @@ fn main() -> ExitCode {
             eprintln!("fleetsh: error: {e:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Warnings and logs on stderr. By default (warnings only) as `fleetsh: warning: message`, in
+/// colour by the same rules as the rest of the output (`--color`, `NO_COLOR`, whether stderr
+/// is a terminal); with `FLEETSH_LOG` set (e.g. `debug`), tracing's own format with times and
+/// targets, coloured by the same rules.
+fn init_logging(color: output::ColorChoice) {
+    let ansi = output::stderr_painted(color);
+    let builder = tracing_subscriber::fmt()
+        .with_writer(io::stderr)
+        .with_ansi(ansi);
+    match tracing_subscriber::EnvFilter::try_from_env("FLEETSH_LOG") {
+        Ok(filter) => builder.with_env_filter(filter).init(),
+        Err(_) => builder
+            .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+            .event_format(PlainLog { ansi })
+            .init(),
+    }
+}
+
+/// `fleetsh: warning: message key=value`.
+struct PlainLog {
+    ansi: bool,
+}
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for PlainLog
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let (label, color) = match *event.metadata().level() {
+            tracing::Level::ERROR => ("error", "1;31"),
+            tracing::Level::WARN => ("warning", "1;33"),
+            tracing::Level::INFO => ("info", "1"),
+            tracing::Level::DEBUG => ("debug", "2"),
+            tracing::Level::TRACE => ("trace", "2"),
+        };
+        if self.ansi {
+            write!(writer, "fleetsh: \x1b[{color}m{label}\x1b[0m: ")?;
+        } else {
+            write!(writer, "fleetsh: {label}: ")?;
+        }
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
     }
 }
 
@@ -434,6 +480,7 @@ fn config_show(a: ShowArgs) -> Result<ExitCode> {
 }
 
 fn run(a: RunArgs) -> Result<ExitCode> {
+    let signals = signals::Signals::watch();
     let Setup {
         engine,
         hosts,
@@ -464,10 +511,11 @@ fn run(a: RunArgs) -> Result<ExitCode> {
         job.stdin = Some(read_stdin().map_err(usage)?.into());
     }
     job.validate().map_err(usage)?;
-    execute(&a.common, &engine, hosts, job, fleet)
+    execute(&a.common, &engine, hosts, job, fleet, &signals)
 }
 
 fn put(a: PutArgs) -> Result<ExitCode> {
+    let signals = signals::Signals::watch();
     let Some((remote, locals)) = a.paths.split_last() else {
         return Err(usage(anyhow::anyhow!("put: needs LOCAL... REMOTE")));
     };
@@ -480,10 +528,11 @@ fn put(a: PutArgs) -> Result<ExitCode> {
         .job
         .action(fleetsh::Action::Put(std::sync::Arc::new(plan)));
     job.validate().map_err(usage)?;
-    execute(&a.common, &s.engine, s.hosts, job, s.fleet)
+    execute(&a.common, &s.engine, s.hosts, job, s.fleet, &signals)
 }
 
 fn get(a: GetArgs) -> Result<ExitCode> {
+    let signals = signals::Signals::watch();
     let Some((local, remotes)) = a.paths.split_last() else {
         return Err(usage(anyhow::anyhow!("get: needs REMOTE... LOCALDIR")));
     };
@@ -499,7 +548,7 @@ fn get(a: GetArgs) -> Result<ExitCode> {
         .job
         .action(fleetsh::Action::Get(std::sync::Arc::new(plan)));
     job.validate().map_err(usage)?;
-    execute(&a.common, &s.engine, s.hosts, job, s.fleet)
+    execute(&a.common, &s.engine, s.hosts, job, s.fleet, &signals)
 }
 
 fn bench(a: BenchArgs) -> Result<ExitCode> {
@@ -525,43 +574,39 @@ fn bench(a: BenchArgs) -> Result<ExitCode> {
 /// Most events already waiting that are printed before a flush.
 const READY_EVENTS_PER_WRITE: usize = 256;
 
-/// Runs `job`, printing events as they come, and returns the exit status.
+/// Runs `job`, printing events as they come, and returns the exit status. A closed or failing
+/// standard output does not end the run: its output is discarded from then on and every host
+/// still runs (as pdsh); the summary goes to stderr and the status is the one the run earned.
 fn execute(
     a: &CommonArgs,
     engine: &Engine,
     hosts: Vec<fleetsh::HostTarget>,
     job: Job,
     fleet: Option<SimFleet>,
+    signals: &signals::Signals,
 ) -> Result<ExitCode> {
     let mut handle = engine.run(hosts, job)?;
-    let cancelled = install_sigint(handle.canceller());
+    signals.attach(handle.canceller());
 
     let mut printer = output::Printer::new(a, handle.hosts());
-    let printed: Result<()> = (|| {
-        while let Some(ev) = handle.next_event() {
-            printer.event(&ev)?;
-            // Events that are already waiting go out in the same write (one write per host
-            // costs a syscall and a wakeup of the reader each); the bound keeps output flowing
-            // while events arrive faster than they are printed.
-            for _ in 0..READY_EVENTS_PER_WRITE {
-                let Some(ev) = handle.try_next_event() else {
-                    break;
-                };
-                printer.event(&ev)?;
-            }
-            printer.flush()?;
+    while let Some(ev) = handle.next_event() {
+        printer.event(&ev);
+        // Events that are already waiting go out in the same write (one write per host
+        // costs a syscall and a wakeup of the reader each); the bound keeps output flowing
+        // while events arrive faster than they are printed.
+        for _ in 0..READY_EVENTS_PER_WRITE {
+            let Some(ev) = handle.try_next_event() else {
+                break;
+            };
+            printer.event(&ev);
         }
-        Ok(())
-    })();
-    if let Err(e) = printed {
-        handle.cancel();
-        return Err(e);
+        printer.flush();
     }
     let report = handle.join();
-    let was_cancelled = cancelled.load(std::sync::atomic::Ordering::SeqCst);
-    printer.finish(&report, was_cancelled, engine.kex_guesses())?;
+    let signal = signals.received();
+    printer.finish(&report, signal, engine.kex_guesses());
     drop(fleet);
-    Ok(ExitCode::from(printer.exit_status(&report, was_cancelled)))
+    Ok(ExitCode::from(printer.exit_status(&report, signal)))
 }
 
 /// The hosts that failed in an earlier `-o json` output: an error, a non-zero exit or a signal.
@@ -644,39 +689,6 @@ fn expand_tilde(p: PathBuf) -> PathBuf {
         return PathBuf::from(home).join(rest);
     }
     p
-}
-
-/// First SIGINT: cancel the run (hosts in flight end as `cancelled`, output so far is kept and
-/// printed). Second SIGINT: exit at once.
-fn install_sigint(c: fleetsh::Canceller) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let flag = std::sync::Arc::new(AtomicBool::new(false));
-    let f = flag.clone();
-    let spawned = std::thread::Builder::new()
-        .name("fleetsh-signals".into())
-        .spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async {
-                if tokio::signal::ctrl_c().await.is_err() {
-                    return;
-                }
-                eprintln!("fleetsh: interrupted; cancelling (press Ctrl-C again to exit at once)");
-                f.store(true, Ordering::SeqCst);
-                c.cancel();
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(130);
-                }
-            });
-        });
-    if let Err(e) = spawned {
-        tracing::warn!("cannot watch for Ctrl-C: {e}");
-    }
-    flag
 }
 
 fn sim(a: SimArgs) -> Result<ExitCode> {

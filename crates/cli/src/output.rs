@@ -26,6 +26,12 @@ use outdir::OutDir;
 pub use outdir::out_dir_arg;
 use progress::Progress;
 
+/// Whether text on stderr is painted with `choice` (for log lines).
+pub fn stderr_painted(choice: ColorChoice) -> bool {
+    let no_color = std::env::var_os("NO_COLOR");
+    Painter::new(choice, io::stderr().is_terminal(), no_color.as_deref()).is_on()
+}
+
 /// Prints a run's events and its end as the flags ask.
 pub struct Printer {
     mode: OutputMode,
@@ -42,6 +48,16 @@ pub struct Printer {
     out_dir: Option<OutDir>,
     progress: Option<Progress>,
     max_exit_status: bool,
+    /// `-v`: the summary's diagnostic lines too.
+    verbose: bool,
+    /// Standard output failed (closed by its reader, or an I/O error): what is printed there is
+    /// discarded from then on, and the run goes on.
+    out_failed: Option<io::ErrorKind>,
+    /// Standard error failed: notes and the summary are discarded.
+    err_failed: bool,
+    /// Hosts that ended cancelled or skipped before they started: one line for all of them
+    /// at the end instead of a note each.
+    unstarted: Vec<(bool, usize)>,
 }
 
 impl Printer {
@@ -65,12 +81,16 @@ impl Printer {
             out_dir: args.out_dir.clone().map(OutDir::new),
             progress: show_progress.then(|| Progress::new(hosts.len())),
             max_exit_status: args.max_exit_status,
+            verbose: args.verbose,
+            out_failed: None,
+            err_failed: false,
+            unstarted: Vec::new(),
         }
     }
 
     /// One event, rendered and written to the buffered stdout/stderr; [`Printer::flush`] sends
     /// it on (the caller flushes once it has taken the events that were ready).
-    pub fn event(&mut self, ev: &Event) -> io::Result<()> {
+    pub fn event(&mut self, ev: &Event) {
         match ev {
             Event::Output { host, stream, data } if self.mode == OutputMode::Inline => {
                 self.inline.output(
@@ -84,6 +104,13 @@ impl Printer {
             }
             Event::Finished(r) => {
                 match self.mode {
+                    OutputMode::Inline if r.never_started() => {
+                        let skipped = r
+                            .error
+                            .as_ref()
+                            .is_some_and(|e| e.kind == fleetsh::ErrorKind::Skipped);
+                        self.unstarted.push((skipped, r.index));
+                    }
                     OutputMode::Inline => self.inline.finish(
                         r,
                         &self.names,
@@ -91,7 +118,8 @@ impl Printer {
                         &mut self.pending_err,
                     ),
                     OutputMode::Json => {
-                        serde_json::to_writer(&mut self.pending_out, &json_result(r))?;
+                        // Serialising into a Vec cannot fail: the fields are strings and numbers.
+                        let _ = serde_json::to_writer(&mut self.pending_out, &json_result(r));
                         self.pending_out.push(b'\n');
                     }
                     OutputMode::Grouped => {
@@ -115,15 +143,13 @@ impl Printer {
             }
             _ => {}
         }
-        self.emit(false)
+        self.emit(false);
     }
 
     /// Writes what the last event rendered: stdout first, then stderr. With the progress bar
-    /// visible, the bar is cleared around writes that reach the terminal.
-    fn emit(&mut self, flush: bool) -> io::Result<()> {
-        if self.pending_out.is_empty() && self.pending_err.is_empty() {
-            return if flush { self.out.flush() } else { Ok(()) };
-        }
+    /// visible, the bar is cleared around writes that reach the terminal. A write that fails
+    /// marks its stream failed ([`Printer::out_failed`]); the run goes on.
+    fn emit(&mut self, flush: bool) {
         let Printer {
             out,
             err,
@@ -131,27 +157,51 @@ impl Printer {
             pending_err,
             progress,
             stdout_tty,
+            out_failed,
+            err_failed,
             ..
         } = self;
+        if out_failed.is_some() {
+            pending_out.clear();
+        }
+        if *err_failed {
+            pending_err.clear();
+        }
+        if pending_out.is_empty() && pending_err.is_empty() && !flush {
+            return;
+        }
         let on_terminal = !pending_err.is_empty() || *stdout_tty;
-        let mut write = |flush: bool| -> io::Result<()> {
-            out.write_all(pending_out)?;
-            if flush {
-                out.flush()?;
+        let mut write = |flush: bool| {
+            if out_failed.is_none() {
+                let written = out
+                    .write_all(pending_out)
+                    .and_then(|()| if flush { out.flush() } else { Ok(()) });
+                if let Err(e) = written {
+                    *out_failed = Some(e.kind());
+                    if e.kind() != io::ErrorKind::BrokenPipe {
+                        pending_err.extend_from_slice(
+                            format!(
+                                "fleetsh: cannot write standard output ({e}); the run goes on with its output discarded\n"
+                            )
+                            .as_bytes(),
+                        );
+                    }
+                }
             }
-            err.write_all(pending_err)
+            if !*err_failed && !pending_err.is_empty() && err.write_all(pending_err).is_err() {
+                *err_failed = true;
+            }
         };
         match progress {
-            Some(p) if on_terminal => p.suspend(|| write(true))?,
-            _ => write(flush)?,
+            Some(p) if on_terminal => p.suspend(|| write(true)),
+            _ => write(flush),
         }
         pending_out.clear();
         pending_err.clear();
-        Ok(())
     }
 
-    pub fn flush(&mut self) -> io::Result<()> {
-        self.emit(true)
+    pub fn flush(&mut self) {
+        self.emit(true);
     }
 
     /// After the last event: grouped output on stdout, then the summary on stderr (`kex`: the
@@ -159,33 +209,67 @@ impl Printer {
     pub fn finish(
         &mut self,
         report: &Report,
-        cancelled: bool,
+        signal: Option<i32>,
         kex: Option<fleetsh::KexGuesses>,
-    ) -> io::Result<()> {
+    ) {
         if let Some(p) = self.progress.take() {
             p.finish();
         }
-        self.emit(true)?;
+        // One line per kind for the hosts that never started, in host order.
+        self.unstarted.sort_unstable();
+        for skipped in [false, true] {
+            let names: Vec<&str> = self
+                .unstarted
+                .iter()
+                .filter(|(s, _)| *s == skipped)
+                .map(|&(_, i)| self.names.get(i).map_or("?", String::as_str))
+                .collect();
+            if names.is_empty() {
+                continue;
+            }
+            let what = if skipped {
+                "skipped, not started after too many failures (max-fail)"
+            } else {
+                "cancelled before they started"
+            };
+            let _ = writeln!(
+                self.pending_err,
+                "fleetsh: {} {what}: {}",
+                summary::count(names.len(), "host"),
+                summary::folded_list(&names, 2000)
+            );
+        }
+        self.emit(true);
         if let Some(g) = &self.groups {
-            g.write(&self.names, &mut self.out)?;
+            let mut text = Vec::new();
+            let _ = g.write(&self.names, &mut text);
+            self.pending_out = text;
+            self.emit(true);
         }
-        self.out.flush()?;
         let mut text = Vec::new();
-        summary::write(report, cancelled, &self.names, kex, &mut text)?;
+        let _ = summary::write(report, signal, &self.names, kex, self.verbose, &mut text);
         if let Some(d) = &self.out_dir {
-            d.write_summary(&mut text)?;
+            let _ = d.write_summary(&mut text);
         }
-        self.err.write_all(&text)
+        if self.out_failed == Some(io::ErrorKind::BrokenPipe) {
+            text.extend_from_slice(
+                b"fleetsh: standard output was closed by its reader; output after that was discarded\n",
+            );
+        }
+        self.pending_err = text;
+        self.emit(true);
     }
 
     /// The process exit status:
-    /// - 130 when interrupted;
+    /// - 128 + the signal's number when a signal cancelled the run (130 for SIGINT, 143 for
+    ///   SIGTERM, 129 for SIGHUP);
     /// - with `-S`, the largest remote exit status ([`remote_status`]);
     /// - otherwise 0 when every host ran and exited 0, else 1;
-    /// - at least 1 when an `--out-dir` file could not be written.
-    pub fn exit_status(&self, report: &Report, cancelled: bool) -> u8 {
-        if cancelled {
-            return 130;
+    /// - at least 1 when an `--out-dir` file could not be written, or standard output failed
+    ///   other than by being closed by its reader.
+    pub fn exit_status(&self, report: &Report, signal: Option<i32>) -> u8 {
+        if let Some(n) = signal {
+            return u8::try_from(128 + n).unwrap_or(255);
         }
         let status = if self.max_exit_status {
             report
@@ -199,7 +283,10 @@ impl Printer {
         } else {
             1
         };
-        if status == 0 && self.out_dir.as_ref().is_some_and(OutDir::failed) {
+        let output_lost = self
+            .out_failed
+            .is_some_and(|k| k != io::ErrorKind::BrokenPipe);
+        if status == 0 && (output_lost || self.out_dir.as_ref().is_some_and(OutDir::failed)) {
             1
         } else {
             status

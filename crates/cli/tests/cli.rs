@@ -108,6 +108,8 @@ mod output;
 mod reliability;
 #[path = "cli/security.rs"]
 mod security;
+#[path = "cli/signals.rs"]
+mod signals;
 #[path = "cli/ssh_config.rs"]
 mod ssh_config;
 #[path = "cli/transfer.rs"]

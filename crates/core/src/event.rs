@@ -209,6 +209,16 @@ impl HostResult {
         }
     }
 
+    /// Whether the host ended without being started: skipped (`max-fail`) or cancelled before
+    /// its first connection attempt.
+    pub fn never_started(&self) -> bool {
+        self.attempts == 0
+            && self
+                .error
+                .as_ref()
+                .is_some_and(|e| matches!(e.kind, ErrorKind::Cancelled | ErrorKind::Skipped))
+    }
+
     /// The outcome class of this result.
     pub fn outcome(&self) -> Outcome {
         if let Some(e) = &self.error {

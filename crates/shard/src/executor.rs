@@ -267,6 +267,26 @@ pub struct RunParts {
     pub jumps: Arc<crate::jump::Jumps>,
 }
 
+impl RunParts {
+    /// Host `index` with the user and port it connects with (from the target, its ssh_config
+    /// profile or the engine's defaults), as every result names it, also for hosts that never
+    /// started.
+    pub fn resolved_target(&self, index: usize) -> Option<HostTarget> {
+        let target = self.targets.get(index)?;
+        let default_plan = crate::transport::HostPlan::default();
+        let plan = self
+            .plans
+            .as_ref()
+            .and_then(|p| p.get(index))
+            .unwrap_or(&default_plan);
+        Some(crate::transport::effective_target(
+            &self.settings,
+            plan,
+            target,
+        ))
+    }
+}
+
 /// Starts the shards of a run (or of one batch of a run): the hosts `subset` (indices into
 /// `targets`; results carry these indices).
 ///
@@ -563,6 +583,13 @@ impl Shard {
         }
         for (index, why) in not_started {
             if let Some(t) = self.targets.get(index) {
+                let default_plan = crate::transport::HostPlan::default();
+                let plan = ctx
+                    .plans
+                    .as_ref()
+                    .and_then(|p| p.get(index))
+                    .unwrap_or(&default_plan);
+                let t = crate::transport::effective_target(&ctx.settings, plan, t);
                 let message = match why {
                     ErrorKind::Skipped => format!(
                         "not started: more than {} hosts failed (max-fail)",
@@ -572,7 +599,7 @@ impl Shard {
                 };
                 self.sink.send(Event::Finished(Arc::new(HostResult::failed(
                     index,
-                    t.clone(),
+                    t,
                     HostError::new(why, message),
                 ))));
             }

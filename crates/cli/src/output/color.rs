@@ -43,6 +43,11 @@ impl Painter {
         Painter { on }
     }
 
+    /// Whether it paints.
+    pub fn is_on(self) -> bool {
+        self.on
+    }
+
     /// Appends a host name in its colour (bold for stderr lines and notes).
     pub fn prefix(self, w: &mut Vec<u8>, name: &str, style: Style) {
         if !self.on {

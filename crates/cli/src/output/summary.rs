@@ -2,7 +2,6 @@
 //!
 //! ```text
 //! fleetsh: 20 hosts in 0.41s (49 hosts/s) on 2 shards; ok: 17, exit 3: 2, connect: 1
-//! fleetsh: key exchange guessed right for 17 hosts, wrong for 0
 //! fleetsh: per-host time: p50 0.210s, p90 0.300s, p99 0.310s, max 0.310s
 //! fleetsh: slowest: 127.1.0.4 0.310s, ...
 //! fleetsh: exit 3 (2): 127.1.0.[3,7]:2222
@@ -13,7 +12,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::time::Duration;
 
-use fleetsh::{ErrorKind, HostResult, KexGuesses, Outcome, Report};
+use fleetsh::{HostResult, KexGuesses, Outcome, Report};
 use fleetsh_core::fold::fold_items;
 
 /// A failing-hosts list longer than this many characters is cut (at an item boundary).
@@ -29,13 +28,26 @@ pub fn outcome_name(o: &Outcome) -> String {
     }
 }
 
-/// Writes the summary; `names` are the hosts as given, by index; `kex` the engine's key
-/// exchange guesses (a line when there were any).
+/// `n noun` with the noun in the plural unless `n` is 1: `1 host`, `2 hosts`.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// Writes the summary; `names` are the hosts as given, by index; `signal` the signal that
+/// cancelled the run, if one did; `kex` the engine's key exchange guesses. Lines, in this
+/// order: totals; files moved (transfers); with `verbose`, peak memory and key exchange
+/// guesses; per-host time percentiles and the slowest hosts (of the hosts that started);
+/// failing hosts per outcome, in a fixed order.
 pub fn write(
     report: &Report,
-    cancelled: bool,
+    signal: Option<i32>,
     names: &[String],
     kex: Option<KexGuesses>,
+    verbose: bool,
     w: &mut impl Write,
 ) -> io::Result<()> {
     let n = report.results.len();
@@ -45,12 +57,16 @@ pub fn write(
         .map(|(outcome, count)| format!("{}: {count}", outcome_name(outcome)))
         .collect();
     let secs = report.wall.as_secs_f64();
+    let cancelled = match signal {
+        Some(n) => format!(", cancelled by {}", signal_name(n)),
+        None => String::new(),
+    };
     writeln!(
         w,
-        "fleetsh: {n} hosts in {secs:.2}s ({:.0} hosts/s) on {} shards{}; {}",
+        "fleetsh: {} in {secs:.2}s ({:.0} hosts/s) on {}{cancelled}; {}",
+        count(n, "host"),
         n as f64 / secs.max(1e-9),
-        report.shards,
-        if cancelled { ", cancelled" } else { "" },
+        count(report.shards, "shard"),
         counts.join(", ")
     )?;
     let moved = report
@@ -64,29 +80,34 @@ pub fn write(
         let mib = moved.1 as f64 / (1024.0 * 1024.0);
         writeln!(
             w,
-            "fleetsh: transferred {} files, {mib:.1} MiB ({:.1} MiB/s)",
-            moved.0,
+            "fleetsh: transferred {}, {mib:.1} MiB ({:.1} MiB/s)",
+            count(usize::try_from(moved.0).unwrap_or(usize::MAX), "file"),
             mib / secs.max(1e-9)
         )?;
     }
-    if let Some(rss) = fleetsh::limits::peak_rss_bytes() {
-        writeln!(w, "fleetsh: peak RSS {} MiB", rss / (1024 * 1024))?;
-    }
-    if let Some(g) = kex.filter(|g| g.right + g.wrong > 0) {
-        writeln!(
-            w,
-            "fleetsh: key exchange guessed right for {} hosts, wrong for {}",
-            g.right, g.wrong
-        )?;
+    if verbose {
+        if let Some(rss) = fleetsh::limits::peak_rss_bytes() {
+            writeln!(w, "fleetsh: peak RSS {} MiB", rss / (1024 * 1024))?;
+        }
+        if let Some(g) = kex.filter(|g| g.right + g.wrong > 0) {
+            writeln!(
+                w,
+                "fleetsh: key exchange guessed right for {}, wrong for {}",
+                count(usize::try_from(g.right).unwrap_or(usize::MAX), "host"),
+                g.wrong
+            )?;
+        }
     }
 
-    // Per-host times of the hosts that were started (skipped hosts took no time).
-    let mut times: Vec<Duration> = report
+    // Per-host times of the hosts that were started (skipped and unstarted hosts took no
+    // time); ties in the slowest list go by host order, so the line is stable.
+    let mut started: Vec<&HostResult> = report
         .results
         .iter()
-        .filter(|r| r.outcome() != Outcome::Failed(ErrorKind::Skipped))
-        .map(|r| r.timings.total)
+        .map(|r| r.as_ref())
+        .filter(|r| !r.never_started())
         .collect();
+    let mut times: Vec<Duration> = started.iter().map(|r| r.timings.total).collect();
     times.sort_unstable();
     if let Some(max) = times.last() {
         writeln!(
@@ -98,37 +119,50 @@ pub fn write(
             max.as_secs_f64()
         )?;
     }
-
-    let mut slow: Vec<&HostResult> = report.results.iter().map(|r| r.as_ref()).collect();
-    slow.sort_by_key(|r| std::cmp::Reverse(r.timings.total));
-    let slow: Vec<String> = slow
+    started.sort_by_key(|r| (std::cmp::Reverse(r.timings.total), r.index));
+    let slow: Vec<String> = started
         .iter()
         .take(5)
-        .map(|r| format!("{} {:.3}s", r.target.host, r.timings.total.as_secs_f64()))
+        .map(|r| {
+            let name = names.get(r.index).map_or("?", String::as_str);
+            format!("{name} {:.3}s", r.timings.total.as_secs_f64())
+        })
         .collect();
     if !slow.is_empty() {
         writeln!(w, "fleetsh: slowest: {}", slow.join(", "))?;
     }
 
-    // Failing hosts, folded, per outcome.
-    let mut failing: BTreeMap<Outcome, Vec<&str>> = BTreeMap::new();
+    // Failing hosts, folded, per outcome (in the outcomes' order), each list in host order.
+    let mut failing: BTreeMap<Outcome, Vec<(usize, &str)>> = BTreeMap::new();
     for r in &report.results {
         let outcome = r.outcome();
         if outcome != Outcome::Ok {
             let name = names.get(r.index).map_or("?", String::as_str);
-            failing.entry(outcome).or_default().push(name);
+            failing.entry(outcome).or_default().push((r.index, name));
         }
     }
-    for (outcome, hosts) in &failing {
+    for (outcome, mut hosts) in failing {
+        hosts.sort_unstable();
+        let hosts: Vec<&str> = hosts.into_iter().map(|(_, h)| h).collect();
         writeln!(
             w,
             "fleetsh: {} ({}): {}",
-            outcome_name(outcome),
+            outcome_name(&outcome),
             hosts.len(),
-            folded_list(hosts, MAX_LIST)
+            folded_list(&hosts, MAX_LIST)
         )?;
     }
     Ok(())
+}
+
+/// `SIGTERM` for 15.
+pub fn signal_name(n: i32) -> String {
+    match n {
+        1 => "SIGHUP".into(),
+        2 => "SIGINT".into(),
+        15 => "SIGTERM".into(),
+        n => format!("signal {n}"),
+    }
 }
 
 /// The nearest-rank `p`th percentile of sorted, non-empty `times`.

@@ -94,9 +94,11 @@ fn echo_on(sim: &SimProcess, extra: &[&str]) -> std::process::Output {
 #[test]
 fn kex_preference_from_flag_and_config_file() {
     let sim = SimProcess::start(5, "127.45.0.1");
-    let run = |extra: &[&str]| echo_on(&sim, extra);
-    // The simulated hosts put ML-KEM first: by default every guess is right (the summary says
-    // so), with curve25519 first the first ones are wrong, and without guessing there are none.
+    // `-v`: the summary's key exchange line.
+    let run = |extra: &[&str]| echo_on(&sim, &[extra, &["-v"]].concat());
+    // The simulated hosts put ML-KEM first: by default every guess is right (the verbose
+    // summary says so), with curve25519 first the first ones are wrong, and without guessing
+    // there are none.
     let guesses = |out: &std::process::Output| {
         text(&out.stderr)
             .lines()

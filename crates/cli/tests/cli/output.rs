@@ -500,3 +500,90 @@ fn max_exit_status() {
     let out = fleetsh(&["run", "--sim", "2", "--", "exit 3"]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn summary_plurals_verbose_lines_and_unstarted_hosts() {
+    let out = fleetsh(&["run", "--sim", "1", "--", "true"]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.starts_with("fleetsh: 1 host in ") && err.contains(" on 1 shard; ok: 1"),
+        "{err}"
+    );
+    assert!(!err.contains("peak RSS"), "only with -v: {err}");
+    assert!(!err.contains("key exchange"), "only with -v: {err}");
+    let out = fleetsh(&["run", "--sim", "2", "-v", "--", "true"]);
+    let err = text(&out.stderr);
+    assert!(err.contains("fleetsh: peak RSS "), "{err}");
+    assert!(
+        err.contains("fleetsh: key exchange guessed right for 2 hosts, wrong for 0"),
+        "{err}"
+    );
+
+    // Skipped hosts are folded into one line, and neither counted in the per-host times nor
+    // named among the slowest.
+    let out = fleetsh(&[
+        "run",
+        "--sim",
+        "30",
+        "-f",
+        "1",
+        "--shards",
+        "1",
+        "--max-fail",
+        "1",
+        "--",
+        "exit 5",
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("skipped: 28"), "{err}");
+    assert!(
+        err.contains("fleetsh: 28 hosts skipped, not started after too many failures (max-fail): 127.1.0.[3-30]"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("not started: more than").count(),
+        0,
+        "no note per skipped host: {err}"
+    );
+    let slowest = err
+        .lines()
+        .find(|l| l.starts_with("fleetsh: slowest: "))
+        .unwrap();
+    assert!(
+        slowest.contains("127.1.0.1:") && slowest.contains("127.1.0.2:"),
+        "{slowest}"
+    );
+    assert_eq!(slowest.matches(", ").count(), 1, "two started hosts: {slowest}");
+    let order: Vec<&str> = err
+        .lines()
+        .map(|l| l.split([':', ' ']).nth(1).unwrap_or(""))
+        .collect();
+    assert!(!order.is_empty());
+}
+
+#[test]
+fn warnings_follow_the_colour_rules() {
+    // An unknown ssh_config keyword warns; stderr is a pipe here: no escapes, no timestamp.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config");
+    std::fs::write(&cfg, "Host *\n  CanonicalizeHostname yes\n").unwrap();
+    let run = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut a = vec!["run", "--sim", "1", "-F", cfg.to_str().unwrap()];
+        a.extend(extra);
+        a.extend(["--", "true"]);
+        fleetsh_env(&a, env)
+    };
+    let out = run(&[], &[]);
+    let err = text(&out.stderr);
+    let warning = err
+        .lines()
+        .find(|l| l.contains("warning"))
+        .unwrap_or_else(|| panic!("no warning: {err}"));
+    assert!(warning.starts_with("fleetsh: warning: "), "{warning:?}");
+    assert!(!err.contains('\x1b'), "{err:?}");
+    let out = run(&["--color", "always"], &[]);
+    let err = text(&out.stderr);
+    assert!(err.contains("\x1b[1;33mwarning\x1b[0m"), "{err:?}");
+}

@@ -115,6 +115,8 @@ fn flooding_hosts_do_not_grow_memory() {
         "4".into(),
         "--output-cap".into(),
         "65536".into(),
+        // The summary's peak memory line.
+        "-v".into(),
     ];
     let mut results = Vec::new();
     for mode in ["json", "inline"] {
