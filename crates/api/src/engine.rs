@@ -649,11 +649,19 @@ impl EngineBuilder {
         let resolver = match self.load_ssh_config()? {
             Some(config) => {
                 for i in config.ignored() {
-                    tracing::debug!(
-                        "ssh_config {}: {} is not used by fleetsh",
-                        i.source,
-                        i.value
-                    );
+                    if fleetsh_core::ssh_config::changes_connection(&i.value) {
+                        tracing::warn!(
+                            "ssh_config {}: {} is not supported by fleetsh and is ignored, although it changes how ssh would connect",
+                            i.source,
+                            i.value
+                        );
+                    } else {
+                        tracing::debug!(
+                            "ssh_config {}: {} is not used by fleetsh",
+                            i.source,
+                            i.value
+                        );
+                    }
                 }
                 Some(Arc::new(Resolver::new(
                     config,
@@ -691,7 +699,7 @@ impl EngineBuilder {
         };
         Ok(Engine {
             settings: Arc::new(settings),
-            resolver,
+            resolver: resolver.clone(),
             connect_timeout: self.connect_timeout,
             run: self.run.clone(),
             shard: ShardConfig {
@@ -701,6 +709,9 @@ impl EngineBuilder {
                 panic_shard: self.panic_shard,
             },
             fanout_lowered: Arc::new(AtomicBool::new(false)),
+            proxy_commands: resolver
+                .as_ref()
+                .is_some_and(|r| r.config.has_proxy_command() && self.jump.is_empty()),
         })
     }
 }
@@ -715,6 +726,8 @@ pub struct Engine {
     shard: ShardConfig,
     /// Whether the fanout was already lowered to fit the open-files limit (warned once).
     fanout_lowered: Arc<AtomicBool>,
+    /// Whether some hosts may be reached through a `ProxyCommand` (two pipes each).
+    proxy_commands: bool,
 }
 
 impl Engine {
@@ -747,7 +760,9 @@ impl Engine {
         let mut shard = self.shard.clone();
         let asked = shard.fanout.min(hosts).max(1);
         let bastions = self.settings.jump.len() as u64;
-        let fit = match fleetsh_shard::limits::fit_fanout(asked, 1, bastions) {
+        // A host reached through a ProxyCommand holds two pipes to its process, not a socket.
+        let per_host = if self.proxy_commands { 2 } else { 1 };
+        let fit = match fleetsh_shard::limits::fit_fanout(asked, per_host, bastions) {
             Ok(fit) => fit,
             Err(e) => {
                 tracing::debug!("open-files limit not checked: {e}");

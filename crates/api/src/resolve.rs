@@ -87,6 +87,8 @@ pub struct HostSettings {
     pub certificate_files: Setting<Vec<PathBuf>>,
     /// `ProxyJump`, if any (`none` included).
     pub proxy_jump: Option<Setting<String>>,
+    /// `ProxyCommand`, if any (`none` included; unset by `-J`, which wins).
+    pub proxy_command: Option<Setting<String>>,
     /// Connect timeout (TCP, handshake, authentication).
     pub connect_timeout: Setting<Duration>,
     /// Host-key checking.
@@ -137,6 +139,10 @@ impl HostSettings {
         match &self.proxy_jump {
             Some(j) => rows.push(row("proxyjump", j, String::clone)),
             None => rows.push(("proxyjump", "none".into(), "default".into())),
+        }
+        match &self.proxy_command {
+            Some(c) => rows.push(row("proxycommand", c, String::clone)),
+            None => rows.push(("proxycommand", "none".into(), "default".into())),
         }
         rows.extend([
             row("connecttimeout", &self.connect_timeout, secs),
@@ -269,6 +275,10 @@ pub(crate) fn host_settings(
             Some(j) => Some(Setting::new(j.clone(), Origin::Flag)),
             None => r.proxy_jump.as_ref().map(Setting::from_config),
         },
+        proxy_command: match &flags.jump {
+            Some(_) => None,
+            None => r.proxy_command.as_ref().map(Setting::from_config),
+        },
         connect_timeout: pick(
             flags.connect_timeout.map(|d| Setting::new(d, Origin::Flag)),
             r.connect_timeout.as_ref().map(Setting::from_config),
@@ -322,6 +332,7 @@ struct ProfileKey {
     known_hosts: Option<(PathBuf, HostKeyCheck, bool)>,
     keepalive: Option<Keepalive>,
     proxy_jump: Option<String>,
+    proxy_command: Option<String>,
 }
 
 /// Turns hosts into shard plans, with profiles, keys and known_hosts files loaded once per
@@ -434,6 +445,11 @@ impl Resolver {
                 .as_ref()
                 .filter(|j| j.is_config() && !j.value.eq_ignore_ascii_case("none"))
                 .map(|j| j.value.clone()),
+            proxy_command: s
+                .proxy_command
+                .as_ref()
+                .filter(|c| !c.value.eq_ignore_ascii_case("none"))
+                .map(|c| c.value.clone()),
         };
         let hostname = s.hostname.is_config().then(|| s.hostname.value.clone());
         if let Some(p) = self.profiles.lock().get(&key) {
@@ -475,6 +491,7 @@ impl Resolver {
             known_hosts,
             keepalive: key.keepalive,
             proxy_jump: key.proxy_jump.clone(),
+            proxy_command: key.proxy_command.clone(),
         })
     }
 

@@ -75,6 +75,8 @@ enum Value {
     CertificateFile(String),
     IdentitiesOnly(bool),
     ProxyJump(String),
+    /// The command line as written (the rest of the line; `none` included).
+    ProxyCommand(String),
     ConnectTimeout(Duration),
     StrictHostKeyChecking(HostKeyCheck),
     UserKnownHostsFile(String),
@@ -149,8 +151,11 @@ pub struct Resolved {
     pub certificate_files: Vec<Sourced<PathBuf>>,
     /// `IdentitiesOnly`.
     pub identities_only: Option<Sourced<bool>>,
-    /// `ProxyJump` as written (`none` included).
+    /// `ProxyJump` as written (`none` included). As in OpenSSH, `ProxyJump` and
+    /// `ProxyCommand` compete: the first one that applies wins, the other is not set.
     pub proxy_jump: Option<Sourced<String>>,
+    /// `ProxyCommand` as written, tokens unexpanded (`none` included).
+    pub proxy_command: Option<Sourced<String>>,
     /// `ConnectTimeout`.
     pub connect_timeout: Option<Sourced<Duration>>,
     /// `StrictHostKeyChecking`, mapped (see [`parse_strict`]).
@@ -209,6 +214,15 @@ impl SshConfig {
     /// The files read, includes included, in reading order.
     pub fn files(&self) -> &[PathBuf] {
         &self.files
+    }
+
+    /// Whether any block sets a `ProxyCommand` other than `none` (each host reached through
+    /// one runs a process of its own, with two pipes to this one).
+    pub fn has_proxy_command(&self) -> bool {
+        self.blocks
+            .iter()
+            .flat_map(|b| &b.settings)
+            .any(|s| matches!(&s.value, Value::ProxyCommand(c) if !c.eq_ignore_ascii_case("none")))
     }
 
     /// Every directive fleetsh does not use, wherever it is (reported once per run).
@@ -302,7 +316,13 @@ impl SshConfig {
                 }
             }
             Value::IdentitiesOnly(b) => first(&mut r.identities_only, *b, src()),
-            Value::ProxyJump(j) => first(&mut r.proxy_jump, j.clone(), src()),
+            Value::ProxyJump(j) if r.proxy_command.is_none() => {
+                first(&mut r.proxy_jump, j.clone(), src());
+            }
+            Value::ProxyCommand(c) if r.proxy_jump.is_none() => {
+                first(&mut r.proxy_command, c.clone(), src());
+            }
+            Value::ProxyJump(_) | Value::ProxyCommand(_) => {}
             Value::ConnectTimeout(d) => first(&mut r.connect_timeout, *d, src()),
             Value::StrictHostKeyChecking(m) => first(&mut r.host_key_check, *m, src()),
             Value::UserKnownHostsFile(f) => {
@@ -614,6 +634,14 @@ impl Parser<'_> {
                         }
                     }
                 }
+                // The command is the rest of the line as written, quotes and all: it is run
+                // by the shell.
+                "proxycommand" if !rest.trim().is_empty() => {
+                    block.settings.push(Setting {
+                        value: Value::ProxyCommand(rest.trim().to_string()),
+                        source,
+                    });
+                }
                 _ => {
                     let value = parse_directive(&lower, keyword, &args).map_err(err)?;
                     block.settings.push(Setting { value, source });
@@ -734,6 +762,61 @@ fn parse_match(args: &[String]) -> Result<Vec<(bool, Criterion)>, String> {
     Ok(out)
 }
 
+/// Whether an ssh_config directive fleetsh does not implement changes where or how `ssh` would
+/// connect (so ignoring it is worth a warning): `keyword` as [`SshConfig::ignored`] reports it
+/// (`Match exec` for unsupported `Match` criteria).
+pub fn changes_connection(keyword: &str) -> bool {
+    const KEYWORDS: &[&str] = &[
+        "addressfamily",
+        "bindaddress",
+        "bindinterface",
+        "canonicaldomains",
+        "canonicalizefallbacklocal",
+        "canonicalizehostname",
+        "canonicalizemaxdots",
+        "canonicalizepermittedcnames",
+        "casignaturealgorithms",
+        "checkhostip",
+        "ciphers",
+        "connectionattempts",
+        "controlmaster",
+        "controlpath",
+        "controlpersist",
+        "dynamicforward",
+        "forwardagent",
+        "globalknownhostsfile",
+        "gssapiauthentication",
+        "hostbasedauthentication",
+        "hostkeyalgorithms",
+        "hostkeyalias",
+        "identityagent",
+        "kexalgorithms",
+        "knownhostscommand",
+        "localcommand",
+        "localforward",
+        "macs",
+        "passwordauthentication",
+        "pkcs11provider",
+        "preferredauthentications",
+        "proxyusefdpass",
+        "pubkeyacceptedalgorithms",
+        "pubkeyacceptedkeytypes",
+        "pubkeyauthentication",
+        "remotecommand",
+        "remoteforward",
+        "requesttty",
+        "securitykeyprovider",
+        "sendenv",
+        "sessiontype",
+        "setenv",
+        "tunnel",
+        "tunneldevice",
+        "verifyhostkeydns",
+    ];
+    let lower = keyword.to_ascii_lowercase();
+    lower.starts_with("match ") || KEYWORDS.contains(&lower.as_str())
+}
+
 /// One directive's value, or an error message naming the directive.
 fn parse_directive(lower: &str, keyword: &str, args: &[String]) -> Result<Value, String> {
     let one = || -> Result<&str, String> {
@@ -790,6 +873,7 @@ fn parse_directive(lower: &str, keyword: &str, args: &[String]) -> Result<Value,
             Value::ServerAliveCountMax(v.parse().map_err(|_| bad(v, "a number"))?)
         }
         "hashknownhosts" => Value::HashKnownHosts(boolean()?),
+        "proxycommand" => return Err(format!("{keyword}: missing value")),
         _ => Value::Ignored(keyword.to_string()),
     })
 }
@@ -900,6 +984,34 @@ mod tests {
             let e = SshConfig::parse_text(text, Path::new("/cfg"), None, "me").unwrap_err();
             assert!(e.to_string().starts_with(want), "{e} / {want}");
         }
+    }
+
+    #[test]
+    fn proxy_command_and_proxy_jump_compete_first_wins() {
+        let c = parse(
+            "Host a\n  ProxyCommand ssh -W '%h:%p' gw # kept as written\n  ProxyJump j1\n\
+             Host b\n  ProxyJump j2\n  ProxyCommand nc %h %p\n\
+             Host *\n  ProxyCommand none\n",
+        );
+        let a = c.resolve(Query {
+            host: "a",
+            user: None,
+        });
+        assert_eq!(
+            a.proxy_command.unwrap().value,
+            "ssh -W '%h:%p' gw # kept as written"
+        );
+        assert_eq!(a.proxy_jump, None);
+        let b = c.resolve(Query {
+            host: "b",
+            user: None,
+        });
+        assert_eq!(b.proxy_jump.unwrap().value, "j2");
+        assert_eq!(b.proxy_command, None);
+        assert!(c.has_proxy_command());
+        assert!(changes_connection("CanonicalizeHostname"));
+        assert!(changes_connection("Match exec"));
+        assert!(!changes_connection("LogLevel"));
     }
 
     #[test]

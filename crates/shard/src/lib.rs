@@ -28,6 +28,7 @@ pub mod executor;
 pub mod jump;
 pub mod known_hosts;
 pub mod limits;
+pub(crate) mod proxy;
 mod readbuf;
 pub mod sftp;
 pub mod shared;

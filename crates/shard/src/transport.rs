@@ -93,6 +93,10 @@ pub struct HostProfile {
     /// `ProxyJump` (not `none`, and only without `-J`, which wins): the host is reached through
     /// this chain of bastions (see [`crate::jump::Jumps`]).
     pub proxy_jump: Option<String>,
+    /// `ProxyCommand` (not `none`, and only without `-J`): the host is reached through this
+    /// command's standard input and output; `%h %p %r %n %%` expanded
+    /// per host.
+    pub proxy_command: Option<String>,
 }
 
 /// One host's ssh_config outcome: the address to connect to (`HostName`) and its profile.
@@ -383,6 +387,8 @@ pub(crate) struct HostCtx {
 pub(crate) struct Connection {
     pub handle: client::Handle<ClientHandler>,
     _tunnel: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The `ProxyCommand` process carrying the connection, killed with it.
+    _proxy: Option<crate::proxy::ProxyProcess>,
 }
 
 /// Tells the server we are done with `c` (best effort).
@@ -540,6 +546,7 @@ pub(crate) enum Phase {
     Resolve,
     Tcp,
     Tunnel,
+    Proxy,
     Handshake,
     Auth,
 }
@@ -601,6 +608,24 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
         ..target.clone()
     };
     let connect_timeout = profile.connect_timeout.unwrap_or(job.connect_timeout);
+    // `ProxyCommand`, expanded for this host (the port and user are set by effective_target).
+    let proxy = match &profile.proxy_command {
+        Some(template) => match crate::proxy::expand(
+            template,
+            &address.host,
+            target.port.unwrap_or(22),
+            target.user.as_deref().unwrap_or_default(),
+            &target.host,
+        ) {
+            Ok(cmd) => Some(cmd),
+            Err(e) => {
+                result.error = Some(e);
+                result.timings.total = start.elapsed();
+                return result;
+            }
+        },
+        None => None,
+    };
 
     // A connected fleet's kept connection first. If it turns out to be unusable before the
     // command or transfer started (the server closed it meanwhile), connect afresh, once.
@@ -650,13 +675,14 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
             _ = ctx.cancel.cancelled() => Err(HostError::new(ErrorKind::Cancelled, "run cancelled while connecting")),
             // Boxed: the handshake's state (~6 KB) lives only while connecting, not in every
             // host's task for the whole run.
-            r = tokio::time::timeout(connect_timeout, Box::pin(connect(ctx, profile, &address, &mut phase, &mut timings, start))) => match r {
+            r = tokio::time::timeout(connect_timeout, Box::pin(connect(ctx, profile, &address, proxy.as_deref(), &mut phase, &mut timings, start))) => match r {
                 Ok(r) => r,
                 Err(_) => Err(HostError::new(
                     ErrorKind::ConnectTimeout,
                     format!("no connection within {connect_timeout:?} ({})", match phase {
                         Phase::Resolve => "resolving the name",
                         Phase::Tcp => "tcp connect",
+                        Phase::Proxy => "waiting for the ProxyCommand",
                         Phase::Tunnel => "opening a tunnel through the jump host",
                         Phase::Handshake => "ssh handshake",
                         Phase::Auth => "authentication",
@@ -721,15 +747,32 @@ async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, HostError> {
     }
 }
 
+/// Connects to `target` through `proxy` (an expanded `ProxyCommand`) if there is one, else as
+/// [`connect_via`] does.
 async fn connect(
     ctx: &HostCtx,
     profile: &HostProfile,
     target: &HostTarget,
+    proxy: Option<&str>,
     phase: &mut Phase,
     timings: &mut Timings,
     start: Instant,
 ) -> Result<Connection, HostError> {
-    connect_via(ctx, profile, target, None, phase, timings, start).await
+    let Some(command) = proxy else {
+        return connect_via(ctx, profile, target, None, phase, timings, start).await;
+    };
+    *phase = Phase::Proxy;
+    let (mut process, stream) = crate::proxy::spawn(command)?;
+    timings.connect = Some(start.elapsed());
+    match handshake(ctx, profile, target, stream, phase, timings, start).await {
+        Ok(handle) => Ok(Connection {
+            handle,
+            _tunnel: None,
+            _proxy: Some(process),
+        }),
+        Err(e) if matches!(e.kind, ErrorKind::Handshake) => Err(process.explain(e).await),
+        Err(e) => Err(e),
+    }
 }
 
 /// Connects to `target` over `over` (a tunnel a bastion opened), else through the run's jump
@@ -750,6 +793,7 @@ pub(crate) async fn connect_via(
         return Ok(Connection {
             handle,
             _tunnel: None,
+            _proxy: None,
         });
     }
     let jumped = match &ctx.jumps {
@@ -767,6 +811,7 @@ pub(crate) async fn connect_via(
         return Ok(Connection {
             handle,
             _tunnel: Some(t.permit),
+            _proxy: None,
         });
     }
     *phase = Phase::Resolve;
@@ -802,6 +847,7 @@ pub(crate) async fn connect_via(
     Ok(Connection {
         handle,
         _tunnel: None,
+        _proxy: None,
     })
 }
 

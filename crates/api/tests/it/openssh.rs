@@ -1059,6 +1059,111 @@ fn ssh_config_alias_reaches_sshd() {
     }
 }
 
+/// `ProxyCommand` as `ssh` runs it: through `nc`, `socat` and `ssh -W` (a bastion that is
+/// the same sshd), with the `%` tokens expanded per host; `none` connects directly; a proxy
+/// that exits fails its host as `connect`, never a direct connection.
+#[test]
+fn proxy_command_reaches_sshd_through_nc_socat_and_ssh_w() {
+    let sshd = sshd();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("proxy.log");
+    let config = dir.path().join("config");
+    let key = sshd.path("client_ed25519");
+    let kh = sshd.path("known_hosts");
+    std::fs::write(
+        &config,
+        format!(
+            "Host via-nc\n\
+             \x20 HostName 127.0.0.2\n\
+             \x20 ProxyCommand sh -c 'echo \"%n %h %p %r %%\" >> {log}; exec nc %h %p'\n\
+             Host via-socat\n\
+             \x20 HostName 127.0.0.3\n\
+             \x20 ProxyCommand socat - TCP:%h:%p\n\
+             Host via-ssh\n\
+             \x20 HostName 127.0.0.4\n\
+             \x20 ProxyCommand ssh -F none -i {key} -o IdentitiesOnly=yes -o BatchMode=yes \
+               -o StrictHostKeyChecking=yes -o UserKnownHostsFile={kh} -p {port} -W %h:%p \
+               {user}@127.0.0.1\n\
+             Host direct\n\
+             \x20 HostName 127.0.0.1\n\
+             \x20 ProxyCommand none\n\
+             Host *\n\
+             \x20 User {user}\n\
+             \x20 Port {port}\n\
+             \x20 IdentityFile {key}\n\
+             \x20 IdentitiesOnly yes\n\
+             \x20 UserKnownHostsFile {kh}\n\
+             \x20 ProxyCommand /bin/false\n",
+            log = log.display(),
+            user = sshd.user,
+            port = sshd.port,
+            key = key.display(),
+            kh = kh.display(),
+        ),
+    )
+    .unwrap();
+    let engine = Engine::builder()
+        .shards(1)
+        .no_agent()
+        .ssh_config_file(&config)
+        .build()
+        .unwrap();
+    let hosts = ["via-nc", "via-socat", "via-ssh", "direct", "127.0.0.1"];
+    let report = engine
+        .run(
+            hosts
+                .iter()
+                .map(|h| HostTarget::new(*h))
+                .collect::<Vec<_>>(),
+            job("echo $SSH_CONNECTION"),
+        )
+        .unwrap()
+        .join();
+    for (r, addr) in
+        report.results[..4]
+            .iter()
+            .zip(["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.1"])
+    {
+        sshd.assert_ok(r);
+        // SSH_CONNECTION ends with the server address and port the connection reached.
+        let conn = String::from_utf8_lossy(&r.stdout);
+        assert!(
+            conn.trim_end().ends_with(&format!("{addr} {}", sshd.port)),
+            "{}: {conn}",
+            r.target
+        );
+    }
+    // The tokens, for the host that logged them.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        logged.trim_end(),
+        format!("via-nc 127.0.0.2 {} {} %", sshd.port, sshd.user)
+    );
+    // `Host *` sends the plain address through /bin/false: the host fails, and no direct
+    // connection is made behind the configuration's back.
+    let failed = &report.results[4];
+    assert_eq!(
+        failed.error.as_ref().map(|e| e.kind),
+        Some(ErrorKind::Connect),
+        "{failed:?}"
+    );
+    let message = &failed.error.as_ref().unwrap().message;
+    assert!(
+        message.contains("ProxyCommand \"/bin/false\" exited"),
+        "{message}"
+    );
+
+    // `-J` wins over ProxyCommand, as on ssh's command line.
+    let settings = Engine::builder()
+        .no_agent()
+        .ssh_config_file(&config)
+        .jump_spec("bastion.example")
+        .unwrap()
+        .host_settings(&HostTarget::new("via-nc"))
+        .unwrap();
+    assert_eq!(settings.proxy_command, None);
+}
+
 /// A TCP relay to `to` that, once `dead` is set, keeps both connections open but drops every
 /// byte: a network path that died without a reset.
 fn black_hole_relay(to: SocketAddr, dead: Arc<std::sync::atomic::AtomicBool>) -> u16 {

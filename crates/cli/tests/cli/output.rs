@@ -555,7 +555,11 @@ fn summary_plurals_verbose_lines_and_unstarted_hosts() {
         slowest.contains("127.1.0.1:") && slowest.contains("127.1.0.2:"),
         "{slowest}"
     );
-    assert_eq!(slowest.matches(", ").count(), 1, "two started hosts: {slowest}");
+    assert_eq!(
+        slowest.matches(", ").count(),
+        1,
+        "two started hosts: {slowest}"
+    );
     let order: Vec<&str> = err
         .lines()
         .map(|l| l.split([':', ' ']).nth(1).unwrap_or(""))
