@@ -91,10 +91,16 @@ pub struct CommonArgs {
     /// known_hosts are wired in).
     #[arg(long, value_name = "N")]
     pub sim: Option<usize>,
-    /// Run only the hosts that failed in an earlier `-o json` output FILE (an error, a non-zero
-    /// exit or a signal).
+    /// Run exactly the hosts that failed in an earlier `-o json` output FILE (an error, a
+    /// non-zero exit or a signal), each once, with the user and port recorded there. Host
+    /// options beside it (-w, -H) narrow the retry down to the failed hosts they select; -x
+    /// excludes as usual.
     #[arg(long, value_name = "FILE")]
     pub retry_failed: Option<PathBuf>,
+    /// Most hosts one run may target, after expanding ranges and groups [default: 1000000]
+    /// (`max_hosts` in the config file).
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_hosts: Option<usize>,
     /// Exclude hosts (ranges allowed; a bare name excludes that host on any user/port).
     #[arg(short = 'x', long = "exclude", value_name = "SPEC")]
     pub exclude: Vec<String>,

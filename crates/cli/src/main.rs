@@ -251,26 +251,22 @@ fn setup(a: &CommonArgs, port: Option<u16>) -> Result<Setup> {
     };
 
     // Hosts.
-    let mut list = HostList::new();
+    let max_hosts = a
+        .max_hosts
+        .or(file.max_hosts)
+        .unwrap_or(fleetsh::hosts::DEFAULT_MAX_HOSTS);
+    let mut list = HostList::new().limit(max_hosts);
     let groups = match Groups::default_path().filter(|p| p.exists()) {
         Some(p) => Groups::load(&p).map_err(usage)?,
         None => Groups::new(),
     };
     for spec in &a.hosts {
         if Groups::is_expression(spec) {
-            for t in groups
-                .evaluate(spec, fleetsh::hosts::DEFAULT_MAX_HOSTS)
-                .map_err(usage)?
-            {
+            for t in groups.evaluate(spec, max_hosts).map_err(usage)? {
                 list.include_target(t);
             }
         } else {
             list.include_spec(spec).map_err(usage)?;
-        }
-    }
-    if let Some(f) = &a.retry_failed {
-        for t in failed_hosts(f).map_err(usage)? {
-            list.include_target(t);
         }
     }
     for f in &a.hostfile {
@@ -279,12 +275,34 @@ fn setup(a: &CommonArgs, port: Option<u16>) -> Result<Setup> {
     if let Some(f) = &fleet {
         list.include_file(&f.hosts_file()).map_err(usage)?;
     }
+    // `--retry-failed`: exactly the failed hosts of the file, with the user and port recorded
+    // there, each once; host options beside it narrow them down (an intersection).
+    if let Some(f) = &a.retry_failed {
+        let failed = failed_hosts(f).map_err(usage)?;
+        let selected = if a.hosts.is_empty() && a.hostfile.is_empty() && fleet.is_none() {
+            failed
+        } else {
+            let selection = list.build().map_err(usage)?;
+            let kept: Vec<HostTarget> = failed
+                .into_iter()
+                .filter(|t| selection.iter().any(|s| selects(s, t)))
+                .collect();
+            if kept.is_empty() {
+                return Err(usage(anyhow::anyhow!(
+                    "--retry-failed: none of the failed hosts in {} is among the hosts selected beside it (-w, -H, --sim narrow the retry down)",
+                    f.display()
+                )));
+            }
+            kept
+        };
+        list = HostList::new().limit(max_hosts);
+        for t in selected {
+            list.include_target(t);
+        }
+    }
     for spec in &a.exclude {
         if Groups::is_expression(spec) {
-            for t in groups
-                .evaluate(spec, fleetsh::hosts::DEFAULT_MAX_HOSTS)
-                .map_err(usage)?
-            {
+            for t in groups.evaluate(spec, max_hosts).map_err(usage)? {
                 list.exclude_target(t);
             }
         } else {
@@ -607,6 +625,14 @@ fn execute(
     printer.finish(&report, signal, engine.kex_guesses());
     drop(fleet);
     Ok(ExitCode::from(printer.exit_status(&report, signal)))
+}
+
+/// Whether a selected target `s` (as typed beside `--retry-failed`) selects the recorded
+/// target `t`: same host, and the same user and port where `s` names them.
+fn selects(s: &HostTarget, t: &HostTarget) -> bool {
+    s.host == t.host
+        && s.user.as_ref().is_none_or(|u| t.user.as_ref() == Some(u))
+        && s.port.is_none_or(|p| t.port == Some(p))
 }
 
 /// The hosts that failed in an earlier `-o json` output: an error, a non-zero exit or a signal.

@@ -790,6 +790,8 @@ pub struct FileConfig {
     pub user: Option<String>,
     /// Remote port.
     pub port: Option<u16>,
+    /// Most hosts one run may target (`--max-hosts`).
+    pub max_hosts: Option<usize>,
     /// Shard threads (0 = one per CPU).
     pub shards: Option<usize>,
     /// Hosts in flight.

@@ -30,7 +30,7 @@ pub enum Error {
     },
     /// A host spec or host list grew past the configured limit.
     #[error(
-        "host list {what} expands to more than {limit} hosts (the limit; raise it with max_hosts)"
+        "host list {what} expands to more than {limit} hosts (the limit: raise it with --max-hosts, max_hosts in the fleetsh config file, or HostList::limit)"
     )]
     TooManyHosts {
         /// The spec or file that overflowed.

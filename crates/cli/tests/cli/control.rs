@@ -182,6 +182,49 @@ fn retry_failed_runs_only_the_failed_hosts() {
         ],
         "host 0 exited 0 and is not retried"
     );
+    for v in json_lines(&second) {
+        assert!(v["port"].as_u64().is_some(), "the recorded port: {v}");
+        assert!(v["user"].is_string(), "the recorded user: {v}");
+    }
+
+    // With the original host options beside it: still exactly the failed hosts, each once.
+    let mut args = vec!["run", "-H", &hosts, "--retry-failed", saved];
+    args.extend(common.iter().copied());
+    args.extend(["-o", "json", "--", "true"]);
+    let again = fleetsh(&args);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    let lines = json_lines(&again);
+    assert_eq!(lines.len(), 5, "{}", text(&again.stdout));
+    // Host options narrow the retry down; -x excludes.
+    let mut args = vec![
+        "run",
+        "-w",
+        "127.4.0.[1-3]",
+        "-x",
+        "127.4.0.3",
+        "--retry-failed",
+        saved,
+    ];
+    args.extend(common.iter().copied());
+    args.extend(["-o", "json", "--", "true"]);
+    let narrowed = fleetsh(&args);
+    assert!(narrowed.status.success(), "{}", text(&narrowed.stderr));
+    let hosts_run: Vec<String> = json_lines(&narrowed)
+        .iter()
+        .map(|v| v["host"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(hosts_run, ["127.4.0.2"]);
+    let mut args = vec!["run", "-w", "127.4.0.1", "--retry-failed", saved];
+    args.extend(common.iter().copied());
+    args.extend(["--", "true"]);
+    let none = fleetsh(&args);
+    assert_eq!(none.status.code(), Some(2));
+    assert!(
+        text(&none.stderr).contains("none of the failed hosts"),
+        "{}",
+        text(&none.stderr)
+    );
+
     // A file that is not fleetsh JSON output is a usage error naming it.
     let bogus = dir.path().join("bogus.json");
     std::fs::write(&bogus, "not json\n").unwrap();
