@@ -125,7 +125,9 @@ pub struct CommonArgs {
     /// Extra connection attempts after a connect or handshake failure.
     #[arg(long, value_name = "N")]
     pub retries: Option<u32>,
-    /// Delay between connection attempts, in seconds [default: 1].
+    /// Base delay before a connection attempt is retried, in seconds [default: 1]: retry n waits
+    /// a random time between half and all of DELAY×2^(n−1), at most 32×DELAY (exponential
+    /// backoff with jitter).
     #[arg(long, value_name = "SECS")]
     pub retry_delay: Option<f64>,
     /// Per-host cap on captured stdout and stderr (each), in bytes [default: 1048576].

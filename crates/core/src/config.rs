@@ -90,7 +90,9 @@ pub struct Job {
     /// Extra connection attempts after a connect or handshake failure (never after the command
     /// started).
     pub retries: u32,
-    /// Delay between connection attempts.
+    /// The base delay before a failed connection attempt is retried: exponential backoff with
+    /// jitter ([`retry_backoff`]), so that hosts refused together (sshd's `MaxStartups`, a
+    /// busy bastion) do not come back together.
     pub retry_delay: Duration,
     /// Per-host cap on captured stdout and on captured stderr (each), in bytes. Output beyond the
     /// cap is still read from the channel (so the server never stalls) and dropped, and the result
@@ -371,7 +373,7 @@ impl Job {
         self
     }
 
-    /// Sets [`Job::retry_delay`] (default 1 s).
+    /// Sets [`Job::retry_delay`], the base of the retry backoff (default 1 s).
     #[must_use]
     pub fn retry_delay(mut self, delay: Duration) -> Self {
         self.retry_delay = delay;
@@ -988,8 +990,46 @@ impl FileConfig {
     }
 }
 
+/// The longest wait before a retry, in multiples of the base delay.
+pub const MAX_BACKOFF_FACTOR: u32 = 32;
+
+/// How long to wait before connection attempt `attempt + 1` after attempt `attempt` (1-based)
+/// failed: exponential backoff with jitter. The ceiling doubles with each failure, from
+/// `base` up to [`MAX_BACKOFF_FACTOR`] × `base`, and the wait is uniform between half the
+/// ceiling and the ceiling (`unit`, in `[0, 1)`, picks the point). With the default 1 s: 0.5–1 s,
+/// 1–2 s, 2–4 s, ... and at most 32 s.
+pub fn retry_backoff(base: Duration, attempt: u32, unit: f64) -> Duration {
+    let doublings = attempt
+        .saturating_sub(1)
+        .min(MAX_BACKOFF_FACTOR.trailing_zeros());
+    let ceiling = base.saturating_mul(1 << doublings);
+    let unit = if unit.is_finite() {
+        unit.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    ceiling.mul_f64(0.5 + unit / 2.0)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn retry_backoff_doubles_with_jitter_and_is_bounded() {
+        let base = Duration::from_secs(1);
+        assert_eq!(retry_backoff(base, 1, 0.0), Duration::from_millis(500));
+        assert_eq!(retry_backoff(base, 1, 1.0), base);
+        assert_eq!(retry_backoff(base, 2, 0.0), base);
+        assert_eq!(retry_backoff(base, 3, 1.0), Duration::from_secs(4));
+        assert_eq!(retry_backoff(base, 6, 1.0), Duration::from_secs(32));
+        assert_eq!(
+            retry_backoff(base, 60, 1.0),
+            Duration::from_secs(32),
+            "bounded"
+        );
+        assert_eq!(retry_backoff(Duration::ZERO, 9, 0.7), Duration::ZERO);
+        assert_eq!(retry_backoff(base, 1, f64::NAN), Duration::from_millis(500));
+    }
+
     use super::*;
 
     fn p() -> PathBuf {

@@ -576,6 +576,16 @@ pub fn effective_target(
     }
 }
 
+/// A uniform number in `[0, 1)` for the retry backoff's jitter, different per host, attempt
+/// and process (std's randomly keyed hasher; no cryptographic quality needed).
+fn jitter(index: usize, attempt: u32) -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_usize(index);
+    h.write_u32(attempt);
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
 /// Runs `job` on one host and returns its one result. Never panics on network input; every
 /// failure becomes a typed [`HostError`] with the output received so far kept.
 pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -> HostResult {
@@ -703,7 +713,7 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
                         result.timings.total = start.elapsed();
                         return result;
                     }
-                    _ = tokio::time::sleep(job.retry_delay) => {}
+                    _ = tokio::time::sleep(fleetsh_core::config::retry_backoff(job.retry_delay, attempt, jitter(index, attempt))) => {}
                 }
             }
             Err(e) => {

@@ -1164,6 +1164,39 @@ fn proxy_command_reaches_sshd_through_nc_socat_and_ssh_w() {
     assert_eq!(settings.proxy_command, None);
 }
 
+/// sshd with `MaxStartups 4` drops every connection beyond four unauthenticated ones: with a
+/// fixed retry delay the refused hosts came back in lock-step, four got in per round and most
+/// failed for good. With backoff and jitter every host gets in.
+#[test]
+fn retries_spread_out_against_max_startups() {
+    let sshd = Sshd::start_with(|_| "MaxStartups 4\n".to_string());
+    let engine = sshd.engine(2).fanout(100).build().unwrap();
+    let hosts: Vec<HostTarget> = (0..100)
+        .map(|i| HostTarget::new(ADDRS[i % ADDRS.len()]))
+        .collect();
+    let mut j = job("true");
+    j.retries = 9;
+    j.retry_delay = Duration::from_millis(200);
+    let report = engine.run(hosts, j).unwrap().join();
+    let failed: Vec<String> = report
+        .results
+        .iter()
+        .filter(|r| !r.is_ok())
+        .map(|r| format!("{:?}", r.error))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} failed, e.g. {:?}",
+        failed.len(),
+        failed.first()
+    );
+    let retried = report.results.iter().filter(|r| r.attempts > 1).count();
+    assert!(
+        retried > 0,
+        "MaxStartups refused no one: the test proves nothing"
+    );
+}
+
 /// A TCP relay to `to` that, once `dead` is set, keeps both connections open but drops every
 /// byte: a network path that died without a reset.
 fn black_hole_relay(to: SocketAddr, dead: Arc<std::sync::atomic::AtomicBool>) -> u16 {
