@@ -377,6 +377,45 @@ each_shards!(silent_server_hits_connect_timeout, |shards| {
     drop(keep);
 });
 
+each_shards!(
+    junk_after_the_banner_fails_the_handshake_at_once,
+    |shards| {
+        // A valid identification line, then bytes whose first four announce a 4096-byte packet
+        // that is not whole 8-byte blocks: a protocol error as soon as it is read (OpenSSH's
+        // "message authentication code incorrect"), not a wait for the connect timeout.
+        use std::io::Write as _;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let keep = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            if let Ok((mut s, _)) = listener.accept() {
+                let _ = s.write_all(
+                    b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n\x00\x00\x10\x00junkjunkjunkjunk",
+                );
+                held.push(s);
+            }
+            std::thread::sleep(Duration::from_secs(5));
+        });
+        let kh = tempfile::NamedTempFile::new().unwrap();
+        let mut j = job("true");
+        j.connect_timeout = Duration::from_secs(60);
+        let report = Engine::builder()
+            .shards(shards)
+            .no_agent()
+            .password(Secret::new("unused"))
+            .known_hosts(kh.path())
+            .build()
+            .unwrap()
+            .run(vec![HostTarget::new("127.0.0.1").with_port(port)], j)
+            .unwrap()
+            .join();
+        let e = report.results[0].error.as_ref().unwrap();
+        assert_eq!(e.kind, ErrorKind::Handshake, "{e}");
+        assert!(e.message.contains("packet size"), "{e}");
+        drop(keep);
+    }
+);
+
 each_shards!(command_timeout_keeps_output, |shards| {
     let f = fleet(5, 11, None);
     let mut j = job("echo before; sleep 30");

@@ -56,6 +56,12 @@ impl super::OpeningKey for Key {
         packet_length.try_into().unwrap()
     }
 
+    /// Cleartext packets (the length field included) are whole 8-byte blocks, as OpenSSH
+    /// requires (RFC 4253 section 6).
+    fn packet_length_fits(&self, packet_length: usize) -> bool {
+        packet_length >= 5 && (packet_length + 4) % 8 == 0
+    }
+
     fn tag_len(&self) -> usize {
         0
     }

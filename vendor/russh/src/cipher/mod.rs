@@ -196,6 +196,13 @@ pub(crate) trait OpeningKey {
 
     fn decrypt_packet_length(&self, seqn: u32, encrypted_packet_length: &[u8]) -> [u8; 4];
 
+    /// Whether a packet of `packet_length` can be valid for this key, known as soon as the
+    /// length is read (RFC 4253 section 6: whole blocks). A length that cannot be is a
+    /// protocol error at once, rather than a wait for bytes that never come.
+    fn packet_length_fits(&self, _packet_length: usize) -> bool {
+        true
+    }
+
     fn tag_len(&self) -> usize;
 
     fn open<'a>(&mut self, seqn: u32, ciphertext_and_tag: &'a mut [u8]) -> Result<&'a [u8], Error>;
@@ -315,7 +322,7 @@ pub(crate) async fn read<R: AsyncRead + Unpin>(
             let len = cipher.decrypt_packet_length(seqn, len);
             let len = BigEndian::read_u32(&len) as usize;
 
-            if len > MAXIMUM_PACKET_LEN {
+            if len > MAXIMUM_PACKET_LEN || !cipher.packet_length_fits(len) {
                 return Err(Error::PacketSize(len));
             }
 
