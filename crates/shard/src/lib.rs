@@ -30,6 +30,7 @@ pub mod known_hosts;
 pub mod limits;
 pub(crate) mod proxy;
 mod readbuf;
+pub(crate) mod resolve;
 pub mod sftp;
 pub mod shared;
 pub mod transport;

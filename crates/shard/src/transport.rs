@@ -738,9 +738,8 @@ async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, HostError> {
     if let Ok(ip) = literal.parse::<IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
-    match tokio::net::lookup_host((host, port)).await {
-        Ok(addrs) => {
-            let v: Vec<SocketAddr> = addrs.collect();
+    match crate::resolve::lookup(host, port).await {
+        Ok(v) => {
             if v.is_empty() {
                 Err(HostError::new(
                     ErrorKind::Resolve,

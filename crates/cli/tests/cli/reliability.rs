@@ -196,3 +196,74 @@ fn long_lines_and_carriage_returns_inline() {
         "{stdout:?}"
     );
 }
+
+/// Name servers that drop every query: each host ends `connect_timeout` at its bound, and the
+/// run (its batches, its summary, the process exit) does not wait for the abandoned lookups.
+/// The test runs fleetsh in a network and mount namespace of its own, with a `resolv.conf`
+/// naming a name server on the namespace's loopback that reads queries and never answers,
+/// with glibc's longest timeout (30 s per query).
+#[test]
+fn hung_name_lookups_do_not_hold_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let resolv = dir.path().join("resolv.conf");
+    std::fs::write(
+        &resolv,
+        "nameserver 127.0.0.53\noptions timeout:30 attempts:1\n",
+    )
+    .unwrap();
+    let dropper = "import socket\n\
+                   s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+                   s.bind(('127.0.0.53', 53))\n\
+                   print('ready', flush=True)\n\
+                   while True: s.recv(4096)\n";
+    let script = format!(
+        "set -e; ip link set lo up; mount --bind {resolv} /etc/resolv.conf; \
+         python3 -c \"$DROPPER\" > {dir}/dns.ready & dns=$!; \
+         for i in $(seq 1 100); do grep -q ready {dir}/dns.ready && break; sleep 0.05; done; \
+         grep -q ready {dir}/dns.ready; \
+         start=$(date +%s%N); \
+         {bin} run -w 'h[1-20].fleetsh.test' --batch 10 -t 2 --no-ssh-config \
+           --host-key-check off -o json -- true > {dir}/out.json 2> {dir}/err.txt || true; \
+         echo $(( ($(date +%s%N) - start) / 1000000 )) > {dir}/ms; kill $dns",
+        resolv = resolv.display(),
+        dir = dir.path().display(),
+        bin = env!("CARGO_BIN_EXE_fleetsh"),
+    );
+    let out = Command::new("unshare")
+        .args(["--net", "--mount", "--fork", "sh", "-c", &script])
+        .env("DROPPER", dropper)
+        .env("FLEETSH_PASSWORD", "unused")
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .expect("unshare (util-linux) runs this test in a namespace of its own");
+    assert!(
+        out.status.success(),
+        "cannot set up the namespace with a silent name server (needs root or user namespaces, ip, python3): {}",
+        text(&out.stderr)
+    );
+    let err = std::fs::read_to_string(dir.path().join("err.txt")).unwrap();
+    let lines: Vec<Value> = std::fs::read_to_string(dir.path().join("out.json"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 20, "{err}");
+    for v in &lines {
+        assert_eq!(v["error"]["kind"], "connect_timeout", "{v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("resolving the name"),
+            "{v}"
+        );
+    }
+    // Two batches of hosts bounded at 2 s each. Waiting for the lookups would take 30 s per
+    // batch; anything under 20 s shows the run ended by its hosts' bounds.
+    let ms: u64 = std::fs::read_to_string(dir.path().join("ms"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(ms < 20_000, "the run took {ms} ms: {err}");
+}
