@@ -132,6 +132,7 @@ fn work(p: &'static Pool) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -140,10 +141,8 @@ mod tests {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .unwrap_or_else(|e| panic!("{e}"));
-        let addrs = rt
-            .block_on(lookup("localhost", 22))
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap();
+        let addrs = rt.block_on(lookup("localhost", 22)).unwrap();
         assert!(addrs.iter().all(|a| a.port() == 22 && a.ip().is_loopback()));
         assert!(!addrs.is_empty());
     }

@@ -59,7 +59,7 @@ impl super::OpeningKey for Key {
     /// Cleartext packets (the length field included) are whole 8-byte blocks, as OpenSSH
     /// requires (RFC 4253 section 6).
     fn packet_length_fits(&self, packet_length: usize) -> bool {
-        packet_length >= 5 && (packet_length + 4) % 8 == 0
+        packet_length >= 5 && (packet_length + 4).is_multiple_of(8)
     }
 
     fn tag_len(&self) -> usize {
