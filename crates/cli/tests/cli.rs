@@ -102,6 +102,8 @@ mod auth;
 mod bench;
 #[path = "cli/control.rs"]
 mod control;
+#[path = "cli/far_network.rs"]
+mod far_network;
 #[path = "cli/output.rs"]
 mod output;
 #[path = "cli/reliability.rs"]

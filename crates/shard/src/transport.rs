@@ -58,8 +58,9 @@ pub struct ClientVariants {
     unchanged: std::sync::OnceLock<Vec<u8>>,
 }
 
-/// What distinguishes a client configuration variant.
-type VariantKey = (KeyPrefs, Option<Keepalive>);
+/// What distinguishes a client configuration variant: host-key preferences, keepalive, and
+/// whether the key exchange may be guessed on this path.
+type VariantKey = (KeyPrefs, Option<Keepalive>, bool);
 
 /// Keepalive settings (`ServerAliveInterval`, `ServerAliveCountMax`): after `interval` without
 /// data from the server a keepalive request is sent; after `max` unanswered ones the connection
@@ -115,8 +116,15 @@ impl SshSettings {
     /// `@cert-authority` line names it (then certificate algorithms are offered first). As
     /// OpenSSH, this makes the server show the key type that is known, so that a host known by
     /// its RSA key is not refused because it would rather show an Ed25519 key.
-    pub fn client_for(&self, prefs: KeyPrefs, keepalive: Option<Keepalive>) -> Arc<client::Config> {
-        if keepalive.is_none() && !prefs.certificates {
+    pub fn client_for(
+        &self,
+        prefs: KeyPrefs,
+        keepalive: Option<Keepalive>,
+        guess: bool,
+    ) -> Arc<client::Config> {
+        // Without a guess in the base configuration, there is nothing to turn off.
+        let guess = guess || self.client.kex_guess.is_none();
+        if keepalive.is_none() && !prefs.certificates && guess {
             let unchanged = self.client_variants.unchanged.get_or_init(|| {
                 let families: Vec<u8> = self
                     .client
@@ -140,11 +148,15 @@ impl SshSettings {
         }
         let mut variants = self.client_variants.made.lock();
         variants
-            .entry((prefs, keepalive))
+            .entry((prefs, keepalive, guess))
             .or_insert_with(|| {
                 let base = &self.client.preferred;
                 let ordered = prefs.order(&base.key);
-                if ordered[..] == base.key[..] && !prefs.certificates && keepalive.is_none() {
+                if ordered[..] == base.key[..]
+                    && !prefs.certificates
+                    && keepalive.is_none()
+                    && guess
+                {
                     return self.client.clone();
                 }
                 let mut config = clone_config(&self.client);
@@ -158,13 +170,63 @@ impl SshSettings {
                 config.preferred.key = ordered.into();
                 // Its first host-key algorithm may not be the others': whether its servers
                 // agree with its guesses is its own (the counts stay shared).
-                config.kex_guess = config
-                    .kex_guess
-                    .as_deref()
-                    .map(|g| Arc::new(g.sharing_counts()));
+                config.kex_guess = if guess {
+                    config
+                        .kex_guess
+                        .as_deref()
+                        .map(|g| Arc::new(g.sharing_counts()))
+                } else {
+                    None
+                };
                 Arc::new(config)
             })
             .clone()
+    }
+
+    /// Whether the client's first flight (identification line, KEXINIT and the guessed key
+    /// exchange packet) fits in one TCP segment of `mss` bytes. When it does not, the guess is
+    /// left out: a server that answered the connection with a SYN cookie (its listen queue
+    /// full) can only take the first segment of a flight as the proof of the cookie, and
+    /// resets the connection when a later segment arrives first. A large post-quantum key share
+    /// (ML-KEM-768: 1,216 bytes) with the KEXINIT needs more than a 1,460-byte segment.
+    pub fn guess_fits(&self, mss: usize) -> bool {
+        self.first_flight_bytes() <= mss
+    }
+
+    /// An upper bound of the first flight's size with the guess, in bytes.
+    pub fn first_flight_bytes(&self) -> usize {
+        let p = &self.client.preferred;
+        fn list<T: AsRef<str>>(names: &[T]) -> usize {
+            4 + names.iter().map(|n| n.as_ref().len() + 1).sum::<usize>()
+        }
+        // The identification line (at most 255 bytes; fleetsh's is about 30).
+        let ident = 64;
+        // KEXINIT: length, padding length, type, cookie, ten name-lists (the key exchange list
+        // with the extension markers added), first_kex_packet_follows, reserved, padding.
+        let key_names: Vec<String> = p
+            .host_key_certificates
+            .iter()
+            .map(|a| a.to_certificate_type().to_string())
+            .chain(p.key.iter().map(|a| a.to_string()))
+            .collect();
+        let kexinit = 4
+            + 1
+            + 1
+            + 16
+            + list(&p.kex)
+            + 64
+            + list(&key_names)
+            + 2 * list(&p.cipher)
+            + 2 * list(&p.mac)
+            + 2 * list(&p.compression)
+            + 2 * 4
+            + 1
+            + 4
+            + 16;
+        // The guessed packet: the client's key share for the first key exchange.
+        let share = p.kex.first().map_or(0, |k| key_share_bytes(k.as_ref()));
+        let guess = 4 + 1 + 1 + 4 + share + 16;
+        ident + kexinit + guess
     }
 
     /// A bastion's target with the defaults filled in: the default user, port 22 (as
@@ -177,6 +239,27 @@ impl SshSettings {
         }
     }
 }
+
+/// The size of a client's key share for key exchange `name`, in bytes (an upper bound for
+/// names not listed).
+fn key_share_bytes(name: &str) -> usize {
+    if name.contains("mlkem768") {
+        1184 + 32
+    } else if name.contains("sntrup761") {
+        1158 + 32
+    } else if name.contains("25519") || name.contains("448") {
+        56
+    } else if name.contains("nistp") {
+        133
+    } else {
+        1024
+    }
+}
+
+/// The largest first flight sent where the segment size is not known (a tunnel through a
+/// bastion, a ProxyCommand): the target's TCP is the bastion's or the proxy's, typically with
+/// 1,448- to 1,460-byte segments, less on tunnelled paths.
+pub const UNKNOWN_PATH_SEGMENT: usize = 1200;
 
 /// The russh client configuration fleetsh uses by default: `nodelay` on (without it one host at
 /// a time costs ~44 ms instead of ~1.4 ms), no inactivity timeout (command timeouts are ours),
@@ -773,7 +856,17 @@ async fn connect(
     *phase = Phase::Proxy;
     let (mut process, stream) = crate::proxy::spawn(command)?;
     timings.connect = Some(start.elapsed());
-    match handshake(ctx, profile, target, stream, phase, timings, start).await {
+    match handshake(
+        ctx,
+        profile,
+        target,
+        (stream, UNKNOWN_PATH_SEGMENT),
+        phase,
+        timings,
+        start,
+    )
+    .await
+    {
         Ok(handle) => Ok(Connection {
             handle,
             _tunnel: None,
@@ -798,7 +891,16 @@ pub(crate) async fn connect_via(
     let port = target.port.unwrap_or(22);
     if let Some(stream) = over {
         timings.connect = Some(start.elapsed());
-        let handle = handshake(ctx, profile, target, stream, phase, timings, start).await?;
+        let handle = handshake(
+            ctx,
+            profile,
+            target,
+            (stream, UNKNOWN_PATH_SEGMENT),
+            phase,
+            timings,
+            start,
+        )
+        .await?;
         return Ok(Connection {
             handle,
             _tunnel: None,
@@ -816,7 +918,16 @@ pub(crate) async fn connect_via(
     };
     if let Some(t) = jumped {
         timings.connect = Some(start.elapsed());
-        let handle = handshake(ctx, profile, target, t.stream, phase, timings, start).await?;
+        let handle = handshake(
+            ctx,
+            profile,
+            target,
+            (t.stream, UNKNOWN_PATH_SEGMENT),
+            phase,
+            timings,
+            start,
+        )
+        .await?;
         return Ok(Connection {
             handle,
             _tunnel: Some(t.permit),
@@ -847,12 +958,25 @@ pub(crate) async fn connect_via(
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!("set_nodelay: {e}");
     }
+    // The segment size this connection's peer accepts (from its SYN-ACK).
+    let segment = socket2::SockRef::from(&stream)
+        .tcp_mss()
+        .map_or(UNKNOWN_PATH_SEGMENT, |m| m as usize);
     timings.connect = Some(start.elapsed());
     // russh reads each packet in two exact reads (its length, then the rest): unbuffered,
     // that was ~33 recvfrom calls per `echo` host. A small buffer takes whatever has arrived
     // in one call, and holds no memory while the session is idle (readbuf.rs).
     let stream = crate::readbuf::ReadBuffered::new(READ_BUFFER, stream);
-    let handle = handshake(ctx, profile, target, stream, phase, timings, start).await?;
+    let handle = handshake(
+        ctx,
+        profile,
+        target,
+        (stream, segment),
+        phase,
+        timings,
+        start,
+    )
+    .await?;
     Ok(Connection {
         handle,
         _tunnel: None,
@@ -865,7 +989,7 @@ async fn handshake<S>(
     ctx: &HostCtx,
     profile: &HostProfile,
     target: &HostTarget,
-    stream: S,
+    (stream, segment): (S, usize),
     phase: &mut Phase,
     timings: &mut Timings,
     start: Instant,
@@ -876,6 +1000,7 @@ where
     let port = target.port.unwrap_or(22);
     let t_tcp = timings.connect.unwrap_or_default();
     *phase = Phase::Handshake;
+    let guess = ctx.settings.guess_fits(segment);
     let verdict = Arc::new(Mutex::new(None));
     let known_hosts = profile
         .known_hosts
@@ -884,7 +1009,7 @@ where
     let entries = known_hosts.host_keys(&target.host, port);
     let config = ctx
         .settings
-        .client_for(entries.preferences(), profile.keepalive);
+        .client_for(entries.preferences(), profile.keepalive, guess);
     let handler = ClientHandler {
         known: known_hosts.clone(),
         entries,
@@ -1698,30 +1823,39 @@ mod tests {
             certificates,
         };
         // Unknown host, or known by Ed25519 (first in the default order): the shared config.
-        assert!(Arc::ptr_eq(&s.client_for(prefs(0, false), None), &s.client));
-        assert!(Arc::ptr_eq(&s.client_for(prefs(1, false), None), &s.client));
+        assert!(Arc::ptr_eq(
+            &s.client_for(prefs(0, false), None, true),
+            &s.client
+        ));
+        assert!(Arc::ptr_eq(
+            &s.client_for(prefs(1, false), None, true),
+            &s.client
+        ));
         assert!(s.client_variants.made.lock().is_empty());
         // Known by RSA only: RSA first; made once, then shared.
-        let rsa = s.client_for(prefs(16, false), None);
+        let rsa = s.client_for(prefs(16, false), None, true);
         assert!(!Arc::ptr_eq(&rsa, &s.client));
         assert!(matches!(
             rsa.preferred.key[0],
             russh::keys::Algorithm::Rsa { .. }
         ));
         assert!(rsa.preferred.host_key_certificates.is_empty());
-        assert!(Arc::ptr_eq(&rsa, &s.client_for(prefs(16, false), None)));
+        assert!(Arc::ptr_eq(
+            &rsa,
+            &s.client_for(prefs(16, false), None, true)
+        ));
         // Another first host-key algorithm: its own key exchange guess hint (its servers may
         // disagree where the others' agree).
         let hint = |c: &client::Config| c.kex_guess.clone().expect("a hint");
         assert!(!Arc::ptr_eq(&hint(&rsa), &hint(&s.client)));
         // Ed25519 and RSA known: ECDSA moves after RSA.
-        let both = s.client_for(prefs(17, false), None);
+        let both = s.client_for(prefs(17, false), None, true);
         assert!(matches!(
             both.preferred.key[1],
             russh::keys::Algorithm::Rsa { .. }
         ));
         // A CA names the host: certificate types offered.
-        let ca = s.client_for(prefs(0, true), None);
+        let ca = s.client_for(prefs(0, true), None, true);
         assert_eq!(
             ca.preferred.host_key_certificates.len(),
             ca.preferred.key.len()
@@ -1731,10 +1865,29 @@ mod tests {
             interval: Duration::from_secs(5),
             max: 2,
         };
-        let alive = s.client_for(prefs(1, false), Some(k));
+        let alive = s.client_for(prefs(1, false), Some(k), true);
         assert_eq!(alive.keepalive_interval, Some(Duration::from_secs(5)));
         assert_eq!(alive.keepalive_max, 2);
         assert_eq!(alive.preferred.key, s.client.preferred.key);
+        // A path whose segments cannot carry the guessed flight: no guess, made once.
+        let plain = s.client_for(prefs(1, false), None, false);
+        assert!(plain.kex_guess.is_none());
+        assert!(Arc::ptr_eq(
+            &plain,
+            &s.client_for(prefs(1, false), None, false)
+        ));
+        assert_eq!(plain.preferred.key, s.client.preferred.key);
+    }
+
+    #[test]
+    fn a_post_quantum_guess_needs_more_than_one_ethernet_segment() {
+        let s = settings();
+        let flight = s.first_flight_bytes();
+        // ML-KEM-768 first (the default): more than a 1,460-byte segment, less than loopback's.
+        assert!(flight > 1460 && flight < 4000, "{flight}");
+        assert!(!s.guess_fits(1460));
+        assert!(s.guess_fits(65483));
+        assert_eq!(key_share_bytes("curve25519-sha256"), 56);
     }
 
     #[tokio::test]
