@@ -850,10 +850,16 @@ impl Engine {
 
     /// Bastion connections for a run or a connected fleet (nothing starts without jump hosts).
     pub(crate) fn jumps(&self) -> Arc<Jumps> {
-        Arc::new(Jumps::new(
-            self.settings.jump.clone(),
-            self.settings.jump_fanout,
-        ))
+        let jumps = Jumps::new(self.settings.jump.clone(), self.settings.jump_fanout);
+        Arc::new(match &self.resolver {
+            Some(r) => jumps.with_plans(Arc::new(crate::resolve::BastionResolver {
+                resolver: r.clone(),
+                connect_timeout: self
+                    .connect_timeout
+                    .unwrap_or(fleetsh_core::config::DEFAULT_CONNECT_TIMEOUT),
+            })),
+            None => jumps,
+        })
     }
 
     pub(crate) fn start_run(

@@ -405,7 +405,7 @@ impl Resolver {
         Ok(plans)
     }
 
-    fn plan(&self, s: &HostSettings) -> Result<HostPlan, Error> {
+    pub(crate) fn plan(&self, s: &HostSettings) -> Result<HostPlan, Error> {
         let known_hosts = (s.known_hosts.is_config()
             || s.host_key_check.is_config()
             || s.hash_known_hosts.is_config())
@@ -528,6 +528,38 @@ pub(crate) fn local_home_and_user() -> (Option<PathBuf>, String) {
 pub(crate) fn load_ssh_config(path: &Path) -> Result<SshConfig, Error> {
     let (home, user) = local_home_and_user();
     Ok(SshConfig::load(path, home.as_deref(), &user)?)
+}
+
+/// Bastions' ssh_config settings for the jump hosts (`-J alias`, `ProxyJump alias`): the
+/// alias's `HostName`, `User`, `Port`, `IdentityFile` and known_hosts, as `ssh -J` uses them.
+/// The fleet's `-l`, `-p` and `-J` are the targets', not the bastions'.
+pub(crate) struct BastionResolver {
+    pub resolver: Arc<Resolver>,
+    pub connect_timeout: Duration,
+}
+
+impl fleetsh_shard::jump::BastionPlans for BastionResolver {
+    fn plan(&self, hop: &HostTarget) -> Result<HostPlan, fleetsh_core::HostError> {
+        let flags = Flags {
+            user: None,
+            port: None,
+            jump: None,
+            ..self.resolver.flags.clone()
+        };
+        let s = host_settings(
+            &flags,
+            &self.resolver.defaults,
+            Some(&self.resolver.config),
+            hop,
+            self.connect_timeout,
+        );
+        self.resolver.plan(&s).map_err(|e| {
+            fleetsh_core::HostError::new(
+                fleetsh_core::ErrorKind::Jump,
+                format!("bastion {hop}: its ssh_config settings: {e}"),
+            )
+        })
+    }
 }
 
 #[cfg(test)]

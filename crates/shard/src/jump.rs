@@ -41,11 +41,21 @@ struct BastionConn {
     permits: Arc<Semaphore>,
 }
 
+/// How a bastion named in a chain is reached: its ssh_config settings, as `ssh -J alias` uses
+/// them (`HostName`, `User`, `Port`, `IdentityFile`, known_hosts).
+pub trait BastionPlans: Send + Sync {
+    /// The plan for one hop as written in the chain (`[user@]alias[:port]`; what the hop
+    /// names itself wins over its ssh_config).
+    fn plan(&self, hop: &HostTarget) -> Result<crate::transport::HostPlan, HostError>;
+}
+
 /// A run's (or a connected fleet's) bastion connections: the `-J` chain every host uses, and
 /// the chains ssh_config's `ProxyJump` gives some hosts (each distinct chain has its own
 /// connections, made when a host first needs them).
 pub struct Jumps {
     default: Option<Arc<Chain>>,
+    /// Bastions' ssh_config settings, when there is an ssh_config.
+    plans: Option<Arc<dyn BastionPlans>>,
     chains: Mutex<HashMap<String, Result<Arc<Chain>, HostError>>>,
     fanout: usize,
     runtime: OnceCell<Result<tokio::runtime::Handle, HostError>>,
@@ -109,11 +119,18 @@ impl Jumps {
     pub fn new(chain: Vec<HostTarget>, fanout: usize) -> Self {
         Jumps {
             default: (!chain.is_empty()).then(|| Chain::new(chain)),
+            plans: None,
             chains: Mutex::new(HashMap::new()),
             fanout: fanout.max(1),
             runtime: OnceCell::new(),
             stop: Mutex::new(None),
         }
+    }
+
+    /// Bastions are reached with their ssh_config settings from `plans`.
+    pub fn with_plans(mut self, plans: Arc<dyn BastionPlans>) -> Self {
+        self.plans = Some(plans);
+        self
     }
 
     /// True when every host is reached through the `-J` bastions.
@@ -211,10 +228,14 @@ impl Jumps {
             let got = b
                 .conn
                 .get_or_init(|| async {
-                    let target = chain.hops.get(hop).cloned().ok_or_else(|| {
+                    let written = chain.hops.get(hop).cloned().ok_or_else(|| {
                         HostError::new(ErrorKind::Internal, "jump chain index out of range")
                     })?;
-                    let target = ctx.settings.fill_bastion(&target);
+                    let plan = match &self.plans {
+                        Some(p) => p.plan(&written)?,
+                        None => crate::transport::HostPlan::default(),
+                    };
+                    let target = ctx.settings.fill_bastion(&written, &plan);
                     // The hop before this one carries it, if any.
                     let over = if hop == 0 {
                         None
@@ -265,7 +286,7 @@ impl Jumps {
                             bctx.job.connect_timeout,
                             crate::transport::connect_via(
                                 &bctx,
-                                &crate::transport::HostProfile::default(),
+                                &plan.profile,
                                 &target,
                                 over,
                                 &mut phase,

@@ -229,13 +229,19 @@ impl SshSettings {
         ident + kexinit + guess
     }
 
-    /// A bastion's target with the defaults filled in: the default user, port 22 (as
+    /// Where a bastion written as `t` in a chain is reached: its ssh_config `HostName`, and the
+    /// user and port it names, else its ssh_config's, else the default user and port 22 (as
     /// OpenSSH's `-J`, the fleet's `-p` port is not a bastion's).
-    pub fn fill_bastion(&self, t: &HostTarget) -> HostTarget {
+    pub fn fill_bastion(&self, t: &HostTarget, plan: &HostPlan) -> HostTarget {
         HostTarget {
-            user: Some(t.user.clone().unwrap_or_else(|| self.default_user.clone())),
-            host: t.host.clone(),
-            port: Some(t.port.unwrap_or(22)),
+            user: Some(
+                t.user
+                    .clone()
+                    .or_else(|| plan.profile.user.clone())
+                    .unwrap_or_else(|| self.default_user.clone()),
+            ),
+            host: plan.hostname.clone().unwrap_or_else(|| t.host.clone()),
+            port: Some(t.port.or(plan.profile.port).unwrap_or(22)),
         }
     }
 }

@@ -1164,6 +1164,67 @@ fn proxy_command_reaches_sshd_through_nc_socat_and_ssh_w() {
     assert_eq!(settings.proxy_command, None);
 }
 
+/// Bastions named by their ssh_config alias, in `-J` and in `ProxyJump`, are reached with the
+/// alias's HostName, User, Port, IdentityFile and known_hosts, as `ssh -F cfg -J alias host`
+/// does. The engine has no key of its own (a password the server does not take): only the
+/// aliases' keys get in. (The engine's keys and known_hosts, like `-i` and `--known-hosts`,
+/// win over ssh_config's.)
+#[test]
+fn bastion_aliases_use_their_ssh_config_settings() {
+    let sshd = sshd();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    let block = |name: &str, addr: &str, extra: &str| {
+        format!(
+            "Host {name}\n  HostName {addr}\n  Port {port}\n  User {user}\n  IdentityFile {key}\n  \
+             IdentitiesOnly yes\n  UserKnownHostsFile {kh}\n{extra}",
+            port = sshd.port,
+            user = sshd.user,
+            key = sshd.path("client_ed25519").display(),
+            kh = sshd.path("known_hosts").display(),
+        )
+    };
+    std::fs::write(
+        &config,
+        [
+            block("jumpbox", "127.0.0.1", ""),
+            block("behind-jump", "127.0.0.3", "  ProxyJump jumpbox\n"),
+            block("via-flag", "127.0.0.4", ""),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let engine = |jump: Option<&str>| {
+        let mut b = Engine::builder()
+            .shards(1)
+            .no_agent()
+            .password(fleetsh::Secret::new("not-accepted"))
+            .known_hosts(sshd.path("known_hosts"))
+            .ssh_config_file(&config);
+        if let Some(j) = jump {
+            b = b.jump_spec(j).unwrap();
+        }
+        b.build().unwrap()
+    };
+    let run = |e: &Engine, host: &str| {
+        e.run(vec![HostTarget::new(host)], job("echo through"))
+            .unwrap()
+            .join()
+            .results[0]
+            .clone()
+    };
+    let r = run(&engine(None), "behind-jump");
+    sshd.assert_ok(&r);
+    assert_eq!(r.stdout, b"through\n");
+    let r = run(&engine(Some("jumpbox")), "via-flag");
+    sshd.assert_ok(&r);
+    // An alias the configuration does not know is still a name to resolve, and fails as such.
+    let r = run(&engine(Some("no-such-bastion.invalid")), "via-flag");
+    let e = r.error.as_ref().unwrap();
+    assert_eq!(e.kind, ErrorKind::Jump, "{e}");
+    assert!(e.message.contains("no-such-bastion.invalid"), "{e}");
+}
+
 /// sshd with `MaxStartups 4` drops every connection beyond four unauthenticated ones: with a
 /// fixed retry delay the refused hosts came back in lock-step, four got in per round and most
 /// failed for good. With backoff and jitter every host gets in.
