@@ -547,8 +547,9 @@ impl EngineBuilder {
             (_, None) => "no ssh-agent (SSH_AUTH_SOCK is not set)".to_string(),
         };
         let detail = format!(
-            "{keys}, {agent}, no password; give a key with identity_file, an agent with \
-             agent_socket or SSH_AUTH_SOCK, or a password"
+            "{keys}, {agent}, no password; give a key file (fleetsh -i KEY; \
+             EngineBuilder::identity_file), an agent (SSH_AUTH_SOCK; agent_socket) or a \
+             password (FLEETSH_PASSWORD; password)"
         );
         if self.ssh_config.is_some() {
             tracing::warn!(

@@ -40,7 +40,10 @@ fn usage<E: Into<anyhow::Error>>(e: E) -> anyhow::Error {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return parse_error(&e),
+    };
     init_logging(cli.command.color());
     let result = match cli.command {
         Command::Run(a) => run(*a),
@@ -129,6 +132,40 @@ where
     }
 }
 
+/// Prints clap's error (or help, or version) and returns its exit status, with a hint for the
+/// commonest slip: a command given to `run` without `--` before it.
+fn parse_error(e: &clap::Error) -> ExitCode {
+    let _ = e.print();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runs = args.first().is_some_and(|a| a == "run");
+    let unexpected = matches!(
+        e.kind(),
+        clap::error::ErrorKind::UnknownArgument | clap::error::ErrorKind::MissingRequiredArgument
+    );
+    if runs && unexpected && !args.iter().any(|a| a == "--") {
+        eprintln!(
+            "hint: the command goes after `--`: fleetsh run -w HOSTS [options] -- COMMAND [ARGS...]"
+        );
+    }
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+}
+
+/// `put -p 2299 ...`: scp's `-p` (preserve) took no value, so the port became a path. Names
+/// the slip instead of failing on a file called `2299`.
+fn preserve_not_port(verb: &str, preserve: bool, paths: &[String]) -> Result<()> {
+    if let Some(first) = paths.first()
+        && preserve
+        && !first.is_empty()
+        && first.chars().all(|c| c.is_ascii_digit())
+        && !std::path::Path::new(first).exists()
+    {
+        return Err(usage(anyhow::anyhow!(
+            "{verb}: {first:?} is not a file: in {verb}, -p preserves modes and times (as scp's -p); the port is -P {first}"
+        )));
+    }
+    Ok(())
+}
+
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<io::Error>()
@@ -138,7 +175,10 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn secs(name: &str, v: f64) -> Result<Duration> {
     if !v.is_finite() || v <= 0.0 || v > 1e9 {
-        bail!("--{name}: {v} is not a positive number of seconds");
+        bail!(
+            "--{name}: {} is not a number of seconds greater than 0 and at most 1e9",
+            fleetsh::config::short_number(v)
+        );
     }
     Ok(Duration::from_secs_f64(v))
 }
@@ -181,7 +221,8 @@ fn setup(a: &CommonArgs, port: Option<u16>) -> Result<Setup> {
     if let Some(v) = a.retry_delay {
         if !v.is_finite() || !(0.0..=1e9).contains(&v) {
             return Err(usage(anyhow::anyhow!(
-                "--retry-delay: {v} is not a number of seconds"
+                "--retry-delay: {} is not a number of seconds from 0 to 1e9",
+                fleetsh::config::short_number(v)
             )));
         }
         job.retry_delay = Duration::from_secs_f64(v);
@@ -534,6 +575,7 @@ fn run(a: RunArgs) -> Result<ExitCode> {
 
 fn put(a: PutArgs) -> Result<ExitCode> {
     let signals = signals::Signals::watch();
+    preserve_not_port("put", a.preserve, &a.paths)?;
     let Some((remote, locals)) = a.paths.split_last() else {
         return Err(usage(anyhow::anyhow!("put: needs LOCAL... REMOTE")));
     };
@@ -551,6 +593,7 @@ fn put(a: PutArgs) -> Result<ExitCode> {
 
 fn get(a: GetArgs) -> Result<ExitCode> {
     let signals = signals::Signals::watch();
+    preserve_not_port("get", a.preserve, &a.paths)?;
     let Some((local, remotes)) = a.paths.split_last() else {
         return Err(usage(anyhow::anyhow!("get: needs REMOTE... LOCALDIR")));
     };

@@ -554,11 +554,14 @@ impl RunConfig {
             });
         }
         if let Some(r) = self.rate
-            && !(r.is_finite() && r > 0.0)
+            && !(r.is_finite() && (MIN_RATE..=MAX_RATE).contains(&r))
         {
             return Err(Error::InvalidSetting {
                 setting: "rate",
-                reason: format!("{r} is not a positive number of connections per second"),
+                reason: format!(
+                    "{} is not a number of connections per second from {MIN_RATE:.6} (one an hour) to {MAX_RATE:e}",
+                    short_number(r)
+                ),
             });
         }
         if self.batch == Some(Amount::Count(0)) {
@@ -911,9 +914,15 @@ impl FileConfig {
             return Err(bad("batch", "must be at least 1".into()));
         }
         if let Some(r) = self.rate
-            && !(r.is_finite() && r > 0.0)
+            && !(r.is_finite() && (MIN_RATE..=MAX_RATE).contains(&r))
         {
-            return Err(bad("rate", format!("{r} is not a positive rate")));
+            return Err(bad(
+                "rate",
+                format!(
+                    "{} is not a number of connections per second from {MIN_RATE:.6} (one an hour) to {MAX_RATE:e}",
+                    short_number(r)
+                ),
+            ));
         }
         if self.port == Some(0) {
             return Err(bad("port", "must be 1-65535".into()));
@@ -987,6 +996,22 @@ impl FileConfig {
         if self.rate.is_some() {
             run.rate = self.rate;
         }
+    }
+}
+
+/// The lowest connection rate (`rate`): one connection an hour. Below it a run would wait
+/// longer than any operator does for one host.
+pub const MIN_RATE: f64 = 1.0 / 3600.0;
+
+/// The highest connection rate (`rate`).
+pub const MAX_RATE: f64 = 1e9;
+
+/// A number as an operator would write it: `1e308`, not three hundred digits.
+pub fn short_number(v: f64) -> String {
+    if v != 0.0 && (v.abs() >= 1e6 || v.abs() < 1e-3) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
     }
 }
 

@@ -15,8 +15,6 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
 use crate::hosts::expand_targets;
 use crate::{Error, HostTarget};
 
@@ -28,13 +26,6 @@ const MAX_DEPTH: usize = 16;
 pub struct Groups {
     map: HashMap<String, String>,
     source: Option<PathBuf>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum GroupValue {
-    One(String),
-    Many(Vec<String>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,10 +49,11 @@ impl Groups {
 
     /// Parses a groups file's text; `path` names it in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, Error> {
-        let raw: HashMap<String, GroupValue> = toml::from_str(text).map_err(|e| Error::Config {
-            path: path.to_path_buf(),
-            message: e.to_string().trim_end().replace('\n', " | "),
-        })?;
+        let raw: HashMap<String, toml::Value> =
+            toml::from_str(text).map_err(|e| Error::Config {
+                path: path.to_path_buf(),
+                message: e.to_string().trim_end().replace('\n', " | "),
+            })?;
         let mut map = HashMap::new();
         for (name, v) in raw {
             if name.is_empty()
@@ -76,9 +68,35 @@ impl Groups {
                     ),
                 });
             }
+            let wrong = |what: &str| Error::Config {
+                path: path.to_path_buf(),
+                message: format!(
+                    "group {name:?}: {what}; a group is a host spec string (web = \"web[01-12]\") or a list of them (db = [\"db1\", \"db2\"])"
+                ),
+            };
             let spec = match v {
-                GroupValue::One(s) => s,
-                GroupValue::Many(v) => v.join(","),
+                toml::Value::String(s) => s,
+                toml::Value::Array(items) => {
+                    let mut specs = Vec::with_capacity(items.len());
+                    for item in items {
+                        match item {
+                            toml::Value::String(s) => specs.push(s),
+                            other => {
+                                return Err(wrong(&format!(
+                                    "the list holds {other} (a TOML {}), not a string",
+                                    other.type_str()
+                                )));
+                            }
+                        }
+                    }
+                    specs.join(",")
+                }
+                other => {
+                    return Err(wrong(&format!(
+                        "{other} (a TOML {}) is not a host spec",
+                        other.type_str()
+                    )));
+                }
             };
             map.insert(name, spec);
         }

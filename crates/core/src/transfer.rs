@@ -285,6 +285,12 @@ impl GetPlan {
                 });
             }
         }
+        if local_dir.exists() && !local_dir.is_dir() {
+            return Err(transfer_error(
+                &local_dir,
+                "this is a file; get's last argument is the local directory (each host's files go to LOCALDIR/HOST/)".into(),
+            ));
+        }
         std::fs::create_dir_all(&local_dir).map_err(|e| io_error(&local_dir, e))?;
         if !std::fs::metadata(&local_dir)
             .map_err(|e| io_error(&local_dir, e))?

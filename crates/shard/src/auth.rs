@@ -221,7 +221,7 @@ impl AuthMaterial {
             }
         }
         for cpath in cert_files {
-            let cert = read_cert(cpath).map_err(|reason| Error::Key {
+            let cert = read_cert(cpath).map_err(|reason| Error::Certificate {
                 path: cpath.clone(),
                 reason,
             })?;
@@ -229,9 +229,9 @@ impl AuthMaterial {
                 .iter_mut()
                 .find(|k| k.key.public_key().key_data() == cert.public_key())
             else {
-                return Err(Error::Key {
+                return Err(Error::Certificate {
                     path: cpath.clone(),
-                    reason: "this certificate matches none of the loaded private keys".into(),
+                    reason: "it matches none of the loaded private keys".into(),
                 });
             };
             k.cert = Some((cpath.clone(), Arc::new(cert)));

@@ -261,6 +261,8 @@ impl Parsed {
 struct Learned {
     plain: HashMap<String, Vec<Entry>>,
     lines: usize,
+    /// A write already failed (warned once per file, not once per host).
+    write_failed: bool,
 }
 
 /// A parsed known_hosts file shared by all shards of a run.
@@ -384,6 +386,7 @@ impl KnownHosts {
             learned: Mutex::new(Learned {
                 plain: HashMap::new(),
                 lines,
+                write_failed: false,
             }),
         }
     }
@@ -515,10 +518,15 @@ impl KnownHosts {
         if self.mode != HostKeyCheck::AcceptNew {
             return Verdict::Unknown;
         }
-        if let Err(e) = self.learn(&mut learned, name.to_string(), data) {
+        if let Err(e) = self.learn(&mut learned, name.to_string(), data)
+            && !std::mem::replace(&mut learned.write_failed, true)
+        {
             // The key was accepted for this run; failing the host would not make the file
-            // writable.
-            tracing::warn!("cannot record a new host key: {e}");
+            // writable. Said once per file.
+            tracing::warn!(
+                "cannot record new host keys in {} (first: {name}): {e}; the keys are accepted for this run only",
+                self.path.display()
+            );
         }
         Verdict::Learned
     }

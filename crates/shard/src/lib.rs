@@ -74,6 +74,14 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A certificate file named explicitly cannot be used.
+    #[error("certificate {}: {reason}", path.display())]
+    Certificate {
+        /// The certificate file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// The open-files limit cannot be read or changed.
     #[error("open-files limit")]
     Limit(#[source] std::io::Error),

@@ -212,12 +212,19 @@ fn sftp_err(what: &str, path: &str, e: &SftpError) -> HostError {
                 StatusCode::Eof => "end of file".to_string(),
                 other => other.to_string().to_lowercase(),
             };
-            if s.error_message.is_empty() {
+            // Some servers name the path in their message again: said once.
+            let message = s
+                .error_message
+                .strip_prefix(path)
+                .map_or(s.error_message.as_str(), |m| {
+                    m.trim_start_matches([':', ' '])
+                });
+            if message.is_empty() {
                 code
-            } else if s.error_message.to_lowercase().contains(&code) {
-                s.error_message.clone()
+            } else if message.to_lowercase().contains(&code) {
+                message.to_string()
             } else {
-                format!("{code} ({})", s.error_message)
+                format!("{code} ({message})")
             }
         }
         SftpError::Timeout => "the server did not answer in time".into(),
@@ -475,7 +482,13 @@ async fn upload_file(
         .raw
         .open(tmp.as_str(), flags, attrs)
         .await
-        .map_err(|e| sftp_err("cannot create", &tmp, &e))?
+        .map_err(|e| {
+            sftp_err(
+                &format!("cannot create {path} through the temporary file"),
+                &tmp,
+                &e,
+            )
+        })?
         .handle;
     p.set_remote_tmp(Some(tmp.clone()));
     let chunk = s.write_chunk as usize;

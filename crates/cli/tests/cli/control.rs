@@ -445,3 +445,114 @@ fn sudo_runs_as_the_user_and_never_shows_the_password() {
         text(&out.stdout)
     );
 }
+
+/// Each bad input gets a usage error (exit 2) that names what was wrong in the operator's words.
+#[test]
+fn messages_name_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f");
+    std::fs::write(&file, b"x").unwrap();
+    let f = file.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        // scp's -p is preserve: a port given to it gets the hint to use -P.
+        (
+            vec!["put", "-w", "h", "-p", "2299", f, "/x"],
+            "the port is -P 2299",
+        ),
+        (
+            vec!["get", "-w", "h", "-p", "2299", "/x", "/tmp"],
+            "the port is -P 2299",
+        ),
+        // A number an operator would write, not three hundred digits.
+        (
+            vec!["run", "-w", "h", "-t", "1e308", "--", "true"],
+            "1e308 is not a number of seconds",
+        ),
+        // A rate so low the run would never end.
+        (
+            vec!["run", "-w", "h", "--rate", "1e-9", "--", "true"],
+            "1e-9 is not a number of connections per second",
+        ),
+        // A certificate is not called a private key.
+        (
+            vec![
+                "run",
+                "--sim",
+                "1",
+                "--certificate",
+                "/missing-cert.pub",
+                "--",
+                "true",
+            ],
+            "certificate /missing-cert.pub: cannot read it",
+        ),
+        // get's last argument must be a directory.
+        (vec!["get", "-w", "h", "/x", f], "this is a file"),
+        // The host limit names a flag that exists.
+        (
+            vec!["run", "-w", "h[1-20]", "--max-hosts", "10", "--", "true"],
+            "--max-hosts",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = fleetsh(&args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("private key /missing"), "{args:?}: {err}");
+    }
+    // A command without `--` gets a hint.
+    let out = fleetsh(&["run", "-w", "h", "echo", "hi"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("the command goes after `--`"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A groups file value of the wrong type names the group and what a group is.
+    let cfg = dir.path().join("cfg");
+    std::fs::create_dir_all(cfg.join("fleetsh")).unwrap();
+    std::fs::write(cfg.join("fleetsh/groups.toml"), "web = 5\n").unwrap();
+    let out = fleetsh_env(
+        &["run", "-w", "@web", "--", "true"],
+        &[("XDG_CONFIG_HOME", cfg.to_str().unwrap())],
+        None,
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("group \"web\"") && err.contains("host spec"),
+        "{err}"
+    );
+    assert!(!err.contains("untagged"), "{err}");
+
+    // An upload that cannot be created names the destination, and each path once.
+    let out = fleetsh(&["put", "--sim", "1", f, "/no/such/dir/x"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot create /no/such/dir/x through the temporary file /no/such/dir/."),
+        "{err}"
+    );
+    assert_eq!(err.matches(".tmp").count(), 1, "{err}");
+    // Keys learned with accept-new that cannot be written: one warning naming the file.
+    let out = fleetsh(&[
+        "run",
+        "--sim",
+        "3",
+        "--host-key-check",
+        "accept-new",
+        "--known-hosts",
+        "/proc/fleetsh-no-such-dir/known_hosts",
+        "--",
+        "true",
+    ]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(
+        err.matches("cannot record new host keys in /proc/fleetsh-no-such-dir/known_hosts")
+            .count(),
+        1,
+        "{err}"
+    );
+}
