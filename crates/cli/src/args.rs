@@ -5,9 +5,85 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// The environment variables fleetsh reads, as `--help` and the man page list them.
+pub const ENVIRONMENT: &[(&str, &str)] = &[
+    (
+        "FLEETSH_PASSWORD",
+        "password for password and keyboard-interactive authentication (never logged)",
+    ),
+    (
+        "FLEETSH_PASSPHRASE",
+        "passphrase of encrypted private keys (else asked on the terminal, once per key)",
+    ),
+    (
+        "FLEETSH_SUDO_PASSWORD",
+        "password fed to `sudo -S` with --sudo (without it, `sudo -n`)",
+    ),
+    ("SSH_AUTH_SOCK", "ssh-agent socket, used unless --no-agent"),
+    (
+        "FLEETSH_LOG",
+        "log filter (tracing's syntax: warn, info, debug, fleetsh_shard=trace); default warn",
+    ),
+    (
+        "NO_COLOR",
+        "any non-empty value turns colour off in --color auto",
+    ),
+    (
+        "XDG_CONFIG_HOME",
+        "where fleetsh/config.toml and fleetsh/groups.toml are read (default ~/.config)",
+    ),
+    (
+        "HOME",
+        "~ in paths; ~/.ssh/config, ~/.ssh/known_hosts and the default keys ~/.ssh/id_*",
+    ),
+    (
+        "USER",
+        "the remote user when -l, the target and ssh_config name none",
+    ),
+    (
+        "FLEETSH_SIM_PASSWORD, FLEETSH_SIM_SUDO_PASSWORD",
+        "`fleetsh sim`: the password its hosts accept, and their sudo password",
+    ),
+];
+
+/// The exit statuses of `run`, `put` and `get`.
+pub const EXIT_STATUS: &[(&str, &str)] = &[
+    (
+        "0",
+        "every host ran and exited 0 (transfers: every host's files moved)",
+    ),
+    (
+        "1",
+        "some host failed, exited non-zero or was killed by a signal; or an --out-dir file or standard output (other than closed by its reader) could not be written",
+    ),
+    ("2", "bad input: flags, host specs, config files, keys"),
+    (
+        "128+N",
+        "the run was cancelled by signal N: 130 SIGINT, 143 SIGTERM, 129 SIGHUP (every host still reported)",
+    ),
+    (
+        "with -S",
+        "the largest remote exit status: 255 for a host that failed without one, 128+N for a command killed by signal N",
+    ),
+];
+
+/// `ENVIRONMENT` and `EXIT STATUS` as `--help` shows them after the options.
+fn after_help() -> String {
+    let mut s = String::from("Environment:\n");
+    for (name, what) in ENVIRONMENT {
+        s.push_str(&format!("  {name}\n          {what}\n"));
+    }
+    s.push_str("\nExit status:\n");
+    for (code, what) in EXIT_STATUS {
+        s.push_str(&format!("  {code}\n          {what}\n"));
+    }
+    s.push_str("\nDocs: README.md and docs/ (cli.md, output.md, connecting.md, reliability.md, ...); `fleetsh man | man -l -`.");
+    s
+}
+
 /// Run commands on tens of thousands of hosts over SSH.
 #[derive(Debug, Parser)]
-#[command(name = "fleetsh", version, about, propagate_version = true)]
+#[command(name = "fleetsh", version, about, propagate_version = true, after_long_help = after_help())]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -16,15 +92,18 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a command on every host.
+    #[command(after_long_help = after_help())]
     Run(Box<RunArgs>),
     /// Upload files to every host over SFTP (atomic per file): `put -w SPEC LOCAL... REMOTE`.
+    #[command(after_long_help = after_help())]
     Put(Box<PutArgs>),
     /// Download files from every host over SFTP into LOCALDIR/HOST/: `get -w SPEC REMOTE...
     /// LOCALDIR`.
+    #[command(after_long_help = after_help())]
     Get(Box<GetArgs>),
-    /// Measure a fleet: the seeds' workload (a command reading 26,000 bytes) at stepped
-    /// concurrency, with the median time of each operation (connect+auth, channel open,
-    /// execute, read, close) per step.
+    /// Measure a fleet: a command reading 26,000 bytes on every host (the workload of
+    /// parallel-ssh's published client benchmark) at stepped concurrency, with the median time
+    /// of each operation (connect+auth, channel open, execute, read, close) per step.
     Bench(Box<BenchArgs>),
     /// Inspect settings: `fleetsh config show HOST` prints a host's effective connection
     /// settings and where each comes from (like `ssh -G`).
@@ -147,7 +226,8 @@ pub struct CommonArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub jump_fanout: Option<u64>,
     /// Key exchange preference: `default` (post-quantum mlkem768x25519 first, as OpenSSH) or
-    /// `curve25519` (about a third less client CPU per host, for very large fleets).
+    /// `curve25519` (classical; about a quarter less client CPU per host, see
+    /// docs/tuning.md).
     #[arg(long, value_name = "default|curve25519")]
     pub kex: Option<fleetsh::Kex>,
     /// Session cipher preference: `auto` (AES-256-GCM first when this CPU has AES instructions,
@@ -323,7 +403,7 @@ pub struct SimArgs {
     /// Seed of the host and client keys.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Server threads [default: 1].
+    /// Server threads.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
     /// Inject faults: `KIND=PERCENT[,KIND=PERCENT...]`, deterministic per host index and seed

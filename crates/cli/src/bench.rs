@@ -1,5 +1,5 @@
-//! `fleetsh bench`: the seeds' workload (a command reading a small file, 26,000 bytes by
-//! default) on any fleet, concurrency stepped, with the median time of each operation per step
+//! `fleetsh bench`: a command reading a small file (26,000 bytes by default, the workload of
+//! parallel-ssh's published client benchmark) on any fleet, concurrency stepped, with the median time of each operation per step
 //! in the table form of parallel-ssh's published benchmark.
 
 use std::io::Write;

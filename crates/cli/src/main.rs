@@ -515,6 +515,12 @@ fn connection(
     Ok(b)
 }
 
+/// The fleetsh config file in use: `--config FILE`, else the default file if it exists.
+fn config_file_path(flag: &Option<PathBuf>) -> Option<PathBuf> {
+    flag.clone()
+        .or_else(|| fleetsh::config::default_config_file().filter(|p| p.exists()))
+}
+
 /// `fleetsh config show HOST`.
 fn config_show(a: ShowArgs) -> Result<ExitCode> {
     let file = match &a.config {
@@ -528,8 +534,29 @@ fn config_show(a: ShowArgs) -> Result<ExitCode> {
     let b = connection(Engine::builder(), &a.conn.flags(a.port), &file, None)?;
     let b = file_connection_options(b, &file);
     let settings = b.host_settings(&target).map_err(usage)?;
+    // The engine sees the fleetsh config file's values as explicit settings: name the file
+    // for those the command line did not give.
+    let c = &a.conn;
+    let on_command_line = |name: &str| match name {
+        "user" => c.user.is_some(),
+        "port" => a.port.is_some(),
+        "identityfile" => !c.identity.is_empty(),
+        "certificatefile" => !c.certificate.is_empty(),
+        "connecttimeout" => c.connect_timeout.is_some(),
+        "stricthostkeychecking" => c.host_key_check.is_some(),
+        "userknownhostsfile" => c.known_hosts.is_some(),
+        "proxyjump" => c.jump.is_some(),
+        _ => true,
+    };
+    let file_name = config_file_path(&a.config);
     let mut out = io::stdout().lock();
     for (name, value, origin) in settings.rows() {
+        let origin = match &file_name {
+            Some(f) if origin == "flag" && !on_command_line(name) => {
+                format!("config file {}", f.display())
+            }
+            _ => origin,
+        };
         writeln!(out, "{name:<22} {value}  # {origin}")?;
     }
     for i in &settings.ignored {
@@ -722,16 +749,83 @@ fn failed_hosts(path: &std::path::Path) -> Result<Vec<fleetsh::HostTarget>> {
     Ok(out)
 }
 
+/// The man page: the command and its subcommands on one page (each subcommand's synopsis and
+/// options in a section of its own), then ENVIRONMENT, EXIT STATUS and SEE ALSO.
 fn man() -> Result<ExitCode> {
     let cmd = <Cli as clap::CommandFactory>::command();
-    let mut out = io::stdout().lock();
-    clap_mangen::Man::new(cmd.clone()).render(&mut out)?;
+    let top = clap_mangen::Man::new(cmd.clone());
+    let mut page = Vec::new();
+    top.render_title(&mut page)?;
+    top.render_name_section(&mut page)?;
+    top.render_synopsis_section(&mut page)?;
+    top.render_description_section(&mut page)?;
+    page.extend_from_slice(b".SH COMMANDS\n");
     for sub in cmd.get_subcommands() {
-        // `fleetsh-run(1)` etc.: the subcommand's own page.
-        let name: &'static str = Box::leak(format!("fleetsh-{}", sub.get_name()).into_boxed_str());
-        clap_mangen::Man::new(sub.clone().name(name)).render(&mut out)?;
+        let about = sub.get_about().map(ToString::to_string).unwrap_or_default();
+        page.extend_from_slice(
+            format!(
+                ".TP\n\\fBfleetsh {}\\fR\n{}\n",
+                sub.get_name(),
+                roff_escape(&about)
+            )
+            .as_bytes(),
+        );
     }
+    for sub in cmd.get_subcommands() {
+        let name = format!("fleetsh {}", sub.get_name());
+        // clap takes a `&'static str` name; the page is printed once and the process ends.
+        let leaked: &'static str = Box::leak(name.clone().into_boxed_str());
+        let man = clap_mangen::Man::new(sub.clone().name(leaked));
+        let mut part = Vec::new();
+        man.render_synopsis_section(&mut part)?;
+        man.render_description_section(&mut part)?;
+        man.render_options_section(&mut part)?;
+        // One page: each subcommand's sections become subsections of its own section.
+        let part = String::from_utf8_lossy(&part)
+            .replace(".SH SYNOPSIS", ".SS Synopsis")
+            .replace(".SH DESCRIPTION", ".SS Description")
+            .replace(".SH OPTIONS", ".SS Options");
+        page.extend_from_slice(format!(".SH \"{}\"\n", name.to_uppercase()).as_bytes());
+        page.extend_from_slice(part.as_bytes());
+    }
+    page.extend_from_slice(b".SH ENVIRONMENT\n");
+    for (name, what) in args::ENVIRONMENT {
+        page.extend_from_slice(
+            format!(
+                ".TP\n\\fB{}\\fR\n{}\n",
+                roff_escape(name),
+                roff_escape(what)
+            )
+            .as_bytes(),
+        );
+    }
+    page.extend_from_slice(b".SH \"EXIT STATUS\"\n");
+    for (code, what) in args::EXIT_STATUS {
+        page.extend_from_slice(
+            format!(
+                ".TP\n\\fB{}\\fR\n{}\n",
+                roff_escape(code),
+                roff_escape(what)
+            )
+            .as_bytes(),
+        );
+    }
+    page.extend_from_slice(
+        b".SH \"SEE ALSO\"\nssh(1), ssh_config(5), sshd(8), pdsh(1), clush(1)\n",
+    );
+    top.render_version_section(&mut page)?;
+    io::stdout().lock().write_all(&page)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Text for roff: backslashes doubled, and a leading `.` or `'` kept from being a request.
+fn roff_escape(text: &str) -> String {
+    let t = text.replace('\\', "\\\\").replace('-', "\\-");
+    if t.starts_with('.') || t.starts_with('\'') {
+        format!("\\&{t}")
+    } else {
+        t
+    }
 }
 
 /// Most bytes `-I` reads from standard input.

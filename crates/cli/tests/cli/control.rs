@@ -333,9 +333,33 @@ fn completions_and_man_page() {
     let man = text(&out.stdout);
     assert!(man.contains(".TH fleetsh 1"), "{}", &man[..200]);
     assert!(
-        man.contains("fleetsh\\-run"),
-        "subcommand pages are included"
+        man.contains(".SH \"FLEETSH RUN\"") && man.contains("\\-\\-retry\\-failed"),
+        "each subcommand has its section with its options"
     );
+    assert!(
+        !man.contains("fleetsh\\-run(1)"),
+        "no references to pages that do not exist"
+    );
+    for section in [".SH ENVIRONMENT", ".SH \"EXIT STATUS\"", ".SH \"SEE ALSO\""] {
+        assert!(man.contains(section), "{section}");
+    }
+    for var in [
+        "FLEETSH_PASSWORD",
+        "FLEETSH_PASSPHRASE",
+        "FLEETSH_SUDO_PASSWORD",
+        "SSH_AUTH_SOCK",
+        "NO_COLOR",
+        "FLEETSH_LOG",
+    ] {
+        assert!(man.contains(var), "{var} in the man page");
+        let help = fleetsh(&["run", "--help"]);
+        assert!(text(&help.stdout).contains(var), "{var} in run --help");
+    }
+    let help = text(&fleetsh(&["run", "--help"]).stdout);
+    assert!(help.contains("143"), "exit statuses in --help");
+    let sim_help = text(&fleetsh(&["sim", "--help"]).stdout);
+    let threads = sim_help.lines().find(|l| l.contains("--threads")).unwrap();
+    assert_eq!(threads.matches("default").count(), 1, "{threads}");
     let out = fleetsh(&["completions", "tcsh"]);
     assert_eq!(out.status.code(), Some(2));
 }

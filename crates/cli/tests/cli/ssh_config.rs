@@ -154,6 +154,25 @@ fn config_show_names_the_origin_of_each_value() {
         shown.contains(&format!("# ignored: ControlMaster ({config}:7)")),
         "{shown}"
     );
+    // Values from the fleetsh config file are labelled as from that file, not as flags.
+    let toml = home.path().join("fleetsh.toml");
+    std::fs::write(&toml, "connect_timeout = 7\n").unwrap();
+    let out = run_home(
+        home.path(),
+        &[
+            "config",
+            "show",
+            "--config",
+            toml.to_str().unwrap(),
+            "app-1",
+        ],
+    );
+    let shown = text(&out.stdout);
+    assert!(
+        shown.lines().any(|l| l.starts_with("connecttimeout")
+            && l.ends_with(&format!("7  # config file {}", toml.display()))),
+        "{shown}"
+    );
 }
 
 #[test]
