@@ -12,7 +12,7 @@
 //! (`VmHWM`, process-lifetime) and CPU (`/proc/self/stat`) belong to that measurement alone. The
 //! simulator's CPU is read from `/proc/<sim pid>/stat` over the same interval.
 //!
-//! Scenarios: `echo` (`echo hello` on 1,000 and 10,000 hosts), `seeds` (`cat` of a 26,000-byte
+//! Scenarios: `echo` (`echo hello` on 1,000 and 10,000 hosts), `read26k` (`cat` of a 26,000-byte
 //! file with concurrency stepped over 1..200, per-phase medians), `idle` (RSS per authenticated
 //! session held open), `scaling` (shards = 1..CPUs against plain-russh baselines on one
 //! multi-thread and one current-thread runtime), `kex` (ML-KEM hybrid vs curve25519), `sweep`
@@ -127,8 +127,10 @@ enum Scenario {
         #[arg(long, value_name = "LABEL=PATH")]
         engine: Vec<String>,
     },
-    /// `cat /srv/data/26k.txt` with concurrency stepped: median time per phase.
-    Seeds {
+    /// `cat /srv/data/26k.txt` (the 26,000-byte read of parallel-ssh's published client
+    /// benchmark) with concurrency stepped: median time per phase.
+    #[command(alias = "seeds")]
+    Read26k {
         /// Concurrency (fanout) steps.
         #[arg(long, value_delimiter = ',', default_values_t = [1, 10, 50, 100, 200])]
         concurrency: Vec<usize>,
@@ -207,7 +209,7 @@ enum Scenario {
         #[arg(long, value_delimiter = ',')]
         rates: Vec<f64>,
     },
-    /// File transfers (issue 5): one large file to and from one host, fleetsh against OpenSSH's
+    /// File transfers: one large file to and from one host, fleetsh against OpenSSH's
     /// scp, scp -O and sftp on a private loopback sshd; then a small file to many simulated hosts.
     Transfer {
         /// Size of the single file, MiB.
@@ -492,11 +494,11 @@ impl Bench {
                 shards,
                 engine,
             } => self.echo(hosts, *fanout, *shards, &parse_engines(engine)?),
-            Scenario::Seeds {
+            Scenario::Read26k {
                 concurrency,
                 min_hosts,
                 shards,
-            } => self.seeds(concurrency, *min_hosts, *shards),
+            } => self.read26k(concurrency, *min_hosts, *shards),
             Scenario::Idle {
                 hosts,
                 sleep,
@@ -555,7 +557,7 @@ impl Bench {
             }
             Scenario::All => {
                 self.echo(&[1000, 10_000], fleetsh::DEFAULT_FANOUT, 0, &[])?;
-                self.seeds(&[1, 10, 50, 100, 200], 200, 0)?;
+                self.read26k(&[1, 10, 50, 100, 200], 200, 0)?;
                 self.idle(10_000, None, &[])?;
                 self.scaling(10_000, fleetsh::DEFAULT_FANOUT, &[])?;
                 self.kex(2000, fleetsh::DEFAULT_FANOUT)?;
@@ -872,7 +874,7 @@ impl Bench {
         Ok(())
     }
 
-    fn seeds(&self, steps: &[usize], min_hosts: usize, shards: usize) -> Result<()> {
+    fn read26k(&self, steps: &[usize], min_hosts: usize, shards: usize) -> Result<()> {
         let nproc = self.machine.nproc;
         let specs = steps
             .iter()
@@ -888,7 +890,7 @@ impl Bench {
                 )
             })
             .collect();
-        let (rows, report) = self.measure("seeds", specs, false)?;
+        let (rows, report) = self.measure("read26k", specs, false)?;
         let mut t = Table::new(&[
             "concurrency",
             "hosts",

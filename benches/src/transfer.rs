@@ -1,4 +1,4 @@
-//! The `transfer` scenario's single-file part (issue 5): one large file to and from one host,
+//! The `transfer` scenario's single-file part: one large file to and from one host,
 //! fleetsh against OpenSSH's `scp` (SFTP protocol), `scp -O` (legacy protocol) and `sftp -b`,
 //! all against the same private loopback `sshd` ([`crate::sshd`]).
 //!

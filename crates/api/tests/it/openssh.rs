@@ -244,7 +244,7 @@ fn sshd_config(dir: &Path, port: u16, extra: &str) -> String {
     if !extra.contains("LogLevel ") {
         c += "LogLevel ERROR\n";
     }
-    // File transfers (issue 5): OpenSSH's own sftp-server binary when installed.
+    // File transfers: OpenSSH's own sftp-server binary when installed.
     c += &format!("Subsystem sftp {}\n", sftp_server());
     c += extra;
     c
@@ -717,7 +717,7 @@ fn remote_home_is_the_empty_fixture_home() {
     assert_eq!(String::from_utf8_lossy(&r.stdout), format!("{home}\n"));
 }
 
-/// Regression (found while building issue 2's interop suite): the engine must close the remote
+/// Regression: the engine must close the remote
 /// command's stdin (channel EOF after the exec request), as `ssh host cmd </dev/null` does, so a
 /// command that reads stdin ends at once.
 #[test]
@@ -840,7 +840,7 @@ fn ca_known_hosts(sshd: &Sshd, ca_pub: &str) -> PathBuf {
     path
 }
 
-/// Issue 3: a host certificate signed by a `@cert-authority` CA is accepted for the names among
+/// a host certificate signed by a `@cert-authority` CA is accepted for the names among
 /// its principals, and refused, naming the principal, for the others.
 #[test]
 fn host_certificate_from_a_known_ca() {
@@ -904,7 +904,7 @@ fn host_certificate_from_a_known_ca() {
     assert!(e.message.contains("@revoked"), "{e}");
 }
 
-/// Issue 3: an expired host certificate is refused and the message says so.
+/// an expired host certificate is refused and the message says so.
 #[test]
 fn expired_host_certificate_is_refused() {
     let sshd = sshd_with_host_certificate("127.0.0.1", "20200101:20200102");
@@ -922,7 +922,7 @@ fn expired_host_certificate_is_refused() {
     assert!(e.message.contains("expired (valid until 2020-01-0"), "{e}");
 }
 
-/// Issue 3: a host known only by its RSA key passes strict checking although the server would
+/// a host known only by its RSA key passes strict checking although the server would
 /// rather show its Ed25519 key: the client asks for the known type first, as OpenSSH does.
 #[test]
 fn host_known_only_by_rsa_passes_strict_check() {
@@ -966,7 +966,7 @@ fn host_known_only_by_rsa_passes_strict_check() {
     }
 }
 
-/// Issue 3: accept-new with hashing on writes `|1|salt|hash` names that OpenSSH finds.
+/// accept-new with hashing on writes `|1|salt|hash` names that OpenSSH finds.
 #[test]
 fn accept_new_writes_hashed_names_openssh_reads() {
     let sshd = sshd();
@@ -1002,7 +1002,7 @@ fn accept_new_writes_hashed_names_openssh_reads() {
     }
 }
 
-/// Issue 3: an ssh_config alias gives HostName, User, Port, IdentityFile and UserKnownHostsFile;
+/// an ssh_config alias gives HostName, User, Port, IdentityFile and UserKnownHostsFile;
 /// the engine is given nothing else, and results name the hosts as typed.
 #[test]
 fn ssh_config_alias_reaches_sshd() {
@@ -1291,7 +1291,7 @@ fn black_hole_relay(to: SocketAddr, dead: Arc<std::sync::atomic::AtomicBool>) ->
     port
 }
 
-/// Issue 3: `ServerAliveInterval`/`ServerAliveCountMax` detect a connection that died silently
+/// `ServerAliveInterval`/`ServerAliveCountMax` detect a connection that died silently
 /// while a command ran: the host ends as `disconnected` within a few intervals instead of
 /// waiting for the command timeout.
 #[test]

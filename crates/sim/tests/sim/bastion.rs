@@ -272,7 +272,7 @@ async fn no_forward_fault_refuses_every_tunnel() {
     );
 }
 
-/// Issue 3: 1,000 hosts reached through ONE connection to one bastion.
+/// 1,000 hosts reached through ONE connection to one bastion.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_3_thousand_hosts_through_one_bastion_connection() {
     const COUNT: usize = 1_001;
