@@ -580,3 +580,72 @@ fn messages_name_what_is_wrong() {
         "{err}"
     );
 }
+
+/// Help, the man page and the docs speak of fleetsh and its users' world: no numbered
+/// development sessions or issues, no private names for workloads. (`docs/benchmarks.md` keeps
+/// its dated measurement log for now, and is not checked.)
+#[test]
+fn help_and_docs_speak_of_the_product() {
+    fn development_references(text: &str) -> Vec<String> {
+        let lower = text.to_lowercase();
+        let mut found = Vec::new();
+        for word in ["session ", "issue ", "issue #"] {
+            for (at, _) in lower.match_indices(word) {
+                let rest = &lower[at + word.len()..];
+                if rest.starts_with(|c: char| c.is_ascii_digit()) {
+                    found.push(lower[at..(at + word.len() + 3).min(lower.len())].to_string());
+                }
+            }
+        }
+        for phrase in ["the seeds' workload", "seeds' workload"] {
+            if lower.contains(phrase) {
+                found.push(phrase.to_string());
+            }
+        }
+        found
+    }
+    let mut texts: Vec<(String, String)> = Vec::new();
+    for sub in [
+        "run",
+        "put",
+        "get",
+        "bench",
+        "sim",
+        "config",
+        "completions",
+        "man",
+    ] {
+        let out = fleetsh(&[sub, "--help"]);
+        texts.push((format!("fleetsh {sub} --help"), text(&out.stdout)));
+    }
+    texts.push(("fleetsh --help".into(), text(&fleetsh(&["--help"]).stdout)));
+    texts.push(("fleetsh man".into(), text(&fleetsh(&["man"]).stdout)));
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let mut files = vec![
+        format!("{root}/README.md"),
+        format!("{root}/vendor/README.md"),
+    ];
+    for dir in ["docs", "crates"] {
+        for entry in std::fs::read_dir(format!("{root}/{dir}")).unwrap() {
+            let p = entry.unwrap().path();
+            let readme = p.join("README.md");
+            if p.extension().is_some_and(|e| e == "md") && !p.ends_with("benchmarks.md") {
+                files.push(p.display().to_string());
+            } else if readme.is_file() {
+                files.push(readme.display().to_string());
+            }
+        }
+    }
+    for f in files {
+        texts.push((f.clone(), std::fs::read_to_string(&f).unwrap()));
+    }
+    let bad: Vec<String> = texts
+        .iter()
+        .flat_map(|(name, t)| {
+            development_references(t)
+                .into_iter()
+                .map(move |r| format!("{name}: {r:?}"))
+        })
+        .collect();
+    assert!(bad.is_empty(), "{bad:#?}");
+}
