@@ -588,8 +588,9 @@ pub enum Kex {
     /// `curve25519-sha256`, then the Diffie-Hellman groups.
     #[default]
     Default,
-    /// `curve25519-sha256` first: about a third less client CPU per handshake (see
-    /// docs/benchmarks.md), without the post-quantum protection. For very large fleets.
+    /// `curve25519-sha256` first: less client CPU per handshake (see docs/benchmarks.md, "Key
+    /// exchange: ML-KEM hybrid and curve25519"), without the post-quantum protection. For very
+    /// large fleets.
     Curve25519,
 }
 
