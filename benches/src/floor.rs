@@ -2,7 +2,7 @@
 //! client runs: what no client can avoid per host. x25519 (aws-lc-rs: key pair and agreement),
 //! ML-KEM-768 for the hybrid exchange (aws-lc-rs: key pair and decapsulation), the Ed25519
 //! host-signature check as russh makes it (ssh-key, i.e. ed25519-dalek, from the key's bytes),
-//! the Ed25519 user-authentication signature (aws-lc-rs, as `fleetsh_shard::auth` signs) and
+//! the Ed25519 user-authentication signature (aws-lc-rs, as `fleetsh_shard::ssh::auth` signs) and
 //! SHA-256 over an exchange hash's input. Each is the median of a few rounds of a loop.
 
 use std::time::Instant;

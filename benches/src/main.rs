@@ -31,6 +31,7 @@ mod measure;
 mod peers;
 mod plain;
 mod procfs;
+mod sample;
 mod sshd;
 mod table;
 mod transfer;

@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::peers::{self, Peer};
 use crate::plain::{self, Flavor, Plain};
 use crate::procfs;
+use crate::sample::HostSample;
+use crate::sample::write_hosts_file;
 
 /// The client under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -224,28 +226,6 @@ pub struct Sample {
     /// harness just before this sample (`echo`, `kex`): the machine's speed at that minute.
     #[serde(default)]
     pub floor_us: Option<f64>,
-}
-
-/// One host's outcome, as the statistics need it.
-#[derive(Debug, Clone)]
-pub struct HostSample {
-    /// `None` when the command exited 0; else a short kind.
-    pub error: Option<String>,
-    /// Bytes of output received (stdout and stderr).
-    pub output_bytes: usize,
-    /// Timings.
-    pub timings: Timings,
-}
-
-impl HostSample {
-    /// A host that failed outside its own code.
-    pub fn failed(why: String) -> Self {
-        HostSample {
-            error: Some(why),
-            output_bytes: 0,
-            timings: Timings::default(),
-        }
-    }
 }
 
 /// The russh client configuration for `kex` (always with `nodelay`): the engine's default
@@ -742,25 +722,6 @@ fn lossy_lines(r: impl std::io::Read) -> impl Iterator<Item = String> {
             }
         }
     })
-}
-
-/// Writes `targets` one per line (`host:port` with `ports`, else `host`) to `path`.
-pub(crate) fn write_hosts_file(
-    path: &std::path::Path,
-    targets: &[HostTarget],
-    ports: bool,
-) -> Result<()> {
-    use std::io::Write;
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
-    for t in targets {
-        if ports {
-            writeln!(f, "{}:{}", t.host, t.port.unwrap_or(22))?;
-        } else {
-            writeln!(f, "{}", t.host)?;
-        }
-    }
-    f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    Ok(())
 }
 
 /// Runs a tool fleetsh replaces (`crate::peers`) as the client: one outcome per host, in the

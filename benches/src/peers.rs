@@ -166,7 +166,7 @@ pub fn command(
 ) -> Result<Command> {
     let with_ports = matches!(peer, Peer::ParallelSsh | Peer::Asyncssh | Peer::Pssh);
     let hosts = dir.join("hosts");
-    crate::measure::write_hosts_file(&hosts, targets, with_ports)?;
+    crate::sample::write_hosts_file(&hosts, targets, with_ports)?;
     let fanout = inv.fanout.to_string();
     let ct = format!("{}", inv.connect_timeout_s.ceil() as u64);
     let ut = format!("{}", inv.command_timeout_s.ceil() as u64);

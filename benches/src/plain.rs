@@ -2,8 +2,8 @@
 //! (one task per host, work-stealing over every core) or current-thread (one event loop).
 //!
 //! It uses the same libraries as the engine's transport (russh client, the engine's parsed
-//! [`KnownHosts`] and loaded key) but not its code: `fleetsh_shard::transport::run_host` is
-//! `pub(crate)`. It does what a minimal careful client does per host (TCP connect with
+//! [`KnownHosts`] and loaded key) but not its code: the engine's per-host code is
+//! private to it. It does what a minimal careful client does per host (TCP connect with
 //! `TCP_NODELAY`, handshake with a host-key check, public-key auth, session channel, exec, read to
 //! the channel's close, disconnect) and skips what the engine adds (retries, cancellation,
 //! per-phase timeouts inside the host, output streaming and caps, env/pty/sudo/stdin), so it is
@@ -19,7 +19,7 @@ use russh::keys::PrivateKeyWithHashAlg;
 use russh::{ChannelMsg, Disconnect};
 use tokio::sync::Semaphore;
 
-use crate::measure::HostSample;
+use crate::sample::HostSample;
 
 /// Which runtime the baseline runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -134,17 +134,6 @@ impl Command {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputMode {
-    /// `host: line` as lines arrive (stderr lines on stderr), then a summary on stderr.
-    Inline,
-    /// One JSON object per host on stdout, as each host finishes.
-    Json,
-    /// At the end, hosts with identical output printed once under their folded host list
-    /// (clush -b, dshbak -c).
-    Grouped,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum HostKeyCheckArg {
     /// Unknown or changed keys fail the host.
     Strict,
@@ -152,6 +141,21 @@ pub enum HostKeyCheckArg {
     AcceptNew,
     /// No checking (insecure).
     Off,
+}
+
+impl CommonArgs {
+    /// The presentation flags, as the printer takes them.
+    pub fn output_options(&self) -> crate::output::Options {
+        crate::output::Options {
+            mode: self.output,
+            no_prefix: self.no_prefix,
+            color: self.color,
+            out_dir: self.out_dir.clone(),
+            no_progress: self.no_progress,
+            max_exit_status: self.max_exit_status,
+            verbose: self.verbose,
+        }
+    }
 }
 
 /// What `run`, `put` and `get` share: targets, connection, run control and presentation.
@@ -247,7 +251,7 @@ pub struct CommonArgs {
     pub no_agent: bool,
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value = "inline")]
-    pub output: OutputMode,
+    pub output: crate::output::OutputMode,
     // -- presentation flags (owned by output.rs) --
     /// Inline output without the `host: ` prefix (pdsh -N).
     #[arg(short = 'N', long = "no-prefix")]

@@ -20,8 +20,8 @@ use fleetsh::{
 use fleetsh_sim::{SimConfig, SimFleet};
 
 use args::{
-    BenchArgs, Cli, Command, CommonArgs, ConfigCommand, GetArgs, HostKeyCheckArg, OutputMode,
-    PutArgs, RunArgs, ShowArgs, SimArgs,
+    BenchArgs, Cli, Command, CommonArgs, ConfigCommand, GetArgs, HostKeyCheckArg, PutArgs, RunArgs,
+    ShowArgs, SimArgs,
 };
 
 /// A usage or configuration error: exit status 2.
@@ -230,7 +230,7 @@ fn setup(a: &CommonArgs, port: Option<u16>) -> Result<Setup> {
     if let Some(v) = a.output_cap {
         job.output_cap = v;
     }
-    job.stream_output = a.output == OutputMode::Inline;
+    job.stream_output = a.output == output::OutputMode::Inline;
     let mut run_cfg = RunConfig::default();
     file.apply_to_run(&mut run_cfg);
     if let Some(v) = a.fanout {
@@ -676,7 +676,7 @@ fn execute(
     let mut handle = engine.run(hosts, job)?;
     signals.attach(handle.canceller());
 
-    let mut printer = output::Printer::new(a, handle.hosts());
+    let mut printer = output::Printer::new(&a.output_options(), handle.hosts());
     while let Some(ev) = handle.next_event() {
         printer.event(&ev);
         // Events that are already waiting go out in the same write (one write per host

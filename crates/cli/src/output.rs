@@ -17,14 +17,43 @@ use std::time::Duration;
 
 use fleetsh::{Event, HostResult, HostTarget, Outcome, Report, StreamKind};
 
-use crate::args::{CommonArgs, OutputMode};
-
 pub use color::ColorChoice;
-use color::Painter;
+use color::{Painter, Style};
 use grouped::Groups;
 use outdir::OutDir;
 pub use outdir::out_dir_arg;
 use progress::Progress;
+
+/// The output format (`-o`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputMode {
+    /// `host: line` as lines arrive (stderr lines on stderr), then a summary on stderr.
+    Inline,
+    /// One JSON object per host on stdout, as each host finishes.
+    Json,
+    /// At the end, hosts with identical output printed once under their folded host list
+    /// (clush -b, dshbak -c).
+    Grouped,
+}
+
+/// What the presentation flags ask of a [`Printer`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `-o`.
+    pub mode: OutputMode,
+    /// `-N`: no `host: ` prefix.
+    pub no_prefix: bool,
+    /// `--color`.
+    pub color: ColorChoice,
+    /// `--out-dir`.
+    pub out_dir: Option<std::path::PathBuf>,
+    /// `--no-progress`.
+    pub no_progress: bool,
+    /// `-S`.
+    pub max_exit_status: bool,
+    /// `-v`.
+    pub verbose: bool,
+}
 
 /// Whether text on stderr is painted with `choice` (for log lines).
 pub fn stderr_painted(choice: ColorChoice) -> bool {
@@ -61,7 +90,7 @@ pub struct Printer {
 }
 
 impl Printer {
-    pub fn new(args: &CommonArgs, hosts: &[HostTarget]) -> Self {
+    pub fn new(args: &Options, hosts: &[HostTarget]) -> Self {
         let stdout_tty = io::stdout().is_terminal();
         let stderr_tty = io::stderr().is_terminal();
         let no_color = std::env::var_os("NO_COLOR");
@@ -69,7 +98,7 @@ impl Printer {
         let paint_err = Painter::new(args.color, stderr_tty, no_color.as_deref());
         let show_progress = stderr_tty && !args.no_progress;
         Printer {
-            mode: args.output,
+            mode: args.mode,
             names: hosts.iter().map(ToString::to_string).collect(),
             out: BufWriter::with_capacity(64 * 1024, io::stdout()),
             err: io::stderr(),
@@ -77,7 +106,7 @@ impl Printer {
             pending_out: Vec::new(),
             pending_err: Vec::new(),
             inline: Inline::new(hosts.len(), !args.no_prefix, paint_out, paint_err),
-            groups: (args.output == OutputMode::Grouped).then(|| Groups::new(paint_out)),
+            groups: (args.mode == OutputMode::Grouped).then(|| Groups::new(paint_out)),
             out_dir: args.out_dir.clone().map(OutDir::new),
             progress: show_progress.then(|| Progress::new(hosts.len())),
             max_exit_status: args.max_exit_status,
@@ -424,17 +453,6 @@ impl Inline {
             note.as_bytes(),
         );
     }
-}
-
-/// How a line is painted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Style {
-    /// A stdout line: the prefix in the host's colour.
-    Out,
-    /// A stderr line: the prefix in the host's colour, bold.
-    Err,
-    /// A status note (`[exit 4]`): prefix as for stderr, the note in red.
-    Note,
 }
 
 /// Appends `prefix: line\n` (or `line\n`), dropping a trailing `\r`; invalid UTF-8 is replaced.

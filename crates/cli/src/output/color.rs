@@ -4,7 +4,16 @@ use std::ffi::OsStr;
 
 use clap::ValueEnum;
 
-use super::Style;
+/// How a line is painted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// A stdout line: the prefix in the host's colour.
+    Out,
+    /// A stderr line: the prefix in the host's colour, bold.
+    Err,
+    /// A status note (`[exit 4]`): prefix as for stderr, the note in red.
+    Note,
+}
 
 /// When to colour (`--color`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,8 +1,10 @@
 //! Builtins about the session rather than files: `read`, `wc`, `env`, `tty`, `id`.
 
-use std::fmt::Write as _;
+use super::builtins::{File, open};
+use super::context::{CHUNK, Closed, Context, Flow, Io, MAX_LINE, Sink};
+use super::syntax::is_name;
 
-use super::{CHUNK, Closed, Context, File, Flow, Io, MAX_LINE, Sink, is_name, open};
+use std::fmt::Write as _;
 
 /// `read [-r] [NAME...]`: one line of stdin into variables (`REPLY` without names).
 ///

@@ -5,7 +5,8 @@ use std::pin::Pin;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::CHUNK;
+/// Size of the pieces big outputs are produced in (and stdin is read in).
+pub(crate) const CHUNK: usize = 32 * 1024;
 
 /// The standard input of a script. Every command of the script reads from the same one.
 pub(crate) struct Stdin {

@@ -1,14 +1,233 @@
-//! `sudo` and `sh`: builtins that run other commands.
+//! Running a parsed script: expansion, redirections, `&&`/`||`, the dispatch of commands to
+//! the builtins, and the builtins that run other commands (`sh`, `sudo`), which recurse into
+//! the interpreter.
 
-use std::borrow::Cow;
-
-use super::{
-    Closed, Context, Fds, Flow, Io, MAX_DEPTH, MAX_LINE, MAX_STDIN_SCRIPT, Sink, home_of, run_argv,
-    run_source,
+use super::builtins::{cat, echo, exit, head, kill, seq, sleep, ssh_add};
+use super::context::{
+    BoxFuture, Closed, Context, Exit, Fds, Flow, Io, MAX_DEPTH, MAX_LINE, MAX_STDIN_SCRIPT, Sink,
+    Target, home_of,
 };
+use super::syntax::{Command, Op, Redirect, Script, Seg, SyntaxError, Word, assignment, parse};
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+/// Runs a script to its end (or until the sink is closed).
+pub(crate) async fn run<S: Sink>(
+    script: &str,
+    ctx: &mut Context,
+    sink: &mut S,
+) -> Result<Exit, Closed> {
+    Ok(match run_source(script, ctx, sink, Fds::default()).await? {
+        Flow::Next(status) | Flow::Exit(status) => Exit::Status(status),
+        Flow::Killed(signal) => Exit::Signal(signal),
+    })
+}
+
+/// Parses and runs script text; a syntax error is reported like `sh` does (status 2).
+pub(super) async fn run_source<S: Sink>(
+    text: &str,
+    ctx: &mut Context,
+    sink: &mut S,
+    fds: Fds,
+) -> Result<Flow, Closed> {
+    match parse(text) {
+        Ok(script) => run_script(&script, ctx, sink, fds).await,
+        Err(SyntaxError(message)) => {
+            let mut io = Io {
+                sink,
+                out: fds.out,
+                err: fds.err,
+            };
+            io.err_line(format!("sh: {message}")).await?;
+            Ok(Flow::Next(2))
+        }
+    }
+}
+
+/// Runs a parsed script: `Next` with the last status at its end, or how it stopped early.
+pub(super) fn run_script<'a, S: Sink>(
+    script: &'a Script,
+    ctx: &'a mut Context,
+    sink: &'a mut S,
+    fds: Fds,
+) -> BoxFuture<'a, Result<Flow, Closed>> {
+    Box::pin(async move {
+        for (op, command) in &script.commands {
+            let run = match op {
+                Op::Seq => true,
+                Op::And => ctx.status == 0,
+                Op::Or => ctx.status != 0,
+            };
+            if !run {
+                continue;
+            }
+            match run_command(command, ctx, sink, fds).await? {
+                Flow::Next(status) => ctx.status = status,
+                stop => return Ok(stop),
+            }
+        }
+        Ok(Flow::Next(ctx.status))
+    })
+}
+
+/// Expands a word's `$` segments.
+pub(super) fn expand(word: &Word, ctx: &Context) -> String {
+    let mut out = String::new();
+    for seg in &word.segs {
+        match seg {
+            Seg::Lit(s) => out.push_str(s),
+            Seg::Pid => {
+                let _ = write!(out, "{}", ctx.host.pid);
+            }
+            Seg::Status => {
+                let _ = write!(out, "{}", ctx.status);
+            }
+            Seg::Var(name) => {
+                if let Some(value) = ctx.var(name) {
+                    out.push_str(&value);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Runs one simple command: redirections, expansion, assignments, then the builtin.
+pub(super) async fn run_command<S: Sink>(
+    command: &Command,
+    ctx: &mut Context,
+    sink: &mut S,
+    fds: Fds,
+) -> Result<Flow, Closed> {
+    let mut io = Io {
+        sink,
+        out: fds.out,
+        err: fds.err,
+    };
+    for redirect in &command.redirects {
+        let (fd, target) = match redirect {
+            Redirect::Dup { from, to } => {
+                let target = match to {
+                    1 => io.out,
+                    2 => io.err,
+                    _ => {
+                        io.err_line(format!("sh: {to}: Bad file descriptor"))
+                            .await?;
+                        return Ok(Flow::Next(2));
+                    }
+                };
+                (*from, target)
+            }
+            Redirect::File { fd, path } => {
+                let path = expand(path, ctx);
+                let target = match path.as_str() {
+                    "/dev/null" => Target::Null,
+                    "/dev/stdout" => fds.out,
+                    "/dev/stderr" => fds.err,
+                    _ => {
+                        io.err_line(format!("sh: cannot create {path}: Read-only file system"))
+                            .await?;
+                        return Ok(Flow::Next(2));
+                    }
+                };
+                (*fd, target)
+            }
+        };
+        match fd {
+            1 => io.out = target,
+            2 => io.err = target,
+            _ => {
+                io.err_line(format!("sh: {fd}: Bad file descriptor"))
+                    .await?;
+                return Ok(Flow::Next(2));
+            }
+        }
+    }
+
+    let argv: Vec<String> = command.words.iter().map(|w| expand(w, ctx)).collect();
+    // Leading `NAME=value` words: shell variables, or, before a command, its environment.
+    let assignments = argv
+        .iter()
+        .take_while(|word| assignment(word).is_some())
+        .count();
+    let (assigns, argv) = argv.split_at(assignments);
+    let pairs = assigns.iter().filter_map(|word| assignment(word));
+    if argv.is_empty() {
+        for (name, value) in pairs {
+            ctx.vars.insert(name.to_owned(), value.to_owned());
+        }
+        return Ok(Flow::Next(0));
+    }
+    if assigns.is_empty() {
+        return run_argv(argv, ctx, &mut io).await;
+    }
+    let saved = ctx.env.clone();
+    for (name, value) in pairs {
+        ctx.env.insert(name.to_owned(), value.to_owned());
+    }
+    let flow = run_argv(argv, ctx, &mut io).await;
+    ctx.env = saved;
+    flow
+}
+
+/// Runs a builtin with its arguments. Boxed: `sudo sudo ...` recurses.
+pub(super) fn run_argv<'a, 'io, S: Sink>(
+    argv: &'a [String],
+    ctx: &'a mut Context,
+    io: &'a mut Io<'io, S>,
+) -> BoxFuture<'a, Result<Flow, Closed>> {
+    Box::pin(run_builtin(argv, ctx, io))
+}
+
+/// See [`run_argv`].
+pub(super) async fn run_builtin<S: Sink>(
+    argv: &[String],
+    ctx: &mut Context,
+    io: &mut Io<'_, S>,
+) -> Result<Flow, Closed> {
+    let Some((name, args)) = argv.split_first() else {
+        return Ok(Flow::Next(0));
+    };
+    let name = name
+        .strip_prefix("/usr/bin/")
+        .or_else(|| name.strip_prefix("/bin/"))
+        .unwrap_or(name);
+    match name {
+        "echo" => echo(args, io).await,
+        "hostname" => {
+            io.out(format!("{}\n", ctx.host.name).into_bytes()).await?;
+            Ok(Flow::Next(0))
+        }
+        "true" | ":" => Ok(Flow::Next(0)),
+        "false" => Ok(Flow::Next(1)),
+        "exit" => exit(args, ctx.status, io).await,
+        "sleep" => sleep(args, io).await,
+        "cat" => cat(args, ctx, io).await,
+        "head" => head(args, ctx, io).await,
+        "seq" => seq(args, io).await,
+        "kill" => kill(args, &ctx.host, io).await,
+        "wc" => super::input::wc(args, ctx, io).await,
+        "read" => super::input::read(args, ctx, io).await,
+        "env" => super::input::env(args, ctx, io).await,
+        "tty" => super::input::tty(args, ctx, io).await,
+        "whoami" => {
+            io.out(format!("{}\n", ctx.user).into_bytes()).await?;
+            Ok(Flow::Next(0))
+        }
+        "id" => super::input::id(args, ctx, io).await,
+        "sudo" => sudo(args, ctx, io).await,
+        "ssh-add" => ssh_add(args, ctx, io).await,
+        "sh" | "bash" | "dash" => sh(args, ctx, io).await,
+        _ => {
+            io.err_line(format!("sh: {name}: not found")).await?;
+            Ok(Flow::Next(127))
+        }
+    }
+}
 
 /// The usage line `sudo` prints for bad invocations.
-const SUDO_USAGE: &str = "usage: sudo [-knS] [-p prompt] [-u user] [--] command [arg ...]";
+pub(super) const SUDO_USAGE: &str =
+    "usage: sudo [-knS] [-p prompt] [-u user] [--] command [arg ...]";
 
 /// `sudo [-S] [-n] [-p PROMPT] [-u USER] [--] CMD ARGS...`
 ///
@@ -137,7 +356,7 @@ pub(super) async fn sudo<S: Sink>(
 }
 
 /// Expands sudo's prompt escapes: `%u` / `%p` (user), `%h` / `%H` (host), `%%`.
-fn expand_prompt(prompt: &str, ctx: &Context) -> String {
+pub(super) fn expand_prompt(prompt: &str, ctx: &Context) -> String {
     let mut out = String::with_capacity(prompt.len());
     let mut chars = prompt.chars();
     while let Some(c) = chars.next() {
