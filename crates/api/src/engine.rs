@@ -9,10 +9,10 @@ use fleetsh_core::config::DEFAULT_KEEPALIVE_COUNT;
 use fleetsh_core::{
     Action, Cipher, GetPlan, HostKeyCheck, HostTarget, Job, Kex, PutPlan, RunConfig, SshConfig,
 };
-use fleetsh_shard::auth::PassphrasePrompt;
-use fleetsh_shard::auth::default_identity_files;
 use fleetsh_shard::executor::{CancelToken, OutputBudget, RunParts};
-use fleetsh_shard::jump::Jumps;
+use fleetsh_shard::ssh::auth::PassphrasePrompt;
+use fleetsh_shard::ssh::auth::default_identity_files;
+use fleetsh_shard::ssh::jump::Jumps;
 use fleetsh_shard::{
     AuthMaterial, Keepalive, KnownHosts, Pool, RunShared, Secret, ShardConfig, SshSettings,
 };
@@ -63,6 +63,7 @@ pub struct EngineBuilder {
     window_size: Option<u32>,
     max_packet_size: Option<u32>,
     ciphers: Option<Vec<String>>,
+    #[cfg(feature = "test-hooks")]
     panic_shard: Option<usize>,
     jump: Vec<HostTarget>,
     jump_fanout: usize,
@@ -96,9 +97,10 @@ impl Default for EngineBuilder {
             window_size: None,
             max_packet_size: None,
             ciphers: None,
+            #[cfg(feature = "test-hooks")]
             panic_shard: None,
             jump: Vec::new(),
-            jump_fanout: fleetsh_shard::jump::DEFAULT_JUMP_FANOUT,
+            jump_fanout: fleetsh_shard::ssh::jump::DEFAULT_JUMP_FANOUT,
             forward_agent: false,
             certificate_files: Vec::new(),
             passphrase_prompt: None,
@@ -305,7 +307,20 @@ impl EngineBuilder {
         ))
     }
 
-    /// Test hook: the given shard panics as it starts.
+    /// How runs are spread over shard threads.
+    fn shard_config(&self) -> ShardConfig {
+        ShardConfig {
+            shards: self.run.shards,
+            fanout: self.run.fanout,
+            pin: self.run.pin,
+            #[cfg(feature = "test-hooks")]
+            panic_shard: self.panic_shard,
+        }
+    }
+
+    /// Test hook (with the `test-hooks` feature, for fleetsh's own tests): the given shard
+    /// panics as it starts.
+    #[cfg(feature = "test-hooks")]
     #[doc(hidden)]
     pub fn panic_shard_for_test(mut self, shard: usize) -> Self {
         self.panic_shard = Some(shard);
@@ -323,7 +338,7 @@ impl EngineBuilder {
 
     /// `-J` syntax: `[user@]host[:port][,[user@]host[:port]...]`.
     pub fn jump_spec(self, spec: &str) -> Result<Self, Error> {
-        let chain = fleetsh_shard::jump::parse_chain(spec).map_err(|reason| {
+        let chain = fleetsh_shard::ssh::jump::parse_chain(spec).map_err(|reason| {
             fleetsh_core::Error::InvalidSetting {
                 setting: "jump",
                 reason,
@@ -463,7 +478,7 @@ impl EngineBuilder {
 
     /// The russh client configuration from the algorithm, keepalive, timeout and channel
     /// options, each checked.
-    fn client_config(&self) -> Result<fleetsh_shard::transport::ClientConfig, Error> {
+    fn client_config(&self) -> Result<fleetsh_shard::ClientConfig, Error> {
         let invalid = |setting: &'static str, reason: String| -> Error {
             fleetsh_core::Error::InvalidSetting { setting, reason }.into()
         };
@@ -703,12 +718,7 @@ impl EngineBuilder {
             resolver: resolver.clone(),
             connect_timeout: self.connect_timeout,
             run: self.run.clone(),
-            shard: ShardConfig {
-                shards: self.run.shards,
-                fanout: self.run.fanout,
-                pin: self.run.pin,
-                panic_shard: self.panic_shard,
-            },
+            shard: self.shard_config(),
             fanout_lowered: Arc::new(AtomicBool::new(false)),
             proxy_commands: resolver
                 .as_ref()

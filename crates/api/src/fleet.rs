@@ -65,7 +65,7 @@ pub struct ConnectedFleet {
     pub(crate) members: Mutex<Members>,
     pub(crate) pool: Arc<Pool>,
     /// Bastion connections, kept as long as the fleet (its tunnels carry kept connections).
-    pub(crate) jumps: Arc<fleetsh_shard::jump::Jumps>,
+    pub(crate) jumps: Arc<fleetsh_shard::ssh::jump::Jumps>,
 }
 
 /// The fleet's host table and which of its hosts are still in the fleet.
@@ -182,7 +182,7 @@ impl ConnectedFleet {
         engine: Engine,
         targets: Arc<[HostTarget]>,
         pool: Pool,
-        jumps: Arc<fleetsh_shard::jump::Jumps>,
+        jumps: Arc<fleetsh_shard::ssh::jump::Jumps>,
     ) -> Self {
         ConnectedFleet {
             engine,

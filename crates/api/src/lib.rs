@@ -84,8 +84,8 @@ pub use fleetsh_core::{Groups, SshConfig, clock, config, fold, groups, ssh_confi
 /// known_hosts, the open-files limit, shard start-up ([`Error::Engine`]).
 pub use fleetsh_shard::Error as EngineError;
 pub use fleetsh_shard::Secret;
-pub use fleetsh_shard::auth::PassphrasePrompt;
 pub use fleetsh_shard::limits;
+pub use fleetsh_shard::ssh::auth::PassphrasePrompt;
 pub use lines::{DEFAULT_MAX_LINE, Line, LineEnd, LineEvent, LineStream, Lines};
 pub use resolve::{HostSettings, Origin, Setting};
 pub use run::{Canceller, EventStream, Report, RunHandle};

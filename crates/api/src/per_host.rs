@@ -26,7 +26,7 @@ pub(crate) fn resolve(
         .enumerate()
         .map(|(i, t)| {
             let plan = plans.and_then(|p| p.get(i)).unwrap_or(&default_plan);
-            fleetsh_shard::transport::effective_target(settings, plan, t)
+            fleetsh_shard::effective_target(settings, plan, t)
         })
         .collect();
     job.per_host = Some(per_host.resolve(targets, &effective, run)?);

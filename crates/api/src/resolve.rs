@@ -11,7 +11,7 @@ use std::time::Duration;
 use fleetsh_core::HostKeyCheck;
 use fleetsh_core::HostTarget;
 use fleetsh_core::ssh_config::{Query, Source, Sourced, SshConfig};
-use fleetsh_shard::auth::{LoadedKey, PassphrasePrompt};
+use fleetsh_shard::ssh::auth::{LoadedKey, PassphrasePrompt};
 use fleetsh_shard::{AuthMaterial, HostPlan, HostProfile, Keepalive, KnownHosts, Secret};
 use parking_lot::Mutex;
 
@@ -538,7 +538,7 @@ pub(crate) struct BastionResolver {
     pub connect_timeout: Duration,
 }
 
-impl fleetsh_shard::jump::BastionPlans for BastionResolver {
+impl fleetsh_shard::ssh::jump::BastionPlans for BastionResolver {
     fn plan(&self, hop: &HostTarget) -> Result<HostPlan, fleetsh_core::HostError> {
         let flags = Flags {
             user: None,

@@ -1,13 +1,16 @@
 //! The fleetsh executor: shard threads, one current-thread tokio runtime per shard, crossbeam
-//! channels back to the caller, and the SSH transport (russh) each host runs on.
+//! channels back to the caller, and the SSH client (russh) each host runs on.
 //!
-//! Most programs use the public crate `fleetsh` instead; this crate is its engine room.
-//! Main items:
-//! - [`executor::start`] starts the shards of a run and returns an [`Executor`] whose event
-//!   channel yields every [`fleetsh_core::Event`];
-//! - [`SshSettings`] holds what every host shares: russh client config, [`AuthMaterial`],
-//!   [`KnownHosts`];
-//! - [`limits::raise_nofile_limit`] raises the open-files limit.
+//! Most programs use the public crate `fleetsh` instead; this crate is its engine room. Its
+//! modules follow the data path, each depending only on those after it:
+//! - [`executor`]: shard threads for a run ([`executor::start`], returning an [`Executor`]
+//!   whose event channel yields every [`fleetsh_core::Event`]) or a connected fleet
+//!   ([`Pool`]);
+//! - `host`: one host end to end (retries, then the command or the file transfer);
+//! - [`ssh`]: from an address to an authenticated session ([`SshSettings`] holds what every
+//!   host shares: russh client config, [`AuthMaterial`], [`KnownHosts`]);
+//! - [`sink`], [`shared`], [`command`], [`limits`]: the event channel's sending side, what a
+//!   run's hosts share, command rendering, the open-files limit.
 //!
 //! See `docs/architecture.md` for the threads, partitioning, channels and shutdown order.
 #![deny(missing_docs)]
@@ -22,29 +25,26 @@
     allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
-pub mod auth;
 pub mod command;
 pub mod executor;
-pub mod jump;
-pub mod known_hosts;
+pub(crate) mod host;
 pub mod limits;
-pub(crate) mod proxy;
-mod readbuf;
-pub(crate) mod resolve;
-pub mod sftp;
 pub mod shared;
-pub mod transport;
+pub mod sink;
+pub mod ssh;
 
 use std::path::PathBuf;
 
-pub use auth::{AuthMaterial, LoadedKey, Secret};
-pub use executor::{EventSink, Executor, Pool, ShardConfig};
-pub use known_hosts::{HostKeys, KeyPrefs, KnownHosts, Verdict};
+pub use executor::{Executor, Pool, ShardConfig};
 pub use shared::RunShared;
-pub use transport::{
-    CIPHER_NAMES, ClientOptions, ClientVariants, HostPlan, HostProfile, Keepalive, SshSettings,
-    ciphers_for, client_config_with, clone_config, curve25519_first, default_client_config,
+pub use sink::EventSink;
+pub use ssh::auth::{AuthMaterial, LoadedKey, Secret};
+pub use ssh::client_config::{
+    CIPHER_NAMES, ClientConfig, ClientOptions, Keepalive, ciphers_for, client_config_with,
+    clone_config, curve25519_first, default_client_config,
 };
+pub use ssh::known_hosts::{HostKeys, KeyPrefs, KnownHosts, Verdict};
+pub use ssh::settings::{ClientVariants, HostPlan, HostProfile, SshSettings, effective_target};
 
 /// Errors of the executor that concern the whole run (a host's failure is never one of these:
 /// it is a [`fleetsh_core::HostError`] in that host's result).

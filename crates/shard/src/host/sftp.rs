@@ -15,12 +15,12 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use parking_lot::Mutex;
 use russh::ChannelMsg;
-use russh::client;
 use russh_sftp::client::RawSftpSession;
 use russh_sftp::client::error::Error as SftpError;
 use russh_sftp::protocol::{FileAttributes, OpenFlags, Packet, StatusCode};
 
-use crate::transport::{ClientHandler, HostCtx};
+use super::ctx::HostCtx;
+use crate::ssh::handler::Handle;
 
 /// Bytes per read or write request, unless the server's `limits@openssh.com` says less.
 pub const CHUNK: u32 = 64 * 1024;
@@ -101,9 +101,9 @@ impl Progress<'_> {
 
 /// Runs the job's transfer on an authenticated connection. `typed` is the host as the user
 /// typed it (names the host's download directory).
-pub(crate) async fn run_transfer(
+pub(super) async fn run_transfer(
     ctx: &HostCtx,
-    handle: &client::Handle<ClientHandler>,
+    handle: &Handle,
     result: &mut HostResult,
     start: Instant,
     typed: &str,
@@ -188,7 +188,7 @@ pub(crate) async fn run_transfer(
 }
 
 /// A transfer error on a connection that is gone is a lost connection.
-fn lost_or(handle: &client::Handle<ClientHandler>, e: HostError) -> HostError {
+fn lost_or(handle: &Handle, e: HostError) -> HostError {
     if e.kind == ErrorKind::Transfer && handle.is_closed() {
         HostError::new(
             ErrorKind::Disconnected,
@@ -241,10 +241,7 @@ fn is_status(e: &SftpError, code: StatusCode) -> bool {
     matches!(e, SftpError::Status(s) if s.status_code == code)
 }
 
-async fn open(
-    handle: &client::Handle<ClientHandler>,
-    timeout: Duration,
-) -> Result<Sftp, HostError> {
+async fn open(handle: &Handle, timeout: Duration) -> Result<Sftp, HostError> {
     let mut ch = handle.channel_open_session().await.map_err(|e| {
         HostError::new(
             ErrorKind::Channel,

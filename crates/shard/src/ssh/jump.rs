@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use fleetsh_core::{ErrorKind, HostError, HostTarget};
 use parking_lot::Mutex;
@@ -24,13 +24,17 @@ use russh::ChannelStream;
 use russh::client;
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 
-use crate::transport::{HostCtx, Phase};
+use super::auth::agent::AgentPool;
+use super::dial::{self, Link, Phase, Progress};
+use super::handler::{Handle, describe};
+use super::session::{Client, Peer};
+use super::settings::{HostPlan, SshSettings};
 
 /// Default cap on tunnels open at once through one bastion.
 pub const DEFAULT_JUMP_FANOUT: usize = 256;
 
 type Bastion = Arc<BastionConn>;
-type BastionHandle = Arc<client::Handle<crate::transport::ClientHandler>>;
+type BastionHandle = Arc<Handle>;
 type Pending<'a> = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<BastionHandle, HostError>> + Send + 'a>,
 >;
@@ -46,7 +50,7 @@ struct BastionConn {
 pub trait BastionPlans: Send + Sync {
     /// The plan for one hop as written in the chain (`[user@]alias[:port]`; what the hop
     /// names itself wins over its ssh_config).
-    fn plan(&self, hop: &HostTarget) -> Result<crate::transport::HostPlan, HostError>;
+    fn plan(&self, hop: &HostTarget) -> Result<HostPlan, HostError>;
 }
 
 /// A run's (or a connected fleet's) bastion connections: the `-J` chain every host uses, and
@@ -105,6 +109,51 @@ impl Drop for Jumps {
         // Ends the jump thread's runtime: bastion sessions close with it.
         self.stop.lock().take();
     }
+}
+
+/// How bastions are connected to: the engine's settings (default user, keys, known_hosts),
+/// and the connect timeout of the job that first needs each one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reach<'a> {
+    pub settings: &'a Arc<SshSettings>,
+    pub connect_timeout: Duration,
+}
+
+/// Connects and authenticates to bastion `target` over `over` (a tunnel through the hop
+/// before it), else by TCP. Runs on the jump thread, with agent connections of its own.
+async fn connect_bastion(
+    settings: &SshSettings,
+    plan: &HostPlan,
+    target: &HostTarget,
+    over: Option<ChannelStream<client::Msg>>,
+) -> Result<BastionHandle, HostError> {
+    let agent = settings
+        .auth
+        .agent
+        .clone()
+        .map(|p| AgentPool::new(p, settings.auth.agent_concurrency));
+    let client = Client {
+        settings,
+        agent: agent.as_ref(),
+    };
+    let peer = Peer {
+        target,
+        profile: &plan.profile,
+    };
+    let mut progress = Progress::new(Instant::now(), Phase::Tcp);
+    let handle = match over {
+        Some(stream) => {
+            progress.connected();
+            client
+                .establish(peer, Link::unknown_path(stream), &mut progress)
+                .await?
+        }
+        None => {
+            let link = dial::tcp(&target.host, target.port.unwrap_or(22), &mut progress).await?;
+            client.establish(peer, link, &mut progress).await?
+        }
+    };
+    Ok(Arc::new(handle))
 }
 
 /// A tunnel to a target and the permit that counts it against the bastion's cap.
@@ -222,7 +271,7 @@ impl Jumps {
     }
 
     /// The connection to hop `hop` of `chain`, made once (on the jump thread) and shared.
-    fn connection<'a>(&'a self, ctx: &'a HostCtx, chain: &'a Chain, hop: usize) -> Pending<'a> {
+    fn connection<'a>(&'a self, how: &'a Reach<'a>, chain: &'a Chain, hop: usize) -> Pending<'a> {
         Box::pin(async move {
             let b = self.bastion(chain, hop);
             let got = b
@@ -233,14 +282,14 @@ impl Jumps {
                     })?;
                     let plan = match &self.plans {
                         Some(p) => p.plan(&written)?,
-                        None => crate::transport::HostPlan::default(),
+                        None => HostPlan::default(),
                     };
-                    let target = ctx.settings.fill_bastion(&written, &plan);
+                    let target = how.settings.fill_bastion(&written, &plan);
                     // The hop before this one carries it, if any.
                     let over = if hop == 0 {
                         None
                     } else {
-                        let prev = self.connection(ctx, chain, hop - 1).await?;
+                        let prev = self.connection(how, chain, hop - 1).await?;
                         let port = target.port.unwrap_or(22);
                         let ch = prev
                             .channel_open_direct_tcpip(
@@ -260,47 +309,27 @@ impl Jumps {
                                             .get(hop - 1)
                                             .map(ToString::to_string)
                                             .unwrap_or_default(),
-                                        crate::transport::describe(&e)
+                                        describe(&e)
                                     ),
                                 )
                             })?;
                         Some(ch.into_stream())
                     };
                     let rt = self.runtime().await?;
-                    let mut bctx = ctx.clone();
-                    bctx.agent = None;
-                    bctx.cache = None;
-                    bctx.jumps = None;
+                    let settings = how.settings.clone();
+                    let timeout = how.connect_timeout;
                     let name = b.name.clone();
                     let task = rt.spawn(async move {
-                        let agent = bctx.settings.auth.agent.clone().map(|p| {
-                            Arc::new(crate::auth::AgentPool::new(
-                                p,
-                                bctx.settings.auth.agent_concurrency,
-                            ))
-                        });
-                        bctx.agent = agent;
-                        let mut phase = Phase::Tcp;
-                        let mut timings = fleetsh_core::Timings::default();
                         let r = tokio::time::timeout(
-                            bctx.job.connect_timeout,
-                            crate::transport::connect_via(
-                                &bctx,
-                                &plan.profile,
-                                &target,
-                                over,
-                                &mut phase,
-                                &mut timings,
-                                Instant::now(),
-                            ),
+                            timeout,
+                            connect_bastion(&settings, &plan, &target, over),
                         )
                         .await;
                         match r {
-                            Ok(Ok(c)) => Ok(Arc::new(c.handle)),
-                            Ok(Err(e)) => Err(e),
+                            Ok(r) => r,
                             Err(_) => Err(HostError::new(
                                 ErrorKind::ConnectTimeout,
-                                format!("no connection within {:?}", bctx.job.connect_timeout),
+                                format!("no connection within {timeout:?}"),
                             )),
                         }
                     });
@@ -326,7 +355,7 @@ impl Jumps {
     /// the `-J` chain). `Ok(None)`: the host is reached directly.
     pub(crate) async fn tunnel(
         &self,
-        ctx: &HostCtx,
+        how: &Reach<'_>,
         spec: Option<&str>,
         host: &str,
         port: u16,
@@ -335,7 +364,7 @@ impl Jumps {
             return Ok(None);
         };
         let last = chain.hops.len().saturating_sub(1);
-        let conn = self.connection(ctx, &chain, last).await?;
+        let conn = self.connection(how, &chain, last).await?;
         let b = self.bastion(&chain, last);
         let permit = b.permits.clone().acquire_owned().await.map_err(|_| {
             HostError::new(ErrorKind::Internal, "the bastion's tunnel limit was closed")
@@ -353,7 +382,7 @@ impl Jumps {
                 let why = if conn.is_closed() {
                     "connection to the bastion lost".to_string()
                 } else {
-                    crate::transport::describe(&e)
+                    describe(&e)
                 };
                 HostError::new(
                     ErrorKind::Jump,
