@@ -1,6 +1,6 @@
 //! The built-in shell that runs exec requests on a simulated host.
 //!
-//! It is pure: it knows nothing of SSH. A script is parsed once ([`parse`]) and run
+//! It is pure: it knows nothing of SSH. A script is parsed once (`syntax::parse`) and run
 //! ([`run`]) with a [`Context`] (host, user, variables, pty, [`Stdin`]) against a [`Sink`]
 //! that receives stdout and stderr incrementally, so big outputs (`head -c 100000000
 //! /dev/zero`, `seq 10000000`) stream in [`CHUNK`]-sized pieces and stop as soon as the sink
