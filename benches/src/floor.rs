@@ -13,6 +13,11 @@ use aws_lc_rs::kem::{Ciphertext, DecapsulationKey, ML_KEM_768};
 use aws_lc_rs::signature::Ed25519KeyPair;
 use russh::keys::ssh_key;
 
+/// Calls per round when the crypto floor is measured ([`measure`]): about a second.
+pub const ITERS: usize = 1000;
+/// The same, for the floor measured before each sample of `echo` and `kex`: about 0.3 s.
+pub const ITERS_PER_SAMPLE: usize = 300;
+
 /// µs per handshake for each part.
 #[derive(Debug, Clone, Copy)]
 pub struct Floor {

@@ -628,10 +628,3 @@ pub fn pseudo_random(n: u64) -> Vec<u8> {
     }
     v
 }
-
-/// Median of `v` (upper median for even lengths); `None` when empty.
-pub fn median(v: &[f64]) -> Option<f64> {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    s.get(s.len() / 2).copied()
-}
