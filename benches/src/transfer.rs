@@ -399,7 +399,7 @@ impl SingleFile {
         cipher: Option<String>,
         timeout: Duration,
     ) -> Result<Self> {
-        let sshd = Sshd::start()?;
+        let sshd = crate::sshd::start()?;
         let dir = tempfile::Builder::new()
             .prefix("fleetsh-bench-xfer-")
             .tempdir()?;

@@ -10,7 +10,7 @@ use fleetsh::{Engine, ErrorKind, PassphrasePrompt, Secret};
 
 use crate::openssh::{job, keygen, sshd};
 
-fn run(cmd: &mut Command) -> String {
+fn run_cmd(cmd: &mut Command) -> String {
     let out = cmd
         .stdin(Stdio::null())
         .output()
@@ -26,11 +26,13 @@ fn run(cmd: &mut Command) -> String {
 /// Signs `key.pub` with the fixture's user CA for `principal`, valid from a day ago for
 /// `valid` (`+1h`, or a past range for an expired certificate).
 fn certify(ca: &Path, key: &Path, principal: &str, valid: &str) {
-    run(Command::new("ssh-keygen")
-        .args(["-q", "-s"])
-        .arg(ca)
-        .args(["-I", "fleetsh-test", "-n", principal, "-V", valid])
-        .arg(key.with_extension("pub")));
+    run_cmd(
+        Command::new("ssh-keygen")
+            .args(["-q", "-s"])
+            .arg(ca)
+            .args(["-I", "fleetsh-test", "-n", principal, "-V", valid])
+            .arg(key.with_extension("pub")),
+    );
 }
 
 #[test]
@@ -82,9 +84,11 @@ fn encrypted_key_prompt_is_asked_once_per_key_not_per_host() {
     let key = dir.path().join("locked");
     std::fs::copy(sshd.path("client_ed25519"), &key).unwrap();
     std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    run(Command::new("ssh-keygen")
-        .args(["-q", "-p", "-P", "", "-N", "open sesame", "-f"])
-        .arg(&key));
+    run_cmd(
+        Command::new("ssh-keygen")
+            .args(["-q", "-p", "-P", "", "-N", "open sesame", "-f"])
+            .arg(&key),
+    );
     let asked = Arc::new(AtomicUsize::new(0));
     let counter = asked.clone();
     let builder = || sshd.engine_as(&key);
@@ -128,7 +132,7 @@ impl Agent {
     fn start(key: &Path) -> Agent {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("agent.sock");
-        let out = run(Command::new("ssh-agent").arg("-a").arg(&socket).arg("-s"));
+        let out = run_cmd(Command::new("ssh-agent").arg("-a").arg(&socket).arg("-s"));
         let pid = out
             .split(';')
             .find_map(|p| p.trim().strip_prefix("SSH_AGENT_PID="))
@@ -139,10 +143,12 @@ impl Agent {
             socket,
             _dir: dir,
         };
-        run(Command::new("ssh-add")
-            .arg("-q")
-            .arg(key)
-            .env("SSH_AUTH_SOCK", &agent.socket));
+        run_cmd(
+            Command::new("ssh-add")
+                .arg("-q")
+                .arg(key)
+                .env("SSH_AUTH_SOCK", &agent.socket),
+        );
         agent
     }
 }
@@ -197,6 +203,7 @@ mod sim {
 
     use fleetsh::{Engine, ErrorKind, HostTarget, Secret};
     use fleetsh_sim::{SimConfig, SimFleet, testing};
+    use fleetsh_testkit::run;
 
     use super::{Agent, job};
 
@@ -272,12 +279,7 @@ mod sim {
                 .identity_file(&key_path)
                 .known_hosts(fleet.known_hosts_file())
         };
-        let report = builder()
-            .build()
-            .unwrap()
-            .run(targets(&fleet), job("whoami"))
-            .unwrap()
-            .join();
+        let report = run(builder(), targets(&fleet), job("whoami"));
         assert!(
             report
                 .results
@@ -293,12 +295,7 @@ mod sim {
         )
         .unwrap();
         testing::write_cert(&cert, &dir.path().join("fresh-cert.pub")).unwrap();
-        let report = builder()
-            .build()
-            .unwrap()
-            .run(targets(&fleet), job("whoami"))
-            .unwrap()
-            .join();
+        let report = run(builder(), targets(&fleet), job("whoami"));
         for r in &report.results {
             assert!(r.is_ok(), "{r:?}");
             assert_eq!(String::from_utf8_lossy(&r.stdout), "deploy\n");
@@ -312,12 +309,7 @@ mod sim {
         )
         .unwrap();
         testing::write_cert(&expired, &dir.path().join("fresh-cert.pub")).unwrap();
-        let report = builder()
-            .build()
-            .unwrap()
-            .run(targets(&fleet), job("true"))
-            .unwrap()
-            .join();
+        let report = run(builder(), targets(&fleet), job("true"));
         for r in &report.results {
             let e = r.error.as_ref().expect("expired certificate refused");
             assert_eq!(e.kind, ErrorKind::Auth);

@@ -9,82 +9,23 @@ use std::time::Duration;
 use fleetsh::{
     Engine, ErrorKind, Event, HostKeyCheck, HostResult, HostTarget, Job, Kex, KexGuesses, Secret,
 };
-use fleetsh_sim::{SimConfig, SimFleet};
 
-pub(crate) struct Fleet {
-    pub(crate) sim: SimFleet,
-    _dir: tempfile::TempDir,
-}
+pub(crate) use fleetsh_testkit::sim::{Fleet, fleet};
+use fleetsh_testkit::{each_shards, run};
 
-pub(crate) fn fleet(count: usize, seed: u64, password: Option<&str>) -> Fleet {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let sim = SimFleet::start(SimConfig {
-        count,
-        port: 0,
-        seed,
-        state_dir: dir.path().to_path_buf(),
-        password: password.map(str::to_string),
-        ..SimConfig::default()
-    })
-    .expect("the simulated fleet must start for these tests");
-    Fleet { sim, _dir: dir }
-}
-
-impl Fleet {
-    /// A fleet already started in `dir` (kept as long as the fleet).
-    pub(crate) fn new(sim: SimFleet, dir: tempfile::TempDir) -> Fleet {
-        Fleet { sim, _dir: dir }
-    }
-
-    pub(crate) fn targets(&self) -> Vec<HostTarget> {
-        self.sim
-            .hosts()
-            .iter()
-            .map(|h| HostTarget::new(h.addr.ip().to_string()).with_port(h.addr.port()))
-            .collect()
-    }
-
-    pub(crate) fn engine(&self, shards: usize) -> fleetsh::EngineBuilder {
-        Engine::builder()
-            .shards(shards)
-            .user("tester")
-            .no_agent()
-            .identity_file(self.sim.client_key_file())
-            .known_hosts(self.sim.known_hosts_file())
-    }
-
-    fn names(&self) -> HashMap<String, String> {
-        self.sim
-            .hosts()
-            .iter()
-            .map(|h| (h.addr.ip().to_string(), h.name.clone()))
-            .collect()
-    }
+/// The simulated hosts' names by address.
+fn names(f: &Fleet) -> HashMap<String, String> {
+    f.sim
+        .hosts()
+        .iter()
+        .map(|h| (h.addr.ip().to_string(), h.name.clone()))
+        .collect()
 }
 
 fn job(cmd: &str) -> Job {
     let mut j = Job::new(cmd);
     j.connect_timeout = Duration::from_secs(20);
     j
-}
-
-/// Runs one scenario with 1 shard and with 3 shards.
-macro_rules! each_shards {
-    ($name:ident, |$shards:ident| $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            fn scenario($shards: usize) $body
-            #[test]
-            fn one_shard() {
-                scenario(1)
-            }
-            #[test]
-            fn three_shards() {
-                scenario(3)
-            }
-        }
-    };
 }
 
 fn assert_one_result_per_host(results: &[Arc<HostResult>], n: usize) {
@@ -94,7 +35,7 @@ fn assert_one_result_per_host(results: &[Arc<HostResult>], n: usize) {
     }
 }
 
-each_shards!(echo_on_every_host, |shards| {
+each_shards!(3, echo_on_every_host, |shards| {
     let f = fleet(120, 1, None);
     let engine = f.engine(shards).fanout(40).build().unwrap();
     let report = engine.run(f.targets(), job("echo hello")).unwrap().join();
@@ -114,23 +55,17 @@ each_shards!(echo_on_every_host, |shards| {
     }
 });
 
-each_shards!(each_host_answers_with_its_own_name, |shards| {
+each_shards!(3, each_host_answers_with_its_own_name, |shards| {
     let f = fleet(30, 2, None);
-    let names = f.names();
-    let report = f
-        .engine(shards)
-        .build()
-        .unwrap()
-        .run(f.targets(), job("hostname"))
-        .unwrap()
-        .join();
+    let names = names(&f);
+    let report = run(f.engine(shards), f.targets(), job("hostname"));
     for r in &report.results {
         let expect = format!("{}\n", names[&r.target.host]);
         assert_eq!(String::from_utf8_lossy(&r.stdout), expect);
     }
 });
 
-each_shards!(stdout_stderr_and_exit_code, |shards| {
+each_shards!(3, stdout_stderr_and_exit_code, |shards| {
     let f = fleet(10, 3, None);
     let report = f
         .engine(shards)
@@ -149,7 +84,7 @@ each_shards!(stdout_stderr_and_exit_code, |shards| {
     }
 });
 
-each_shards!(signal_killed_command, |shards| {
+each_shards!(3, signal_killed_command, |shards| {
     let f = fleet(4, 4, None);
     let report = f
         .engine(shards)
@@ -166,17 +101,11 @@ each_shards!(signal_killed_command, |shards| {
     }
 });
 
-each_shards!(output_cap_truncates_but_drains, |shards| {
+each_shards!(3, output_cap_truncates_but_drains, |shards| {
     let f = fleet(6, 5, None);
     let mut j = job("head -c 300000 /dev/zero; echo tail >&2");
     j.output_cap = 1000;
-    let report = f
-        .engine(shards)
-        .build()
-        .unwrap()
-        .run(f.targets(), j)
-        .unwrap()
-        .join();
+    let report = run(f.engine(shards), f.targets(), j);
     for r in &report.results {
         assert_eq!(r.stdout.len(), 1000);
         assert!(r.truncated);
@@ -185,7 +114,7 @@ each_shards!(output_cap_truncates_but_drains, |shards| {
     }
 });
 
-each_shards!(streamed_output_arrives_whole, |shards| {
+each_shards!(3, streamed_output_arrives_whole, |shards| {
     let f = fleet(4, 6, None);
     let mut j = job("head -c 3000000 /dev/zero; seq 3 >&2");
     j.stream_output = true;
@@ -218,17 +147,14 @@ each_shards!(streamed_output_arrives_whole, |shards| {
     assert!(err.iter().all(|e| e == b"1\n2\n3\n"));
 });
 
-each_shards!(strict_host_key_check_fails_unknown_hosts, |shards| {
+each_shards!(3, strict_host_key_check_fails_unknown_hosts, |shards| {
     let f = fleet(8, 7, None);
     let empty = tempfile::NamedTempFile::new().unwrap();
-    let report = f
-        .engine(shards)
-        .known_hosts(empty.path())
-        .build()
-        .unwrap()
-        .run(f.targets(), job("echo hello"))
-        .unwrap()
-        .join();
+    let report = run(
+        f.engine(shards).known_hosts(empty.path()),
+        f.targets(),
+        job("echo hello"),
+    );
     for r in &report.results {
         let e = r.error.as_ref().expect("unknown host must fail");
         assert_eq!(e.kind, ErrorKind::Hostkey, "{e}");
@@ -238,7 +164,7 @@ each_shards!(strict_host_key_check_fails_unknown_hosts, |shards| {
     assert!(std::fs::read_to_string(empty.path()).unwrap().is_empty());
 });
 
-each_shards!(changed_host_key_fails_even_in_accept_new, |shards| {
+each_shards!(3, changed_host_key_fails_even_in_accept_new, |shards| {
     let f = fleet(5, 8, None);
     // The same addresses, recorded with another fleet's keys (other seed).
     let other = fleet(5, 9, None);
@@ -255,15 +181,13 @@ each_shards!(changed_host_key_fails_even_in_accept_new, |shards| {
         .collect();
     let kh = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(kh.path(), &forged).unwrap();
-    let report = f
-        .engine(shards)
-        .known_hosts(kh.path())
-        .host_key_check(HostKeyCheck::AcceptNew)
-        .build()
-        .unwrap()
-        .run(f.targets(), job("echo hello"))
-        .unwrap()
-        .join();
+    let report = run(
+        f.engine(shards)
+            .known_hosts(kh.path())
+            .host_key_check(HostKeyCheck::AcceptNew),
+        f.targets(),
+        job("echo hello"),
+    );
     for r in &report.results {
         let e = r.error.as_ref().expect("changed key must fail");
         assert_eq!(e.kind, ErrorKind::Hostkey);
@@ -272,20 +196,18 @@ each_shards!(changed_host_key_fails_even_in_accept_new, |shards| {
     assert_eq!(std::fs::read_to_string(kh.path()).unwrap(), forged);
 });
 
-each_shards!(accept_new_learns_each_host_exactly_once, |shards| {
+each_shards!(3, accept_new_learns_each_host_exactly_once, |shards| {
     let f = fleet(300, 10, None);
     let dir = tempfile::tempdir().unwrap();
     let kh = dir.path().join("sub").join("known_hosts");
-    let report = f
-        .engine(shards)
-        .known_hosts(&kh)
-        .host_key_check(HostKeyCheck::AcceptNew)
-        .fanout(300)
-        .build()
-        .unwrap()
-        .run(f.targets(), job("true"))
-        .unwrap()
-        .join();
+    let report = run(
+        f.engine(shards)
+            .known_hosts(&kh)
+            .host_key_check(HostKeyCheck::AcceptNew)
+            .fanout(300),
+        f.targets(),
+        job("true"),
+    );
     assert!(report.all_ok());
     let learned = std::fs::read_to_string(&kh).unwrap();
     let mut lines: Vec<&str> = learned.lines().collect();
@@ -294,14 +216,7 @@ each_shards!(accept_new_learns_each_host_exactly_once, |shards| {
     lines.dedup();
     assert_eq!(lines.len(), 300, "no duplicate lines");
     // The learned file now passes strict checking.
-    let report = f
-        .engine(shards)
-        .known_hosts(&kh)
-        .build()
-        .unwrap()
-        .run(f.targets(), job("true"))
-        .unwrap()
-        .join();
+    let report = run(f.engine(shards).known_hosts(&kh), f.targets(), job("true"));
     assert!(report.all_ok());
 });
 
@@ -310,7 +225,7 @@ fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-each_shards!(refused_connection_is_retried_then_reported, |shards| {
+each_shards!(3, refused_connection_is_retried_then_reported, |shards| {
     let port = free_port();
     let targets = vec![
         HostTarget::new("127.0.0.1").with_port(port),
@@ -341,7 +256,7 @@ each_shards!(refused_connection_is_retried_then_reported, |shards| {
     }
 });
 
-each_shards!(silent_server_hits_connect_timeout, |shards| {
+each_shards!(3, silent_server_hits_connect_timeout, |shards| {
     // Accepts TCP but never sends an SSH banner.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -359,16 +274,15 @@ each_shards!(silent_server_hits_connect_timeout, |shards| {
     j.connect_timeout = Duration::from_millis(300);
     j.retries = 1;
     j.retry_delay = Duration::from_millis(1);
-    let report = Engine::builder()
-        .shards(shards)
-        .no_agent()
-        .password(Secret::new("unused"))
-        .known_hosts(kh.path())
-        .build()
-        .unwrap()
-        .run(vec![HostTarget::new("127.0.0.1").with_port(port)], j)
-        .unwrap()
-        .join();
+    let report = run(
+        Engine::builder()
+            .shards(shards)
+            .no_agent()
+            .password(Secret::new("unused"))
+            .known_hosts(kh.path()),
+        vec![HostTarget::new("127.0.0.1").with_port(port)],
+        j,
+    );
     let r = &report.results[0];
     let e = r.error.as_ref().unwrap();
     assert_eq!(e.kind, ErrorKind::ConnectTimeout, "{e}");
@@ -378,6 +292,7 @@ each_shards!(silent_server_hits_connect_timeout, |shards| {
 });
 
 each_shards!(
+    3,
     junk_after_the_banner_fails_the_handshake_at_once,
     |shards| {
         // A valid identification line, then bytes whose first four announce a 4096-byte packet
@@ -399,16 +314,15 @@ each_shards!(
         let kh = tempfile::NamedTempFile::new().unwrap();
         let mut j = job("true");
         j.connect_timeout = Duration::from_secs(60);
-        let report = Engine::builder()
-            .shards(shards)
-            .no_agent()
-            .password(Secret::new("unused"))
-            .known_hosts(kh.path())
-            .build()
-            .unwrap()
-            .run(vec![HostTarget::new("127.0.0.1").with_port(port)], j)
-            .unwrap()
-            .join();
+        let report = run(
+            Engine::builder()
+                .shards(shards)
+                .no_agent()
+                .password(Secret::new("unused"))
+                .known_hosts(kh.path()),
+            vec![HostTarget::new("127.0.0.1").with_port(port)],
+            j,
+        );
         let e = report.results[0].error.as_ref().unwrap();
         assert_eq!(e.kind, ErrorKind::Handshake, "{e}");
         assert!(e.message.contains("packet size"), "{e}");
@@ -416,17 +330,11 @@ each_shards!(
     }
 );
 
-each_shards!(command_timeout_keeps_output, |shards| {
+each_shards!(3, command_timeout_keeps_output, |shards| {
     let f = fleet(5, 11, None);
     let mut j = job("echo before; sleep 30");
     j.command_timeout = Some(Duration::from_millis(500));
-    let report = f
-        .engine(shards)
-        .build()
-        .unwrap()
-        .run(f.targets(), j)
-        .unwrap()
-        .join();
+    let report = run(f.engine(shards), f.targets(), j);
     for r in &report.results {
         let e = r.error.as_ref().unwrap();
         assert_eq!(e.kind, ErrorKind::CommandTimeout);
@@ -435,19 +343,18 @@ each_shards!(command_timeout_keeps_output, |shards| {
     }
 });
 
-each_shards!(wrong_key_is_an_auth_error_naming_methods, |shards| {
+each_shards!(3, wrong_key_is_an_auth_error_naming_methods, |shards| {
     let f = fleet(3, 12, None);
     let other = fleet(1, 13, None);
-    let report = Engine::builder()
-        .shards(shards)
-        .no_agent()
-        .identity_file(other.sim.client_key_file())
-        .known_hosts(f.sim.known_hosts_file())
-        .build()
-        .unwrap()
-        .run(f.targets(), job("true"))
-        .unwrap()
-        .join();
+    let report = run(
+        Engine::builder()
+            .shards(shards)
+            .no_agent()
+            .identity_file(other.sim.client_key_file())
+            .known_hosts(f.sim.known_hosts_file()),
+        f.targets(),
+        job("true"),
+    );
     for r in &report.results {
         let e = r.error.as_ref().unwrap();
         assert_eq!(e.kind, ErrorKind::Auth, "{e}");
@@ -456,7 +363,7 @@ each_shards!(wrong_key_is_an_auth_error_naming_methods, |shards| {
     }
 });
 
-each_shards!(password_authentication, |shards| {
+each_shards!(3, password_authentication, |shards| {
     let f = fleet(4, 14, Some("s3cret-pw"));
     let engine = Engine::builder()
         .shards(shards)
@@ -503,7 +410,7 @@ each_shards!(password_authentication, |shards| {
     }
 });
 
-each_shards!(cancel_keeps_output_and_ends_every_host, |shards| {
+each_shards!(3, cancel_keeps_output_and_ends_every_host, |shards| {
     let f = fleet(40, 15, None);
     let mut j = job("echo started; sleep 30");
     j.stream_output = true;
@@ -546,14 +453,11 @@ each_shards!(cancel_keeps_output_and_ends_every_host, |shards| {
 #[test]
 fn a_panicking_shard_does_not_lose_other_shards_results() {
     let f = fleet(20, 16, None);
-    let report = f
-        .engine(2)
-        .panic_shard_for_test(1)
-        .build()
-        .unwrap()
-        .run(f.targets(), job("echo hello"))
-        .unwrap()
-        .join();
+    let report = run(
+        f.engine(2).panic_shard_for_test(1),
+        f.targets(),
+        job("echo hello"),
+    );
     assert_one_result_per_host(&report.results, 20);
     let internal: Vec<_> = report.results.iter().filter(|r| !r.is_ok()).collect();
     assert!(
@@ -632,7 +536,7 @@ fn bad_job_and_empty_host_list_are_errors() {
     assert!(err.contains("fanout"), "{err}");
 }
 
-each_shards!(batches_run_one_after_another_with_host_args, |shards| {
+each_shards!(3, batches_run_one_after_another_with_host_args, |shards| {
     let f = fleet(30, 18, None);
     let mut handle = f
         .engine(shards)
@@ -667,15 +571,11 @@ each_shards!(batches_run_one_after_another_with_host_args, |shards| {
 #[test]
 fn max_fail_skips_the_rest_once_passed() {
     let f = fleet(40, 19, None);
-    let report = f
-        .engine(1)
-        .fanout(1)
-        .max_fail(fleetsh::Amount::Count(3))
-        .build()
-        .unwrap()
-        .run(f.targets(), job("exit 1"))
-        .unwrap()
-        .join();
+    let report = run(
+        f.engine(1).fanout(1).max_fail(fleetsh::Amount::Count(3)),
+        f.targets(),
+        job("exit 1"),
+    );
     assert_one_result_per_host(&report.results, 40);
     let ran = report
         .results
@@ -690,17 +590,15 @@ fn max_fail_skips_the_rest_once_passed() {
     }
 }
 
-each_shards!(max_fail_percentage_stops_later_batches, |shards| {
+each_shards!(3, max_fail_percentage_stops_later_batches, |shards| {
     let f = fleet(20, 20, None);
-    let report = f
-        .engine(shards)
-        .batch(fleetsh::Amount::Count(5))
-        .max_fail(fleetsh::Amount::Percent(10.0))
-        .build()
-        .unwrap()
-        .run(f.targets(), job("exit 2"))
-        .unwrap()
-        .join();
+    let report = run(
+        f.engine(shards)
+            .batch(fleetsh::Amount::Count(5))
+            .max_fail(fleetsh::Amount::Percent(10.0)),
+        f.targets(),
+        job("exit 2"),
+    );
     let kinds: Vec<Option<ErrorKind>> = report
         .results
         .iter()
@@ -720,14 +618,7 @@ each_shards!(max_fail_percentage_stops_later_batches, |shards| {
 fn rate_spaces_new_connections() {
     let f = fleet(10, 21, None);
     let started = std::time::Instant::now();
-    let report = f
-        .engine(2)
-        .rate(20.0)
-        .build()
-        .unwrap()
-        .run(f.targets(), job("true"))
-        .unwrap()
-        .join();
+    let report = run(f.engine(2).rate(20.0), f.targets(), job("true"));
     assert!(report.all_ok());
     // Ten connections at 20/s: the last starts at least 9 × 50 ms after the first.
     assert!(

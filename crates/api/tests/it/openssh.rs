@@ -1,294 +1,23 @@
-//! Interop with a real OpenSSH `sshd` that these tests start on loopback.
-//!
-//! The fixture ([`sshd`]) runs `/usr/sbin/sshd -D -e -f <config>` as a child process listening on
-//! one port of 127.0.0.1 to 127.0.0.4, so one server is four distinct hosts to the engine. Its
-//! temporary directory holds the host key, the client key and its `authorized_keys`, a matching
-//! known_hosts, and a second host key and client key that no one trusts (for the failure tests).
-//!
-//! One server serves every test running at the same time: [`sshd`] hands out an `Arc`, starts a
-//! server only when no test holds one, and the last holder's drop kills the child by its PID. So
-//! the tests share one server when they overlap, do not depend on each other, and never leave an
-//! `sshd` behind when one of them panics. (A `static` fixture would never be dropped: its `sshd`
-//! would outlive the test binary.)
-//!
-//! The server logs in as the user running the tests (`id -un`): as root it may log in anyone,
-//! as another user it can only log in that same user.
-//!
-//! Remote shell start-up files: `sshd` runs each command with the user's login shell, and Debian's
-//! bash sources `~/.bashrc` for commands run by sshd (it sees `SSH_CLIENT`). An rc file that
-//! prints would break the output assertions, and a heavy one slows every session (root's
-//! `~/.bashrc` here runs `pyenv init`: +450 ms of server CPU per command). The config sets
-//! `SetEnv HOME=<empty dir>`, so the shell looks for its rc files in an empty directory; the
-//! commands under test run unchanged, and `remote_home_is_the_empty_fixture_home` guards it.
+//! Interop with a real OpenSSH `sshd` that these tests start on loopback (the test kit's
+//! fixture, `fleetsh_testkit::sshd`: one server on 127.0.0.1 to 127.0.0.4 shared by the tests
+//! that overlap, its remote `HOME` an empty directory, which
+//! `remote_home_is_the_empty_fixture_home` guards).
 //!
 //! Without OpenSSH's `sshd`, every test here fails with a message saying what to install: they
 //! never skip.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fleetsh::{
-    Cipher, Engine, EngineBuilder, ErrorKind, HostKeyCheck, HostResult, HostTarget, Job, Kex,
+use fleetsh::{Cipher, Engine, ErrorKind, HostKeyCheck, HostTarget, Job, Kex};
+pub(crate) use fleetsh_testkit::sshd::{
+    ADDRS, Sshd, keygen, keygen_type, public_key, shared as sshd,
 };
-
-/// The loopback addresses `sshd` listens on: four hosts for the engine.
-pub(crate) const ADDRS: [&str; 4] = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"];
-
-const SSHD_MISSING: &str =
-    "OpenSSH sshd not found: install openssh-server (apt-get install -y openssh-server)";
-
-/// A running OpenSSH server and the files the tests use with it.
-#[derive(Debug)]
-pub(crate) struct Sshd {
-    child: Child,
-    pub(crate) port: u16,
-    /// The login user: the user running the tests.
-    pub(crate) user: String,
-    /// sshd's stderr (`-e`), drained by a thread so a full pipe never blocks the server.
-    log: Arc<Mutex<Vec<u8>>>,
-    dir: tempfile::TempDir,
-}
-
-/// The shared server: started on first use, killed when the last test holding it ends.
-pub(crate) fn sshd() -> Arc<Sshd> {
-    static SHARED: Mutex<Weak<Sshd>> = Mutex::new(Weak::new());
-    let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(running) = shared.upgrade() {
-        return running;
-    }
-    let started = Arc::new(Sshd::start());
-    *shared = Arc::downgrade(&started);
-    started
-}
-
-impl Sshd {
-    /// Creates the keys and config and starts `sshd`; panics with a clear message if it cannot.
-    fn start() -> Sshd {
-        Sshd::start_with(|_| String::new())
-    }
-
-    /// As [`start`](Self::start), with `extra` called once the common keys exist in the
-    /// server's directory: it may create more files there and returns lines for sshd_config
-    /// (more `HostKey`s, `HostCertificate`, ...). For tests that need a server of their own.
-    fn start_with(extra: impl FnOnce(&Path) -> String) -> Sshd {
-        let program = find_sshd();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let p = dir.path();
-        for key in [
-            "host_ed25519",
-            "client_ed25519",
-            "other_host_ed25519",
-            "other_client_ed25519",
-            "user_ca",
-        ] {
-            keygen(&p.join(key));
-        }
-        std::fs::copy(p.join("client_ed25519.pub"), p.join("authorized_keys"))
-            .expect("write authorized_keys");
-        std::fs::create_dir(p.join("home")).expect("create the empty remote HOME");
-        let (user, root) = login_user();
-        // Privilege separation: sshd started as root refuses to run without this directory.
-        let privsep = Path::new("/run/sshd");
-        if root && !privsep.is_dir() {
-            std::fs::create_dir_all(privsep).expect("create /run/sshd");
-        }
-
-        let penalties = penalties_off(&program, p).to_string() + &extra(p);
-
-        // A port that is free on 127.0.0.1 may be taken on another address, or be taken by
-        // someone else before sshd binds it: try a few ports.
-        let mut failures = Vec::new();
-        for _ in 0..3 {
-            let port = free_port();
-            let config = p.join("sshd_config");
-            std::fs::write(&config, sshd_config(p, port, &penalties)).expect("write sshd_config");
-            let host_pub = public_key(&p.join("host_ed25519.pub"));
-            let other_pub = public_key(&p.join("other_host_ed25519.pub"));
-            std::fs::write(p.join("known_hosts"), known_hosts(port, &host_pub))
-                .expect("write known_hosts");
-            std::fs::write(p.join("forged_known_hosts"), known_hosts(port, &other_pub))
-                .expect("write forged_known_hosts");
-
-            let mut child = Command::new(&program)
-                .arg("-D")
-                .arg("-e")
-                .arg("-f")
-                .arg(&config)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
-            let log = Arc::new(Mutex::new(Vec::new()));
-            if let Some(mut stderr) = child.stderr.take() {
-                let log = log.clone();
-                std::thread::spawn(move || {
-                    let mut buf = [0u8; 4096];
-                    while let Ok(n @ 1..) = stderr.read(&mut buf) {
-                        lock(&log).extend_from_slice(&buf[..n]);
-                    }
-                });
-            }
-            match wait_until_listening(&mut child, port, &log) {
-                Ready::Yes => {
-                    return Sshd {
-                        child,
-                        port,
-                        user,
-                        log,
-                        dir,
-                    };
-                }
-                Ready::PortTaken => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    failures.push(format!("port {port}: {}", text(&log)));
-                }
-                Ready::No(why) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    // Let the drain thread collect the last lines.
-                    std::thread::sleep(Duration::from_millis(50));
-                    panic!(
-                        "{} did not start ({why}); its stderr:\n{}",
-                        program.display(),
-                        text(&log)
-                    );
-                }
-            }
-        }
-        panic!(
-            "sshd found no free port; its stderr:\n{}",
-            failures.join("\n")
-        );
-    }
-
-    /// One target per listen address, without port or user (the engine fills them in).
-    pub(crate) fn targets(&self) -> Vec<HostTarget> {
-        ADDRS.iter().map(|a| HostTarget::new(*a)).collect()
-    }
-
-    /// An engine builder that trusts this server and logs in with the authorized key.
-    pub(crate) fn engine(&self, shards: usize) -> EngineBuilder {
-        self.engine_as(&self.path("client_ed25519")).shards(shards)
-    }
-
-    /// An engine builder that trusts this server and logs in with `key` only (no agent).
-    pub(crate) fn engine_as(&self, key: &Path) -> EngineBuilder {
-        Engine::builder()
-            .user(&self.user)
-            .port(self.port)
-            .no_agent()
-            .identity_file(key)
-            .known_hosts(self.path("known_hosts"))
-    }
-
-    pub(crate) fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// What sshd has logged so far, for failure messages.
-    pub(crate) fn log(&self) -> String {
-        text(&self.log)
-    }
-
-    /// Asserts that `r` ran and exited 0, with sshd's log in the failure message.
-    #[track_caller]
-    pub(crate) fn assert_ok(&self, r: &HostResult) {
-        assert!(r.is_ok(), "{r:?}\nsshd log:\n{}", self.log());
-    }
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        // Only the listener we started; sessions still open end with their connections.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn sshd_config(dir: &Path, port: u16, extra: &str) -> String {
-    let mut c = format!("Port {port}\n");
-    for a in ADDRS {
-        c += &format!("ListenAddress {a}:{port}\n");
-    }
-    let path = |name: &str| dir.join(name).display().to_string();
-    c += &format!(
-        "HostKey \"{}\"\n\
-         AuthorizedKeysFile \"{}\"\n\
-         TrustedUserCAKeys \"{}\"\n\
-         PidFile \"{}\"\n\
-         SetEnv \"HOME={}\"\n",
-        path("host_ed25519"),
-        path("authorized_keys"),
-        path("user_ca.pub"),
-        path("sshd.pid"),
-        path("home"),
-    );
-    // MaxStartups: sshd drops new unauthenticated connections at random once the first number
-    // are in flight. Each many-sessions test has up to 50 in flight and the two may overlap, so
-    // that number is 200 rather than 100 (which 2 × 50 plus the other tests could reach).
-    c += "UsePAM no\n\
-          StrictModes no\n\
-          PubkeyAuthentication yes\n\
-          PasswordAuthentication no\n\
-          KbdInteractiveAuthentication no\n\
-          PermitRootLogin yes\n\
-          MaxStartups 200:30:400\n\
-          PrintMotd no\n";
-    // sshd keeps the first value of a directive: a test's own LogLevel replaces ERROR.
-    if !extra.contains("LogLevel ") {
-        c += "LogLevel ERROR\n";
-    }
-    // File transfers: OpenSSH's own sftp-server binary when installed.
-    c += &format!("Subsystem sftp {}\n", sftp_server());
-    c += extra;
-    c
-}
-
-/// OpenSSH's `sftp-server` (Debian: /usr/lib/openssh/sftp-server), else sshd's built-in
-/// `internal-sftp` (the same server code, linked into sshd).
-fn sftp_server() -> String {
-    for p in [
-        "/usr/lib/openssh/sftp-server",
-        "/usr/libexec/openssh/sftp-server",
-        "/usr/libexec/sftp-server",
-        "/usr/lib/ssh/sftp-server",
-    ] {
-        if Path::new(p).exists() {
-            return p.to_string();
-        }
-    }
-    "internal-sftp".to_string()
-}
-
-/// `PerSourcePenalties no` if this sshd knows the option, else nothing.
-///
-/// OpenSSH 9.8 and later penalise a source address whose connections fail to authenticate, and
-/// refuse it for a while once the penalties add up. Every test connects from 127.0.0.1, so the
-/// wrong-key tests would lock the other tests out of the shared server. Older servers (Debian's
-/// 9.2) reject the option: `sshd -t` tells.
-fn penalties_off(program: &Path, dir: &Path) -> &'static str {
-    let option = "PerSourcePenalties no\n";
-    let probe = dir.join("probe_config");
-    let config = format!(
-        "HostKey \"{}\"\n{option}",
-        dir.join("host_ed25519").display()
-    );
-    std::fs::write(&probe, config).expect("write probe_config");
-    let known = Command::new(program)
-        .arg("-t")
-        .arg("-f")
-        .arg(&probe)
-        .stdin(Stdio::null())
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if known { option } else { "" }
-}
+use fleetsh_testkit::{each_shards, run};
 
 /// known_hosts lines naming every listen address with `key` (`ssh-ed25519 AAAA...`).
 fn known_hosts(port: u16, key: &str) -> String {
@@ -296,124 +25,6 @@ fn known_hosts(port: u16, key: &str) -> String {
         .iter()
         .map(|a| format!("[{a}]:{port} {key}\n"))
         .collect()
-}
-
-/// The type and base64 fields of an OpenSSH public key file, without the comment.
-fn public_key(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).expect("read a public key");
-    text.split_whitespace()
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn find_sshd() -> PathBuf {
-    let default = Path::new("/usr/sbin/sshd");
-    if default.is_file() {
-        return default.to_path_buf();
-    }
-    // sshd re-executes itself and requires an absolute path.
-    std::env::var_os("PATH")
-        .and_then(|path| {
-            std::env::split_paths(&path)
-                .map(|d| d.join("sshd"))
-                .find(|p| p.is_absolute() && p.is_file())
-        })
-        .unwrap_or_else(|| panic!("{SSHD_MISSING}"))
-}
-
-pub(crate) fn keygen(path: &Path) {
-    keygen_type(path, "ed25519");
-}
-
-fn keygen_type(path: &Path, kind: &str) {
-    let out = Command::new("ssh-keygen")
-        .args(["-q", "-t", kind, "-N", "", "-C", "fleetsh-test", "-f"])
-        .arg(path)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("ssh-keygen not found ({e}): install openssh-client (apt-get install -y openssh-client)")
-        });
-    assert!(
-        out.status.success(),
-        "ssh-keygen failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// The name of the user running the tests, and whether it is root.
-fn login_user() -> (String, bool) {
-    let id = |flag: &str| {
-        Command::new("id")
-            .arg(flag)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .filter(|s| !s.is_empty())
-    };
-    let user = id("-un")
-        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
-        .expect("cannot tell the current user's name (`id -un` failed and $USER is unset)");
-    let root = id("-u").as_deref() == Some("0");
-    (user, root)
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local_addr").port()
-}
-
-enum Ready {
-    Yes,
-    PortTaken,
-    No(String),
-}
-
-/// Waits (at most 100 × 50 ms) until every listen address answers with an SSH banner.
-fn wait_until_listening(child: &mut Child, port: u16, log: &Mutex<Vec<u8>>) -> Ready {
-    let mut pending: Vec<SocketAddr> = ADDRS
-        .iter()
-        .map(|a| SocketAddr::new(a.parse().expect("an IP address"), port))
-        .collect();
-    for _ in 0..100 {
-        if text(log).contains("Address already in use") {
-            return Ready::PortTaken;
-        }
-        match child.try_wait() {
-            Ok(Some(status)) => return Ready::No(format!("it exited with {status}")),
-            Ok(None) => {}
-            Err(e) => return Ready::No(format!("cannot wait for it: {e}")),
-        }
-        pending.retain(|addr| !answers_ssh(addr));
-        if pending.is_empty() {
-            return Ready::Yes;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ready::No(format!("no SSH banner within 5 s on {pending:?}"))
-}
-
-fn answers_ssh(addr: &SocketAddr) -> bool {
-    let Ok(stream) = TcpStream::connect_timeout(addr, Duration::from_millis(200)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    // Sending a version line first keeps sshd from logging an error for the probe.
-    if (&stream).write_all(b"SSH-2.0-probe\r\n").is_err() {
-        return false;
-    }
-    let mut banner = String::new();
-    BufReader::new(stream).read_line(&mut banner).is_ok() && banner.starts_with("SSH-2.0-")
-}
-
-fn lock(log: &Mutex<Vec<u8>>) -> std::sync::MutexGuard<'_, Vec<u8>> {
-    log.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn text(log: &Mutex<Vec<u8>>) -> String {
-    String::from_utf8_lossy(&lock(log)).into_owned()
 }
 
 pub(crate) fn job(cmd: &str) -> Job {
@@ -424,34 +35,9 @@ pub(crate) fn job(cmd: &str) -> Job {
     j
 }
 
-/// Runs one scenario with 1 shard and with 2 shards.
-macro_rules! each_shards {
-    ($name:ident, |$shards:ident| $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            fn scenario($shards: usize) $body
-            #[test]
-            fn one_shard() {
-                scenario(1)
-            }
-            #[test]
-            fn two_shards() {
-                scenario(2)
-            }
-        }
-    };
-}
-
-each_shards!(echo_on_four_addresses, |shards| {
+each_shards!(2, echo_on_four_addresses, |shards| {
     let sshd = sshd();
-    let report = sshd
-        .engine(shards)
-        .build()
-        .unwrap()
-        .run(sshd.targets(), job("echo hello"))
-        .unwrap()
-        .join();
+    let report = run(sshd.engine(shards), sshd.targets(), job("echo hello"));
     assert_eq!(report.results.len(), 4);
     for (i, r) in report.results.iter().enumerate() {
         sshd.assert_ok(r);
@@ -467,7 +53,7 @@ each_shards!(echo_on_four_addresses, |shards| {
     }
 });
 
-each_shards!(stdout_stderr_and_exit_code, |shards| {
+each_shards!(2, stdout_stderr_and_exit_code, |shards| {
     let sshd = sshd();
     let report = sshd
         .engine(shards)
@@ -487,16 +73,10 @@ each_shards!(stdout_stderr_and_exit_code, |shards| {
     }
 });
 
-each_shards!(signal_killed_command, |shards| {
+each_shards!(2, signal_killed_command, |shards| {
     let sshd = sshd();
     // `$$` is the login shell sshd started for the command.
-    let report = sshd
-        .engine(shards)
-        .build()
-        .unwrap()
-        .run(sshd.targets(), job("kill -9 $$"))
-        .unwrap()
-        .join();
+    let report = run(sshd.engine(shards), sshd.targets(), job("kill -9 $$"));
     assert_eq!(report.results.len(), 4);
     for r in &report.results {
         assert!(r.error.is_none(), "{r:?}\nsshd log:\n{}", sshd.log());
@@ -507,20 +87,18 @@ each_shards!(signal_killed_command, |shards| {
     }
 });
 
-each_shards!(changed_host_key_fails_strict_check, |shards| {
+each_shards!(2, changed_host_key_fails_strict_check, |shards| {
     let sshd = sshd();
     // The same names, recorded with another Ed25519 key.
     let forged = sshd.path("forged_known_hosts");
     let before = std::fs::read_to_string(&forged).unwrap();
-    let report = sshd
-        .engine(shards)
-        .known_hosts(&forged)
-        .host_key_check(HostKeyCheck::Strict)
-        .build()
-        .unwrap()
-        .run(sshd.targets(), job("echo hello"))
-        .unwrap()
-        .join();
+    let report = run(
+        sshd.engine(shards)
+            .known_hosts(&forged)
+            .host_key_check(HostKeyCheck::Strict),
+        sshd.targets(),
+        job("echo hello"),
+    );
     assert_eq!(report.results.len(), 4);
     for r in &report.results {
         let e = r.error.as_ref().expect("a changed host key must fail");
@@ -532,17 +110,14 @@ each_shards!(changed_host_key_fails_strict_check, |shards| {
     assert_eq!(std::fs::read_to_string(&forged).unwrap(), before);
 });
 
-each_shards!(unknown_host_fails_strict_check, |shards| {
+each_shards!(2, unknown_host_fails_strict_check, |shards| {
     let sshd = sshd();
     let empty = tempfile::NamedTempFile::new().unwrap();
-    let report = sshd
-        .engine(shards)
-        .known_hosts(empty.path())
-        .build()
-        .unwrap()
-        .run(sshd.targets(), job("echo hello"))
-        .unwrap()
-        .join();
+    let report = run(
+        sshd.engine(shards).known_hosts(empty.path()),
+        sshd.targets(),
+        job("echo hello"),
+    );
     assert_eq!(report.results.len(), 4);
     for (i, r) in report.results.iter().enumerate() {
         let e = r.error.as_ref().expect("an unknown host must fail");
@@ -554,19 +129,17 @@ each_shards!(unknown_host_fails_strict_check, |shards| {
     assert!(std::fs::read_to_string(empty.path()).unwrap().is_empty());
 });
 
-each_shards!(accept_new_learns_lines_openssh_reads, |shards| {
+each_shards!(2, accept_new_learns_lines_openssh_reads, |shards| {
     let sshd = sshd();
     let dir = tempfile::tempdir().unwrap();
     let learned = dir.path().join("known_hosts");
-    let report = sshd
-        .engine(shards)
-        .known_hosts(&learned)
-        .host_key_check(HostKeyCheck::AcceptNew)
-        .build()
-        .unwrap()
-        .run(sshd.targets(), job("true"))
-        .unwrap()
-        .join();
+    let report = run(
+        sshd.engine(shards)
+            .known_hosts(&learned)
+            .host_key_check(HostKeyCheck::AcceptNew),
+        sshd.targets(),
+        job("true"),
+    );
     for r in &report.results {
         sshd.assert_ok(r);
     }
@@ -591,29 +164,24 @@ each_shards!(accept_new_learns_lines_openssh_reads, |shards| {
         assert!(found.contains(&host_key), "{found}");
     }
     // And the learned file passes strict checking.
-    let report = sshd
-        .engine(shards)
-        .known_hosts(&learned)
-        .build()
-        .unwrap()
-        .run(sshd.targets(), job("true"))
-        .unwrap()
-        .join();
+    let report = run(
+        sshd.engine(shards).known_hosts(&learned),
+        sshd.targets(),
+        job("true"),
+    );
     for r in &report.results {
         sshd.assert_ok(r);
     }
 });
 
-each_shards!(wrong_client_key_is_an_auth_error, |shards| {
+each_shards!(2, wrong_client_key_is_an_auth_error, |shards| {
     let sshd = sshd();
-    let report = sshd
-        .engine_as(&sshd.path("other_client_ed25519"))
-        .shards(shards)
-        .build()
-        .unwrap()
-        .run(sshd.targets(), job("echo hello"))
-        .unwrap()
-        .join();
+    let report = run(
+        sshd.engine_as(&sshd.path("other_client_ed25519"))
+            .shards(shards),
+        sshd.targets(),
+        job("echo hello"),
+    );
     assert_eq!(report.results.len(), 4);
     for r in &report.results {
         let e = r.error.as_ref().expect("an unauthorized key must fail");
@@ -624,18 +192,12 @@ each_shards!(wrong_client_key_is_an_auth_error, |shards| {
     }
 });
 
-each_shards!(two_megabytes_of_output_arrive_whole, |shards| {
+each_shards!(2, two_megabytes_of_output_arrive_whole, |shards| {
     let sshd = sshd();
     let mut j = job("head -c 2000000 /dev/zero");
     // The default cap (1 MiB) would truncate.
     j.output_cap = 4_000_000;
-    let report = sshd
-        .engine(shards)
-        .build()
-        .unwrap()
-        .run(sshd.targets(), j)
-        .unwrap()
-        .join();
+    let report = run(sshd.engine(shards), sshd.targets(), j);
     assert_eq!(report.results.len(), 4);
     for r in &report.results {
         sshd.assert_ok(r);
@@ -645,17 +207,11 @@ each_shards!(two_megabytes_of_output_arrive_whole, |shards| {
     }
 });
 
-each_shards!(output_cap_truncates_but_drains, |shards| {
+each_shards!(2, output_cap_truncates_but_drains, |shards| {
     let sshd = sshd();
     let mut j = job("head -c 2000000 /dev/zero");
     j.output_cap = 1000;
-    let report = sshd
-        .engine(shards)
-        .build()
-        .unwrap()
-        .run(sshd.targets(), j)
-        .unwrap()
-        .join();
+    let report = run(sshd.engine(shards), sshd.targets(), j);
     assert_eq!(report.results.len(), 4);
     for r in &report.results {
         sshd.assert_ok(r);
@@ -665,7 +221,7 @@ each_shards!(output_cap_truncates_but_drains, |shards| {
     }
 });
 
-each_shards!(two_hundred_sessions, |shards| {
+each_shards!(2, two_hundred_sessions, |shards| {
     let sshd = sshd();
     // The four addresses 50 times each: engine.run takes the targets as given.
     let targets: Vec<HostTarget> = (0..200)
@@ -676,14 +232,7 @@ each_shards!(two_hundred_sessions, |shards| {
         })
         .collect();
     let started = Instant::now();
-    let report = sshd
-        .engine(shards)
-        .fanout(50)
-        .build()
-        .unwrap()
-        .run(targets, job("echo hello"))
-        .unwrap()
-        .join();
+    let report = run(sshd.engine(shards).fanout(50), targets, job("echo hello"));
     assert_eq!(report.results.len(), 200);
     for (i, r) in report.results.iter().enumerate() {
         sshd.assert_ok(r);
@@ -725,13 +274,7 @@ fn command_reading_stdin_sees_eof() {
     let sshd = sshd();
     let mut j = job("cat; echo done");
     j.command_timeout = Some(Duration::from_secs(5));
-    let report = sshd
-        .engine(1)
-        .build()
-        .unwrap()
-        .run(vec![HostTarget::new(ADDRS[0])], j)
-        .unwrap()
-        .join();
+    let report = run(sshd.engine(1), vec![HostTarget::new(ADDRS[0])], j);
     let r = &report.results[0];
     sshd.assert_ok(r);
     assert_eq!(String::from_utf8_lossy(&r.stdout), "done\n");
@@ -745,13 +288,7 @@ fn stdin_reaches_every_host() {
     j.stdin = Some(vec![b'x'; 300_000].into());
     j.command_timeout = Some(Duration::from_secs(20));
     let targets: Vec<HostTarget> = ADDRS.iter().map(|a| HostTarget::new(*a)).collect();
-    let report = sshd
-        .engine(2)
-        .build()
-        .unwrap()
-        .run(targets, j)
-        .unwrap()
-        .join();
+    let report = run(sshd.engine(2), targets, j);
     for r in &report.results {
         sshd.assert_ok(r);
         assert_eq!(String::from_utf8_lossy(&r.stdout).trim(), "300000\nend");
@@ -765,13 +302,7 @@ fn refused_environment_variable_is_reported() {
     let sshd = sshd();
     let mut j = job("echo ran");
     j.env = vec![("FLEETSH_TEST_VAR".into(), "1".into())];
-    let report = sshd
-        .engine(1)
-        .build()
-        .unwrap()
-        .run(vec![HostTarget::new(ADDRS[0])], j)
-        .unwrap()
-        .join();
+    let report = run(sshd.engine(1), vec![HostTarget::new(ADDRS[0])], j);
     let r = &report.results[0];
     let e = r.error.as_ref().expect("refused env must fail the host");
     assert_eq!(e.kind, ErrorKind::Channel, "{e}");
@@ -785,13 +316,7 @@ fn pty_is_a_terminal() {
     let sshd = sshd();
     let mut j = job("tty");
     j.pty = true;
-    let report = sshd
-        .engine(1)
-        .build()
-        .unwrap()
-        .run(vec![HostTarget::new(ADDRS[0])], j)
-        .unwrap()
-        .join();
+    let report = run(sshd.engine(1), vec![HostTarget::new(ADDRS[0])], j);
     let r = &report.results[0];
     sshd.assert_ok(r);
     assert!(
@@ -846,14 +371,11 @@ fn ca_known_hosts(sshd: &Sshd, ca_pub: &str) -> PathBuf {
 fn host_certificate_from_a_known_ca() {
     let sshd = sshd_with_host_certificate("127.0.0.1,127.0.0.2", "-5m:+1h");
     let known = ca_known_hosts(&sshd, "ca.pub");
-    let report = sshd
-        .engine(2)
-        .known_hosts(&known)
-        .build()
-        .unwrap()
-        .run(sshd.targets(), job("echo hello"))
-        .unwrap()
-        .join();
+    let report = run(
+        sshd.engine(2).known_hosts(&known),
+        sshd.targets(),
+        job("echo hello"),
+    );
     for r in &report.results[..2] {
         sshd.assert_ok(r);
     }
@@ -872,14 +394,11 @@ fn host_certificate_from_a_known_ca() {
     }
     // Signed by a CA that known_hosts does not list for these hosts.
     let other = ca_known_hosts(&sshd, "other_ca.pub");
-    let report = sshd
-        .engine(1)
-        .known_hosts(&other)
-        .build()
-        .unwrap()
-        .run(vec![HostTarget::new(ADDRS[0])], job("true"))
-        .unwrap()
-        .join();
+    let report = run(
+        sshd.engine(1).known_hosts(&other),
+        vec![HostTarget::new(ADDRS[0])],
+        job("true"),
+    );
     let e = report.results[0].error.as_ref().expect("unknown CA fails");
     assert_eq!(e.kind, ErrorKind::Hostkey, "{e}");
     assert!(e.message.contains("unknown CA"), "{e}");
@@ -891,14 +410,11 @@ fn host_certificate_from_a_known_ca() {
         format!("@cert-authority * {ca}\n@revoked * {ca}\n"),
     )
     .unwrap();
-    let report = sshd
-        .engine(1)
-        .known_hosts(&revoked)
-        .build()
-        .unwrap()
-        .run(vec![HostTarget::new(ADDRS[0])], job("true"))
-        .unwrap()
-        .join();
+    let report = run(
+        sshd.engine(1).known_hosts(&revoked),
+        vec![HostTarget::new(ADDRS[0])],
+        job("true"),
+    );
     let e = report.results[0].error.as_ref().expect("revoked CA fails");
     assert_eq!(e.kind, ErrorKind::Hostkey, "{e}");
     assert!(e.message.contains("@revoked"), "{e}");
@@ -909,14 +425,11 @@ fn host_certificate_from_a_known_ca() {
 fn expired_host_certificate_is_refused() {
     let sshd = sshd_with_host_certificate("127.0.0.1", "20200101:20200102");
     let known = ca_known_hosts(&sshd, "ca.pub");
-    let report = sshd
-        .engine(1)
-        .known_hosts(&known)
-        .build()
-        .unwrap()
-        .run(vec![HostTarget::new(ADDRS[0])], job("true"))
-        .unwrap()
-        .join();
+    let report = run(
+        sshd.engine(1).known_hosts(&known),
+        vec![HostTarget::new(ADDRS[0])],
+        job("true"),
+    );
     let e = report.results[0].error.as_ref().expect("expired fails");
     assert_eq!(e.kind, ErrorKind::Hostkey, "{e}");
     assert!(e.message.contains("expired (valid until 2020-01-0"), "{e}");
@@ -933,15 +446,13 @@ fn host_known_only_by_rsa_passes_strict_check() {
     let rsa = public_key(&sshd.path("host_rsa.pub"));
     let known = sshd.path("rsa_known_hosts");
     std::fs::write(&known, known_hosts(sshd.port, &rsa)).unwrap();
-    let report = sshd
-        .engine(2)
-        .known_hosts(&known)
-        .host_key_check(HostKeyCheck::Strict)
-        .build()
-        .unwrap()
-        .run(sshd.targets(), job("echo hello"))
-        .unwrap()
-        .join();
+    let report = run(
+        sshd.engine(2)
+            .known_hosts(&known)
+            .host_key_check(HostKeyCheck::Strict),
+        sshd.targets(),
+        job("echo hello"),
+    );
     for r in &report.results {
         sshd.assert_ok(r);
         assert_eq!(String::from_utf8_lossy(&r.stdout), "hello\n");
@@ -953,14 +464,11 @@ fn host_known_only_by_rsa_passes_strict_check() {
         known_hosts(sshd.port, &rsa) + &known_hosts(sshd.port, &ed),
     )
     .unwrap();
-    let report = sshd
-        .engine(1)
-        .known_hosts(&known)
-        .build()
-        .unwrap()
-        .run(sshd.targets(), job("true"))
-        .unwrap()
-        .join();
+    let report = run(
+        sshd.engine(1).known_hosts(&known),
+        sshd.targets(),
+        job("true"),
+    );
     for r in &report.results {
         sshd.assert_ok(r);
     }
@@ -972,16 +480,14 @@ fn accept_new_writes_hashed_names_openssh_reads() {
     let sshd = sshd();
     let dir = tempfile::tempdir().unwrap();
     let learned = dir.path().join("known_hosts");
-    let report = sshd
-        .engine(2)
-        .known_hosts(&learned)
-        .host_key_check(HostKeyCheck::AcceptNew)
-        .hash_known_hosts(true)
-        .build()
-        .unwrap()
-        .run(sshd.targets(), job("true"))
-        .unwrap()
-        .join();
+    let report = run(
+        sshd.engine(2)
+            .known_hosts(&learned)
+            .host_key_check(HostKeyCheck::AcceptNew)
+            .hash_known_hosts(true),
+        sshd.targets(),
+        job("true"),
+    );
     for r in &report.results {
         sshd.assert_ok(r);
     }
@@ -1029,18 +535,14 @@ fn ssh_config_alias_reaches_sshd() {
         ),
     )
     .unwrap();
-    let report = Engine::builder()
-        .shards(1)
-        .no_agent()
-        .ssh_config_file(&config)
-        .build()
-        .unwrap()
-        .run(
-            vec![HostTarget::new("fleet-a"), HostTarget::new("fleet-b")],
-            job("echo $SSH_CONNECTION"),
-        )
-        .unwrap()
-        .join();
+    let report = run(
+        Engine::builder()
+            .shards(1)
+            .no_agent()
+            .ssh_config_file(&config),
+        vec![HostTarget::new("fleet-a"), HostTarget::new("fleet-b")],
+        job("echo $SSH_CONNECTION"),
+    );
     for (r, (name, addr)) in report
         .results
         .iter()
@@ -1357,12 +859,7 @@ fn cipher_preference_against_openssh() {
         if let Some(c) = cipher {
             b = b.cipher(c);
         }
-        let report = b
-            .build()
-            .unwrap()
-            .run(sshd.targets(), job("true"))
-            .unwrap()
-            .join();
+        let report = run(b, sshd.targets(), job("true"));
         for r in &report.results {
             sshd.assert_ok(r);
         }
