@@ -73,6 +73,7 @@ pub use fleetsh_core::config::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_FANOUT, DEFAULT_KEEPALIVE_COUNT, DEFAULT_OUTPUT_CAP,
     DEFAULT_PACKET_SIZE, DEFAULT_WINDOW_SIZE, MAX_PACKET_SIZE, MIN_PACKET_SIZE,
 };
+pub use fleetsh_core::record;
 pub use fleetsh_core::{Action, GetPlan, PutPlan, TransferStats, transfer};
 pub use fleetsh_core::{
     Amount, Cipher, ErrorKind, Event, FileConfig, HostError, HostKeyCheck, HostList, HostResult,

@@ -13,15 +13,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use fleetsh::{
-    Engine, EngineBuilder, FileConfig, Groups, HostKeyCheck, HostList, HostTarget, Job, RunConfig,
-    Secret, Sudo,
-};
+use fleetsh::config::{ConnectionSettings, Flags, Layer, Layers};
+use fleetsh::{Engine, EngineBuilder, Groups, HostKeyCheck, HostList, HostTarget, Job, Secret};
 use fleetsh_sim::{SimConfig, SimFleet};
 
 use args::{
-    BenchArgs, Cli, Command, CommonArgs, ConfigCommand, GetArgs, HostKeyCheckArg, PutArgs, RunArgs,
-    ShowArgs, SimArgs,
+    BenchArgs, Cli, Command, CommonArgs, ConfigCommand, ConnArgs, GetArgs, HostKeyCheckArg,
+    PutArgs, RunArgs, ShowArgs, SimArgs,
 };
 
 /// A usage or configuration error: exit status 2.
@@ -189,35 +187,24 @@ struct Setup {
     hosts: Vec<fleetsh::HostTarget>,
     /// Limits (timeouts, retries, output cap) from the config file and the flags.
     job: Job,
-    file: FileConfig,
     /// The embedded simulated fleet (`--sim`), stopped when dropped.
     fleet: Option<SimFleet>,
 }
 
-fn setup(a: &CommonArgs, port: Option<u16>) -> Result<Setup> {
-    let file = match &a.config {
-        Some(p) => FileConfig::load(p).map_err(usage)?,
-        None => match fleetsh::config::default_config_file().filter(|p| p.exists()) {
-            Some(p) => FileConfig::load(&p).map_err(usage)?,
-            None => FileConfig::default(),
-        },
-    };
-
-    // Job limits: built-in defaults < config file < flags.
-    let mut job = Job::new("");
-    file.apply_to_job(&mut job);
-    if let Some(v) = a.conn.connect_timeout {
-        job.connect_timeout = secs("connect-timeout", v).map_err(usage)?;
-    }
-    if let Some(v) = a.command_timeout {
-        job.command_timeout = Some(secs("command-timeout", v).map_err(usage)?);
-    }
-    if let Some(v) = a.idle_timeout {
-        job.idle_timeout = Some(secs("idle-timeout", v).map_err(usage)?);
-    }
-    if let Some(v) = a.retries {
-        job.retries = v;
-    }
+/// The shared flags of `run`, `put`, `get` and `bench`, added to `command`'s own (the port;
+/// `run`'s pseudo-terminal, environment and sudo), as the settings layers take them.
+fn common_flags(a: &CommonArgs, command: Flags) -> Result<Flags> {
+    let mut flags = conn_flags(&a.conn, command)?;
+    flags.command_timeout = a
+        .command_timeout
+        .map(|v| secs("command-timeout", v))
+        .transpose()
+        .map_err(usage)?;
+    flags.idle_timeout = a
+        .idle_timeout
+        .map(|v| secs("idle-timeout", v))
+        .transpose()
+        .map_err(usage)?;
     if let Some(v) = a.retry_delay {
         if !v.is_finite() || !(0.0..=1e9).contains(&v) {
             return Err(usage(anyhow::anyhow!(
@@ -225,32 +212,54 @@ fn setup(a: &CommonArgs, port: Option<u16>) -> Result<Setup> {
                 fleetsh::config::short_number(v)
             )));
         }
-        job.retry_delay = Duration::from_secs_f64(v);
+        flags.retry_delay = Some(Duration::from_secs_f64(v));
     }
-    if let Some(v) = a.output_cap {
-        job.output_cap = v;
-    }
+    flags.retries = a.retries;
+    flags.output_cap = a.output_cap;
+    flags.fanout = a.fanout.map(|v| usize::try_from(v).unwrap_or(usize::MAX));
+    flags.shards = a.shards;
+    flags.pin = a.pin;
+    flags.batch = a.batch;
+    flags.max_fail = a.max_fail;
+    flags.rate = a.rate;
+    flags.max_hosts = a.max_hosts;
+    flags.kex = a.kex;
+    flags.cipher = a.cipher;
+    flags.no_kex_guess = a.no_kex_guess;
+    Ok(flags)
+}
+
+/// The connection flags `run`, `put`, `get`, `bench` and `config show` share, added to
+/// `command`'s own.
+fn conn_flags(c: &ConnArgs, command: Flags) -> Result<Flags> {
+    Ok(Flags {
+        user: c.user.clone(),
+        identity_files: c.identity.clone(),
+        certificate_files: c.certificate.clone(),
+        connect_timeout: c
+            .connect_timeout
+            .map(|v| secs("connect-timeout", v))
+            .transpose()
+            .map_err(usage)?,
+        host_key_check: c.host_key_check.map(|m| match m {
+            HostKeyCheckArg::Strict => HostKeyCheck::Strict,
+            HostKeyCheckArg::AcceptNew => HostKeyCheck::AcceptNew,
+            HostKeyCheckArg::Off => HostKeyCheck::Off,
+        }),
+        known_hosts: c.known_hosts.clone(),
+        jump: c.jump.clone(),
+        ..command
+    })
+}
+
+fn setup(a: &CommonArgs, command: Flags) -> Result<Setup> {
+    let mut layers = Layers::read(a.config.as_deref()).map_err(usage)?;
+    layers.flags = common_flags(a, command)?;
+
+    // Job limits and the run config: built-in defaults < config file < flags.
+    let mut job = layers.job();
     job.stream_output = a.output == output::OutputMode::Inline;
-    let mut run_cfg = RunConfig::default();
-    file.apply_to_run(&mut run_cfg);
-    if let Some(v) = a.fanout {
-        run_cfg.fanout = usize::try_from(v).unwrap_or(usize::MAX);
-    }
-    if let Some(v) = a.shards {
-        run_cfg.shards = v;
-    }
-    if a.pin {
-        run_cfg.pin = true;
-    }
-    if a.batch.is_some() {
-        run_cfg.batch = a.batch;
-    }
-    if a.max_fail.is_some() {
-        run_cfg.max_fail = a.max_fail;
-    }
-    if a.rate.is_some() {
-        run_cfg.rate = a.rate;
-    }
+    let mut run_cfg = layers.run_config();
     run_cfg.validate().map_err(usage)?;
 
     // Open files: the engine raises the soft limit and lowers the fanout to fit it when a
@@ -292,10 +301,7 @@ fn setup(a: &CommonArgs, port: Option<u16>) -> Result<Setup> {
     };
 
     // Hosts.
-    let max_hosts = a
-        .max_hosts
-        .or(file.max_hosts)
-        .unwrap_or(fleetsh::hosts::DEFAULT_MAX_HOSTS);
+    let max_hosts = layers.max_hosts();
     let mut list = HostList::new().limit(max_hosts);
     let groups = match Groups::default_path().filter(|p| p.exists()) {
         Some(p) => Groups::load(&p).map_err(usage)?,
@@ -353,8 +359,9 @@ fn setup(a: &CommonArgs, port: Option<u16>) -> Result<Setup> {
     let hosts = list.build().map_err(usage)?;
 
     // Engine.
+    let conn = layers.connection();
     let mut b = Engine::builder().run_config(run_cfg);
-    b = connection(b, &a.conn.flags(port), &file, fleet.as_ref())?;
+    b = connection(b, &conn, &a.conn, fleet.as_ref())?;
     if a.no_agent || fleet.is_some() {
         b = b.no_agent();
     }
@@ -368,16 +375,16 @@ fn setup(a: &CommonArgs, port: Option<u16>) -> Result<Setup> {
     {
         b = b.passphrase(Secret::new(pp));
     }
-    if let Some(k) = a.kex.or(file.kex) {
+    if let Some(k) = conn.kex {
         b = b.kex(k);
     }
-    if let Some(c) = a.cipher.or(file.cipher) {
+    if let Some(c) = conn.cipher {
         b = b.cipher(c);
     }
-    if a.no_kex_guess || file.kex_guess == Some(false) {
+    if !conn.kex_guess {
         b = b.kex_guess(false);
     }
-    b = file_connection_options(b, &file);
+    b = file_connection_options(b, &conn);
     if a.forward_agent {
         b = b.forward_agent(true);
     }
@@ -398,69 +405,34 @@ fn setup(a: &CommonArgs, port: Option<u16>) -> Result<Setup> {
         engine,
         hosts,
         job,
-        file,
         fleet,
     })
 }
 
-/// The connection flags `run`, `put`, `get`, `bench` and `config show` share.
-struct ConnFlags<'a> {
-    user: Option<&'a String>,
-    port: Option<u16>,
-    identity: &'a [PathBuf],
-    connect_timeout: Option<f64>,
-    host_key_check: Option<HostKeyCheckArg>,
-    known_hosts: Option<&'a PathBuf>,
-    jump: Option<&'a String>,
-    certificate: &'a [PathBuf],
-    ssh_config: Option<&'a PathBuf>,
-    no_ssh_config: bool,
-}
-
-impl args::ConnArgs {
-    /// The flags as [`connection`] takes them, with the subcommand's port flag.
-    fn flags(&self, port: Option<u16>) -> ConnFlags<'_> {
-        ConnFlags {
-            user: self.user.as_ref(),
-            port,
-            identity: &self.identity,
-            connect_timeout: self.connect_timeout,
-            host_key_check: self.host_key_check,
-            known_hosts: self.known_hosts.as_ref(),
-            jump: self.jump.as_ref(),
-            certificate: &self.certificate,
-            ssh_config: self.ssh_config.as_ref(),
-            no_ssh_config: self.no_ssh_config,
-        }
-    }
-}
-
-/// The connection settings of `c` and the fleetsh config file on `b`: flags win over the file,
-/// and both over ssh_config (`-F`, else `~/.ssh/config` if it exists, unless
-/// `--no-ssh-config`). `sim` wires in an embedded fleet's key and known_hosts.
+/// The connection settings `s` (flags over the fleetsh config file) on `b`: they win over
+/// ssh_config (`-F`, else `~/.ssh/config` if it exists, unless `--no-ssh-config`, from `c`).
+/// `sim` wires in an embedded fleet's key and known_hosts.
 fn connection(
     mut b: EngineBuilder,
-    c: &ConnFlags<'_>,
-    file: &FileConfig,
+    s: &ConnectionSettings,
+    c: &ConnArgs,
     sim: Option<&SimFleet>,
 ) -> Result<EngineBuilder> {
-    if let Some(u) = c.user.or(file.user.as_ref()) {
-        b = b.user(u);
+    if let Some(u) = &s.user {
+        b = b.user(&u.value);
     }
-    if let Some(p) = c.port.or(file.port) {
-        b = b.port(p);
+    if let Some(p) = &s.port {
+        b = b.port(p.value);
     }
-    if let Some(v) = c.connect_timeout {
-        b = b.connect_timeout(secs("connect-timeout", v).map_err(usage)?);
-    } else if let Some(v) = file.connect_timeout {
-        b = b.connect_timeout(secs("connect_timeout", v).map_err(usage)?);
+    if let Some(t) = &s.connect_timeout {
+        b = b.connect_timeout(t.value);
     }
-    let mut identities: Vec<PathBuf> = if c.identity.is_empty() {
-        file.identity_files.clone().unwrap_or_default()
-    } else {
-        c.identity.to_vec()
-    };
-    let mut known_hosts = c.known_hosts.cloned().or(file.known_hosts.clone());
+    let mut identities: Vec<PathBuf> = s
+        .identity_files
+        .as_ref()
+        .map(|i| i.value.clone())
+        .unwrap_or_default();
+    let mut known_hosts = s.known_hosts.as_ref().map(|k| k.value.clone());
     if let Some(f) = sim {
         if identities.is_empty() {
             identities.push(f.client_key_file());
@@ -473,25 +445,19 @@ fn connection(
     if let Some(k) = known_hosts {
         b = b.known_hosts(expand_tilde(k));
     }
-    let check = match c.host_key_check {
-        Some(HostKeyCheckArg::Strict) => Some(HostKeyCheck::Strict),
-        Some(HostKeyCheckArg::AcceptNew) => Some(HostKeyCheck::AcceptNew),
-        Some(HostKeyCheckArg::Off) => Some(HostKeyCheck::Off),
-        None => file.host_key_check,
-    };
-    if let Some(check) = check {
-        b = b.host_key_check(check);
+    if let Some(check) = &s.host_key_check {
+        b = b.host_key_check(check.value);
     }
-    for cert in c.certificate {
+    for cert in &s.certificate_files {
         b = b.certificate_file(expand_tilde(cert.clone()));
     }
-    if let Some(spec) = c.jump {
+    if let Some(spec) = &s.jump {
         b = b
             .jump_spec(spec)
             .map_err(|e| usage(anyhow::anyhow!("-J {spec:?}: {e}")))?;
     }
     if !c.no_ssh_config {
-        match c.ssh_config {
+        match &c.ssh_config {
             Some(p) => {
                 let p = expand_tilde(p.clone());
                 if !p.is_file() {
@@ -515,44 +481,27 @@ fn connection(
     Ok(b)
 }
 
-/// The fleetsh config file in use: `--config FILE`, else the default file if it exists.
-fn config_file_path(flag: &Option<PathBuf>) -> Option<PathBuf> {
-    flag.clone()
-        .or_else(|| fleetsh::config::default_config_file().filter(|p| p.exists()))
-}
-
 /// `fleetsh config show HOST`.
 fn config_show(a: ShowArgs) -> Result<ExitCode> {
-    let file = match &a.config {
-        Some(p) => FileConfig::load(p).map_err(usage)?,
-        None => match fleetsh::config::default_config_file().filter(|p| p.exists()) {
-            Some(p) => FileConfig::load(&p).map_err(usage)?,
-            None => FileConfig::default(),
-        },
-    };
+    let mut layers = Layers::read(a.config.as_deref()).map_err(usage)?;
     let target = HostTarget::parse(&a.host).map_err(usage)?;
-    let b = connection(Engine::builder(), &a.conn.flags(a.port), &file, None)?;
-    let b = file_connection_options(b, &file);
+    layers.flags = conn_flags(
+        &a.conn,
+        Flags {
+            port: a.port,
+            ..Flags::default()
+        },
+    )?;
+    let conn = layers.connection();
+    let b = connection(Engine::builder(), &conn, &a.conn, None)?;
+    let b = file_connection_options(b, &conn);
     let settings = b.host_settings(&target).map_err(usage)?;
-    // The engine sees the fleetsh config file's values as explicit settings: name the file
-    // for those the command line did not give.
-    let c = &a.conn;
-    let on_command_line = |name: &str| match name {
-        "user" => c.user.is_some(),
-        "port" => a.port.is_some(),
-        "identityfile" => !c.identity.is_empty(),
-        "certificatefile" => !c.certificate.is_empty(),
-        "connecttimeout" => c.connect_timeout.is_some(),
-        "stricthostkeychecking" => c.host_key_check.is_some(),
-        "userknownhostsfile" => c.known_hosts.is_some(),
-        "proxyjump" => c.jump.is_some(),
-        _ => true,
-    };
-    let file_name = config_file_path(&a.config);
+    // The engine sees the fleetsh config file's values as explicit settings (`flag`): name
+    // the file for those the command line did not give.
     let mut out = io::stdout().lock();
     for (name, value, origin) in settings.rows() {
-        let origin = match &file_name {
-            Some(f) if origin == "flag" && !on_command_line(name) => {
+        let origin = match (conn.layer_of(name), &layers.file_path) {
+            (Some(Layer::File), Some(f)) if origin == "flag" => {
                 format!("config file {}", f.display())
             }
             _ => origin,
@@ -571,27 +520,27 @@ fn run(a: RunArgs) -> Result<ExitCode> {
         engine,
         hosts,
         mut job,
-        file,
         fleet,
-    } = setup(&a.common, a.port)?;
+    } = setup(
+        &a.common,
+        Flags {
+            port: a.port,
+            pty: a.pty,
+            env: a.env.clone(),
+            sudo: a.sudo || a.sudo_user.is_some(),
+            sudo_user: a.sudo_user.clone(),
+            ..Flags::default()
+        },
+    )?;
     job.command = a.command.join(" ");
     // As pdsh's `%h`, the command line is a template unless asked otherwise.
     job.template = !a.no_template;
-    if a.pty {
-        job.pty = true;
-    }
-    if !a.env.is_empty() {
-        job.env = a.env.clone();
-    }
-    let sudo_user = a.sudo_user.clone().or(file.sudo_user.clone());
-    if a.sudo || a.sudo_user.is_some() {
-        job.sudo = Some(Sudo {
-            user: sudo_user,
-            password: std::env::var("FLEETSH_SUDO_PASSWORD")
-                .ok()
-                .filter(|p| !p.is_empty())
-                .map(Secret::new),
-        });
+    // The sudo password comes from the environment only.
+    if let Some(sudo) = &mut job.sudo {
+        sudo.password = std::env::var("FLEETSH_SUDO_PASSWORD")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(Secret::new);
     }
     if a.stdin {
         job.stdin = Some(read_stdin().map_err(usage)?.into());
@@ -610,7 +559,13 @@ fn put(a: PutArgs) -> Result<ExitCode> {
     // Read the local files once (before connecting anywhere): bad input fails fast.
     let plan =
         fleetsh::PutPlan::from_local(&locals, remote, a.recursive, a.preserve).map_err(usage)?;
-    let s = setup(&a.common, a.port)?;
+    let s = setup(
+        &a.common,
+        Flags {
+            port: a.port,
+            ..Flags::default()
+        },
+    )?;
     let job = s
         .job
         .action(fleetsh::Action::Put(std::sync::Arc::new(plan)));
@@ -631,7 +586,13 @@ fn get(a: GetArgs) -> Result<ExitCode> {
         a.preserve,
     )
     .map_err(usage)?;
-    let s = setup(&a.common, a.port)?;
+    let s = setup(
+        &a.common,
+        Flags {
+            port: a.port,
+            ..Flags::default()
+        },
+    )?;
     let job = s
         .job
         .action(fleetsh::Action::Get(std::sync::Arc::new(plan)));
@@ -640,7 +601,13 @@ fn get(a: GetArgs) -> Result<ExitCode> {
 }
 
 fn bench(a: BenchArgs) -> Result<ExitCode> {
-    let s = setup(&a.common, a.port)?;
+    let s = setup(
+        &a.common,
+        Flags {
+            port: a.port,
+            ..Flags::default()
+        },
+    )?;
     let mut job = s.job.stream_output(false);
     job.command = a.command.clone();
     job.template = true;
@@ -710,37 +677,11 @@ fn failed_hosts(path: &std::path::Path) -> Result<Vec<fleetsh::HostTarget>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("--retry-failed: cannot read {}", path.display()))?;
     let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let v: serde_json::Value = serde_json::from_str(line).with_context(|| {
-            format!(
-                "--retry-failed: {}:{}: not a JSON object",
-                path.display(),
-                i + 1
-            )
-        })?;
-        let Some(host) = v.get("host").and_then(|h| h.as_str()) else {
-            bail!(
-                "--retry-failed: {}:{}: no \"host\" field (is this `fleetsh run -o json` output?)",
-                path.display(),
-                i + 1
-            );
-        };
-        // A transfer result has no exit code; it failed only with an error.
-        let transfer = v.get("bytes").is_some();
-        let failed =
-            !v["error"].is_null() || !v["signal"].is_null() || (!transfer && v["exit_code"] != 0);
-        if failed {
-            let mut t = fleetsh::HostTarget::new(host);
-            if let Some(p) = v["port"].as_u64().and_then(|p| u16::try_from(p).ok()) {
-                t = t.with_port(p);
-            }
-            if let Some(u) = v["user"].as_str() {
-                t = t.with_user(u);
-            }
-            out.push(t);
+    for record in fleetsh::record::parse_lines(&text) {
+        let record =
+            record.map_err(|e| anyhow::anyhow!("--retry-failed: {}:{e}", path.display()))?;
+        if record.failed() {
+            out.push(record.target());
         }
     }
     if out.is_empty() {
@@ -914,23 +855,23 @@ fn sim(a: SimArgs) -> Result<ExitCode> {
 /// The config file's connection options that have no flag: ciphers, keepalive, inactivity
 /// timeout, channel window and packet size (checked when the file was read; the engine
 /// checks them again at `build`).
-fn file_connection_options(mut b: EngineBuilder, file: &FileConfig) -> EngineBuilder {
-    if let Some(c) = &file.ciphers {
+fn file_connection_options(mut b: EngineBuilder, s: &ConnectionSettings) -> EngineBuilder {
+    if let Some(c) = &s.ciphers {
         b = b.ciphers(c.iter().cloned());
     }
-    if let Some(v) = file.keepalive_interval {
-        b = b.keepalive_interval(Duration::from_secs_f64(v));
+    if let Some(v) = s.keepalive_interval {
+        b = b.keepalive_interval(v);
     }
-    if let Some(v) = file.keepalive_count {
+    if let Some(v) = s.keepalive_count {
         b = b.keepalive_count(v);
     }
-    if let Some(v) = file.inactivity_timeout {
-        b = b.inactivity_timeout(Duration::from_secs_f64(v));
+    if let Some(v) = s.inactivity_timeout {
+        b = b.inactivity_timeout(v);
     }
-    if let Some(v) = file.window_size {
+    if let Some(v) = s.window_size {
         b = b.window_size(v);
     }
-    if let Some(v) = file.max_packet_size {
+    if let Some(v) = s.max_packet_size {
         b = b.max_packet_size(v);
     }
     b

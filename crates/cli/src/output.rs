@@ -11,9 +11,7 @@ mod outdir;
 mod progress;
 mod summary;
 
-use std::borrow::Cow;
 use std::io::{self, BufWriter, IsTerminal, Stderr, Stdout, Write};
-use std::time::Duration;
 
 use fleetsh::{Event, HostResult, HostTarget, Outcome, Report, StreamKind};
 
@@ -146,11 +144,7 @@ impl Printer {
                         &mut self.pending_out,
                         &mut self.pending_err,
                     ),
-                    OutputMode::Json => {
-                        // Serialising into a Vec cannot fail: the fields are strings and numbers.
-                        let _ = serde_json::to_writer(&mut self.pending_out, &json_result(r));
-                        self.pending_out.push(b'\n');
-                    }
+                    OutputMode::Json => fleetsh::record::write_line(r, &mut self.pending_out),
                     OutputMode::Grouped => {
                         if let Some(g) = &mut self.groups {
                             g.add(r);
@@ -469,88 +463,6 @@ fn line(w: &mut Vec<u8>, prefix: Option<&str>, paint: Painter, style: Style, lin
         w.extend_from_slice(text.as_bytes());
     }
     w.push(b'\n');
-}
-
-fn ms(d: Option<Duration>) -> Option<f64> {
-    d.map(|d| (d.as_secs_f64() * 1e6).round() / 1e3)
-}
-
-/// One host's result as a JSON line, borrowed from the result: written straight to the
-/// output buffer (a `serde_json::Value` cost ~30 allocations per host).
-#[derive(serde::Serialize)]
-pub struct JsonResult<'a> {
-    host: &'a str,
-    port: Option<u16>,
-    user: Option<&'a str>,
-    exit_code: Option<u32>,
-    signal: Option<&'a str>,
-    stdout: Cow<'a, str>,
-    stderr: Cow<'a, str>,
-    truncated: bool,
-    lossy: bool,
-    error: Option<JsonError<'a>>,
-    attempts: u32,
-    timings_ms: JsonTimings,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    files: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bytes: Option<u64>,
-}
-
-#[derive(serde::Serialize)]
-struct JsonError<'a> {
-    kind: &'a str,
-    message: &'a str,
-}
-
-#[derive(serde::Serialize)]
-struct JsonTimings {
-    connect: Option<f64>,
-    handshake_auth: Option<f64>,
-    channel_open: Option<f64>,
-    exec: Option<f64>,
-    read: Option<f64>,
-    close: Option<f64>,
-    first_byte: Option<f64>,
-    total: Option<f64>,
-}
-
-/// The JSON object of one host's result.
-pub fn json_result(r: &HostResult) -> JsonResult<'_> {
-    // Valid UTF-8 is borrowed as it is; anything else is copied with U+FFFD replacements,
-    // which is what `lossy` reports (one validation per stream).
-    let stdout = String::from_utf8_lossy(&r.stdout);
-    let stderr = String::from_utf8_lossy(&r.stderr);
-    let lossy = matches!(stdout, Cow::Owned(_)) || matches!(stderr, Cow::Owned(_));
-    let t = &r.timings;
-    JsonResult {
-        host: &r.target.host,
-        port: r.target.port,
-        user: r.target.user.as_deref(),
-        exit_code: r.exit_code,
-        signal: r.signal.as_deref(),
-        stdout,
-        stderr,
-        truncated: r.truncated,
-        lossy,
-        error: r.error.as_ref().map(|e| JsonError {
-            kind: e.kind.as_str(),
-            message: &e.message,
-        }),
-        attempts: r.attempts,
-        timings_ms: JsonTimings {
-            connect: ms(t.connect),
-            handshake_auth: ms(t.handshake_auth),
-            channel_open: ms(t.channel_open),
-            exec: ms(t.exec),
-            read: ms(t.read),
-            close: ms(t.close),
-            first_byte: ms(t.first_byte),
-            total: ms(Some(t.total)),
-        },
-        files: r.transfer.map(|t| t.files),
-        bytes: r.transfer.map(|t| t.bytes),
-    }
 }
 
 #[cfg(test)]

@@ -101,6 +101,23 @@ impl fmt::Display for ErrorKind {
     }
 }
 
+impl std::str::FromStr for ErrorKind {
+    type Err = UnknownErrorKind;
+
+    /// The kind with this stable name ([`ErrorKind::as_str`]).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ErrorKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownErrorKind(s.to_string()))
+    }
+}
+
+/// A name that is none of [`ErrorKind::as_str`]'s: the name as given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown error kind {0:?}")]
+pub struct UnknownErrorKind(pub String);
+
 /// A host's failure: a typed kind and a human-readable message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostError {

@@ -26,6 +26,7 @@ pub mod fold;
 pub mod groups;
 pub mod hosts;
 pub mod per_host;
+pub mod record;
 mod secret;
 pub mod ssh_config;
 pub mod transfer;
