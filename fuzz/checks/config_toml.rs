@@ -6,7 +6,7 @@
 //! those groups (a NUL cannot appear in valid TOML, so nothing is lost by splitting there).
 //!
 //! Shared, through `#[path]`, by `fuzz/fuzz_targets/config_toml.rs` and
-//! `crates/core/tests/fuzz_regressions.rs`. Depends on `fleetsh_core` and std only.
+//! `crates/core/tests/it/fuzz_regressions.rs`. Depends on `fleetsh_core` and std only.
 
 use std::collections::HashSet;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Checks of the `host_spec` fuzz target: `hosts::expand` and `HostTarget::parse`.
 //!
 //! Shared, through `#[path]`, by `fuzz/fuzz_targets/host_spec.rs` and
-//! `crates/core/tests/fuzz_regressions.rs`, so the regression test runs exactly what the fuzzer
+//! `crates/core/tests/it/fuzz_regressions.rs`, so the regression test runs exactly what the fuzzer
 //! ran. Depends on `fleetsh_core` and std only.
 
 use fleetsh_core::hosts::expand;

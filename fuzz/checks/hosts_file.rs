@@ -1,7 +1,7 @@
 //! Checks of the `hosts_file` fuzz target: `hosts::parse_hosts_file_text`.
 //!
 //! Shared, through `#[path]`, by `fuzz/fuzz_targets/hosts_file.rs` and
-//! `crates/core/tests/fuzz_regressions.rs`. Depends on `fleetsh_core` and std only.
+//! `crates/core/tests/it/fuzz_regressions.rs`. Depends on `fleetsh_core` and std only.
 
 use std::path::Path;
 

@@ -6,7 +6,7 @@
 //! `@revoked` ones.
 //!
 //! Shared, through `#[path]`, by `fuzz/fuzz_targets/known_hosts.rs` and
-//! `crates/shard/tests/fuzz_regressions.rs`. Depends on `fleetsh_shard`, `fleetsh_core`,
+//! `crates/shard/tests/it/main.rs`. Depends on `fleetsh_shard`, `fleetsh_core`,
 //! `russh` and std only.
 
 use std::path::Path;

@@ -7,7 +7,7 @@
 //! (`crates/core/src/ssh_config.rs`).
 //!
 //! Shared, through `#[path]`, by `fuzz/fuzz_targets/ssh_config.rs` and
-//! `crates/core/tests/fuzz_regressions.rs`. Depends on `fleetsh_core` and std only.
+//! `crates/core/tests/it/fuzz_regressions.rs`. Depends on `fleetsh_core` and std only.
 
 use std::path::Path;
 

@@ -649,3 +649,90 @@ fn help_and_docs_speak_of_the_product() {
         .collect();
     assert!(bad.is_empty(), "{bad:#?}");
 }
+
+/// Every source file a doc names exists in the repository (a path from the root, from the
+/// doc's directory, from a vendored crate, or the tail of one: `ssh/auth.rs`), without a line
+/// number (name the function: lines move); every relative link resolves.
+#[test]
+fn docs_name_files_that_exist() {
+    use std::path::{Path, PathBuf};
+    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    // Every file of the repository, as paths from the root with `/`.
+    let mut files: Vec<String> = Vec::new();
+    let mut dirs = vec![root.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let p = entry.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if p.is_dir() {
+                if !name.starts_with('.') && name != "target" && name != "corpus" {
+                    dirs.push(p);
+                }
+            } else {
+                let rel = p
+                    .strip_prefix(&root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                files.push(rel);
+            }
+        }
+    }
+    let exists = |doc_dir: &Path, path: &str| {
+        root.join(path).exists()
+            || doc_dir.join(path).exists()
+            || ["vendor/russh", "vendor/russh-cryptovec"]
+                .iter()
+                .any(|v| root.join(v).join(path).exists())
+            || files.iter().any(|f| f.ends_with(&format!("/{path}")))
+    };
+    let mut docs = vec![root.join("README.md"), root.join("vendor/README.md")];
+    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "md") {
+            docs.push(p);
+        }
+    }
+    let mut bad = Vec::new();
+    for doc in &docs {
+        let text = std::fs::read_to_string(doc).unwrap();
+        let dir = doc.parent().unwrap();
+        let name = doc.strip_prefix(&root).unwrap().display().to_string();
+        // `code spans` naming source files.
+        for (i, span) in text.split('`').enumerate() {
+            // Placeholders and globs (`fuzz/checks/<target>.rs`) name no one file.
+            if i % 2 == 0 || span.contains(|c: char| c.is_whitespace() || "<*{".contains(c)) {
+                continue;
+            }
+            let (path, line) = match span.split_once(".rs:") {
+                Some((p, l)) if l.starts_with(|c: char| c.is_ascii_digit()) => {
+                    (format!("{p}.rs"), true)
+                }
+                _ => (span.to_string(), false),
+            };
+            let source = [".rs", ".py", ".sh"].iter().any(|e| path.ends_with(e));
+            if !source {
+                continue;
+            }
+            if line {
+                bad.push(format!("{name}: {span}: a line number"));
+            }
+            if !exists(dir, &path) {
+                bad.push(format!("{name}: {span}: no such file"));
+            }
+        }
+        // [text](relative link)
+        for (at, _) in text.match_indices("](") {
+            let rest = &text[at + 2..];
+            let Some(end) = rest.find(')') else { continue };
+            let link = rest[..end].split('#').next().unwrap_or_default();
+            if link.is_empty() || link.contains("://") || link.starts_with("mailto:") {
+                continue;
+            }
+            if !dir.join(link).exists() {
+                bad.push(format!("{name}: ({link}): broken link"));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "{bad:#?}");
+}

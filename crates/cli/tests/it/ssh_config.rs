@@ -156,7 +156,11 @@ fn config_show_names_the_origin_of_each_value() {
     );
     // Values from the fleetsh config file are labelled as from that file, not as flags.
     let toml = home.path().join("fleetsh.toml");
-    std::fs::write(&toml, "connect_timeout = 7\n").unwrap();
+    std::fs::write(
+        &toml,
+        "connect_timeout = 7\nkeepalive_interval = 15\nkeepalive_count = 4\n",
+    )
+    .unwrap();
     let out = run_home(
         home.path(),
         &[
@@ -173,6 +177,13 @@ fn config_show_names_the_origin_of_each_value() {
             && l.ends_with(&format!("7  # config file {}", toml.display()))),
         "{shown}"
     );
+    for (name, value) in [("serveraliveinterval", 15), ("serveralivecountmax", 4)] {
+        assert!(
+            shown.lines().any(|l| l.starts_with(name)
+                && l.ends_with(&format!(" {value}  # config file {}", toml.display()))),
+            "{shown}"
+        );
+    }
 }
 
 #[test]
