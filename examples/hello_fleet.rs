@@ -42,13 +42,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     let report = rt.block_on(engine.run(hosts, Job::new("echo hello"))?.stream().join());
     println!(
-        "async stream: {}/{} hosts ok in {:.2}s; first: {} said {:?}",
+        "async stream: {}/{} hosts ok in {:.2}s",
         report.ok_count(),
         report.results.len(),
         report.wall.as_secs_f64(),
-        report.results[0].target,
-        String::from_utf8_lossy(&report.results[0].stdout)
     );
+    if let Some(first) = report.results.first() {
+        println!(
+            "first: {} said {:?}",
+            first.target,
+            String::from_utf8_lossy(&first.stdout)
+        );
+    }
 
     fleet.stop();
     let _ = std::fs::remove_dir_all(dir);

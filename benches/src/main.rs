@@ -24,6 +24,8 @@
 //! `idle` take `--engine LABEL=PATH` (repeatable) to run `fleetsh` binaries as the client
 //! (`PATH run -o json` in a child of the measuring process) side by side, e.g. two builds.
 //! `docs/benchmarks.md` explains the method and records results.
+// A binary has no API: `pub` in its modules marks what they share within it.
+#![allow(unreachable_pub)]
 
 mod bench;
 mod cli;

@@ -2,6 +2,14 @@
 //! on the same simulated hosts, and every row ends with every host OK. Needs pdsh, pssh, clush
 //! and a Python with parallel-ssh and asyncssh (`FLEETSH_BENCH_PYTHON`, else `python3`):
 //! `.ci/run` installs them. A missing tool fails the test, naming how to install it.
+// Test code: a failed unwrap, expect or index is the test failing.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    unreachable_pub
+)]
 
 use std::process::Command;
 

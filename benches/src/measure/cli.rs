@@ -1,10 +1,8 @@
 //! A `fleetsh` binary as the client (`--engine LABEL=PATH`): `PATH run -o json` on the spec's
 //! hosts in a child process, one host sample per JSON line.
 
-use std::time::Duration;
-
 use anyhow::{Context, Result};
-use fleetsh::{HostTarget, Timings};
+use fleetsh::HostTarget;
 
 use super::child::{Watch, run_child_client};
 use super::interval::Measured;
@@ -69,10 +67,10 @@ pub fn run_cli(
     let threads = if shards > 0 { shards } else { procfs::nproc() };
     let mut samples = Vec::with_capacity(spec.hosts);
     let (mut m, status, _) = run_child_client(spec, cmd, threads, Watch::default(), |line| {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+        let Ok(record) = fleetsh::record::parse_line(1, line) else {
             return false;
         };
-        samples.push(cli_sample(&v));
+        samples.push(cli_sample(&record));
         true
     })?;
     anyhow::ensure!(
@@ -86,27 +84,15 @@ pub fn run_cli(
 }
 
 /// One host's JSON line of `fleetsh run -o json`.
-fn cli_sample(v: &serde_json::Value) -> HostSample {
-    let t = &v["timings_ms"];
-    let d = |k: &str| t[k].as_f64().map(|ms| Duration::from_secs_f64(ms / 1e3));
-    let error = match (v["error"]["kind"].as_str(), v["exit_code"].as_u64()) {
-        (Some(kind), _) => Some(kind.to_string()),
+fn cli_sample(r: &fleetsh::record::Record) -> HostSample {
+    let error = match (&r.error, r.exit_code) {
+        (Some(e), _) => Some(e.kind.as_str().to_string()),
         (None, Some(0)) => None,
         (None, code) => Some(format!("exit {code:?}")),
     };
-    let text = |k: &str| v[k].as_str().map_or(0, str::len);
     HostSample {
         error,
-        output_bytes: text("stdout") + text("stderr"),
-        timings: Timings {
-            connect: d("connect"),
-            handshake_auth: d("handshake_auth"),
-            channel_open: d("channel_open"),
-            exec: d("exec"),
-            read: d("read"),
-            close: d("close"),
-            first_byte: d("first_byte"),
-            total: d("total").unwrap_or_default(),
-        },
+        output_bytes: r.stdout.len() + r.stderr.len(),
+        timings: r.timings_ms.to_timings(),
     }
 }

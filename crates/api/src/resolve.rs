@@ -352,7 +352,7 @@ pub(crate) struct Resolver {
 }
 
 impl Resolver {
-    pub fn new(
+    pub(crate) fn new(
         config: Arc<SshConfig>,
         flags: Flags,
         defaults: Defaults,
@@ -376,7 +376,7 @@ impl Resolver {
 
     /// One plan per target, in order. Fails when a profile's key or known_hosts file cannot
     /// be loaded (as [`crate::EngineBuilder::build`] fails for the engine's own).
-    pub fn plans(
+    pub(crate) fn plans(
         &self,
         targets: &[HostTarget],
         connect_timeout: Duration,

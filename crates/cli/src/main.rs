@@ -1,5 +1,7 @@
 //! `fleetsh`: the operator's command line. Glue only: parse flags, build the engine and job,
 //! print events. The logic lives in the `fleetsh` library.
+// A binary has no API: `pub` in its modules marks what they share within it.
+#![allow(unreachable_pub)]
 
 mod args;
 mod bench;

@@ -14,16 +14,6 @@
 //!
 //! See `docs/architecture.md` for the threads, partitioning, channels and shutdown order.
 #![deny(missing_docs)]
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
-#![cfg_attr(
-    test,
-    allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
-)]
 
 pub mod command;
 pub mod executor;

@@ -11,6 +11,14 @@
 //! - `options`: connection options (keepalive, inactivity, window, packet, ciphers) and errors;
 //! - `openssh`: interop with a real OpenSSH `sshd` started by the tests on loopback;
 //! - `transfer`: SFTP put/get against the simulated fleet and against OpenSSH's sftp-server.
+// Test code: a failed unwrap, expect or index is the test failing.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    unreachable_pub
+)]
 
 mod auth;
 mod engine;

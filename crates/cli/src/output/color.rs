@@ -94,7 +94,10 @@ pub fn host_color(name: &str) -> u8 {
     for b in name.bytes() {
         h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
     }
-    PALETTE[h as usize % PALETTE.len()]
+    PALETTE
+        .get(h as usize % PALETTE.len())
+        .copied()
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

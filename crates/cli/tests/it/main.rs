@@ -1,6 +1,14 @@
 //! End-to-end tests of the `fleetsh` binary against the embedded simulated fleet, a separate
 //! `fleetsh sim` process (`SimProcess`) or OpenSSH's `sshd`; the helpers below run the binary
 //! and read its output. One module per area.
+// Test code: a failed unwrap, expect or index is the test failing.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    unreachable_pub
+)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};

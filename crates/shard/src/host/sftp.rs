@@ -23,9 +23,9 @@ use super::ctx::HostCtx;
 use crate::ssh::handler::Handle;
 
 /// Bytes per read or write request, unless the server's `limits@openssh.com` says less.
-pub const CHUNK: u32 = 64 * 1024;
+pub(crate) const CHUNK: u32 = 64 * 1024;
 /// Requests in flight per file (read or write).
-pub const WINDOW: usize = 32;
+pub(crate) const WINDOW: usize = 32;
 /// A `Transferred` progress event is sent at least every this many bytes (and per file).
 const PROGRESS_BYTES: u64 = 4 * 1024 * 1024;
 /// Most entries one host's `get -r` may list (a hostile server could list forever).

@@ -23,7 +23,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use tokio::sync::oneshot;
 
 /// Most lookup threads at once.
-pub const MAX_THREADS: usize = 64;
+pub(crate) const MAX_THREADS: usize = 64;
 
 /// How long an idle lookup thread waits for work before it exits.
 const IDLE: Duration = Duration::from_secs(10);

@@ -2,6 +2,14 @@
 //! (`fuzz/regressions/known_hosts/`: crashes it found, minimized, plus the seed inputs)
 //! replayed through the fuzz target's checks, so `cargo test` guards each fix without
 //! libFuzzer (docs/fuzzing.md).
+// Test code: a failed unwrap, expect or index is the test failing.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    unreachable_pub
+)]
 
 use fleetsh_testkit::fuzz::replay;
 

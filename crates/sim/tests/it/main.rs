@@ -7,11 +7,13 @@
 //! - `bastion`: the fleet as jump hosts;
 //! - `sftp`: the SFTP subsystem;
 //! - `scale`: start-up of 10,000 hosts (measurements, run by hand with `--ignored`).
+// Test code: a failed unwrap, expect or index is the test failing.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
+    clippy::indexing_slicing,
     clippy::panic,
-    clippy::indexing_slicing
+    unreachable_pub
 )]
 
 use std::collections::HashMap;
