@@ -84,4 +84,13 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A partition of the host list (`--shard`) that cannot work, or a scheduler's
+    /// environment that does not give one.
+    #[error("bad shard {spec:?}: {reason}")]
+    Partition {
+        /// The partition as given (`I/N`, `auto`, `auto/N`).
+        spec: String,
+        /// What is wrong, naming the variables read from the environment.
+        reason: String,
+    },
 }
