@@ -349,7 +349,7 @@ pub struct BenchArgs {
     )]
     pub command: String,
     /// Concurrency steps (the fanout of each pass over all the hosts).
-    #[arg(long, default_value = "1,10,50,100,200", value_name = "N,N...", value_parser = crate::bench::parse_steps)]
+    #[arg(long, default_value = "1,10,50,100,200", value_name = "N,N...", value_parser = parse_steps)]
     pub steps: std::vec::Vec<usize>,
 }
 
@@ -426,6 +426,22 @@ fn parse_env(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Parses `1,10,50` into steps (each at least 1).
+fn parse_steps(s: &str) -> Result<Vec<usize>, String> {
+    let steps: Result<Vec<usize>, String> = s
+        .split(',')
+        .map(|p| match p.trim().parse::<usize>() {
+            Ok(0) | Err(_) => Err(format!("{p:?} is not a concurrency (a number from 1)")),
+            Ok(n) => Ok(n),
+        })
+        .collect();
+    let steps = steps?;
+    if steps.is_empty() {
+        return Err("no step".into());
+    }
+    Ok(steps)
+}
+
 /// How to reach and authenticate to hosts: shared by `run`, `put`, `get`, `bench` and
 /// `config show`.
 #[derive(Debug, Args)]
@@ -466,4 +482,16 @@ pub struct ConnArgs {
     /// (repeatable; KEY-cert.pub beside a key is used without it).
     #[arg(long = "certificate", value_name = "FILE")]
     pub certificate: Vec<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_parse_and_bad_ones_are_named() {
+        assert_eq!(parse_steps("1,10, 200").unwrap(), [1, 10, 200]);
+        assert!(parse_steps("1,0").unwrap_err().contains("\"0\""));
+        assert!(parse_steps("x").is_err());
+    }
 }

@@ -1,14 +1,50 @@
 //! `fleetsh bench`: a command reading a small file (26,000 bytes by default, the workload of
-//! parallel-ssh's published client benchmark) on any fleet, concurrency stepped, with the median time of each operation per step
-//! in the table form of parallel-ssh's published benchmark.
+//! parallel-ssh's published client benchmark) on any fleet, concurrency stepped, with the
+//! median time of each operation per step in the table form of parallel-ssh's published
+//! benchmark.
 
-use std::io::Write;
+use std::io::{self, Write};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use anyhow::Result;
+use fleetsh::config::Flags;
 use fleetsh::{Engine, HostResult, HostTarget, Job, Timings};
 
+use crate::args::BenchArgs;
+use crate::error::usage;
+use crate::settings::setup;
+
+/// `fleetsh bench -w HOSTS`: the table of every step on stdout; exit status 1 when a host
+/// failed in some step.
+pub fn bench(a: BenchArgs) -> Result<ExitCode> {
+    let s = setup(
+        &a.common,
+        Flags {
+            port: a.port,
+            ..Flags::default()
+        },
+    )?;
+    let mut job = s.job.stream_output(false);
+    job.command = a.command.clone();
+    job.template = true;
+    job.validate().map_err(usage)?;
+    let engine = s.engine;
+    eprintln!(
+        "fleetsh bench: {} hosts, steps {:?}",
+        s.hosts.len(),
+        a.steps
+    );
+    let rows = run_steps(&|c| Ok(engine.with_fanout(c)), &s.hosts, &job, &a.steps)?;
+    let mut out = io::stdout().lock();
+    print(&rows, &a.command, &mut out)?;
+    drop(s.fleet);
+    let failed = rows.iter().any(|r| r.ok < r.hosts);
+    Ok(ExitCode::from(u8::from(failed)))
+}
+
 /// One step's measurements.
-pub struct Row {
+struct Row {
     pub concurrency: usize,
     pub hosts: usize,
     pub ok: usize,
@@ -47,7 +83,7 @@ fn percentile(v: &mut [f64], p: usize) -> Option<f64> {
 }
 
 /// Runs `job` on `hosts` once per concurrency step (the engine's fanout).
-pub fn run_steps(
+fn run_steps(
     engine_for: &dyn Fn(usize) -> anyhow::Result<Engine>,
     hosts: &[HostTarget],
     job: &Job,
@@ -89,7 +125,7 @@ pub fn run_steps(
 }
 
 /// Prints the table (Markdown, so it pastes into docs as is).
-pub fn print(rows: &[Row], command: &str, w: &mut impl Write) -> std::io::Result<()> {
+fn print(rows: &[Row], command: &str, w: &mut impl Write) -> std::io::Result<()> {
     let f = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
     writeln!(
         w,
@@ -129,32 +165,9 @@ pub fn print(rows: &[Row], command: &str, w: &mut impl Write) -> std::io::Result
     Ok(())
 }
 
-/// Parses `1,10,50` into steps (each at least 1).
-pub fn parse_steps(s: &str) -> Result<Vec<usize>, String> {
-    let steps: Result<Vec<usize>, String> = s
-        .split(',')
-        .map(|p| match p.trim().parse::<usize>() {
-            Ok(0) | Err(_) => Err(format!("{p:?} is not a concurrency (a number from 1)")),
-            Ok(n) => Ok(n),
-        })
-        .collect();
-    let steps = steps?;
-    if steps.is_empty() {
-        return Err("no step".into());
-    }
-    Ok(steps)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn steps_parse_and_bad_ones_are_named() {
-        assert_eq!(parse_steps("1,10, 200").unwrap(), [1, 10, 200]);
-        assert!(parse_steps("1,0").unwrap_err().contains("\"0\""));
-        assert!(parse_steps("x").is_err());
-    }
 
     #[test]
     fn percentiles_are_nearest_rank() {

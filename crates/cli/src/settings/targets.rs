@@ -1,0 +1,100 @@
+//! The targets a run selects: host specs and `@group` expressions (`-w`), host files (`-H`),
+//! the embedded simulated fleet (`--sim`), the failed hosts of an earlier run
+//! (`--retry-failed`), then the exclusions (`-x`).
+
+use anyhow::{Context, Result, bail};
+use fleetsh::{Groups, HostList, HostTarget};
+use fleetsh_sim::SimFleet;
+
+use crate::args::CommonArgs;
+use crate::error::usage;
+
+/// The hosts the shared flags `a` select, at most `max_hosts`; `fleet` is the embedded
+/// simulated fleet, if any.
+pub fn select(
+    a: &CommonArgs,
+    max_hosts: usize,
+    fleet: Option<&SimFleet>,
+) -> Result<Vec<HostTarget>> {
+    let mut list = HostList::new().limit(max_hosts);
+    let groups = match Groups::default_path().filter(|p| p.exists()) {
+        Some(p) => Groups::load(&p).map_err(usage)?,
+        None => Groups::new(),
+    };
+    for spec in &a.hosts {
+        if Groups::is_expression(spec) {
+            for t in groups.evaluate(spec, max_hosts).map_err(usage)? {
+                list.include_target(t);
+            }
+        } else {
+            list.include_spec(spec).map_err(usage)?;
+        }
+    }
+    for f in &a.hostfile {
+        list.include_file(f).map_err(usage)?;
+    }
+    if let Some(f) = fleet {
+        list.include_file(&f.hosts_file()).map_err(usage)?;
+    }
+    // `--retry-failed`: exactly the failed hosts of the file, with the user and port recorded
+    // there, each once; host options beside it narrow them down (an intersection).
+    if let Some(f) = &a.retry_failed {
+        let failed = failed_hosts(f).map_err(usage)?;
+        let selected = if a.hosts.is_empty() && a.hostfile.is_empty() && fleet.is_none() {
+            failed
+        } else {
+            let selection = list.build().map_err(usage)?;
+            let kept: Vec<HostTarget> = failed
+                .into_iter()
+                .filter(|t| selection.iter().any(|s| selects(s, t)))
+                .collect();
+            if kept.is_empty() {
+                return Err(usage(anyhow::anyhow!(
+                    "--retry-failed: none of the failed hosts in {} is among the hosts selected beside it (-w, -H, --sim narrow the retry down)",
+                    f.display()
+                )));
+            }
+            kept
+        };
+        list = HostList::new().limit(max_hosts);
+        for t in selected {
+            list.include_target(t);
+        }
+    }
+    for spec in &a.exclude {
+        if Groups::is_expression(spec) {
+            for t in groups.evaluate(spec, max_hosts).map_err(usage)? {
+                list.exclude_target(t);
+            }
+        } else {
+            list.exclude_spec(spec).map_err(usage)?;
+        }
+    }
+    list.build().map_err(usage)
+}
+
+/// Whether a selected target `s` (as typed beside `--retry-failed`) selects the recorded
+/// target `t`: same host, and the same user and port where `s` names them.
+fn selects(s: &HostTarget, t: &HostTarget) -> bool {
+    s.host == t.host
+        && s.user.as_ref().is_none_or(|u| t.user.as_ref() == Some(u))
+        && s.port.is_none_or(|p| t.port == Some(p))
+}
+
+/// The hosts that failed in an earlier `-o json` output: an error, a non-zero exit or a signal.
+fn failed_hosts(path: &std::path::Path) -> Result<Vec<HostTarget>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--retry-failed: cannot read {}", path.display()))?;
+    let mut out = Vec::new();
+    for record in fleetsh::record::parse_lines(&text) {
+        let record =
+            record.map_err(|e| anyhow::anyhow!("--retry-failed: {}:{e}", path.display()))?;
+        if record.failed() {
+            out.push(record.target());
+        }
+    }
+    if out.is_empty() {
+        bail!("--retry-failed: no failed host in {}", path.display());
+    }
+    Ok(out)
+}
