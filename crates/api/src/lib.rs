@@ -81,6 +81,7 @@ pub use fleetsh_core::{
     Timings, hosts,
 };
 pub use fleetsh_core::{Groups, SshConfig, clock, config, fold, groups, ssh_config};
+pub use fleetsh_core::{Part, partition};
 /// Errors of the engine that concern a whole run rather than one host: key files,
 /// known_hosts, the open-files limit, shard start-up ([`Error::Engine`]).
 pub use fleetsh_shard::Error as EngineError;

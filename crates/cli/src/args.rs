@@ -41,6 +41,10 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "the remote user when -l, the target and ssh_config name none",
     ),
     (
+        "SLURM_PROCID, SLURM_NTASKS, SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_MIN, SLURM_ARRAY_TASK_STEP, SLURM_ARRAY_TASK_COUNT, JOB_COMPLETION_INDEX",
+        "--shard auto: this controller's part (a Slurm job array task, else a Slurm task, else a Kubernetes Indexed Job's pod)",
+    ),
+    (
         "FLEETSH_SIM_PASSWORD, FLEETSH_SIM_SUDO_PASSWORD",
         "`fleetsh sim`: the password its hosts accept, and their sudo password",
     ),
@@ -184,6 +188,12 @@ pub struct CommonArgs {
     /// (`max_hosts` in the config file).
     #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub max_hosts: Option<usize>,
+    /// Run only this controller's part of the hosts: I/N (part I of N, counted from 0), or
+    /// `auto` from the scheduler's environment (Slurm tasks and job arrays), `auto/N` for a
+    /// Kubernetes Indexed Job of N completions. Controllers given the same hosts compute the same
+    /// parts, whatever the order of the list.
+    #[arg(long, value_name = "I/N|auto")]
+    pub shard: Option<String>,
     /// Exclude hosts (ranges allowed; a bare name excludes that host on any user/port).
     #[arg(short = 'x', long = "exclude", value_name = "SPEC")]
     pub exclude: Vec<String>,

@@ -1,9 +1,10 @@
 //! The targets a run selects: host specs and `@group` expressions (`-w`), host files (`-H`),
 //! the embedded simulated fleet (`--sim`), the failed hosts of an earlier run
-//! (`--retry-failed`), then the exclusions (`-x`).
+//! (`--retry-failed`), then the exclusions (`-x`), and of those this controller's part
+//! (`--shard`).
 
 use anyhow::{Context, Result, bail};
-use fleetsh::{Groups, HostList, HostTarget};
+use fleetsh::{Groups, HostList, HostTarget, Part};
 use fleetsh_sim::SimFleet;
 
 use crate::args::CommonArgs;
@@ -70,7 +71,33 @@ pub fn select(
             list.exclude_spec(spec).map_err(usage)?;
         }
     }
-    list.build().map_err(usage)
+    let hosts = list.build().map_err(usage)?;
+    let Some(spec) = &a.shard else {
+        return Ok(hosts);
+    };
+    let part = parse_part(spec)?;
+    let mine = part.select(&hosts);
+    if mine.is_empty() {
+        eprintln!(
+            "fleetsh: shard {part} holds none of the {} hosts: nothing to run",
+            hosts.len()
+        );
+    }
+    Ok(mine)
+}
+
+/// `--shard`: `I/N`, `auto` (Slurm) or `auto/N` (a Kubernetes Indexed Job of N completions).
+fn parse_part(spec: &str) -> Result<Part> {
+    let env = |name: &str| std::env::var(name).ok();
+    let part = match spec.trim().strip_prefix("auto") {
+        Some("") => Part::from_env(env, None),
+        Some(rest) => match rest.strip_prefix('/').map(|n| n.trim().parse::<usize>()) {
+            Some(Ok(n)) => Part::from_env(env, Some(n)),
+            _ => Part::parse(spec),
+        },
+        None => Part::parse(spec),
+    };
+    part.map_err(usage)
 }
 
 /// Whether a selected target `s` (as typed beside `--retry-failed`) selects the recorded

@@ -114,6 +114,7 @@ mod output;
 mod reliability;
 mod run;
 mod security;
+mod shard;
 mod signals;
 mod sim_command;
 mod ssh_config;
