@@ -6,7 +6,7 @@
 //! - [`each_shards!`]: one scenario as two tests, with one shard and with several.
 //!
 //! Everything here panics with a message saying what is missing or wrong (a test that cannot
-//! start its server fails; it never skips), except [`sshd::Sshd::start`], which returns the
+//! start its server fails; it never skips), except [`sshd::Builder::start`], which returns the
 //! error for programs that report it themselves (the benchmark harness).
 
 // A test kit fails the test that uses it: panicking with a message is its way to report.

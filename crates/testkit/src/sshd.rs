@@ -1,6 +1,6 @@
 //! A real OpenSSH `sshd` that a test or benchmark starts on loopback.
 //!
-//! [`Sshd::start`] runs `/usr/sbin/sshd -D -e -f <config>` as a child process listening on one
+//! [`Builder::start`] runs `/usr/sbin/sshd -D -e -f <config>` as a child process listening on one
 //! port of each of its addresses (by default 127.0.0.1 to 127.0.0.4: one server is four
 //! distinct hosts to the engine). Its temporary directory holds the host key, the client key
 //! and its `authorized_keys`, a user CA the server trusts, a matching known_hosts, and a second

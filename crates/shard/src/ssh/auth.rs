@@ -1,5 +1,5 @@
 //! Authentication: the flow every host goes through after the handshake
-//! ([`authenticate`]), and the material it uses: key files and certificates (`keys`), the
+//! (`authenticate`), and the material it uses: key files and certificates (`keys`), the
 //! shard's ssh-agent connections (`agent`).
 
 pub(crate) mod agent;
