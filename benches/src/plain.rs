@@ -45,6 +45,21 @@ pub struct Plain {
     pub host_timeout: Duration,
 }
 
+/// What a plain client trusts and logs in with: `known_hosts` parsed (strict) and the first
+/// key of `identity`.
+pub fn credentials(
+    known_hosts: &std::path::Path,
+    identity: &std::path::Path,
+) -> anyhow::Result<(KnownHosts, LoadedKey)> {
+    use anyhow::Context;
+    let known = KnownHosts::load(known_hosts, fleetsh::HostKeyCheck::Strict)?;
+    let key = fleetsh_shard::AuthMaterial::load_keys(&[identity.to_path_buf()], true, None)?
+        .into_iter()
+        .next()
+        .context("no client key")?;
+    Ok((known, key))
+}
+
 /// Builds the runtime (outside the measured interval).
 pub fn runtime(flavor: Flavor) -> std::io::Result<tokio::runtime::Runtime> {
     match flavor {

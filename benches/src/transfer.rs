@@ -202,12 +202,7 @@ async fn plain_transfer(
     window: usize,
     channel_window: Option<u32>,
 ) -> Result<OnceResult> {
-    let known = fleetsh_shard::KnownHosts::load(&spec.known_hosts, HostKeyCheck::Strict)?;
-    let key =
-        fleetsh_shard::AuthMaterial::load_keys(std::slice::from_ref(&spec.identity), true, None)?
-            .into_iter()
-            .next()
-            .context("no client key")?;
+    let (known, key) = crate::plain::credentials(&spec.known_hosts, &spec.identity)?;
     let data = if spec.upload {
         std::fs::read(&spec.local)?
     } else {

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
-use fleetsh::{HostKeyCheck, HostTarget};
+use anyhow::Result;
+use fleetsh::HostTarget;
 
 use super::interval::{Interval, Measured};
 use super::spec::{Kex, Spec, job_limits};
@@ -32,12 +32,7 @@ pub fn run_plain(
 ) -> Result<Measured> {
     let (connect_timeout, command_timeout) = job_limits(spec);
     let setup = Instant::now();
-    let known = fleetsh_shard::KnownHosts::load(&spec.known_hosts, HostKeyCheck::Strict)?;
-    let key =
-        fleetsh_shard::AuthMaterial::load_keys(std::slice::from_ref(&spec.identity), true, None)?
-            .into_iter()
-            .next()
-            .context("no client key")?;
+    let (known, key) = crate::plain::credentials(&spec.known_hosts, &spec.identity)?;
     let plain = Arc::new(Plain {
         config: Arc::new(client_config(spec.kex)),
         known: Arc::new(known),

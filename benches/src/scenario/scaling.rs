@@ -76,7 +76,7 @@ pub fn run(bench: &Bench, hosts: usize, fanout: usize, shards: &[usize]) -> Resu
     report.ratios = ratios;
     let mut notes = vec![
         "baselines: plain russh client (same russh config, known_hosts and key, no shards) \
-         on one tokio runtime; the engine's transport (run_host) is pub(crate)"
+         on one tokio runtime; the engine's per-host code (host::run_host) is private to it"
             .to_string(),
     ];
     if let Some((mt, rest)) = report.per_rep.split_first() {

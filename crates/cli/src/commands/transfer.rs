@@ -7,7 +7,7 @@ use anyhow::Result;
 use fleetsh::config::Flags;
 
 use super::execute::execute;
-use crate::args::{GetArgs, PutArgs};
+use crate::args::{CommonArgs, GetArgs, PutArgs};
 use crate::error::usage;
 use crate::settings::{expand_tilde, setup};
 use crate::signals;
@@ -23,18 +23,8 @@ pub fn put(a: PutArgs) -> Result<ExitCode> {
     // Read the local files once (before connecting anywhere): bad input fails fast.
     let plan =
         fleetsh::PutPlan::from_local(&locals, remote, a.recursive, a.preserve).map_err(usage)?;
-    let s = setup(
-        &a.common,
-        Flags {
-            port: a.port,
-            ..Flags::default()
-        },
-    )?;
-    let job = s
-        .job
-        .action(fleetsh::Action::Put(std::sync::Arc::new(plan)));
-    job.validate().map_err(usage)?;
-    execute(&a.common, &s.engine, s.hosts, job, s.fleet, &signals)
+    let action = fleetsh::Action::Put(std::sync::Arc::new(plan));
+    transfer(&a.common, a.port, action, &signals)
 }
 
 /// `fleetsh get -w HOSTS REMOTE... LOCALDIR`.
@@ -51,18 +41,28 @@ pub fn get(a: GetArgs) -> Result<ExitCode> {
         a.preserve,
     )
     .map_err(usage)?;
+    let action = fleetsh::Action::Get(std::sync::Arc::new(plan));
+    transfer(&a.common, a.port, action, &signals)
+}
+
+/// Runs the transfer `action` on the hosts the shared flags select, `port` (`-P`) their
+/// default port.
+fn transfer(
+    common: &CommonArgs,
+    port: Option<u16>,
+    action: fleetsh::Action,
+    signals: &signals::Signals,
+) -> Result<ExitCode> {
     let s = setup(
-        &a.common,
+        common,
         Flags {
-            port: a.port,
+            port,
             ..Flags::default()
         },
     )?;
-    let job = s
-        .job
-        .action(fleetsh::Action::Get(std::sync::Arc::new(plan)));
+    let job = s.job.action(action);
     job.validate().map_err(usage)?;
-    execute(&a.common, &s.engine, s.hosts, job, s.fleet, &signals)
+    execute(common, &s.engine, s.hosts, job, s.fleet, signals)
 }
 
 /// `put -p 2299 ...`: scp's `-p` (preserve) took no value, so the port became a path. Names
