@@ -25,6 +25,7 @@ pub mod event;
 pub mod fold;
 pub mod groups;
 pub mod hosts;
+pub mod journal;
 pub mod partition;
 pub mod per_host;
 pub mod record;

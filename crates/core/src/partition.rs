@@ -232,7 +232,7 @@ fn bad(spec: &str, reason: String) -> Error {
 
 /// 64-bit FNV-1a of `s`, mixed by SplitMix64's finaliser (FNV alone leaves similar names,
 /// `web001` and `web002`, close together).
-fn stable_hash(s: &str) -> u64 {
+pub(crate) fn stable_hash(s: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in s.bytes() {
         h ^= u64::from(b);

@@ -1,0 +1,355 @@
+//! A run's journal: JSON lines that say, host by host, that its command was sent and what its
+//! final result was, so that a run re-run with the same journal (after its controller was
+//! killed, or its task re-run by a scheduler) never runs a command twice on a host.
+//!
+//! The lines, each written whole with one `write` (appended, so a controller killed at any
+//! instant leaves at most its last line torn):
+//! - the header, first: `{"journal":1,"command":…,"shard":…,"hosts":N,"hosts_digest":…}`, what
+//!   the run is (its command or transfer as written, its part of a split run, and its host
+//!   list, in order, by count and a stable digest); a journal is only resumed by the same run;
+//! - `{"started":I}`: host `I` (its index in the host list) is about to be sent its command;
+//!   written before the command leaves, so a host without it never ran the command;
+//! - `{"i":I,"result":{…}}`: host `I`'s final result, as a [`record`](crate::record) line.
+//!
+//! [`read`] reads a journal back: a torn last line (no newline, not JSON) is ignored and
+//! reported; any other bad line is an error naming it. [`Replay::state`] says, per host, whether
+//! it is done (it has a result), never started (run it), or unknown (started without a result:
+//! its command may have run).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::event::HostResult;
+use crate::hosts::HostTarget;
+use crate::record::{Record, RecordRef};
+
+/// The journal format's version, in the header.
+pub const VERSION: u32 = 1;
+
+/// What a run is: a journal is resumed only by the run it was written for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// The format's version ([`VERSION`]).
+    pub journal: u32,
+    /// The command or transfer as written (`fleetsh run`'s command line after `--`, or a
+    /// description of the transfer).
+    pub command: String,
+    /// The part of a split run (`I/N`), if any.
+    pub shard: Option<String>,
+    /// How many hosts the run has.
+    pub hosts: usize,
+    /// A stable digest of the host list, in order (16 hex digits).
+    pub hosts_digest: String,
+}
+
+impl Header {
+    /// The header of a run of `command` (part `shard`) on `hosts`.
+    pub fn new(command: &str, shard: Option<String>, hosts: &[HostTarget]) -> Header {
+        let list: String = hosts.iter().map(|h| format!("{h}\n")).collect();
+        Header {
+            journal: VERSION,
+            command: command.to_string(),
+            shard,
+            hosts: hosts.len(),
+            hosts_digest: format!("{:016x}", crate::partition::stable_hash(&list)),
+        }
+    }
+
+    /// Why a journal with header `self` cannot be resumed by the run `run` describes, if it
+    /// cannot: the first of version, command, part and host list that differs.
+    pub fn mismatch(&self, run: &Header) -> Option<String> {
+        if self.journal != run.journal {
+            return Some(format!(
+                "it is a version {} journal; this fleetsh writes version {}",
+                self.journal, run.journal
+            ));
+        }
+        if self.command != run.command {
+            return Some(format!(
+                "it was written for the command {:?}, not {:?}",
+                self.command, run.command
+            ));
+        }
+        if self.shard != run.shard {
+            let part = |s: &Option<String>| s.clone().unwrap_or_else(|| "the whole list".into());
+            return Some(format!(
+                "it was written for part {}, not {}",
+                part(&self.shard),
+                part(&run.shard)
+            ));
+        }
+        if self.hosts != run.hosts || self.hosts_digest != run.hosts_digest {
+            return Some(format!(
+                "it was written for another host list ({} hosts, digest {}; now {} hosts, digest {})",
+                self.hosts, self.hosts_digest, run.hosts, run.hosts_digest
+            ));
+        }
+        None
+    }
+
+    /// The header as a journal line, with its newline.
+    pub fn line(&self) -> Vec<u8> {
+        line_of(self)
+    }
+}
+
+/// The line saying host `index` is about to be sent its command, with its newline.
+pub fn started_line(index: usize) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Started {
+        started: usize,
+    }
+    line_of(&Started { started: index })
+}
+
+/// The line recording host `r.index`'s final result, with its newline.
+pub fn result_line(r: &HostResult) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct Final<'a> {
+        i: usize,
+        result: RecordRef<'a>,
+    }
+    line_of(&Final {
+        i: r.index,
+        result: RecordRef::new(r),
+    })
+}
+
+fn line_of<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serialising these types (strings, numbers, options) cannot fail.
+    let mut out = serde_json::to_vec(value).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+/// Where a host of a journal's run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostState {
+    /// Its command was never sent: run it.
+    NotStarted,
+    /// Its command was sent, and no result was recorded: it may have run.
+    Unknown,
+    /// It has a final result.
+    Done,
+}
+
+/// A journal read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replay {
+    /// What the run is.
+    pub header: Header,
+    /// Hosts whose command was sent.
+    pub started: BTreeSet<usize>,
+    /// Hosts' final results, by index (the last one recorded, if several).
+    pub results: BTreeMap<usize, Record>,
+    /// The number of a torn last line that was ignored (a controller killed while writing it).
+    pub torn: Option<usize>,
+}
+
+impl Replay {
+    /// Where host `index` stands.
+    pub fn state(&self, index: usize) -> HostState {
+        if self.results.contains_key(&index) {
+            HostState::Done
+        } else if self.started.contains(&index) {
+            HostState::Unknown
+        } else {
+            HostState::NotStarted
+        }
+    }
+}
+
+/// A journal line that cannot be read: its number (from 1) and why.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}: {reason}")]
+pub struct JournalError {
+    /// The line's number, from 1.
+    pub line: usize,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// Reads a journal's text.
+///
+/// # Errors
+///
+/// [`JournalError`] naming the line when the text has no header first, a line that is neither
+/// a header, a `started` line nor a result (other than a torn last line), or an index beyond
+/// the header's host count.
+pub fn read(text: &str) -> Result<Replay, JournalError> {
+    let complete = text.ends_with('\n');
+    let lines: Vec<&str> = text.lines().collect();
+    let last = lines.len();
+    let mut header: Option<Header> = None;
+    let mut replay_started = BTreeSet::new();
+    let mut results = BTreeMap::new();
+    let mut torn = None;
+    for (i, raw) in lines.iter().enumerate() {
+        let number = i + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let bad = |reason: String| JournalError {
+            line: number,
+            reason,
+        };
+        let value: Value = match serde_json::from_str(raw) {
+            Ok(v) => v,
+            // A controller killed mid-write leaves its last line without its end.
+            Err(_) if number == last && !complete => {
+                torn = Some(number);
+                break;
+            }
+            Err(e) => return Err(bad(format!("not JSON: {e}"))),
+        };
+        let Some(h) = &header else {
+            let h: Header = serde_json::from_value(value)
+                .map_err(|e| bad(format!("not a journal header ({e})")))?;
+            header = Some(h);
+            continue;
+        };
+        let index_in = |i: u64| -> Result<usize, JournalError> {
+            usize::try_from(i)
+                .ok()
+                .filter(|&i| i < h.hosts)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "host {i} is not one of the run's {} hosts",
+                        h.hosts
+                    ))
+                })
+        };
+        if let Some(i) = value.get("started").and_then(Value::as_u64) {
+            replay_started.insert(index_in(i)?);
+        } else if let (Some(i), Some(result)) =
+            (value.get("i").and_then(Value::as_u64), value.get("result"))
+        {
+            let index = index_in(i)?;
+            let text = result.to_string();
+            let record = crate::record::parse_line(number, &text)
+                .map_err(|e| bad(format!("result: {}", e.problem)))?;
+            results.insert(index, record);
+        } else {
+            return Err(bad("neither a \"started\" nor a result line".to_string()));
+        }
+    }
+    let header = header.ok_or(JournalError {
+        line: 1,
+        reason: "no journal header (an empty file, or not a journal)".into(),
+    })?;
+    Ok(Replay {
+        header,
+        started: replay_started,
+        results,
+        torn,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{ErrorKind, HostError};
+
+    fn hosts() -> Vec<HostTarget> {
+        ["web1", "root@web2:2222", "db1"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect()
+    }
+
+    fn result(index: usize, exit: u32) -> HostResult {
+        let mut r = HostResult::failed(
+            index,
+            hosts()[index].clone(),
+            HostError::new(ErrorKind::Internal, "x"),
+        );
+        r.error = None;
+        r.exit_code = Some(exit);
+        r.stdout = b"out\n".to_vec();
+        r
+    }
+
+    #[test]
+    fn written_lines_read_back_as_each_host_stands() {
+        let header = Header::new("uptime", Some("1/4".into()), &hosts());
+        let mut text = header.line();
+        text.extend(started_line(0));
+        text.extend(started_line(1));
+        text.extend(result_line(&result(0, 3)));
+        let replay = read(std::str::from_utf8(&text).unwrap()).unwrap();
+        assert_eq!(replay.header, header);
+        assert_eq!(replay.state(0), HostState::Done);
+        assert_eq!(replay.state(1), HostState::Unknown);
+        assert_eq!(replay.state(2), HostState::NotStarted);
+        assert_eq!(replay.torn, None);
+        let r = replay.results[&0].clone().into_host_result(0);
+        assert_eq!((r.exit_code, r.stdout), (Some(3), b"out\n".to_vec()));
+    }
+
+    #[test]
+    fn a_torn_last_line_is_ignored_and_reported() {
+        let mut text = Header::new("uptime", None, &hosts()).line();
+        text.extend(started_line(2));
+        let whole = result_line(&result(2, 0));
+        text.extend(&whole[..whole.len() / 2]);
+        let replay = read(std::str::from_utf8(&text).unwrap()).unwrap();
+        assert_eq!(replay.torn, Some(3));
+        assert_eq!(replay.state(2), HostState::Unknown);
+        // A complete bad line is an error, naming it.
+        let mut text = Header::new("uptime", None, &hosts()).line();
+        text.extend(b"{\"started\":\n");
+        text.extend(started_line(1));
+        let e = read(std::str::from_utf8(&text).unwrap()).unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+    }
+
+    #[test]
+    fn bad_journals_are_named() {
+        assert!(read("").unwrap_err().reason.contains("no journal header"));
+        assert!(
+            read("{\"started\":1}\n")
+                .unwrap_err()
+                .reason
+                .contains("not a journal header")
+        );
+        let text = String::from_utf8(Header::new("x", None, &hosts()).line()).unwrap();
+        let e = read(&format!("{text}{{\"started\":3}}\n")).unwrap_err();
+        assert!(
+            e.reason.contains("host 3 is not one of the run's 3 hosts"),
+            "{e}"
+        );
+        let e = read(&format!("{text}{{\"other\":1}}\n")).unwrap_err();
+        assert!(e.reason.contains("neither"), "{e}");
+    }
+
+    #[test]
+    fn only_the_same_run_resumes_a_journal() {
+        let h = Header::new("uptime", Some("0/2".into()), &hosts());
+        assert_eq!(h.mismatch(&h.clone()), None);
+        let other_command = Header::new("reboot", Some("0/2".into()), &hosts());
+        assert!(h.mismatch(&other_command).unwrap().contains("\"reboot\""));
+        let other_part = Header::new("uptime", Some("1/2".into()), &hosts());
+        assert!(
+            h.mismatch(&other_part)
+                .unwrap()
+                .contains("part 0/2, not 1/2")
+        );
+        let mut fewer = hosts();
+        fewer.pop();
+        let other_list = Header::new("uptime", Some("0/2".into()), &fewer);
+        assert!(
+            h.mismatch(&other_list)
+                .unwrap()
+                .contains("another host list")
+        );
+        let mut reordered = hosts();
+        reordered.swap(0, 1);
+        let other_order = Header::new("uptime", Some("0/2".into()), &reordered);
+        assert!(
+            h.mismatch(&other_order).is_some(),
+            "the order is part of the list"
+        );
+    }
+}
