@@ -422,6 +422,7 @@ impl ConnectedFleet {
             job,
             Starter::Pool(self.pool.clone()),
             self.jumps.clone(),
+            None,
         )
     }
 }

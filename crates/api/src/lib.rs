@@ -58,6 +58,7 @@ pub mod guide {}
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
 mod fleet;
+pub mod journal;
 mod lines;
 mod per_host;
 pub mod resolve;

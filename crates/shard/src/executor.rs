@@ -19,5 +19,5 @@ pub use self::config::{ShardConfig, shard_of};
 pub use self::pool::Pool;
 pub use self::run::{Executor, start};
 pub use self::shard::RunParts;
-pub use crate::sink::{EventSink, OUTPUT_BUDGET_BYTES, OutputBudget};
+pub use crate::sink::{EventSink, Journal, OUTPUT_BUDGET_BYTES, OutputBudget};
 pub use tokio_util::sync::CancellationToken as CancelToken;

@@ -1,10 +1,10 @@
-//! Where a shard's hosts send their events: the run's channel to the caller, and the byte
-//! budget that bounds streamed output in flight.
+//! Where a shard's hosts send their events: the run's channel to the caller, the byte budget
+//! that bounds streamed output in flight, and the run's journal, if it keeps one.
 
 use std::sync::Arc;
 
 use crossbeam_channel::Sender;
-use fleetsh_core::Event;
+use fleetsh_core::{Event, HostResult};
 use tokio::sync::{Notify, Semaphore};
 
 /// The sending side of a run's event channel, held by every host task of a shard.
@@ -84,4 +84,16 @@ impl OutputBudget {
     pub fn available(&self) -> usize {
         self.0.available_permits()
     }
+}
+
+/// Where a run records, host by host, that its command is about to be sent and its final
+/// result (a journal: `fleetsh_core::journal`), so that a re-run of the same run never sends
+/// a command twice. Called on the shard threads; each call writes before it returns.
+pub trait Journal: Send + Sync + std::fmt::Debug {
+    /// Records that host `index`'s command (or transfer) is about to be sent. `Err` says why
+    /// it could not be recorded: the command is then not sent, and the host fails.
+    fn started(&self, index: usize) -> Result<(), String>;
+
+    /// Records host `result.index`'s final result.
+    fn finished(&self, result: &HostResult);
 }

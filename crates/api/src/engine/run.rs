@@ -50,7 +50,40 @@ impl Engine {
             return Err(fleetsh_core::Error::NoHosts.into());
         }
         let shard = self.fit_open_files(targets.len())?;
-        self.start_run(targets, job, Starter::Fresh(shard), self.jumps())
+        self.start_run(targets, job, Starter::Fresh(shard), self.jumps(), None)
+    }
+
+    /// As [`Engine::run`], recording each host's start (before its command or transfer
+    /// leaves) and final result in `journal` (see [`crate::journal`]). The caller chooses which
+    /// hosts to run from the journal's [`Replay`](crate::journal::Replay); result indices are
+    /// positions in `hosts`, as the journal's are.
+    pub fn run_journaled(
+        &self,
+        hosts: impl IntoIterator<Item = HostTarget>,
+        subset: &[usize],
+        job: Job,
+        journal: Arc<crate::journal::JournalFile>,
+    ) -> Result<RunHandle, Error> {
+        let targets: Arc<[HostTarget]> = hosts.into_iter().collect();
+        if targets.is_empty() || subset.is_empty() {
+            return Err(fleetsh_core::Error::NoHosts.into());
+        }
+        if let Some(&bad) = subset.iter().find(|&&i| i >= targets.len()) {
+            return Err(fleetsh_core::Error::InvalidSetting {
+                setting: "subset",
+                reason: format!("host {bad} is not one of the {} hosts", targets.len()),
+            }
+            .into());
+        }
+        let shard = self.fit_open_files(subset.len())?;
+        self.start_run_on(
+            targets,
+            subset,
+            job,
+            Starter::Fresh(shard),
+            self.jumps(),
+            Some(journal),
+        )
     }
 
     /// The shard configuration with the fanout lowered, if needed, so that the hosts in
@@ -168,9 +201,10 @@ impl Engine {
         job: Job,
         starter: Starter,
         jumps: Arc<Jumps>,
+        journal: Option<Arc<dyn fleetsh_shard::executor::Journal>>,
     ) -> Result<RunHandle, Error> {
         let all: Vec<usize> = (0..targets.len()).collect();
-        self.start_run_on(targets, &all, job, starter, jumps)
+        self.start_run_on(targets, &all, job, starter, jumps, journal)
     }
 
     /// Starts `job` on the hosts `subset` (indices into `targets`, each at most once; results
@@ -182,6 +216,7 @@ impl Engine {
         job: Job,
         starter: Starter,
         jumps: Arc<Jumps>,
+        journal: Option<Arc<dyn fleetsh_shard::executor::Journal>>,
     ) -> Result<RunHandle, Error> {
         let mut job = job;
         if let Some(t) = self.connect_timeout {
@@ -209,6 +244,7 @@ impl Engine {
             notify: Arc::new(Notify::new()),
             budget: OutputBudget::default(),
             jumps,
+            journal,
         };
         if self.settings.known_hosts.mode() == HostKeyCheck::Off {
             tracing::warn!(

@@ -25,6 +25,7 @@ mod engine;
 mod faults;
 mod fleet;
 mod jobs;
+mod journal;
 mod jump;
 mod lifecycle;
 mod limits;

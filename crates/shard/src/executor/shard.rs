@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::config::{ShardConfig, shard_of};
 use crate::host::{ConnCache, HostCtx, run_host};
 use crate::shared::RunShared;
-use crate::sink::{EventSink, OutputBudget};
+use crate::sink::{EventSink, Journal, OutputBudget};
 use crate::ssh::auth::agent::AgentPool;
 use crate::ssh::connect::Connector;
 use crate::ssh::jump::Jumps;
@@ -43,6 +43,8 @@ pub struct RunParts {
     pub budget: OutputBudget,
     /// Bastion connections shared by every shard (inactive without jump hosts).
     pub jumps: Arc<Jumps>,
+    /// Where the run records each host's start and final result, if it keeps a journal.
+    pub journal: Option<Arc<dyn Journal>>,
 }
 
 impl RunParts {
@@ -159,6 +161,7 @@ impl Shard {
             cancel: run.cancel.clone(),
             shared: run.shared.clone(),
             cache: self.cache.clone(),
+            journal: run.journal.clone(),
         });
         let permits = Arc::new(Semaphore::new(self.fanout));
         let mut tasks = JoinSet::new();
@@ -214,6 +217,9 @@ impl Shard {
             let handle = tasks.spawn(async move {
                 if let Some(target) = targets.get(index) {
                     let result = run_host(&ctx, index, target).await;
+                    if let Some(journal) = &ctx.journal {
+                        journal.finished(&result);
+                    }
                     ctx.shared.record(&result);
                     ctx.sink.send(Event::Finished(Arc::new(result)));
                 }

@@ -7,7 +7,7 @@ use fleetsh_core::Job;
 use tokio_util::sync::CancellationToken;
 
 use crate::shared::RunShared;
-use crate::sink::EventSink;
+use crate::sink::{EventSink, Journal};
 use crate::ssh::connect::{Connection, Connector};
 use crate::ssh::settings::HostPlan;
 
@@ -24,6 +24,8 @@ pub(crate) struct HostCtx {
     pub shared: Arc<RunShared>,
     /// A connected fleet's kept connections (see [`crate::executor::Pool`]).
     pub cache: Option<ConnCache>,
+    /// The run's journal, if it keeps one.
+    pub journal: Option<Arc<dyn Journal>>,
 }
 
 /// Authenticated connections a pool shard keeps between runs, by host index.

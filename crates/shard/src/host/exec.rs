@@ -174,6 +174,16 @@ pub(super) async fn run_command(
     if let Some(sudo) = &job.sudo {
         command = command::sudo_wrap(&command, sudo);
     }
+    // A journal records the start before the command leaves: a host without it never ran it.
+    if let Some(journal) = &ctx.journal
+        && let Err(e) = journal.started(result.index)
+    {
+        result.error = Some(HostError::new(
+            ErrorKind::Internal,
+            format!("cannot write the journal ({e}): the command was not sent"),
+        ));
+        return;
+    }
     if let Err(e) = write.exec(true, command.into_bytes()).await {
         result.error = Some(lost("exec request", e));
         return;

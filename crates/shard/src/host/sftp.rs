@@ -130,6 +130,16 @@ pub(super) async fn run_transfer(
             return;
         }
     };
+    // A journal records the start before the first file moves.
+    if let Some(journal) = &ctx.journal
+        && let Err(e) = journal.started(result.index)
+    {
+        result.error = Some(HostError::new(
+            ErrorKind::Internal,
+            format!("cannot write the journal ({e}): nothing was transferred"),
+        ));
+        return;
+    }
     let t_xfer = start.elapsed();
     result.timings.channel_open = Some(t_xfer.saturating_sub(t_open));
     let progress = Progress {
