@@ -588,7 +588,7 @@ impl Canceller {
 }
 
 /// The end of a run: exactly one result per host, in host order.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Report {
     /// One result per host of the run, in index order. For [`Engine::run`](crate::Engine::run)
     /// and a whole connected fleet, `results[i]` is host `i` of the run's host list; a job on

@@ -194,6 +194,15 @@ pub struct CommonArgs {
     /// parts, whatever the order of the list.
     #[arg(long, value_name = "I/N|auto")]
     pub shard: Option<String>,
+    /// Keep a journal in FILE: each host's start (written before its command leaves) and its
+    /// final result. Running the same command on the same hosts with the same journal again
+    /// resumes: hosts with a result are reported, not run; hosts never started run; hosts
+    /// started without a result are reported `unknown` (their command may have run).
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+    /// With --journal: run the hosts reported `unknown` again.
+    #[arg(long, requires = "journal")]
+    pub rerun_unknown: bool,
     /// Exclude hosts (ranges allowed; a bare name excludes that host on any user/port).
     #[arg(short = 'x', long = "exclude", value_name = "SPEC")]
     pub exclude: Vec<String>,

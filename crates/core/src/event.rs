@@ -42,11 +42,14 @@ pub enum ErrorKind {
     /// A jump host (bastion) could not be reached or authenticated, refused the tunnel to this
     /// host, or its connection was lost while this host needed it. The message names it.
     Jump,
+    /// An earlier run kept in the same journal sent this host its command and stopped before
+    /// recording a result: the command may have run. Not run again unless asked.
+    Unknown,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 14] = [
+    pub const ALL: [ErrorKind; 15] = [
         ErrorKind::Resolve,
         ErrorKind::Connect,
         ErrorKind::ConnectTimeout,
@@ -61,6 +64,7 @@ impl ErrorKind {
         ErrorKind::Skipped,
         ErrorKind::Transfer,
         ErrorKind::Jump,
+        ErrorKind::Unknown,
     ];
 
     /// The stable name: `resolve`, `connect`, `connect_timeout`, `handshake`, `hostkey`, `auth`,
@@ -82,6 +86,7 @@ impl ErrorKind {
             ErrorKind::Skipped => "skipped",
             ErrorKind::Transfer => "transfer",
             ErrorKind::Jump => "jump",
+            ErrorKind::Unknown => "unknown",
         }
     }
 
@@ -322,7 +327,8 @@ mod tests {
                 "internal",
                 "skipped",
                 "transfer",
-                "jump"
+                "jump",
+                "unknown"
             ]
         );
     }

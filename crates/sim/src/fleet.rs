@@ -384,6 +384,14 @@ impl SimFleet {
         })
     }
 
+    /// How many commands host `index` has been sent so far (exec requests accepted); 0 for no
+    /// such host.
+    pub fn commands_run(&self, index: usize) -> u64 {
+        self.counters
+            .get(index)
+            .map_or(0, |c| c.commands.load(Ordering::Relaxed))
+    }
+
     /// How many `direct-tcpip` channels host `index` has opened as a bastion so far
     /// (accepted and connected to their target; refused ones do not count); 0 for no
     /// such host.

@@ -2,20 +2,27 @@
 
 use std::process::ExitCode;
 
+use std::path::Path;
+use std::sync::Arc;
+
 use anyhow::Result;
-use fleetsh::{Engine, Job};
+use fleetsh::journal::{Header, HostState, JournalFile};
+use fleetsh::{Engine, ErrorKind, Event, HostError, HostResult, Job, Report};
 use fleetsh_sim::SimFleet;
 
 use crate::args::CommonArgs;
+use crate::error::usage;
 use crate::output;
 use crate::signals;
 
 /// Most events already waiting that are printed before a flush.
 const READY_EVENTS_PER_WRITE: usize = 256;
 
-/// Runs `job`, printing events as they come, and returns the exit status. A closed or failing
-/// standard output does not end the run: its output is discarded from then on and every host
-/// still runs (as pdsh); the summary goes to stderr and the status is the one the run earned.
+/// Runs `job` (the command or transfer written as `what`), printing events as they come, and
+/// returns the exit status. A closed or failing standard output does not end the run: its
+/// output is discarded from then on and every host still runs (as pdsh); the summary goes to
+/// stderr and the status is the one the run earned. With a journal, hosts it already holds a
+/// result for are reported from it, not run.
 pub fn execute(
     a: &CommonArgs,
     engine: &Engine,
@@ -23,16 +30,38 @@ pub fn execute(
     job: Job,
     fleet: Option<SimFleet>,
     signals: &signals::Signals,
+    what: &str,
 ) -> Result<ExitCode> {
     // This controller's part of a split run holds no host (said on stderr): nothing failed.
     if hosts.is_empty() && a.shard.is_some() {
         drop(fleet);
         return Ok(ExitCode::SUCCESS);
     }
-    let mut handle = engine.run(hosts, job)?;
+    let (mut handle, earlier) = match &a.journal {
+        None => (engine.run(hosts, job)?, Vec::new()),
+        Some(path) => {
+            let resumed = resume(a, path, &hosts, what)?;
+            if resumed.to_run.is_empty() {
+                // Every host already has its result in the journal.
+                let mut printer = output::Printer::new(&a.output_options(), &hosts);
+                let report = earlier_report(&mut printer, resumed.earlier, Report::default());
+                let signal = signals.received();
+                printer.finish(&report, signal, engine.kex_guesses());
+                drop(fleet);
+                return Ok(ExitCode::from(printer.exit_status(&report, signal)));
+            }
+            let journal = Arc::new(resumed.journal);
+            let handle = engine.run_journaled(hosts, &resumed.to_run, job, journal)?;
+            (handle, resumed.earlier)
+        }
+    };
     signals.attach(handle.canceller());
 
     let mut printer = output::Printer::new(&a.output_options(), handle.hosts());
+    let earlier: Vec<Arc<HostResult>> = earlier.into_iter().map(Arc::new).collect();
+    for r in &earlier {
+        printer.event(&Event::Finished(r.clone()));
+    }
     while let Some(ev) = handle.next_event() {
         printer.event(&ev);
         // Events that are already waiting go out in the same write (one write per host
@@ -46,9 +75,82 @@ pub fn execute(
         }
         printer.flush();
     }
-    let report = handle.join();
+    let mut report = handle.join();
+    report.results.extend(earlier);
+    report.results.sort_by_key(|r| r.index);
     let signal = signals.received();
     printer.finish(&report, signal, engine.kex_guesses());
     drop(fleet);
     Ok(ExitCode::from(printer.exit_status(&report, signal)))
+}
+
+/// A run resumed from its journal: the journal open for the hosts still to run, and the
+/// results of the others.
+struct Resumed {
+    journal: JournalFile,
+    to_run: Vec<usize>,
+    earlier: Vec<HostResult>,
+}
+
+/// Opens the journal at `path` for this run (`what` on `hosts`, this part): hosts never
+/// started are to run, hosts with a result keep it, hosts started without one are `unknown`
+/// (to run again with `--rerun-unknown`).
+fn resume(
+    a: &CommonArgs,
+    path: &Path,
+    hosts: &[fleetsh::HostTarget],
+    what: &str,
+) -> Result<Resumed> {
+    let header = Header::new(what, a.shard.clone(), hosts);
+    let (journal, replay) = JournalFile::open(path, &header).map_err(usage)?;
+    let mut to_run = Vec::new();
+    let mut earlier = Vec::new();
+    for (i, host) in hosts.iter().enumerate() {
+        let state = replay
+            .as_ref()
+            .map_or(HostState::NotStarted, |r| r.state(i));
+        match (state, replay.as_ref().and_then(|r| r.results.get(&i))) {
+            (HostState::Done, Some(record)) => earlier.push(record.clone().into_host_result(i)),
+            (HostState::Unknown, _) if !a.rerun_unknown => earlier.push(HostResult::failed(
+                i,
+                host.clone(),
+                HostError::new(
+                    ErrorKind::Unknown,
+                    "an earlier run kept in this journal sent the command and stopped before its \
+                     result was recorded: it may have run (--rerun-unknown runs it again)",
+                ),
+            )),
+            _ => to_run.push(i),
+        }
+    }
+    if !earlier.is_empty() {
+        eprintln!(
+            "fleetsh: journal {}: {} of {} hosts are reported from it, {} run now",
+            path.display(),
+            earlier.len(),
+            hosts.len(),
+            to_run.len()
+        );
+    }
+    Ok(Resumed {
+        journal,
+        to_run,
+        earlier,
+    })
+}
+
+/// Prints `earlier` (results from a journal) and adds them to `report`.
+fn earlier_report(
+    printer: &mut output::Printer,
+    earlier: Vec<HostResult>,
+    mut report: Report,
+) -> Report {
+    for r in earlier {
+        let r = Arc::new(r);
+        printer.event(&Event::Finished(r.clone()));
+        report.results.push(r);
+    }
+    printer.flush();
+    report.results.sort_by_key(|r| r.index);
+    report
 }

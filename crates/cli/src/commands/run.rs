@@ -46,7 +46,8 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
         job.stdin = Some(read_stdin().map_err(usage)?.into());
     }
     job.validate().map_err(usage)?;
-    execute(&a.common, &engine, hosts, job, fleet, &signals)
+    let what = job.command.clone();
+    execute(&a.common, &engine, hosts, job, fleet, &signals, &what)
 }
 
 /// Most bytes `-I` reads from standard input.

@@ -24,7 +24,8 @@ pub fn put(a: PutArgs) -> Result<ExitCode> {
     let plan =
         fleetsh::PutPlan::from_local(&locals, remote, a.recursive, a.preserve).map_err(usage)?;
     let action = fleetsh::Action::Put(std::sync::Arc::new(plan));
-    transfer(&a.common, a.port, action, &signals)
+    let what = format!("put {}", a.paths.join(" "));
+    transfer(&a.common, a.port, action, &signals, &what)
 }
 
 /// `fleetsh get -w HOSTS REMOTE... LOCALDIR`.
@@ -42,16 +43,18 @@ pub fn get(a: GetArgs) -> Result<ExitCode> {
     )
     .map_err(usage)?;
     let action = fleetsh::Action::Get(std::sync::Arc::new(plan));
-    transfer(&a.common, a.port, action, &signals)
+    let what = format!("get {}", a.paths.join(" "));
+    transfer(&a.common, a.port, action, &signals, &what)
 }
 
-/// Runs the transfer `action` on the hosts the shared flags select, `port` (`-P`) their
-/// default port.
+/// Runs the transfer `action` (written as `what`) on the hosts the shared flags select, `port`
+/// (`-P`) their default port.
 fn transfer(
     common: &CommonArgs,
     port: Option<u16>,
     action: fleetsh::Action,
     signals: &signals::Signals,
+    what: &str,
 ) -> Result<ExitCode> {
     let s = setup(
         common,
@@ -62,7 +65,7 @@ fn transfer(
     )?;
     let job = s.job.action(action);
     job.validate().map_err(usage)?;
-    execute(common, &s.engine, s.hosts, job, s.fleet, signals)
+    execute(common, &s.engine, s.hosts, job, s.fleet, signals, what)
 }
 
 /// `put -p 2299 ...`: scp's `-p` (preserve) took no value, so the port became a path. Names

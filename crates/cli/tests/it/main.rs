@@ -110,6 +110,7 @@ mod auth;
 mod bench;
 mod control;
 mod far_network;
+mod journal;
 mod output;
 mod reliability;
 mod run;

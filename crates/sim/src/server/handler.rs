@@ -360,6 +360,7 @@ impl server::Handler for SimHandler {
             return session.channel_failure(channel);
         };
         session.channel_success(channel)?;
+        self.host.counters.commands.fetch_add(1, Ordering::Relaxed);
         let (read, write) = pending.channel.split();
         let (pipe_in, pipe_out) = tokio::io::duplex(STDIN_PIPE);
         let output = Arc::new(OutputWait::default());

@@ -44,6 +44,8 @@ pub(crate) struct HostCounters {
     pub(crate) tunnels: AtomicU64,
     /// Accepted TCP connections the host's server has since closed (or seen closed).
     pub(crate) closed: AtomicU64,
+    /// Exec requests accepted (commands run).
+    pub(crate) commands: AtomicU64,
 }
 
 /// What all hosts share.
