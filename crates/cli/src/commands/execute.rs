@@ -41,27 +41,29 @@ pub fn execute(
         None => (engine.run(hosts, job)?, Vec::new()),
         Some(path) => {
             let resumed = resume(a, path, &hosts, what)?;
+            let earlier: Vec<Arc<HostResult>> = resumed.earlier.into_iter().map(Arc::new).collect();
             if resumed.to_run.is_empty() {
                 // Every host already has its result in the journal.
                 let mut printer = output::Printer::new(&a.output_options(), &hosts);
-                let report = earlier_report(&mut printer, resumed.earlier, Report::default());
-                let signal = signals.received();
-                printer.finish(&report, signal, engine.kex_guesses());
-                drop(fleet);
-                return Ok(ExitCode::from(printer.exit_status(&report, signal)));
+                print_earlier(&mut printer, &earlier);
+                return Ok(finish(
+                    printer,
+                    Report::default(),
+                    earlier,
+                    engine,
+                    signals,
+                    fleet,
+                ));
             }
             let journal = Arc::new(resumed.journal);
             let handle = engine.run_journaled(hosts, &resumed.to_run, job, journal)?;
-            (handle, resumed.earlier)
+            (handle, earlier)
         }
     };
     signals.attach(handle.canceller());
 
     let mut printer = output::Printer::new(&a.output_options(), handle.hosts());
-    let earlier: Vec<Arc<HostResult>> = earlier.into_iter().map(Arc::new).collect();
-    for r in &earlier {
-        printer.event(&Event::Finished(r.clone()));
-    }
+    print_earlier(&mut printer, &earlier);
     while let Some(ev) = handle.next_event() {
         printer.event(&ev);
         // Events that are already waiting go out in the same write (one write per host
@@ -75,13 +77,36 @@ pub fn execute(
         }
         printer.flush();
     }
-    let mut report = handle.join();
-    report.results.extend(earlier);
-    report.results.sort_by_key(|r| r.index);
+    let report = handle.join();
+    Ok(finish(printer, report, earlier, engine, signals, fleet))
+}
+
+/// Prints `earlier` (results a journal holds) as events of this run.
+fn print_earlier(printer: &mut output::Printer, earlier: &[Arc<HostResult>]) {
+    for r in earlier {
+        printer.event(&Event::Finished(r.clone()));
+    }
+    printer.flush();
+}
+
+/// The run's end: `earlier` joins the run's `report`, the summary prints, the simulated fleet
+/// stops; the exit status is the whole run's.
+fn finish(
+    mut printer: output::Printer,
+    mut report: Report,
+    earlier: Vec<Arc<HostResult>>,
+    engine: &Engine,
+    signals: &signals::Signals,
+    fleet: Option<SimFleet>,
+) -> ExitCode {
+    if !earlier.is_empty() {
+        report.results.extend(earlier);
+        report.results.sort_by_key(|r| r.index);
+    }
     let signal = signals.received();
     printer.finish(&report, signal, engine.kex_guesses());
     drop(fleet);
-    Ok(ExitCode::from(printer.exit_status(&report, signal)))
+    ExitCode::from(printer.exit_status(&report, signal))
 }
 
 /// A run resumed from its journal: the journal open for the hosts still to run, and the
@@ -137,20 +162,4 @@ fn resume(
         to_run,
         earlier,
     })
-}
-
-/// Prints `earlier` (results from a journal) and adds them to `report`.
-fn earlier_report(
-    printer: &mut output::Printer,
-    earlier: Vec<HostResult>,
-    mut report: Report,
-) -> Report {
-    for r in earlier {
-        let r = Arc::new(r);
-        printer.event(&Event::Finished(r.clone()));
-        report.results.push(r);
-    }
-    printer.flush();
-    report.results.sort_by_key(|r| r.index);
-    report
 }
