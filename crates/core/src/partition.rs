@@ -82,6 +82,19 @@ impl Part {
         })
     }
 
+    /// A part as `--shard` takes it: `I/N`, `auto` (Slurm: [`Part::from_env`]) or `auto/N` (a
+    /// Kubernetes Indexed Job of `N` completions), the environment read with `var`.
+    pub fn from_spec(spec: &str, var: impl Fn(&str) -> Option<String>) -> Result<Part, Error> {
+        match spec.trim().strip_prefix("auto") {
+            Some("") => Part::from_env(var, None),
+            Some(rest) => match rest.strip_prefix('/').map(|n| n.trim().parse::<usize>()) {
+                Some(Ok(n)) => Part::from_env(var, Some(n)),
+                _ => Part::parse(spec),
+            },
+            None => Part::parse(spec),
+        }
+    }
+
     /// The part a scheduler gives this process, read with `var` (e.g. `std::env::var`'s
     /// value): a Slurm job array task, else a Slurm job step's task, else a Kubernetes Indexed
     /// Job's pod with `count` parts. `count`, when given, must agree with a Slurm count.

@@ -75,7 +75,7 @@ pub fn select(
     let Some(spec) = &a.shard else {
         return Ok(hosts);
     };
-    let part = parse_part(spec)?;
+    let part = Part::from_spec(spec, |name| std::env::var(name).ok()).map_err(usage)?;
     let mine = part.select(&hosts);
     if mine.is_empty() {
         eprintln!(
@@ -84,20 +84,6 @@ pub fn select(
         );
     }
     Ok(mine)
-}
-
-/// `--shard`: `I/N`, `auto` (Slurm) or `auto/N` (a Kubernetes Indexed Job of N completions).
-fn parse_part(spec: &str) -> Result<Part> {
-    let env = |name: &str| std::env::var(name).ok();
-    let part = match spec.trim().strip_prefix("auto") {
-        Some("") => Part::from_env(env, None),
-        Some(rest) => match rest.strip_prefix('/').map(|n| n.trim().parse::<usize>()) {
-            Some(Ok(n)) => Part::from_env(env, Some(n)),
-            _ => Part::parse(spec),
-        },
-        None => Part::parse(spec),
-    };
-    part.map_err(usage)
 }
 
 /// Whether a selected target `s` (as typed beside `--retry-failed`) selects the recorded
