@@ -12,7 +12,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use fleetsh_core::ErrorKind;
-pub use fleetsh_core::journal::{Header, HostState, JournalError, Replay, read};
+pub use fleetsh_core::journal::{
+    Duplicate, Found, Header, HostState, JournalError, MergeError, Merged, Replay, Split,
+    list_digest, merge, read,
+};
 use parking_lot::Mutex;
 
 use crate::{HostResult, InputError};

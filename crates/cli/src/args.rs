@@ -105,6 +105,12 @@ pub enum Command {
     /// LOCALDIR`.
     #[command(after_long_help = after_help())]
     Get(Box<GetArgs>),
+    /// Print the journals of a split run's parts (--shard, --journal) as the one run a single
+    /// controller would have made: every host once, in every output mode, with the exit status
+    /// the whole run earned. Parts without a journal, hosts no journal started and hosts in more
+    /// than one journal are reported.
+    #[command(after_long_help = after_help())]
+    Merge(Box<MergeArgs>),
     /// Measure a fleet: a command reading 26,000 bytes on every host (the workload of
     /// parallel-ssh's published client benchmark) at stepped concurrency, with the median time
     /// of each operation (connect+auth, channel open, execute, read, close) per step.
@@ -128,10 +134,11 @@ impl Command {
     /// The `--color` choice of the subcommands that have one.
     pub fn color(&self) -> crate::output::ColorChoice {
         match self {
-            Command::Run(a) => a.common.color,
-            Command::Put(a) => a.common.color,
-            Command::Get(a) => a.common.color,
-            Command::Bench(a) => a.common.color,
+            Command::Run(a) => a.common.out.color,
+            Command::Put(a) => a.common.out.color,
+            Command::Get(a) => a.common.out.color,
+            Command::Bench(a) => a.common.out.color,
+            Command::Merge(a) => a.out.color,
             _ => crate::output::ColorChoice::Auto,
         }
     }
@@ -147,7 +154,35 @@ pub enum HostKeyCheckArg {
     Off,
 }
 
-impl CommonArgs {
+/// The presentation flags of `run`, `put`, `get` and `merge` (owned by output.rs).
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "inline")]
+    pub output: crate::output::OutputMode,
+    /// Inline output without the `host: ` prefix (pdsh -N).
+    #[arg(short = 'N', long = "no-prefix")]
+    pub no_prefix: bool,
+    /// When to colour host prefixes and failure notes of inline output.
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
+    pub color: crate::output::ColorChoice,
+    /// Also write each host's output to DIR/HOST.out, DIR/HOST.err and DIR/HOST.status
+    /// (created if missing; files are replaced atomically).
+    #[arg(long, value_name = "DIR", value_parser = crate::output::out_dir_arg)]
+    pub out_dir: Option<PathBuf>,
+    /// Never show the progress bar (shown on stderr only when stderr is a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Exit with the largest remote exit status (pdsh -S): 255 for a host that failed without
+    /// one, 128+N for a command killed by signal N.
+    #[arg(short = 'S', long = "max-exit-status")]
+    pub max_exit_status: bool,
+    /// More in the summary: the peak memory and the key exchange guesses.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+}
+
+impl OutputArgs {
     /// The presentation flags, as the printer takes them.
     pub fn output_options(&self) -> crate::output::Options {
         crate::output::Options {
@@ -268,31 +303,8 @@ pub struct CommonArgs {
     /// Do not use ssh-agent even if SSH_AUTH_SOCK is set.
     #[arg(long)]
     pub no_agent: bool,
-    /// Output format.
-    #[arg(short = 'o', long = "output", value_enum, default_value = "inline")]
-    pub output: crate::output::OutputMode,
-    // -- presentation flags (owned by output.rs) --
-    /// Inline output without the `host: ` prefix (pdsh -N).
-    #[arg(short = 'N', long = "no-prefix")]
-    pub no_prefix: bool,
-    /// When to colour host prefixes and failure notes of inline output.
-    #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
-    pub color: crate::output::ColorChoice,
-    /// Also write each host's output to DIR/HOST.out, DIR/HOST.err and DIR/HOST.status
-    /// (created if missing; files are replaced atomically).
-    #[arg(long, value_name = "DIR", value_parser = crate::output::out_dir_arg)]
-    pub out_dir: Option<PathBuf>,
-    /// Never show the progress bar (shown on stderr only when stderr is a terminal).
-    #[arg(long)]
-    pub no_progress: bool,
-    /// Exit with the largest remote exit status (pdsh -S): 255 for a host that failed without
-    /// one, 128+N for a command killed by signal N.
-    #[arg(short = 'S', long = "max-exit-status")]
-    pub max_exit_status: bool,
-    /// More in the summary: the peak memory and the key exchange guesses.
-    #[arg(short = 'v', long)]
-    pub verbose: bool,
-    // -- end of presentation flags --
+    #[command(flatten)]
+    pub out: OutputArgs,
     /// Defaults for these flags from a TOML file (flags win).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -351,6 +363,26 @@ pub struct RunArgs {
     /// (the host name, shell-quoted when needed, and its position) unless --no-template.
     #[arg(last = true, required = true, num_args = 1.., value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The run's whole host list, as given to its controllers (host specs, ranges, `@group`):
+    /// the hosts are then printed in its order, and hosts of parts whose journal is missing are
+    /// named.
+    #[arg(short = 'w', long = "hosts", value_name = "SPEC")]
+    pub hosts: Vec<String>,
+    /// Read the run's host list from FILE (one per line, `#` comments; repeatable).
+    #[arg(short = 'H', long = "hostfile", value_name = "FILE")]
+    pub hostfile: Vec<PathBuf>,
+    /// Exclude hosts from the list given with -w or -H, as the controllers were given it.
+    #[arg(short = 'x', long = "exclude", value_name = "SPEC")]
+    pub exclude: Vec<String>,
+    #[command(flatten)]
+    pub out: OutputArgs,
+    /// The journals (`--journal` files of the run's controllers), in any order.
+    #[arg(required = true, value_name = "JOURNAL")]
+    pub journals: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

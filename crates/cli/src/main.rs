@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         Command::Sim(a) => commands::sim(a),
         Command::Config(ConfigCommand::Show(a)) => commands::config_show(a),
         Command::Completions { shell } => commands::completions(shell),
+        Command::Merge(a) => commands::merge(*a),
         Command::Man => commands::man(),
     };
     match result {

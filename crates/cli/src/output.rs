@@ -9,11 +9,12 @@ mod color;
 mod grouped;
 mod outdir;
 mod progress;
-mod summary;
+pub mod summary;
 
 use std::io::{self, BufWriter, IsTerminal, Stderr, Stdout, Write};
+use std::sync::Arc;
 
-use fleetsh::{Event, HostResult, HostTarget, Outcome, Report, StreamKind};
+use fleetsh::{ErrorKind, Event, HostResult, HostTarget, Outcome, Report, StreamKind};
 
 pub use color::ColorChoice;
 use color::{Painter, Style};
@@ -84,7 +85,11 @@ pub struct Printer {
     err_failed: bool,
     /// Hosts that ended cancelled or skipped before they started: one line for all of them
     /// at the end instead of a note each.
-    unstarted: Vec<(bool, usize)>,
+    unstarted: Vec<(ErrorKind, usize)>,
+    /// The run printed is a merge of this many journals (the summary says so instead of a time).
+    merged: Option<usize>,
+    /// The JSON line of the result being printed is already written ([`Printer::recorded`]).
+    json_written: bool,
 }
 
 impl Printer {
@@ -112,6 +117,8 @@ impl Printer {
             out_failed: None,
             err_failed: false,
             unstarted: Vec::new(),
+            json_written: false,
+            merged: None,
         }
     }
 
@@ -132,11 +139,8 @@ impl Printer {
             Event::Finished(r) => {
                 match self.mode {
                     OutputMode::Inline if r.never_started() => {
-                        let skipped = r
-                            .error
-                            .as_ref()
-                            .is_some_and(|e| e.kind == fleetsh::ErrorKind::Skipped);
-                        self.unstarted.push((skipped, r.index));
+                        let kind = r.error.as_ref().map_or(ErrorKind::Cancelled, |e| e.kind);
+                        self.unstarted.push((kind, r.index));
                     }
                     OutputMode::Inline => self.inline.finish(
                         r,
@@ -144,6 +148,7 @@ impl Printer {
                         &mut self.pending_out,
                         &mut self.pending_err,
                     ),
+                    OutputMode::Json if self.json_written => {}
                     OutputMode::Json => fleetsh::record::write_line(r, &mut self.pending_out),
                     OutputMode::Grouped => {
                         if let Some(g) = &mut self.groups {
@@ -167,6 +172,47 @@ impl Printer {
             _ => {}
         }
         self.emit(false);
+    }
+
+    /// The run printed is a merge of `journals` journals.
+    pub fn set_merged(&mut self, journals: usize) {
+        self.merged = Some(journals);
+    }
+
+    /// Text for standard error, written with the next event's (after its output).
+    pub fn note(&mut self, text: &str) {
+        self.pending_err.extend_from_slice(text.as_bytes());
+        self.emit(false);
+    }
+
+    /// A result recorded earlier (a journal's), printed as if its host had just finished: its
+    /// output, then its end. `lossy`: its output was recorded with invalid UTF-8 replaced, which
+    /// JSON lines say again.
+    pub fn recorded(&mut self, r: &Arc<HostResult>, lossy: bool) {
+        match self.mode {
+            OutputMode::Inline if !r.never_started() => {
+                for (stream, data) in [
+                    (StreamKind::Stdout, &r.stdout),
+                    (StreamKind::Stderr, &r.stderr),
+                ] {
+                    self.inline.output(
+                        r.index,
+                        stream,
+                        data,
+                        &self.names,
+                        &mut self.pending_out,
+                        &mut self.pending_err,
+                    );
+                }
+            }
+            OutputMode::Json => {
+                fleetsh::record::write_recorded_line(r, lossy, &mut self.pending_out);
+                self.json_written = true;
+            }
+            _ => {}
+        }
+        self.event(&Event::Finished(r.clone()));
+        self.json_written = false;
     }
 
     /// Writes what the last event rendered: stdout first, then stderr. With the progress bar
@@ -240,21 +286,26 @@ impl Printer {
         }
         // One line per kind for the hosts that never started, in host order.
         self.unstarted.sort_unstable();
-        for skipped in [false, true] {
+        for (kind, what) in [
+            (ErrorKind::Cancelled, "cancelled before they started"),
+            (
+                ErrorKind::Skipped,
+                "skipped, not started after too many failures (max-fail)",
+            ),
+            (
+                ErrorKind::Missing,
+                "missing: no journal started them (never run)",
+            ),
+        ] {
             let names: Vec<&str> = self
                 .unstarted
                 .iter()
-                .filter(|(s, _)| *s == skipped)
+                .filter(|(k, _)| *k == kind)
                 .map(|&(_, i)| self.names.get(i).map_or("?", String::as_str))
                 .collect();
             if names.is_empty() {
                 continue;
             }
-            let what = if skipped {
-                "skipped, not started after too many failures (max-fail)"
-            } else {
-                "cancelled before they started"
-            };
             let _ = writeln!(
                 self.pending_err,
                 "fleetsh: {} {what}: {}",
@@ -270,7 +321,15 @@ impl Printer {
             self.emit(true);
         }
         let mut text = Vec::new();
-        let _ = summary::write(report, signal, &self.names, kex, self.verbose, &mut text);
+        let _ = summary::write(
+            report,
+            signal,
+            &self.names,
+            kex,
+            self.verbose,
+            self.merged,
+            &mut text,
+        );
         if let Some(d) = &self.out_dir {
             let _ = d.write_summary(&mut text);
         }

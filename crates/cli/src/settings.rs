@@ -4,7 +4,7 @@
 //! the targets and the embedded simulated fleet.
 
 mod engine;
-mod targets;
+pub mod targets;
 
 use std::time::Duration;
 
@@ -33,6 +33,8 @@ fn secs(name: &str, v: f64) -> Result<Duration> {
 pub struct Setup {
     pub engine: Engine,
     pub hosts: Vec<fleetsh::HostTarget>,
+    /// This controller's part of the host list (`--shard`), if the run is split.
+    pub split: Option<fleetsh::journal::Split>,
     /// Limits (timeouts, retries, output cap) from the config file and the flags.
     pub job: Job,
     /// The embedded simulated fleet (`--sim`), stopped when dropped.
@@ -108,7 +110,7 @@ pub fn setup(a: &CommonArgs, command: Flags) -> Result<Setup> {
 
     // Job limits and the run config: built-in defaults < config file < flags.
     let mut job = layers.job();
-    job.stream_output = a.output == output::OutputMode::Inline;
+    job.stream_output = a.out.output == output::OutputMode::Inline;
     let mut run_cfg = layers.run_config();
     run_cfg.validate().map_err(usage)?;
 
@@ -116,11 +118,12 @@ pub fn setup(a: &CommonArgs, command: Flags) -> Result<Setup> {
         fit_fanout_beside_sim(&mut run_cfg, n)?;
     }
     let fleet = start_sim(a.sim)?;
-    let hosts = targets::select(a, layers.max_hosts(), fleet.as_ref())?;
+    let (hosts, split) = targets::select(a, layers.max_hosts(), fleet.as_ref())?;
     let engine = engine::build(a, &layers.connection(), run_cfg, fleet.as_ref())?;
     Ok(Setup {
         engine,
         hosts,
+        split,
         job,
         fleet,
     })

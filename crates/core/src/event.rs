@@ -45,11 +45,14 @@ pub enum ErrorKind {
     /// An earlier run kept in the same journal sent this host its command and stopped before
     /// recording a result: the command may have run. Not run again unless asked.
     Unknown,
+    /// Not run: in a merge of a split run's journals, no journal started this host (its
+    /// controller stopped before it, or its part's journal is missing).
+    Missing,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 15] = [
+    pub const ALL: [ErrorKind; 16] = [
         ErrorKind::Resolve,
         ErrorKind::Connect,
         ErrorKind::ConnectTimeout,
@@ -65,11 +68,12 @@ impl ErrorKind {
         ErrorKind::Transfer,
         ErrorKind::Jump,
         ErrorKind::Unknown,
+        ErrorKind::Missing,
     ];
 
     /// The stable name: `resolve`, `connect`, `connect_timeout`, `handshake`, `hostkey`, `auth`,
     /// `channel`, `command_timeout`, `disconnected`, `cancelled`, `internal`, `skipped`,
-    /// `transfer`, `jump`.
+    /// `transfer`, `jump`, `unknown`, `missing`.
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::Resolve => "resolve",
@@ -87,6 +91,7 @@ impl ErrorKind {
             ErrorKind::Transfer => "transfer",
             ErrorKind::Jump => "jump",
             ErrorKind::Unknown => "unknown",
+            ErrorKind::Missing => "missing",
         }
     }
 
@@ -231,14 +236,16 @@ impl HostResult {
         }
     }
 
-    /// Whether the host ended without being started: skipped (`max-fail`) or cancelled before
-    /// its first connection attempt.
+    /// Whether the host ended without being started: skipped (`max-fail`), cancelled before
+    /// its first connection attempt, or missing from a merged run.
     pub fn never_started(&self) -> bool {
         self.attempts == 0
-            && self
-                .error
-                .as_ref()
-                .is_some_and(|e| matches!(e.kind, ErrorKind::Cancelled | ErrorKind::Skipped))
+            && self.error.as_ref().is_some_and(|e| {
+                matches!(
+                    e.kind,
+                    ErrorKind::Cancelled | ErrorKind::Skipped | ErrorKind::Missing
+                )
+            })
     }
 
     /// The outcome class of this result.
@@ -328,7 +335,8 @@ mod tests {
                 "skipped",
                 "transfer",
                 "jump",
-                "unknown"
+                "unknown",
+                "missing"
             ]
         );
     }

@@ -4,9 +4,11 @@
 //!
 //! The lines, each written whole with one `write` (appended, so a controller killed at any
 //! instant leaves at most its last line torn):
-//! - the header, first: `{"journal":1,"command":…,"shard":…,"hosts":N,"hosts_digest":…}`, what
-//!   the run is (its command or transfer as written, its part of a split run, and its host
-//!   list, in order, by count and a stable digest); a journal is only resumed by the same run;
+//! - the header, first:
+//!   `{"journal":1,"command":…,"shard":"I/N"|null,"list_hosts":N,"list_digest":…,"hosts":[…]}`,
+//!   what the run is: its command or transfer as written, its part of a split run, the whole
+//!   host list by count and a stable digest, and this run's hosts in order (the others' `I`);
+//!   a journal is only resumed by the same run;
 //! - `{"started":I}`: host `I` (its index in the host list) is about to be sent its command;
 //!   written before the command leaves, so a host without it never ran the command;
 //! - `{"i":I,"result":{…}}`: host `I`'s final result, as a [`record`](crate::record) line.
@@ -14,7 +16,10 @@
 //! [`read`] reads a journal back: a torn last line (no newline, not JSON) is ignored and
 //! reported; any other bad line is an error naming it. [`Replay::state`] says, per host, whether
 //! it is done (it has a result), never started (run it), or unknown (started without a result:
-//! its command may have run).
+//! its command may have run). [`merge`] joins the journals of a split run's parts into the run
+//! one controller would have made.
+
+mod merge;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,10 +28,43 @@ use serde_json::Value;
 
 use crate::event::HostResult;
 use crate::hosts::HostTarget;
+use crate::partition::Part;
 use crate::record::{Record, RecordRef};
+
+pub use merge::{Duplicate, Found, MergeError, Merged, merge};
 
 /// The journal format's version, in the header.
 pub const VERSION: u32 = 1;
+
+/// The whole host list a part of a split run was taken from (`--shard I/N`): which part, and
+/// the list by count and digest, so that the journals of one split run can be told apart from
+/// another run's and their merge can say which parts and hosts are missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Split {
+    /// This controller's part.
+    pub part: Part,
+    /// How many hosts the whole list has.
+    pub list_hosts: usize,
+    /// The whole list's digest ([`list_digest`]).
+    pub list_digest: String,
+}
+
+impl Split {
+    /// Part `part` of the whole list `hosts`.
+    pub fn new(part: Part, hosts: &[HostTarget]) -> Split {
+        Split {
+            part,
+            list_hosts: hosts.len(),
+            list_digest: list_digest(hosts),
+        }
+    }
+}
+
+/// A stable digest of a host list, in order (16 hex digits).
+pub fn list_digest(hosts: &[HostTarget]) -> String {
+    let list: String = hosts.iter().map(|h| format!("{h}\n")).collect();
+    format!("{:016x}", crate::partition::stable_hash(&list))
+}
 
 /// What a run is: a journal is resumed only by the run it was written for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,22 +76,43 @@ pub struct Header {
     pub command: String,
     /// The part of a split run (`I/N`), if any.
     pub shard: Option<String>,
-    /// How many hosts the run has.
-    pub hosts: usize,
-    /// A stable digest of the host list, in order (16 hex digits).
-    pub hosts_digest: String,
+    /// How many hosts the whole list has (the part's own list when the run is not split).
+    pub list_hosts: usize,
+    /// The whole list's digest ([`list_digest`]).
+    pub list_digest: String,
+    /// This run's hosts, in order, as given (`[user@]host[:port]`): host `I` of the other lines
+    /// is `hosts[I]`.
+    pub hosts: Vec<String>,
 }
 
 impl Header {
-    /// The header of a run of `command` (part `shard`) on `hosts`.
-    pub fn new(command: &str, shard: Option<String>, hosts: &[HostTarget]) -> Header {
-        let list: String = hosts.iter().map(|h| format!("{h}\n")).collect();
+    /// The header of a run of `command` on `hosts`: the whole list, or the part `split` says.
+    pub fn new(command: &str, split: Option<&Split>, hosts: &[HostTarget]) -> Header {
+        let (list_hosts, list_digest) = match split {
+            Some(s) => (s.list_hosts, s.list_digest.clone()),
+            None => (hosts.len(), list_digest(hosts)),
+        };
         Header {
             journal: VERSION,
             command: command.to_string(),
-            shard,
-            hosts: hosts.len(),
-            hosts_digest: format!("{:016x}", crate::partition::stable_hash(&list)),
+            shard: split.map(|s| s.part.to_string()),
+            list_hosts,
+            list_digest,
+            hosts: hosts.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    /// The part of a split run this journal is, `None` for a run of the whole list.
+    ///
+    /// # Errors
+    ///
+    /// The part as written when it is not `I/N`.
+    pub fn part(&self) -> Result<Option<Part>, String> {
+        match &self.shard {
+            None => Ok(None),
+            Some(s) => Part::parse(s)
+                .map(Some)
+                .map_err(|e| format!("its part {s:?} is not I/N ({e})")),
         }
     }
 
@@ -80,10 +139,13 @@ impl Header {
                 part(&run.shard)
             ));
         }
-        if self.hosts != run.hosts || self.hosts_digest != run.hosts_digest {
+        if self.list_hosts != run.list_hosts
+            || self.list_digest != run.list_digest
+            || self.hosts != run.hosts
+        {
             return Some(format!(
                 "it was written for another host list ({} hosts, digest {}; now {} hosts, digest {})",
-                self.hosts, self.hosts_digest, run.hosts, run.hosts_digest
+                self.list_hosts, self.list_digest, run.list_hosts, run.list_digest
             ));
         }
         None
@@ -207,17 +269,26 @@ pub fn read(text: &str) -> Result<Replay, JournalError> {
         let Some(h) = &header else {
             let h: Header = serde_json::from_value(value)
                 .map_err(|e| bad(format!("not a journal header ({e})")))?;
+            if let Some((i, e)) = h
+                .hosts
+                .iter()
+                .enumerate()
+                .find_map(|(i, t)| t.parse::<HostTarget>().err().map(|e| (i, e)))
+            {
+                return Err(bad(format!("header: host {i}: {e}")));
+            }
+            h.part().map_err(|e| bad(format!("header: {e}")))?;
             header = Some(h);
             continue;
         };
         let index_in = |i: u64| -> Result<usize, JournalError> {
             usize::try_from(i)
                 .ok()
-                .filter(|&i| i < h.hosts)
+                .filter(|&i| i < h.hosts.len())
                 .ok_or_else(|| {
                     bad(format!(
                         "host {i} is not one of the run's {} hosts",
-                        h.hosts
+                        h.hosts.len()
                     ))
                 })
         };
@@ -259,6 +330,10 @@ mod tests {
             .collect()
     }
 
+    fn split(index: usize, count: usize) -> Split {
+        Split::new(Part::new(index, count).unwrap(), &hosts())
+    }
+
     fn result(index: usize, exit: u32) -> HostResult {
         let mut r = HostResult::failed(
             index,
@@ -273,7 +348,7 @@ mod tests {
 
     #[test]
     fn written_lines_read_back_as_each_host_stands() {
-        let header = Header::new("uptime", Some("1/4".into()), &hosts());
+        let header = Header::new("uptime", Some(&split(1, 4)), &hosts());
         let mut text = header.line();
         text.extend(started_line(0));
         text.extend(started_line(1));
@@ -326,11 +401,11 @@ mod tests {
 
     #[test]
     fn only_the_same_run_resumes_a_journal() {
-        let h = Header::new("uptime", Some("0/2".into()), &hosts());
+        let h = Header::new("uptime", Some(&split(0, 2)), &hosts());
         assert_eq!(h.mismatch(&h.clone()), None);
-        let other_command = Header::new("reboot", Some("0/2".into()), &hosts());
+        let other_command = Header::new("reboot", Some(&split(0, 2)), &hosts());
         assert!(h.mismatch(&other_command).unwrap().contains("\"reboot\""));
-        let other_part = Header::new("uptime", Some("1/2".into()), &hosts());
+        let other_part = Header::new("uptime", Some(&split(1, 2)), &hosts());
         assert!(
             h.mismatch(&other_part)
                 .unwrap()
@@ -338,7 +413,7 @@ mod tests {
         );
         let mut fewer = hosts();
         fewer.pop();
-        let other_list = Header::new("uptime", Some("0/2".into()), &fewer);
+        let other_list = Header::new("uptime", Some(&split(0, 2)), &fewer);
         assert!(
             h.mismatch(&other_list)
                 .unwrap()
@@ -346,7 +421,7 @@ mod tests {
         );
         let mut reordered = hosts();
         reordered.swap(0, 1);
-        let other_order = Header::new("uptime", Some("0/2".into()), &reordered);
+        let other_order = Header::new("uptime", Some(&split(0, 2)), &reordered);
         assert!(
             h.mismatch(&other_order).is_some(),
             "the order is part of the list"

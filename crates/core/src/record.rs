@@ -125,6 +125,16 @@ pub fn write_line(r: &HostResult, out: &mut Vec<u8>) {
     out.push(b'\n');
 }
 
+/// Appends `r`, a result read back from a line ([`Record::into_host_result`]), as one JSON
+/// line: as [`write_line`], with `lossy` kept from the line it was read from (its output holds
+/// the replacement characters, not the bytes that were invalid).
+pub fn write_recorded_line(r: &HostResult, lossy: bool, out: &mut Vec<u8>) {
+    let mut line = RecordRef::new(r);
+    line.lossy |= lossy;
+    let _ = serde_json::to_writer(&mut *out, &line);
+    out.push(b'\n');
+}
+
 /// The `timings_ms` object: each phase of [`Timings`] in milliseconds, rounded to the
 /// microsecond; `None` (`null`) for a phase not reached.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]

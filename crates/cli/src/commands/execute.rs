@@ -6,13 +6,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Result;
-use fleetsh::journal::{Header, HostState, JournalFile};
-use fleetsh::{Engine, ErrorKind, Event, HostError, HostResult, Job, Report};
+use fleetsh::journal::{Header, HostState, JournalFile, Split};
+use fleetsh::{Engine, ErrorKind, HostError, HostResult, Report};
 use fleetsh_sim::SimFleet;
 
 use crate::args::CommonArgs;
 use crate::error::usage;
 use crate::output;
+use crate::settings::Setup;
 use crate::signals;
 
 /// Most events already waiting that are printed before a flush.
@@ -25,13 +26,18 @@ const READY_EVENTS_PER_WRITE: usize = 256;
 /// result for are reported from it, not run.
 pub fn execute(
     a: &CommonArgs,
-    engine: &Engine,
-    hosts: Vec<fleetsh::HostTarget>,
-    job: Job,
-    fleet: Option<SimFleet>,
+    setup: Setup,
     signals: &signals::Signals,
     what: &str,
 ) -> Result<ExitCode> {
+    let Setup {
+        engine,
+        hosts,
+        split,
+        job,
+        fleet,
+    } = setup;
+    let engine = &engine;
     // This controller's part of a split run holds no host (said on stderr): nothing failed.
     if hosts.is_empty() && a.shard.is_some() {
         drop(fleet);
@@ -40,11 +46,15 @@ pub fn execute(
     let (mut handle, earlier) = match &a.journal {
         None => (engine.run(hosts, job)?, Vec::new()),
         Some(path) => {
-            let resumed = resume(a, path, &hosts, what)?;
-            let earlier: Vec<Arc<HostResult>> = resumed.earlier.into_iter().map(Arc::new).collect();
+            let resumed = resume(a, path, &hosts, split.as_ref(), what)?;
+            let earlier: Vec<Earlier> = resumed
+                .earlier
+                .into_iter()
+                .map(|(r, lossy)| (Arc::new(r), lossy))
+                .collect();
             if resumed.to_run.is_empty() {
                 // Every host already has its result in the journal.
-                let mut printer = output::Printer::new(&a.output_options(), &hosts);
+                let mut printer = output::Printer::new(&a.out.output_options(), &hosts);
                 print_earlier(&mut printer, &earlier);
                 return Ok(finish(
                     printer,
@@ -62,7 +72,7 @@ pub fn execute(
     };
     signals.attach(handle.canceller());
 
-    let mut printer = output::Printer::new(&a.output_options(), handle.hosts());
+    let mut printer = output::Printer::new(&a.out.output_options(), handle.hosts());
     print_earlier(&mut printer, &earlier);
     while let Some(ev) = handle.next_event() {
         printer.event(&ev);
@@ -81,12 +91,15 @@ pub fn execute(
     Ok(finish(printer, report, earlier, engine, signals, fleet))
 }
 
-/// Prints `earlier` (results a journal holds) as events of this run.
-fn print_earlier(printer: &mut output::Printer, earlier: &[Arc<HostResult>]) {
-    for r in earlier {
-        printer.event(&Event::Finished(r.clone()));
+/// A result a journal holds, and whether its output was recorded lossy.
+pub type Earlier = (Arc<HostResult>, bool);
+
+/// Prints `earlier` (results a journal holds) as events of this run: output, then result.
+pub fn print_earlier(printer: &mut output::Printer, earlier: &[Earlier]) {
+    for (r, lossy) in earlier {
+        printer.recorded(r, *lossy);
+        printer.flush();
     }
-    printer.flush();
 }
 
 /// The run's end: `earlier` joins the run's `report`, the summary prints, the simulated fleet
@@ -94,13 +107,13 @@ fn print_earlier(printer: &mut output::Printer, earlier: &[Arc<HostResult>]) {
 fn finish(
     mut printer: output::Printer,
     mut report: Report,
-    earlier: Vec<Arc<HostResult>>,
+    earlier: Vec<Earlier>,
     engine: &Engine,
     signals: &signals::Signals,
     fleet: Option<SimFleet>,
 ) -> ExitCode {
     if !earlier.is_empty() {
-        report.results.extend(earlier);
+        report.results.extend(earlier.into_iter().map(|(r, _)| r));
         report.results.sort_by_key(|r| r.index);
     }
     let signal = signals.received();
@@ -114,7 +127,8 @@ fn finish(
 struct Resumed {
     journal: JournalFile,
     to_run: Vec<usize>,
-    earlier: Vec<HostResult>,
+    /// Results the journal holds, each with whether its output was recorded lossy.
+    earlier: Vec<(HostResult, bool)>,
 }
 
 /// Opens the journal at `path` for this run (`what` on `hosts`, this part): hosts never
@@ -124,9 +138,10 @@ fn resume(
     a: &CommonArgs,
     path: &Path,
     hosts: &[fleetsh::HostTarget],
+    split: Option<&Split>,
     what: &str,
 ) -> Result<Resumed> {
-    let header = Header::new(what, a.shard.clone(), hosts);
+    let header = Header::new(what, split, hosts);
     let (journal, replay) = JournalFile::open(path, &header).map_err(usage)?;
     let mut to_run = Vec::new();
     let mut earlier = Vec::new();
@@ -135,15 +150,20 @@ fn resume(
             .as_ref()
             .map_or(HostState::NotStarted, |r| r.state(i));
         match (state, replay.as_ref().and_then(|r| r.results.get(&i))) {
-            (HostState::Done, Some(record)) => earlier.push(record.clone().into_host_result(i)),
-            (HostState::Unknown, _) if !a.rerun_unknown => earlier.push(HostResult::failed(
-                i,
-                host.clone(),
-                HostError::new(
-                    ErrorKind::Unknown,
-                    "an earlier run kept in this journal sent the command and stopped before its \
-                     result was recorded: it may have run (--rerun-unknown runs it again)",
+            (HostState::Done, Some(record)) => {
+                earlier.push((record.clone().into_host_result(i), record.lossy));
+            }
+            (HostState::Unknown, _) if !a.rerun_unknown => earlier.push((
+                HostResult::failed(
+                    i,
+                    host.clone(),
+                    HostError::new(
+                        ErrorKind::Unknown,
+                        "an earlier run kept in this journal sent the command and stopped before \
+                         its result was recorded: it may have run (--rerun-unknown runs it again)",
+                    ),
                 ),
+                false,
             )),
             _ => to_run.push(i),
         }

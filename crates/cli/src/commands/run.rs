@@ -10,18 +10,13 @@ use fleetsh::config::Flags;
 use super::execute::execute;
 use crate::args::RunArgs;
 use crate::error::usage;
-use crate::settings::{Setup, setup};
+use crate::settings::setup;
 use crate::signals;
 
 /// `fleetsh run -w HOSTS [options] -- COMMAND [ARGS...]`.
 pub fn run(a: RunArgs) -> Result<ExitCode> {
     let signals = signals::Signals::watch();
-    let Setup {
-        engine,
-        hosts,
-        mut job,
-        fleet,
-    } = setup(
+    let mut s = setup(
         &a.common,
         Flags {
             port: a.port,
@@ -32,6 +27,7 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
             ..Flags::default()
         },
     )?;
+    let job = &mut s.job;
     job.command = a.command.join(" ");
     // As pdsh's `%h`, the command line is a template unless asked otherwise.
     job.template = !a.no_template;
@@ -47,7 +43,7 @@ pub fn run(a: RunArgs) -> Result<ExitCode> {
     }
     job.validate().map_err(usage)?;
     let what = job.command.clone();
-    execute(&a.common, &engine, hosts, job, fleet, &signals, &what)
+    execute(&a.common, s, &signals, &what)
 }
 
 /// Most bytes `-I` reads from standard input.

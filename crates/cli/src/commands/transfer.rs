@@ -56,16 +56,16 @@ fn transfer(
     signals: &signals::Signals,
     what: &str,
 ) -> Result<ExitCode> {
-    let s = setup(
+    let mut s = setup(
         common,
         Flags {
             port,
             ..Flags::default()
         },
     )?;
-    let job = s.job.action(action);
-    job.validate().map_err(usage)?;
-    execute(common, &s.engine, s.hosts, job, s.fleet, signals, what)
+    s.job = s.job.action(action);
+    s.job.validate().map_err(usage)?;
+    execute(common, s, signals, what)
 }
 
 /// `put -p 2299 ...`: scp's `-p` (preserve) took no value, so the port became a path. Names

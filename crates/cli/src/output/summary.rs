@@ -48,6 +48,7 @@ pub fn write(
     names: &[String],
     kex: Option<KexGuesses>,
     verbose: bool,
+    merged: Option<usize>,
     w: &mut impl Write,
 ) -> io::Result<()> {
     let n = report.results.len();
@@ -61,14 +62,24 @@ pub fn write(
         Some(n) => format!(", cancelled by {}", signal_name(n)),
         None => String::new(),
     };
-    writeln!(
-        w,
-        "fleetsh: {} in {secs:.2}s ({:.0} hosts/s) on {}{cancelled}; {}",
-        count(n, "host"),
-        n as f64 / secs.max(1e-9),
-        count(report.shards, "shard"),
-        counts.join(", ")
-    )?;
+    match merged {
+        // A merge of journals: the runs' own times are in their journals' results.
+        Some(journals) => writeln!(
+            w,
+            "fleetsh: {} merged from {}; {}",
+            count(n, "host"),
+            count(journals, "journal"),
+            counts.join(", ")
+        )?,
+        None => writeln!(
+            w,
+            "fleetsh: {} in {secs:.2}s ({:.0} hosts/s) on {}{cancelled}; {}",
+            count(n, "host"),
+            n as f64 / secs.max(1e-9),
+            count(report.shards, "shard"),
+            counts.join(", ")
+        )?,
+    }
     let moved = report
         .results
         .iter()
@@ -78,12 +89,16 @@ pub fn write(
         });
     if moved.2 {
         let mib = moved.1 as f64 / (1024.0 * 1024.0);
-        writeln!(
-            w,
-            "fleetsh: transferred {}, {mib:.1} MiB ({:.1} MiB/s)",
-            count(usize::try_from(moved.0).unwrap_or(usize::MAX), "file"),
-            mib / secs.max(1e-9)
-        )?;
+        let files = count(usize::try_from(moved.0).unwrap_or(usize::MAX), "file");
+        if merged.is_some() {
+            writeln!(w, "fleetsh: transferred {files}, {mib:.1} MiB")?;
+        } else {
+            writeln!(
+                w,
+                "fleetsh: transferred {files}, {mib:.1} MiB ({:.1} MiB/s)",
+                mib / secs.max(1e-9)
+            )?;
+        }
     }
     if verbose {
         if let Some(rss) = fleetsh::limits::peak_rss_bytes() {

@@ -3,17 +3,58 @@
 //! (`--retry-failed`), then the exclusions (`-x`), and of those this controller's part
 //! (`--shard`).
 
+use std::path::{Path, PathBuf};
+
 use anyhow::{Context, Result, bail};
+use fleetsh::journal::Split;
 use fleetsh::{Groups, HostList, HostTarget, Part};
 use fleetsh_sim::SimFleet;
 
 use crate::args::CommonArgs;
 use crate::error::usage;
 
-/// The hosts the shared flags `a` select, at most `max_hosts`; `fleet` is the embedded
-/// simulated fleet, if any.
+/// The hosts the shared flags `a` select, at most `max_hosts`, and with `--shard` which part of
+/// the whole list they are; `fleet` is the embedded simulated fleet, if any.
 pub fn select(
     a: &CommonArgs,
+    max_hosts: usize,
+    fleet: Option<&SimFleet>,
+) -> Result<(Vec<HostTarget>, Option<Split>)> {
+    let hosts = whole_list(
+        &Selection {
+            hosts: &a.hosts,
+            hostfile: &a.hostfile,
+            exclude: &a.exclude,
+            retry_failed: a.retry_failed.as_deref(),
+        },
+        max_hosts,
+        fleet,
+    )?;
+    let Some(spec) = &a.shard else {
+        return Ok((hosts, None));
+    };
+    let part = Part::from_spec(spec, |name| std::env::var(name).ok()).map_err(usage)?;
+    let mine = part.select(&hosts);
+    if mine.is_empty() {
+        eprintln!(
+            "fleetsh: shard {part} holds none of the {} hosts: nothing to run",
+            hosts.len()
+        );
+    }
+    Ok((mine, Some(Split::new(part, &hosts))))
+}
+
+/// The host options: `-w`, `-H`, `-x` and `--retry-failed`.
+pub struct Selection<'a> {
+    pub hosts: &'a [String],
+    pub hostfile: &'a [PathBuf],
+    pub exclude: &'a [String],
+    pub retry_failed: Option<&'a Path>,
+}
+
+/// The whole host list `a` selects (before `--shard` takes a part of it), at most `max_hosts`.
+pub fn whole_list(
+    a: &Selection<'_>,
     max_hosts: usize,
     fleet: Option<&SimFleet>,
 ) -> Result<Vec<HostTarget>> {
@@ -22,7 +63,7 @@ pub fn select(
         Some(p) => Groups::load(&p).map_err(usage)?,
         None => Groups::new(),
     };
-    for spec in &a.hosts {
+    for spec in a.hosts {
         if Groups::is_expression(spec) {
             for t in groups.evaluate(spec, max_hosts).map_err(usage)? {
                 list.include_target(t);
@@ -31,7 +72,7 @@ pub fn select(
             list.include_spec(spec).map_err(usage)?;
         }
     }
-    for f in &a.hostfile {
+    for f in a.hostfile {
         list.include_file(f).map_err(usage)?;
     }
     if let Some(f) = fleet {
@@ -39,7 +80,7 @@ pub fn select(
     }
     // `--retry-failed`: exactly the failed hosts of the file, with the user and port recorded
     // there, each once; host options beside it narrow them down (an intersection).
-    if let Some(f) = &a.retry_failed {
+    if let Some(f) = a.retry_failed {
         let failed = failed_hosts(f).map_err(usage)?;
         let selected = if a.hosts.is_empty() && a.hostfile.is_empty() && fleet.is_none() {
             failed
@@ -62,7 +103,7 @@ pub fn select(
             list.include_target(t);
         }
     }
-    for spec in &a.exclude {
+    for spec in a.exclude {
         if Groups::is_expression(spec) {
             for t in groups.evaluate(spec, max_hosts).map_err(usage)? {
                 list.exclude_target(t);
@@ -71,19 +112,7 @@ pub fn select(
             list.exclude_spec(spec).map_err(usage)?;
         }
     }
-    let hosts = list.build().map_err(usage)?;
-    let Some(spec) = &a.shard else {
-        return Ok(hosts);
-    };
-    let part = Part::from_spec(spec, |name| std::env::var(name).ok()).map_err(usage)?;
-    let mine = part.select(&hosts);
-    if mine.is_empty() {
-        eprintln!(
-            "fleetsh: shard {part} holds none of the {} hosts: nothing to run",
-            hosts.len()
-        );
-    }
-    Ok(mine)
+    list.build().map_err(usage)
 }
 
 /// Whether a selected target `s` (as typed beside `--retry-failed`) selects the recorded

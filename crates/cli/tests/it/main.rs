@@ -111,6 +111,7 @@ mod bench;
 mod control;
 mod far_network;
 mod journal;
+mod merge;
 mod output;
 mod reliability;
 mod run;
