@@ -1,6 +1,7 @@
 //! What fleetsh's tests and benchmarks share, written once:
 //! - [`sshd`]: a real OpenSSH `sshd` started on loopback, with its keys, known_hosts and log;
 //! - [`sim`]: a simulated fleet started for a test, and an engine that trusts it;
+//! - [`slurm`]: a real single-node Slurm cluster (munged, slurmctld, slurmd) started for a test;
 //! - [`run`]: build an engine, run a job, join the report;
 //! - [`fuzz`]: replay the fuzzers' kept inputs through their checks;
 //! - [`each_shards!`]: one scenario as two tests, with one shard and with several.
@@ -14,6 +15,7 @@
 
 pub mod fuzz;
 pub mod sim;
+pub mod slurm;
 pub mod sshd;
 
 use fleetsh::{EngineBuilder, HostTarget, Job, Report};

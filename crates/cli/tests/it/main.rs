@@ -119,6 +119,7 @@ mod security;
 mod shard;
 mod signals;
 mod sim_command;
+mod slurm;
 mod ssh_config;
 mod transfer;
 mod usage_errors;
