@@ -104,6 +104,7 @@ impl Bench {
             put: None,
             cli: None,
             python: None,
+            journal: None,
         }
     }
 

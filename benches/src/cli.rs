@@ -82,6 +82,23 @@ pub enum Scenario {
         #[arg(long, value_name = "LABEL=PATH")]
         engine: Vec<String>,
     },
+    /// `echo hello` on N hosts by the `fleetsh` CLI without a journal, with `--journal` and
+    /// with `--journal --journal-sync`, side by side, interleaved: what a journal costs.
+    Journal {
+        /// Host counts.
+        #[arg(long, value_delimiter = ',', default_values_t = [2000])]
+        hosts: Vec<usize>,
+        /// Hosts in flight.
+        #[arg(long, default_value_t = fleetsh::DEFAULT_FANOUT)]
+        fanout: usize,
+        /// The `fleetsh` binary [default: `fleetsh` beside this one].
+        #[arg(long, value_name = "PATH")]
+        cli: Option<PathBuf>,
+        /// Where the journals are written; must be on the disk a real run would use
+        /// [default: target/bench-journals beside this binary's directory].
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// `cat /srv/data/26k.txt` (the 26,000-byte read of parallel-ssh's published client
     /// benchmark) with concurrency stepped: median time per phase.
     #[command(alias = "seeds")]

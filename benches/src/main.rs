@@ -99,6 +99,12 @@ fn run(bench: &Bench, which: &Scenario) -> Result<()> {
             shards,
             engine,
         } => scenario::echo::run(bench, hosts, *fanout, *shards, &parse_engines(engine)?),
+        Scenario::Journal {
+            hosts,
+            fanout,
+            cli,
+            dir,
+        } => scenario::journal::run(bench, hosts, *fanout, cli.as_deref(), dir.as_deref()),
         Scenario::Read26k {
             concurrency,
             min_hosts,

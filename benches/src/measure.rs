@@ -17,7 +17,7 @@ use anyhow::Result;
 use fleetsh::{HostList, HostTarget};
 
 pub use outcome::Sample;
-pub use spec::{Client, Kex, PutSpec, Spec};
+pub use spec::{Client, JournalSpec, Kex, PutSpec, Spec};
 
 use cli::run_cli;
 use engine::run_engine;

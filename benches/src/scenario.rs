@@ -4,6 +4,7 @@
 pub mod echo;
 pub mod floor;
 pub mod idle;
+pub mod journal;
 pub mod kex;
 pub mod peers;
 pub mod read26k;

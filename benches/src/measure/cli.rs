@@ -62,6 +62,22 @@ pub fn run_cli(
     if let Some(rate) = spec.rate {
         cmd.arg("--rate").arg(rate.to_string());
     }
+    // A new journal each run (an existing one would be resumed: nothing would run).
+    let journal = match &spec.journal {
+        Some(j) => Some(
+            tempfile::Builder::new()
+                .prefix("journal.")
+                .tempfile_in(&j.dir)
+                .with_context(|| format!("a journal file in {}", j.dir.display()))?,
+        ),
+        None => None,
+    };
+    if let (Some(file), Some(j)) = (&journal, &spec.journal) {
+        cmd.arg("--journal").arg(file.path());
+        if j.sync {
+            cmd.arg("--journal-sync");
+        }
+    }
     cmd.arg("--").args(spec.command.split_ascii_whitespace());
 
     let threads = if shards > 0 { shards } else { procfs::nproc() };

@@ -106,6 +106,19 @@ pub struct Spec {
     /// The Python interpreter of the Python peers (default `python3`).
     #[serde(default)]
     pub python: Option<PathBuf>,
+    /// With `cli`: keep a journal, a new file in this directory each run.
+    #[serde(default)]
+    pub journal: Option<JournalSpec>,
+}
+
+/// A journal kept by the CLI client (`--journal`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JournalSpec {
+    /// Where the journal files are made (a real disk: `fdatasync` on a memory file system
+    /// costs nothing).
+    pub dir: PathBuf,
+    /// `--journal-sync`.
+    pub sync: bool,
 }
 
 /// An upload in place of the command: `local` to `remote` on every host.

@@ -4,8 +4,11 @@
 //!
 //! Durability: each line is one `write` to a file opened for appending, so the kernel has it
 //! when the call returns and a controller killed at any instant leaves a journal that reads back
-//! (at most its last line torn, which is dropped when the journal is opened again). Lines are not
-//! `fsync`ed: a crash of the machine itself may lose the last lines.
+//! (at most its last line torn, which is dropped when the journal is opened again). By default
+//! lines are not `fsync`ed: a crash or reboot of the machine itself may lose the last lines.
+//! [`JournalFile::sync`] makes every line durable before the run goes on (`fdatasync` after each
+//! write, so a host's start is on disk before its command leaves), at a cost measured in
+//! `docs/benchmarks.md`.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -28,6 +31,8 @@ pub struct JournalFile {
     /// Hosts whose start was written (a cancelled host that never started gets no result line:
     /// a re-run runs it).
     started: Mutex<HashSet<usize>>,
+    /// `fdatasync` after every line.
+    sync: bool,
 }
 
 impl JournalFile {
@@ -91,9 +96,19 @@ impl JournalFile {
                 path: path.to_path_buf(),
                 file: Mutex::new(file),
                 started: Mutex::new(started),
+                sync: false,
             },
             replay,
         ))
+    }
+
+    /// With `sync`, every line is on disk (`fdatasync`) before the run goes on: a host's start
+    /// before its command leaves, its result before the next host's line. The journal then
+    /// survives a crash or reboot of the machine, not only of the controller; each line costs a
+    /// disk flush, taken on the shard's thread.
+    pub fn sync(mut self, sync: bool) -> JournalFile {
+        self.sync = sync;
+        self
     }
 
     /// The file.
@@ -102,7 +117,12 @@ impl JournalFile {
     }
 
     fn write(&self, line: &[u8]) -> std::io::Result<()> {
-        self.file.lock().write_all(line)
+        let mut file = self.file.lock();
+        file.write_all(line)?;
+        if self.sync {
+            file.sync_data()?;
+        }
+        Ok(())
     }
 }
 

@@ -238,6 +238,11 @@ pub struct CommonArgs {
     /// With --journal: run the hosts reported `unknown` again.
     #[arg(long, requires = "journal")]
     pub rerun_unknown: bool,
+    /// With --journal: flush every journal line to disk (fdatasync) before going on, so that
+    /// the journal also survives a crash or reboot of this machine (each line then costs a disk
+    /// flush).
+    #[arg(long, requires = "journal")]
+    pub journal_sync: bool,
     /// Exclude hosts (ranges allowed; a bare name excludes that host on any user/port).
     #[arg(short = 'x', long = "exclude", value_name = "SPEC")]
     pub exclude: Vec<String>,

@@ -65,7 +65,7 @@ pub fn execute(
                     fleet,
                 ));
             }
-            let journal = Arc::new(resumed.journal);
+            let journal = Arc::new(resumed.journal.sync(a.journal_sync));
             let handle = engine.run_journaled(hosts, &resumed.to_run, job, journal)?;
             (handle, earlier)
         }

@@ -137,3 +137,32 @@ fn a_killed_run_resumed_from_its_journal_runs_no_command_twice() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn a_synced_journal_records_every_host_and_resumes_like_any_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = SimFleet::start(SimConfig {
+        count: 6,
+        port: 0,
+        state_dir: dir.path().join("fleet"),
+        ..SimConfig::default()
+    })
+    .expect("the simulated fleet must start for this test");
+    let journal = dir.path().join("journal");
+    let mut a = args(&sim, &journal, &["--journal-sync"]);
+    a.pop();
+    a.push("echo synced".into());
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let out = fleetsh(&a);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let replay = fleetsh::journal::read(&std::fs::read_to_string(&journal).unwrap()).unwrap();
+    assert_eq!((replay.started.len(), replay.results.len()), (6, 6));
+    // Run again: every host is reported from the journal, none runs twice.
+    let out = fleetsh(&a);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(by_host(&out).len(), 6);
+    assert!((0..6).all(|i| sim.commands_run(i) == 1));
+    // --journal-sync needs a journal.
+    let out = fleetsh(&["run", "-w", "h1", "--journal-sync", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
