@@ -457,6 +457,12 @@ pub struct SimArgs {
     /// Port every host listens on (0: any free port).
     #[arg(long, default_value_t = 2222)]
     pub port: u16,
+    /// How the hosts listen: `per-host` (a socket per host address, one open file each),
+    /// `one-socket` (one socket on 0.0.0.0:PORT for all; a connection goes to the host whose
+    /// address it arrived on, one to any other address is reset at once), or `auto` (per-host
+    /// up to 1,000 hosts, one socket above).
+    #[arg(long, value_enum, value_name = "MODE", default_value = "auto")]
+    pub listen: SimListenArg,
     /// Where to write hosts, known_hosts and the client key id_ed25519.
     #[arg(long, value_name = "DIR")]
     pub state_dir: PathBuf,
@@ -473,6 +479,28 @@ pub struct SimArgs {
     /// Delay every server reply by this many milliseconds (a far network).
     #[arg(long, value_name = "MS")]
     pub latency: Option<u64>,
+}
+
+/// `fleetsh sim --listen` (`fleetsh_sim::Listen`). The variants carry no doc comments, which
+/// would turn `fleetsh sim --help` into its long form; the flag's help says what each means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SimListenArg {
+    // Per host up to 1,000 hosts, one socket above.
+    Auto,
+    // A listening socket per host address.
+    PerHost,
+    // One listening socket on 0.0.0.0 for every host.
+    OneSocket,
+}
+
+impl From<SimListenArg> for fleetsh_sim::Listen {
+    fn from(a: SimListenArg) -> Self {
+        match a {
+            SimListenArg::Auto => fleetsh_sim::Listen::Auto,
+            SimListenArg::PerHost => fleetsh_sim::Listen::PerHost,
+            SimListenArg::OneSocket => fleetsh_sim::Listen::OneSocket,
+        }
+    }
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {

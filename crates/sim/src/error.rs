@@ -111,7 +111,7 @@ fn bind_hint(source: &std::io::Error) -> &'static str {
         std::io::ErrorKind::AddrInUse => " (address in use: pick another port, or port 0)",
         std::io::ErrorKind::AddrNotAvailable => " (address not available on this machine)",
         _ if source.raw_os_error() == Some(EMFILE) || source.raw_os_error() == Some(ENFILE) => {
-            " (too many open files: raise RLIMIT_NOFILE, one descriptor per host is needed)"
+            " (too many open files: raise RLIMIT_NOFILE, one descriptor per host is needed, or listen on one socket for every host)"
         }
         _ => "",
     }

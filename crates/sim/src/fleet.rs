@@ -2,7 +2,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -12,15 +12,20 @@ use russh::{MethodKind, MethodSet, SshId};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, watch};
 
-use crate::server::{HostBehaviour, HostCounters, Lifeline, Shared, accept_loop};
+use crate::server::{HostBehaviour, HostCounters, Lifeline, Route, Shared, accept_loop};
 use crate::shell::ShellHost;
 use crate::tunnel::Directory;
-use crate::{Fault, SimConfig, SimError, SimHost, fault, keys, layout, state};
+use crate::{Fault, Listen, SimConfig, SimError, SimHost, fault, keys, layout, state};
 
 /// How often `port: 0` retries when the kernel's port is taken on some host address.
 const PORT_TRIES: usize = 20;
-/// Accept queue length of each listener (the kernel caps it at `somaxconn`).
+/// Accept queue length of each host's own listener (the kernel caps it at `somaxconn`).
 const BACKLOG: u32 = 1024;
+/// Accept queue length of the one socket every host shares (capped at `somaxconn` too).
+const ONE_SOCKET_BACKLOG: u32 = 65_535;
+/// The loopback interface the one socket is bound to where the system allows it.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "fuchsia"))]
+const LOOPBACK_DEVICE: &[u8] = b"lo";
 /// Host certificates are valid from this long before the start...
 const CERT_BACKDATE: Duration = Duration::from_secs(3600);
 /// ... for this long (ten years, leap days included).
@@ -28,13 +33,15 @@ const CERT_LIFETIME: Duration = Duration::from_secs((10 * 365 + 3) * 24 * 3600);
 /// How long stopping waits for connections to say goodbye before the runtime drops them.
 const GRACE: Duration = Duration::from_secs(2);
 
-/// A running simulated fleet: one SSH listener per host, all served by the sim's own
-/// tokio runtime on its own threads.
+/// A running simulated fleet: one SSH listener per host, or one for every host
+/// ([`Listen`]), all served by the sim's own tokio runtime on its own threads.
 ///
 /// Dropping it stops it, like [`SimFleet::stop`].
 pub struct SimFleet {
     hosts: Vec<SimHost>,
     port: u16,
+    /// [`Listen::PerHost`] or [`Listen::OneSocket`].
+    listen: Listen,
     state_dir: PathBuf,
     host_keys: Vec<PublicKey>,
     client_key: PublicKey,
@@ -42,6 +49,8 @@ pub struct SimFleet {
     faults: Vec<Option<Fault>>,
     /// Each host's counters, by index.
     counters: Vec<Arc<HostCounters>>,
+    /// Connections the one socket reset because they arrived on no host's address.
+    turned_away: Arc<AtomicU64>,
     control: Option<Control>,
     /// A state directory this fleet made for itself ([`SimFleet::start_temp`]), removed when
     /// it stops.
@@ -60,6 +69,7 @@ impl std::fmt::Debug for SimFleet {
             .field("hosts", &self.hosts.len())
             .field("first", &self.hosts.first().map(|h| h.addr))
             .field("port", &self.port)
+            .field("listen", &self.listen)
             .field("state_dir", &self.state_dir)
             .field("running", &self.control.is_some())
             .finish_non_exhaustive()
@@ -79,8 +89,10 @@ impl SimFleet {
     ///    `hostkey-mismatch` hosts, the other key they serve); with
     ///    [`SimConfig::host_ca`], sign each host's certificate; apply
     ///    [`SimConfig::host_cert_override`];
-    /// 3. start the sim thread and runtime, bind every listener (with `port: 0`, retry on
-    ///    another port when the first one is taken on some address), start the accept loops;
+    /// 3. start the sim thread and runtime, bind the listening sockets (a socket per host
+    ///    or one for all, [`SimConfig::listen`]; with `port: 0` and a socket per host, retry
+    ///    on another port when the first one is taken on some address), start the accept
+    ///    loops;
     /// 4. write `hosts`, `known_hosts`, `id_ed25519` and `id_ed25519.pub` into `state_dir`,
     ///    and `known_hosts_ca` with a host CA (removing a stale one without).
     ///
@@ -90,6 +102,7 @@ impl SimFleet {
             count,
             addr_base,
             port,
+            listen,
             state_dir,
             seed,
             threads,
@@ -111,6 +124,7 @@ impl SimFleet {
         }
         let addrs = layout::addresses(addr_base, count)?;
         let faults = fault::assign(&faults, count, seed)?;
+        let listen = listen.for_count(count);
 
         let now = SystemTime::now();
         let cert_valid = now.checked_sub(CERT_BACKDATE).unwrap_or(now)
@@ -184,11 +198,20 @@ impl SimFleet {
             .collect();
         let counters: Vec<Arc<HostCounters>> = hosts.iter().map(|h| h.counters.clone()).collect();
 
+        let turned_away = Arc::new(AtomicU64::new(0));
+        let listening = Listening {
+            listen,
+            addrs,
+            port,
+            hosts,
+            turned_away: turned_away.clone(),
+        };
+
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<u16, SimError>>();
         let thread = std::thread::Builder::new()
             .name("fleetsh-sim".into())
-            .spawn(move || sim_thread(addrs, port, threads, hosts, shared, shutdown_rx, ready_tx))
+            .spawn(move || sim_thread(listening, threads, shared, shutdown_rx, ready_tx))
             .map_err(|source| SimError::Runtime { source })?;
         let control = Control {
             shutdown: shutdown_tx,
@@ -229,15 +252,17 @@ impl SimFleet {
             return Err(e);
         }
         let faulty = faults.iter().filter(|f| f.is_some()).count();
-        tracing::info!(hosts = count, faulty, port, state_dir = %state_dir.display(), "sim fleet started");
+        tracing::info!(hosts = count, faulty, port, %listen, state_dir = %state_dir.display(), "sim fleet started");
         Ok(SimFleet {
             hosts,
             port,
+            listen,
             state_dir,
             host_keys: host_publics,
             client_key: client_key.public_key().clone(),
             faults,
             counters,
+            turned_away,
             control: Some(control),
             temp_dir: None,
         })
@@ -298,6 +323,12 @@ impl SimFleet {
     /// The port every host listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// How the hosts listen: [`Listen::PerHost`] or [`Listen::OneSocket`] (never
+    /// [`Listen::Auto`], which the start resolved by the host count).
+    pub fn listen(&self) -> Listen {
+        self.listen
     }
 
     /// The state directory.
@@ -363,16 +394,16 @@ impl SimFleet {
         self.faults.get(index).and_then(Option::as_ref)
     }
 
-    /// How many TCP connections host `index`'s listener has accepted so far (every one,
-    /// also those a fault refuses at once, and those that came through a bastion's
-    /// tunnel); 0 for no such host.
+    /// How many TCP connections host `index` has accepted so far, on its own listener or
+    /// on the fleet's one socket at its address (every one, also those a fault refuses at
+    /// once, and those that came through a bastion's tunnel); 0 for no such host.
     pub fn connections_accepted(&self, index: usize) -> u64 {
         self.counters
             .get(index)
             .map_or(0, |c| c.accepted.load(Ordering::Relaxed))
     }
 
-    /// How many of the TCP connections host `index`'s listener accepted are still open
+    /// How many of the TCP connections host `index` accepted are still open
     /// (accepted, and the server's side of the connection not yet ended); 0 for no such
     /// host. A connection the client closes counts as closed once the server has seen it
     /// close, shortly after.
@@ -390,6 +421,14 @@ impl SimFleet {
         self.counters
             .get(index)
             .map_or(0, |c| c.commands.load(Ordering::Relaxed))
+    }
+
+    /// How many connections the fleet's one socket ([`Listen::OneSocket`]) has reset so far
+    /// because they arrived on an address (or port) that is no host's: `127.0.0.1`, a
+    /// loopback address beyond the fleet, one of the machine's other addresses. Always 0
+    /// with a socket per host, where the kernel refuses such connections itself.
+    pub fn connections_turned_away(&self) -> u64 {
+        self.turned_away.load(Ordering::Relaxed)
     }
 
     /// How many `direct-tcpip` channels host `index` has opened as a bastion so far
@@ -535,12 +574,25 @@ fn derive_host_keys(
     })
 }
 
+/// What the sim thread binds and serves: every host's address, the port asked for, and
+/// each host, listening per host or on one socket.
+struct Listening {
+    /// [`Listen::PerHost`] or [`Listen::OneSocket`].
+    listen: Listen,
+    /// Host `i`'s address.
+    addrs: Vec<Ipv4Addr>,
+    /// The port asked for (0: any free port).
+    port: u16,
+    /// Host `i`, served at `addrs[i]`.
+    hosts: Vec<Arc<crate::server::Host>>,
+    /// The one socket's count of connections to no host's address.
+    turned_away: Arc<AtomicU64>,
+}
+
 /// The body of the `fleetsh-sim` thread: runtime, listeners, accept loops, then shutdown.
 fn sim_thread(
-    addrs: Vec<Ipv4Addr>,
-    port: u16,
+    listening: Listening,
     threads: usize,
-    hosts: Vec<Arc<crate::server::Host>>,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
     ready: std::sync::mpsc::Sender<Result<u16, SimError>>,
@@ -560,16 +612,33 @@ fn sim_thread(
 
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
     let started = runtime.block_on(async {
-        let (port, listeners) = bind_all(&addrs, port)?;
-        let _ = shared.directory.set(Directory::new(&addrs, port));
+        let Listening {
+            listen,
+            addrs,
+            port,
+            hosts,
+            turned_away,
+        } = listening;
         let lifeline = Lifeline {
             shutdown: shutdown.clone(),
             _alive: alive_tx,
         };
+        if listen == Listen::OneSocket {
+            let (port, listener) = bind_wildcard(port)?;
+            let _ = shared.directory.set(Directory::new(&addrs, port));
+            let route = Route::Fleet {
+                hosts: hosts.into(),
+                turned_away,
+            };
+            tokio::spawn(accept_loop(listener, route, shared.clone(), lifeline));
+            return Ok(port);
+        }
+        let (port, listeners) = bind_all(&addrs, port)?;
+        let _ = shared.directory.set(Directory::new(&addrs, port));
         for (listener, host) in listeners.into_iter().zip(hosts) {
             tokio::spawn(accept_loop(
                 listener,
-                host,
+                Route::Host(host),
                 shared.clone(),
                 lifeline.clone(),
             ));
@@ -639,11 +708,76 @@ fn bind_all(addrs: &[Ipv4Addr], port: u16) -> Result<(u16, Vec<TcpListener>), Si
     })
 }
 
-/// One listener with `SO_REUSEADDR` (so a restart on a fixed port does not trip over
-/// connections in TIME_WAIT) and a deep accept queue.
+/// Binds the one socket every host shares, `0.0.0.0:port` (0: a port the kernel picks,
+/// retried when another socket takes it between bind and listen), restricted to the
+/// loopback interface where the system allows it.
+///
+/// `SO_REUSEADDR` does not let it share a port with a listener on any other address (nor
+/// another socket share it), and no `SO_REUSEPORT` is set: a taken port fails the bind.
+fn bind_wildcard(port: u16) -> Result<(u16, TcpListener), SimError> {
+    let bind_err = |port: u16, source| SimError::Bind {
+        addr: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port)),
+        source,
+    };
+    let mut tries = 0;
+    loop {
+        let bound = bind_socket(
+            SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port),
+            ONE_SOCKET_BACKLOG,
+            true,
+        );
+        match bound {
+            Ok(listener) => {
+                let port = listener.local_addr().map_err(|e| bind_err(port, e))?.port();
+                return Ok((port, listener));
+            }
+            Err(e)
+                if port == 0
+                    && e.kind() == std::io::ErrorKind::AddrInUse
+                    && tries + 1 < PORT_TRIES =>
+            {
+                tries += 1;
+            }
+            Err(e) => return Err(bind_err(port, e)),
+        }
+    }
+}
+
+/// One host's own listener: see [`bind_socket`].
 fn bind_one(addr: SocketAddrV4) -> std::io::Result<TcpListener> {
+    bind_socket(addr, BACKLOG, false)
+}
+
+/// One listener with `SO_REUSEADDR` (so a restart on a fixed port does not trip over
+/// connections in TIME_WAIT) and a deep accept queue; with `loopback_only`, bound to the
+/// loopback interface where the system allows it (packets from other interfaces then never
+/// reach it), which is logged and skipped where it does not.
+fn bind_socket(
+    addr: SocketAddrV4,
+    backlog: u32,
+    loopback_only: bool,
+) -> std::io::Result<TcpListener> {
     let socket = TcpSocket::new_v4()?;
     socket.set_reuseaddr(true)?;
+    if loopback_only {
+        restrict_to_loopback(&socket);
+    }
     socket.bind(addr.into())?;
-    socket.listen(BACKLOG)
+    socket.listen(backlog)
 }
+
+/// Binds `socket` to the loopback interface (`SO_BINDTODEVICE lo`), if the system lets it;
+/// the one socket checks every connection's local address either way.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "fuchsia"))]
+fn restrict_to_loopback(socket: &TcpSocket) {
+    if let Err(e) = socket.bind_device(Some(LOOPBACK_DEVICE)) {
+        tracing::info!(
+            "cannot bind the sim's socket to the loopback interface ({e}); connections on \
+             other addresses are still reset at once"
+        );
+    }
+}
+
+/// No interface binding here: the one socket checks every connection's local address.
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "fuchsia")))]
+fn restrict_to_loopback(_socket: &TcpSocket) {}

@@ -1,8 +1,10 @@
 //! A simulated SSH fleet: a real russh SSH server serving N simulated hosts on loopback.
 //!
-//! Each host has its own listener on its own loopback address (`127.1.0.1`, `127.1.0.2`, ...,
-//! all on the same port; Linux routes all of 127.0.0.0/8 to `lo`), its own Ed25519 host key
-//! and its own name (`sim00001`, ...), so a client sees what it would see in a real fleet.
+//! Each host has its own loopback address (`127.1.0.1`, `127.1.0.2`, ..., all on the same
+//! port; Linux routes all of 127.0.0.0/8 to `lo`), its own Ed25519 host key and its own name
+//! (`sim00001`, ...), so a client sees what it would see in a real fleet. The hosts listen on
+//! a socket each, or, for large fleets, all on one socket that tells them apart by the
+//! address a connection arrived on (see [below](#listening-one-socket-per-host-or-one-for-all)).
 //! Exec requests run a small built-in shell (`echo`, `hostname`, `cat`, `head -c N /dev/zero`,
 //! `seq`, `sleep`, `exit N`, `kill -9 $$`, `;`/`&&`/`||`, `>&2`, ...) whose output streams
 //! with SSH flow control, so a fleet of 10,000 hosts costs little more than its sockets.
@@ -12,7 +14,7 @@
 //!
 //! - [`SimConfig`]: how many hosts, where, which port, where the state files go, the key
 //!   seed, accepted environment variables, the sudo password, faults and latency.
-//! - [`SimFleet`]: [`SimFleet::start`] binds every listener and writes the state files
+//! - [`SimFleet`]: [`SimFleet::start`] binds the listening sockets and writes the state files
 //!   (`hosts`, `known_hosts`, `id_ed25519`, and `known_hosts_ca` with a host CA); the fleet serves on its own runtime and threads
 //!   until [`SimFleet::stop`] or drop; [`SimFleet::start_temp`] puts them in a directory of
 //!   its own, removed when the fleet stops (for tests, doctests and examples).
@@ -20,12 +22,59 @@
 //!   [`SimFleet::connections_accepted`], [`SimFleet::connections_open`] and
 //!   [`SimFleet::tunnels_opened`] count each host's connections (all, and those still
 //!   open) and bastion tunnels.
+//! - [`Listen`]: a listening socket per host, or one for the whole fleet.
 //! - [`SimHost`]: one host's index, name and address.
 //! - [`SimError`]: why a fleet could not start (or a fault spec is bad).
 //! - [`Fault`], [`parse_faults`]: hosts that misbehave on purpose.
 //! - [`testing`]: a CA, OpenSSH user certificates and host certificates for client tests.
 //!
 //! Used by tests, benches, `fleetsh sim` and `fleetsh run --sim N`.
+//!
+//! # Listening: one socket per host, or one for all
+//!
+//! [`SimConfig::listen`] (`fleetsh sim --listen`) chooses how the hosts listen:
+//!
+//! - [`Listen::PerHost`]: each host has a listening socket of its own, bound to its address
+//!   and the fleet's port. That is one open file per host: 100,000 hosts need an open-files
+//!   limit above 100,000 (and `fleetsh sim` refuses a count its limit cannot hold).
+//! - [`Listen::OneSocket`]: one listening socket, bound to `0.0.0.0` and the fleet's port,
+//!   serves every host. The host of a connection is the one whose address the connection
+//!   arrived on (the socket's local address, `127.1.0.42`: host 41), so each host still
+//!   presents its own host key, name, fault, SFTP directory and counters, exactly as with
+//!   a socket of its own. Any number of hosts costs one open file plus one per connection.
+//! - [`Listen::Auto`] (the default): a socket per host up to [`ONE_SOCKET_ABOVE`] (1,000)
+//!   hosts, one socket above.
+//!
+//! **Security.** A socket bound to `0.0.0.0` is reachable from other machines, so in
+//! one-socket mode:
+//!
+//! - where the system allows it (Linux: `SO_BINDTODEVICE`, open to every user since Linux
+//!   5.7, to processes with `CAP_NET_RAW` before), the socket is also bound to the loopback
+//!   interface `lo`, and a connection from another machine never reaches it (the kernel
+//!   answers it as for a closed port);
+//! - whatever the system allows, a connection whose local address is not one of the
+//!   fleet's own (inside 127.0.0.0/8, from `addr_base` for `count` hosts) or that arrived
+//!   on another port is closed at once with a reset (`SO_LINGER` 0), before a single byte
+//!   is sent, and counted by [`SimFleet::connections_turned_away`]. That covers a client on
+//!   the machine connecting to its own non-loopback address, to `127.0.0.1`, or to a
+//!   loopback address beyond the fleet.
+//!
+//! **What differs** between the modes, as a client sees it:
+//!
+//! - a connection to a loopback address that is not one of the fleet's (`127.0.0.1`, or
+//!   the address after the last host's) is refused by the kernel with a socket per host
+//!   (`ECONNREFUSED`); with one socket it is accepted and reset at once (the connect
+//!   succeeds, the first read fails with `ECONNRESET`);
+//! - with one socket the port is taken on every address of the machine: two fleets cannot
+//!   share a port on different address ranges, and neither can a fleet and any other server
+//!   bound to the same port on some address (with `port: 0` this never comes up);
+//! - the accept queue is the one socket's (up to the kernel's `somaxconn`) rather than one
+//!   per host, and one task accepts every connection;
+//! - nothing else: every fault acts on the host it belongs to in both modes. There is no
+//!   fault that takes a host's listener away: `refuse` accepts each connection and closes
+//!   it at once, before the banner, with either kind of socket.
+//!
+//! [`SimFleet::listen`] tells which mode a fleet runs in.
 //!
 //! # Authentication
 //!
@@ -217,6 +266,7 @@ mod fault;
 mod fleet;
 mod keys;
 mod layout;
+mod listen;
 mod server;
 mod sftp;
 mod shell;
@@ -232,6 +282,7 @@ use std::time::Duration;
 pub use error::SimError;
 pub use fault::{Fault, parse_faults};
 pub use fleet::SimFleet;
+pub use listen::{Listen, ONE_SOCKET_ABOVE};
 
 /// How to start a [`SimFleet`].
 #[derive(Clone)]
@@ -241,10 +292,15 @@ pub struct SimConfig {
     /// Address of host 0; host `i` gets `addr_base + i`, skipping addresses ending in `.0`
     /// or `.255`. Must stay inside 127.0.0.0/8. Default `127.1.0.1`.
     pub addr_base: Ipv4Addr,
-    /// Port every host listens on. Default 2222. `0` picks a free port: the first listener
-    /// binds port 0, every other host binds the port it got (retried on another port if that
-    /// one is taken on some address).
+    /// Port every host listens on. Default 2222. `0` picks a free port, the same for every
+    /// host: with a socket per host the first one binds port 0 and every other host binds
+    /// the port it got (retried on another port if that one is taken on some address); with
+    /// one socket it is the port that socket got.
     pub port: u16,
+    /// One listening socket per host, or one for the whole fleet. Default
+    /// [`Listen::Auto`]: a socket per host up to [`ONE_SOCKET_ABOVE`] hosts, one socket
+    /// above. See [Listening](#listening-one-socket-per-host-or-one-for-all).
+    pub listen: Listen,
     /// Where the state files go (created if missing). Default `fleetsh-sim` in the system
     /// temporary directory.
     pub state_dir: PathBuf,
@@ -308,6 +364,7 @@ impl Default for SimConfig {
             count: 1,
             addr_base: Ipv4Addr::new(127, 1, 0, 1),
             port: 2222,
+            listen: Listen::Auto,
             state_dir: std::env::temp_dir().join("fleetsh-sim"),
             seed: 0,
             threads: 1,
@@ -330,6 +387,7 @@ impl std::fmt::Debug for SimConfig {
             .field("count", &self.count)
             .field("addr_base", &self.addr_base)
             .field("port", &self.port)
+            .field("listen", &self.listen)
             .field("state_dir", &self.state_dir)
             .field("seed", &self.seed)
             .field("threads", &self.threads)

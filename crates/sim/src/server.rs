@@ -1,9 +1,10 @@
-//! The SSH side of the sim: each host's listener, its connections, the russh handler and
-//! the commands its exec requests run.
+//! The SSH side of the sim: the listeners (a host's own, or the one every host shares),
+//! their connections, the russh handler and the commands its exec requests run.
 //!
 //! - [`host`]: what one host serves with ([`Host`], its [`HostCounters`]) and what all
 //!   hosts share ([`Shared`], the fleet's [`Lifeline`]).
-//! - [`listener`]: a host's accept loop ([`accept_loop`]).
+//! - [`listener`]: a listener's accept loop ([`accept_loop`]) and which host a connection
+//!   is for ([`Route`]).
 //! - [`connection`]: one SSH connection, from its banner to its end.
 //! - [`handler`]: the per-connection russh handler: session channels and their requests,
 //!   `direct-tcpip` tunnels, the `sftp` subsystem.
@@ -38,4 +39,4 @@ mod output;
 mod pump;
 
 pub(crate) use host::{Host, HostBehaviour, HostCounters, Lifeline, Shared};
-pub(crate) use listener::accept_loop;
+pub(crate) use listener::{Route, accept_loop};

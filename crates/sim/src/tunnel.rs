@@ -86,6 +86,15 @@ impl Directory {
         Ok((index, SocketAddr::V4(SocketAddrV4::new(ip, self.port))))
     }
 
+    /// The index of the host listening at `addr`, if it is one of the fleet's (its port
+    /// included).
+    pub(crate) fn index_of_addr(&self, addr: SocketAddrV4) -> Option<usize> {
+        if addr.port() != self.port {
+            return None;
+        }
+        self.by_ip.get(addr.ip()).copied()
+    }
+
     /// The index of the host named exactly `name` (`sim00001` is 0).
     fn index_of_name(&self, name: &str) -> Option<usize> {
         let number: usize = name.strip_prefix("sim")?.parse().ok()?;
@@ -187,6 +196,25 @@ mod tests {
         ] {
             let refused = dir.resolve(host, port).unwrap_err();
             assert!(refused.0.contains(host), "{host}:{port}: {}", refused.0);
+        }
+    }
+
+    #[test]
+    fn finds_hosts_by_address_and_port() {
+        let addrs = [Ipv4Addr::new(127, 1, 0, 254), Ipv4Addr::new(127, 1, 1, 1)];
+        let dir = Directory::new(&addrs, 2222);
+        let at = |a: &str| dir.index_of_addr(a.parse().unwrap());
+        assert_eq!(at("127.1.0.254:2222"), Some(0));
+        assert_eq!(at("127.1.1.1:2222"), Some(1));
+        for outside in [
+            "127.1.0.255:2222",
+            "127.1.1.0:2222",
+            "127.1.1.2:2222",
+            "127.0.0.1:2222",
+            "10.0.0.1:2222",
+            "127.1.0.254:22",
+        ] {
+            assert_eq!(at(outside), None, "{outside}");
         }
     }
 }

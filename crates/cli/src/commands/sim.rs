@@ -6,25 +6,28 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
-use fleetsh_sim::{SimConfig, SimFleet};
+use fleetsh_sim::{Listen, SimConfig, SimFleet};
 
 use crate::args::SimArgs;
 use crate::error::usage;
 
-/// `fleetsh sim --count N --state-dir DIR`.
+/// `fleetsh sim --count N --state-dir DIR [--listen per-host|one-socket|auto]`.
 pub fn sim(a: SimArgs) -> Result<ExitCode> {
     let count = usize::try_from(a.count).map_err(usage)?;
-    // Each host needs a listener, plus one descriptor per connection it serves.
+    let listen = Listen::from(a.listen).for_count(count);
+    // One descriptor per connection served, and per host with a listener each.
     let limit = fleetsh::limits::raise_nofile_limit().unwrap_or(1024);
-    if (count as u64) + fleetsh::limits::FD_RESERVE > limit {
+    if listen == Listen::PerHost && (count as u64) + fleetsh::limits::FD_RESERVE > limit {
         return Err(usage(anyhow::anyhow!(
-            "--count {count}: the open-files limit ({limit}) is too low for that many listeners"
+            "--count {count}: the open-files limit ({limit}) is too low for that many listeners \
+             (--listen one-socket serves any number of hosts from one)"
         )));
     }
     let fleet = SimFleet::start(SimConfig {
         count,
         addr_base: a.addr_base,
         port: a.port,
+        listen,
         state_dir: a.state_dir.clone(),
         seed: a.seed,
         threads: a.threads.max(1),
@@ -42,8 +45,12 @@ pub fn sim(a: SimArgs) -> Result<ExitCode> {
         ..SimConfig::default()
     })
     .map_err(usage)?;
+    let sockets = match fleet.listen() {
+        Listen::OneSocket => format!("one socket on 0.0.0.0:{}", fleet.port()),
+        _ => "a socket per host".to_string(),
+    };
     eprintln!(
-        "fleetsh sim: {} hosts on port {} from {}; state in {}",
+        "fleetsh sim: {} hosts on port {} from {} ({sockets}); state in {}",
         fleet.hosts().len(),
         fleet.port(),
         a.addr_base,

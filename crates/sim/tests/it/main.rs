@@ -5,8 +5,10 @@
 //! - `faults`: every fault kind;
 //! - `auth`, `agent`, `hostcert`: authentication, agent forwarding, host certificates;
 //! - `bastion`: the fleet as jump hosts;
+//! - `listen`: a socket per host or one for all, addresses outside the fleet;
 //! - `sftp`: the SFTP subsystem;
-//! - `scale`: start-up of 10,000 hosts (measurements, run by hand with `--ignored`).
+//! - `scale`: start-up of 10,000 hosts on a socket each and of 100,000 on one socket
+//!   (measurements, run by hand with `--ignored`).
 // Test code: a failed unwrap, expect or index is the test failing.
 #![allow(
     clippy::unwrap_used,
@@ -261,6 +263,7 @@ mod auth;
 mod bastion;
 mod faults;
 mod hostcert;
+mod listen;
 mod scale;
 mod session;
 mod sftp;
