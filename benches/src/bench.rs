@@ -121,7 +121,10 @@ impl Bench {
         let hosts = specs.iter().map(|s| s.hosts).max().unwrap_or(1);
         let in_flight = specs
             .iter()
-            .map(|s| s.fanout.min(s.hosts))
+            .map(|s| {
+                let controllers = s.journal.as_ref().map_or(1, |j| j.controllers.max(1));
+                (s.fanout * controllers).min(s.hosts)
+            })
             .max()
             .unwrap_or(1);
         let limit = procfs::nofile_hard_limit().unwrap_or(1024);

@@ -99,6 +99,25 @@ pub enum Scenario {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// `echo hello` on N hosts by one `fleetsh` controller and by several at once (`--shard
+    /// I/N`, each with a journal) then merged: client CPU per host side by side.
+    Split {
+        /// Hosts.
+        #[arg(long, default_value_t = 20_000)]
+        hosts: usize,
+        /// Controllers of the split run.
+        #[arg(long, default_value_t = 4)]
+        controllers: usize,
+        /// Hosts in flight per controller.
+        #[arg(long, default_value_t = fleetsh::DEFAULT_FANOUT)]
+        fanout: usize,
+        /// The `fleetsh` binary [default: `fleetsh` beside this one].
+        #[arg(long, value_name = "PATH")]
+        cli: Option<PathBuf>,
+        /// Where the journals are written [default: target/bench-journals].
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// `cat /srv/data/26k.txt` (the 26,000-byte read of parallel-ssh's published client
     /// benchmark) with concurrency stepped: median time per phase.
     #[command(alias = "seeds")]

@@ -1,8 +1,9 @@
 //! The simulated fleet, in separate processes: `fleetsh sim` started, awaited and stopped by PID.
 //!
-//! A fleet of N hosts needs N listeners plus one descriptor per connection it serves; when that
-//! does not fit one process's open-files limit (10,000 sessions held open at once), the fleet is
-//! split over several `fleetsh sim` processes on disjoint loopback ranges. Their `hosts` and
+//! Each sim serves its hosts from one listening socket (`--listen one-socket`), so a fleet needs
+//! one descriptor per connection it serves; when that does not fit one process's open-files
+//! limit (more sessions held open at once than the limit), the fleet is split over several
+//! `fleetsh sim` processes on disjoint loopback ranges. Their `hosts` and
 //! `known_hosts` files are merged into one state directory for the client; every sim uses the
 //! same seed, so one client key fits all.
 
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-/// Descriptors a sim keeps besides listeners and connections.
+/// Descriptors a sim keeps besides its listening socket and connections.
 const SIM_FD_RESERVE: u64 = 256;
 /// How long a sim may take to bind its listeners and report `ready`.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -34,7 +35,7 @@ pub fn processes_needed(hosts: usize, in_flight: usize, limit: u64) -> usize {
     (1..=64)
         .find(|&s| {
             let per = hosts.div_ceil(s) as u64;
-            per + per.min(in_flight as u64) + SIM_FD_RESERVE <= limit
+            1 + per.min(in_flight as u64) + SIM_FD_RESERVE <= limit
         })
         .unwrap_or(64)
 }
@@ -70,7 +71,8 @@ impl Fleet {
             let state = fleet.dir.path().join(format!("sim{i}"));
             let log = std::fs::File::create(fleet.dir.path().join(format!("sim{i}.log")))?;
             let mut cmd = Command::new(fleetsh);
-            cmd.args(["sim", "--count", &count.to_string(), "--port", "0"]);
+            cmd.args(["sim", "--count", &count.to_string(), "--port", "0"])
+                .args(["--listen", "one-socket"]);
             if let Some(ms) = latency {
                 cmd.args(["--latency", &ms.to_string()]);
             }
@@ -217,7 +219,10 @@ mod tests {
     #[test]
     fn splits_only_when_the_fd_limit_requires_it() {
         assert_eq!(processes_needed(10_000, 1_000, 20_000), 1);
-        assert_eq!(processes_needed(10_000, 10_000, 20_000), 2);
+        // One listening socket each: the sessions decide.
+        assert_eq!(processes_needed(10_000, 10_000, 20_000), 1);
+        assert_eq!(processes_needed(200_000, 4_000, 20_000), 1);
+        assert_eq!(processes_needed(100_000, 30_000, 20_000), 6);
         assert_eq!(processes_needed(200, 200, 1_024), 1);
     }
 }

@@ -105,6 +105,20 @@ fn run(bench: &Bench, which: &Scenario) -> Result<()> {
             cli,
             dir,
         } => scenario::journal::run(bench, hosts, *fanout, cli.as_deref(), dir.as_deref()),
+        Scenario::Split {
+            hosts,
+            controllers,
+            fanout,
+            cli,
+            dir,
+        } => scenario::split::run(
+            bench,
+            *hosts,
+            *controllers,
+            *fanout,
+            cli.as_deref(),
+            dir.as_deref(),
+        ),
         Scenario::Read26k {
             concurrency,
             min_hosts,
@@ -173,6 +187,8 @@ fn run(bench: &Bench, which: &Scenario) -> Result<()> {
             scenario::scaling::run(bench, 10_000, fleetsh::DEFAULT_FANOUT, &[])?;
             scenario::kex::run(bench, 2000, fleetsh::DEFAULT_FANOUT)?;
             scenario::sweep::run(bench, 2000, &[10, 50, 100, 250, 500, 1000, 2000], &[])?;
+            scenario::journal::run(bench, &[2000], fleetsh::DEFAULT_FANOUT, None, None)?;
+            scenario::split::run(bench, 20_000, 4, fleetsh::DEFAULT_FANOUT, None, None)?;
             scenario::transfer::single_file(
                 bench,
                 &scenario::transfer::SingleOpts {

@@ -9,5 +9,6 @@ pub mod kex;
 pub mod peers;
 pub mod read26k;
 pub mod scaling;
+pub mod split;
 pub mod sweep;
 pub mod transfer;

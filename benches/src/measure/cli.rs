@@ -67,22 +67,31 @@ pub fn run_cli(
         Some(j) => Some(
             tempfile::Builder::new()
                 .prefix("journal.")
-                .tempfile_in(&j.dir)
-                .with_context(|| format!("a journal file in {}", j.dir.display()))?,
+                .tempdir_in(&j.dir)
+                .with_context(|| format!("a journal directory in {}", j.dir.display()))?,
         ),
         None => None,
     };
-    if let (Some(file), Some(j)) = (&journal, &spec.journal) {
-        cmd.arg("--journal").arg(file.path());
+    let mut watch = Watch::default();
+    if let (Some(jdir), Some(j)) = (&journal, &spec.journal) {
         if j.sync {
             cmd.arg("--journal-sync");
         }
+        cmd.arg("--").args(spec.command.split_ascii_whitespace());
+        if j.controllers > 1 {
+            cmd = split(&cmd, exe, jdir.path(), j.controllers);
+            // The controllers' memory together (an upper bound: shared pages counted in each).
+            watch.tree_rss = true;
+        } else {
+            cmd.arg("--journal").arg(jdir.path().join("journal"));
+        }
+    } else {
+        cmd.arg("--").args(spec.command.split_ascii_whitespace());
     }
-    cmd.arg("--").args(spec.command.split_ascii_whitespace());
 
     let threads = if shards > 0 { shards } else { procfs::nproc() };
     let mut samples = Vec::with_capacity(spec.hosts);
-    let (mut m, status, _) = run_child_client(spec, cmd, threads, Watch::default(), |line| {
+    let (mut m, status, _) = run_child_client(spec, cmd, threads, watch, |line| {
         let Ok(record) = fleetsh::record::parse_line(1, line) else {
             return false;
         };
@@ -97,6 +106,42 @@ pub fn run_cli(
     );
     m.samples = samples;
     Ok(m)
+}
+
+/// Runs `controllers` controllers at once, each `run` (with `run`'s arguments) on its part of the
+/// hosts with its own journal in `dir`, their own output discarded; then `fleetsh merge -o json`
+/// of the journals, whose lines are the results.
+const SPLIT: &str = r#"dir=$1 exe=$2 n=$3; shift 3
+i=0
+while [ "$i" -lt "$n" ]; do
+    "$exe" run --shard "$i/$n" --journal "$dir/journal.$i" "$@" >/dev/null &
+    i=$((i + 1))
+done
+wait
+exec "$exe" merge -o json "$dir"/journal.*
+"#;
+
+/// `run`'s command `cmd` as `controllers` controllers and their merge ([`SPLIT`]).
+fn split(
+    cmd: &std::process::Command,
+    exe: &std::path::Path,
+    dir: &std::path::Path,
+    controllers: usize,
+) -> std::process::Command {
+    let mut sh = std::process::Command::new("sh");
+    sh.arg("-c")
+        .arg(SPLIT)
+        .arg("sh")
+        .arg(dir)
+        .arg(exe)
+        .arg(controllers.to_string())
+        .args(cmd.get_args().skip(1));
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            sh.env(k, v);
+        }
+    }
+    sh
 }
 
 /// One host's JSON line of `fleetsh run -o json`.

@@ -119,6 +119,14 @@ pub struct JournalSpec {
     pub dir: PathBuf,
     /// `--journal-sync`.
     pub sync: bool,
+    /// Controllers sharing the hosts (`--shard I/N`, each with its own journal), run at once
+    /// and then merged (`fleetsh merge -o json`, whose lines are the samples); 1: one `run`.
+    #[serde(default = "one")]
+    pub controllers: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// An upload in place of the command: `local` to `remote` on every host.

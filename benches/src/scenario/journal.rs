@@ -18,26 +18,7 @@ pub fn run(
     cli: Option<&Path>,
     dir: Option<&Path>,
 ) -> Result<()> {
-    let exe = std::env::current_exe().context("locating this binary")?;
-    let cli = match cli {
-        Some(p) => p.to_path_buf(),
-        None => exe.with_file_name("fleetsh"),
-    };
-    if !cli.is_file() {
-        bail!(
-            "no fleetsh binary at {} (build it, or give --cli PATH)",
-            cli.display()
-        );
-    }
-    let dir: PathBuf = match dir {
-        Some(d) => d.to_path_buf(),
-        None => exe
-            .parent()
-            .and_then(Path::parent)
-            .map(|target| target.join("bench-journals"))
-            .context("locating the target directory")?,
-    };
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (cli, dir) = cli_and_dir(cli, dir)?;
     let mut specs = Vec::new();
     for &n in hosts {
         for (label, journal) in [
@@ -47,6 +28,7 @@ pub fn run(
                 Some(JournalSpec {
                     dir: dir.clone(),
                     sync: false,
+                    controllers: 1,
                 }),
             ),
             (
@@ -54,6 +36,7 @@ pub fn run(
                 Some(JournalSpec {
                     dir: dir.clone(),
                     sync: true,
+                    controllers: 1,
                 }),
             ),
         ] {
@@ -82,4 +65,30 @@ pub fn run(
         )],
     );
     Ok(())
+}
+
+/// The `fleetsh` CLI to measure (`cli`, default: `fleetsh` beside this binary) and where its
+/// journals go (`dir`, default: `target/bench-journals`, created if missing).
+pub fn cli_and_dir(cli: Option<&Path>, dir: Option<&Path>) -> Result<(PathBuf, PathBuf)> {
+    let exe = std::env::current_exe().context("locating this binary")?;
+    let cli = match cli {
+        Some(p) => p.to_path_buf(),
+        None => exe.with_file_name("fleetsh"),
+    };
+    if !cli.is_file() {
+        bail!(
+            "no fleetsh binary at {} (build it, or give --cli PATH)",
+            cli.display()
+        );
+    }
+    let dir: PathBuf = match dir {
+        Some(d) => d.to_path_buf(),
+        None => exe
+            .parent()
+            .and_then(Path::parent)
+            .map(|target| target.join("bench-journals"))
+            .context("locating the target directory")?,
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok((cli, dir))
 }
