@@ -111,6 +111,7 @@ mod bench;
 mod control;
 mod far_network;
 mod journal;
+mod kubernetes;
 mod merge;
 mod output;
 mod reliability;
