@@ -36,15 +36,21 @@ pub fn merge(a: MergeArgs) -> Result<ExitCode> {
             None,
         )?)
     };
-    let merged = journal::merge(&named, list.as_deref()).map_err(|e| usage(anyhow!(e)))?;
-    let names: Vec<&str> = named.iter().map(|(n, _)| n.as_str()).collect();
+    let names: Vec<String> = named.iter().map(|(n, _)| n.clone()).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let journals = named.len();
+    let mut merged = journal::merge(named, list.as_deref()).map_err(|e| usage(anyhow!(e)))?;
+    let notes = notes(&merged, &names, list.is_some());
+    // Hosts of the list in no journal, or run by two, make the whole run fail.
+    let incomplete = merged.hosts_missing() > 0 || merged.run_twice() > 0;
+    let found = std::mem::take(&mut merged.found);
 
     let mut options = a.out.output_options();
     options.no_progress = true;
     let mut printer = output::Printer::new(&options, &merged.hosts);
-    printer.set_merged(named.len());
+    printer.set_merged(journals);
     let mut results = Vec::with_capacity(merged.hosts.len());
-    for (i, (target, found)) in merged.hosts.iter().zip(&merged.found).enumerate() {
+    for (i, (target, found)) in merged.hosts.iter().zip(found).enumerate() {
         let (r, lossy) = result(i, target, found, &names);
         let r = Arc::new(r);
         printer.recorded(&r, lossy);
@@ -53,15 +59,13 @@ pub fn merge(a: MergeArgs) -> Result<ExitCode> {
         }
         results.push(r);
     }
-    printer.note(&notes(&merged, &names, list.is_some()));
+    printer.note(&notes);
     let report = Report {
         results,
         ..Report::default()
     };
     printer.finish(&report, None, None);
     let status = printer.exit_status(&report, None);
-    // Hosts of the list in no journal, or run by two, make the whole run fail.
-    let incomplete = merged.hosts_missing() > 0 || merged.run_twice() > 0;
     Ok(ExitCode::from(if status == 0 && incomplete {
         1
     } else {
@@ -99,8 +103,8 @@ fn read_text(path: &Path) -> Result<String, String> {
 }
 
 /// Host `i`'s result in the merged run, and whether its output was recorded lossy.
-fn result(i: usize, target: &HostTarget, found: &Found, names: &[&str]) -> (HostResult, bool) {
-    let name = |j: &usize| names.get(*j).copied().unwrap_or("?");
+fn result(i: usize, target: &HostTarget, found: Found, names: &[&str]) -> (HostResult, bool) {
+    let name = |j: usize| names.get(j).copied().unwrap_or("?");
     let failed = |kind, message: String| {
         (
             HostResult::failed(i, target.clone(), HostError::new(kind, message)),
@@ -108,7 +112,10 @@ fn result(i: usize, target: &HostTarget, found: &Found, names: &[&str]) -> (Host
         )
     };
     match found {
-        Found::Done { record, .. } => ((**record).clone().into_host_result(i), record.lossy),
+        Found::Done { record, .. } => {
+            let lossy = record.lossy;
+            (record.into_host_result(i), lossy)
+        }
         Found::Unknown { journal } => failed(
             ErrorKind::Unknown,
             format!(

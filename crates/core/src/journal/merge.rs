@@ -154,7 +154,7 @@ pub enum MergeError {
 /// [`MergeError`] when no journal is given, when the journals are of different runs (another
 /// command, host list, or number of parts), or were written for another list than `list`.
 pub fn merge(
-    named: &[(String, Replay)],
+    named: Vec<(String, Replay)>,
     list: Option<&[HostTarget]>,
 ) -> Result<Merged, MergeError> {
     let (first_name, first) = named.first().ok_or(MergeError::Empty)?;
@@ -254,17 +254,21 @@ pub fn merge(
         }
     }
 
+    let command = first.header.command.clone();
+    let list_hosts = first.header.list_hosts;
+    drop(journals);
     let mut found = vec![Found::Missing; hosts.len()];
     let mut holders: Vec<Vec<usize>> = vec![Vec::new(); hosts.len()];
     let mut starters = vec![0usize; hosts.len()];
-    for (j, r) in journals.iter().enumerate() {
+    // The records move out of the journals: a merge holds each result once.
+    for (j, (_, mut r)) in named.into_iter().enumerate() {
         let Some(mine) = journal_hosts.get(j) else {
             continue;
         };
         for (i, &at) in mine.iter().enumerate() {
-            let here = match (r.state(i), r.results.get(&i)) {
+            let here = match (r.state(i), r.results.remove(&i)) {
                 (HostState::Done, Some(record)) => Found::Done {
-                    record: Box::new(record.clone()),
+                    record: Box::new(record),
                     journal: j,
                 },
                 (HostState::NotStarted, _) => Found::NotStarted { journal: j },
@@ -297,10 +301,10 @@ pub fn merge(
         })
         .collect();
     Ok(Merged {
-        command: first.header.command.clone(),
+        command,
         parts,
         missing_parts: (0..parts).filter(|p| !seen_parts.contains(p)).collect(),
-        list_hosts: first.header.list_hosts,
+        list_hosts,
         hosts,
         found,
         duplicates,
@@ -354,13 +358,13 @@ mod tests {
     fn every_part_gives_every_host_once() {
         let whole = list(40);
         let js: Vec<(String, Replay)> = (0..4).map(|i| journal("true", &whole, i, 4, 0)).collect();
-        let m = merge(&js, None).unwrap();
+        let m = merge(js.clone(), None).unwrap();
         assert_eq!(m.hosts.len(), 40);
         assert!(m.found.iter().all(|f| matches!(f, Found::Done { .. })));
         assert!(m.duplicates.is_empty() && m.missing_parts.is_empty());
         assert_eq!(m.hosts_missing(), 0);
         // With the list: its order.
-        let m = merge(&js, Some(&whole)).unwrap();
+        let m = merge(js.clone(), Some(&whole)).unwrap();
         assert_eq!(m.hosts, whole);
     }
 
@@ -371,7 +375,7 @@ mod tests {
             journal("true", &whole, 0, 4, 2),
             journal("true", &whole, 2, 4, 0),
         ];
-        let m = merge(&js, None).unwrap();
+        let m = merge(js.clone(), None).unwrap();
         assert_eq!(m.missing_parts, vec![1, 3]);
         assert_eq!(m.hosts_missing(), 40 - m.hosts.len());
         let unknown = m
@@ -381,7 +385,7 @@ mod tests {
             .count();
         assert_eq!(unknown, 2);
         // The list names the missing hosts.
-        let m = merge(&js, Some(&whole)).unwrap();
+        let m = merge(js.clone(), Some(&whole)).unwrap();
         assert_eq!(m.hosts.len(), 40);
         let missing: Vec<usize> = (0..40).filter(|&i| m.found[i] == Found::Missing).collect();
         let mut expected: Vec<usize> = [1, 3]
@@ -401,7 +405,7 @@ mod tests {
             journal("true", &whole, 1, 2, 0),
             journal("true", &whole, 1, 2, 3),
         ];
-        let m = merge(&js, None).unwrap();
+        let m = merge(js.clone(), None).unwrap();
         assert_eq!(m.hosts.len(), 20);
         let part1 = Part::new(1, 2).unwrap().select(&whole).len();
         assert_eq!(m.duplicates.len(), part1);
@@ -414,7 +418,7 @@ mod tests {
     fn journals_of_other_runs_are_refused() {
         let whole = list(20);
         let e = merge(
-            &[
+            vec![
                 journal("true", &whole, 0, 2, 0),
                 journal("false", &whole, 1, 2, 0),
             ],
@@ -423,7 +427,7 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().contains("\"false\""), "{e}");
         let e = merge(
-            &[
+            vec![
                 journal("true", &whole, 0, 2, 0),
                 journal("true", &list(21), 1, 2, 0),
             ],
@@ -432,7 +436,7 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().contains("another host list"), "{e}");
         let e = merge(
-            &[
+            vec![
                 journal("true", &whole, 0, 2, 0),
                 journal("true", &whole, 1, 3, 0),
             ],
@@ -440,8 +444,8 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("part 1/3, not a part of 2"), "{e}");
-        let e = merge(&[journal("true", &whole, 0, 2, 0)], Some(&list(19))).unwrap_err();
+        let e = merge(vec![journal("true", &whole, 0, 2, 0)], Some(&list(19))).unwrap_err();
         assert!(matches!(e, MergeError::OtherList { .. }), "{e}");
-        assert_eq!(merge(&[], None).unwrap_err(), MergeError::Empty);
+        assert_eq!(merge(Vec::new(), None).unwrap_err(), MergeError::Empty);
     }
 }
