@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use fleetsh_core::ErrorKind;
 pub use fleetsh_core::journal::{
     Duplicate, Found, Header, HostState, JournalError, MergeError, Merged, Replay, Split,
-    list_digest, merge, read,
+    list_digest, merge, read, read_from,
 };
 use parking_lot::Mutex;
 

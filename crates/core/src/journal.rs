@@ -241,15 +241,42 @@ pub struct JournalError {
 /// a header, a `started` line nor a result (other than a torn last line), or an index beyond
 /// the header's host count.
 pub fn read(text: &str) -> Result<Replay, JournalError> {
-    let complete = text.ends_with('\n');
-    let lines: Vec<&str> = text.lines().collect();
-    let last = lines.len();
+    read_from(text.as_bytes())
+}
+
+/// Reads a journal line by line from `reader` (a file is never held whole: only what it
+/// records).
+///
+/// # Errors
+///
+/// As [`read`]; also a line that cannot be read (an I/O error, or not UTF-8), named.
+pub fn read_from(mut reader: impl std::io::BufRead) -> Result<Replay, JournalError> {
+    /// A `started` or result line, read in one pass.
+    #[derive(Deserialize)]
+    struct Line {
+        started: Option<u64>,
+        i: Option<u64>,
+        result: Option<Record>,
+    }
     let mut header: Option<Header> = None;
     let mut replay_started = BTreeSet::new();
     let mut results = BTreeMap::new();
     let mut torn = None;
-    for (i, raw) in lines.iter().enumerate() {
-        let number = i + 1;
+    let mut buf = String::new();
+    let mut number = 0;
+    loop {
+        buf.clear();
+        let read = reader.read_line(&mut buf).map_err(|e| JournalError {
+            line: number + 1,
+            reason: format!("cannot be read: {e}"),
+        })?;
+        if read == 0 {
+            break;
+        }
+        number += 1;
+        // Only the last line can lack its newline.
+        let complete = buf.ends_with('\n');
+        let raw = buf.trim_end_matches(['\n', '\r']);
         if raw.trim().is_empty() {
             continue;
         }
@@ -257,16 +284,15 @@ pub fn read(text: &str) -> Result<Replay, JournalError> {
             line: number,
             reason,
         };
-        let value: Value = match serde_json::from_str(raw) {
-            Ok(v) => v,
-            // A controller killed mid-write leaves its last line without its end.
-            Err(_) if number == last && !complete => {
-                torn = Some(number);
-                break;
-            }
-            Err(e) => return Err(bad(format!("not JSON: {e}"))),
-        };
         let Some(h) = &header else {
+            let value: Value = match serde_json::from_str(raw) {
+                Ok(v) => v,
+                Err(_) if !complete => {
+                    torn = Some(number);
+                    break;
+                }
+                Err(e) => return Err(bad(format!("not JSON: {e}"))),
+            };
             let h: Header = serde_json::from_value(value)
                 .map_err(|e| bad(format!("not a journal header ({e})")))?;
             if let Some((i, e)) = h
@@ -292,19 +318,43 @@ pub fn read(text: &str) -> Result<Replay, JournalError> {
                     ))
                 })
         };
-        if let Some(i) = value.get("started").and_then(Value::as_u64) {
-            replay_started.insert(index_in(i)?);
-        } else if let (Some(i), Some(result)) =
+        // The common case in one pass; anything else is read again to say what is wrong.
+        match serde_json::from_str::<Line>(raw) {
+            Ok(Line {
+                started: Some(i), ..
+            }) => {
+                replay_started.insert(index_in(i)?);
+                continue;
+            }
+            Ok(Line {
+                i: Some(i),
+                result: Some(record),
+                ..
+            }) => {
+                results.insert(index_in(i)?, record);
+                continue;
+            }
+            _ => {}
+        }
+        let value: Value = match serde_json::from_str(raw) {
+            Ok(v) => v,
+            // A controller killed mid-write leaves its last line without its end.
+            Err(_) if !complete => {
+                torn = Some(number);
+                break;
+            }
+            Err(e) => return Err(bad(format!("not JSON: {e}"))),
+        };
+        if let (Some(_), Some(result)) =
             (value.get("i").and_then(Value::as_u64), value.get("result"))
         {
-            let index = index_in(i)?;
             let text = result.to_string();
-            let record = crate::record::parse_line(number, &text)
-                .map_err(|e| bad(format!("result: {}", e.problem)))?;
-            results.insert(index, record);
-        } else {
-            return Err(bad("neither a \"started\" nor a result line".to_string()));
+            let e = crate::record::parse_line(number, &text)
+                .err()
+                .map_or_else(|| "not a result".to_string(), |e| e.problem.to_string());
+            return Err(bad(format!("result: {e}")));
         }
+        return Err(bad("neither a \"started\" nor a result line".to_string()));
     }
     let header = header.ok_or(JournalError {
         line: 1,

@@ -2,7 +2,6 @@
 //! printed as the one run a single controller would have made, with the exit status that
 //! whole run earned.
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -84,8 +83,9 @@ fn read_all(paths: &[std::path::PathBuf]) -> Result<Vec<(String, Replay)>> {
         if let Some(first) = seen.insert(canonical, name.clone()) {
             return Err(bad(format!("given twice (also as {first})")));
         }
-        let text = read_text(path).map_err(bad)?;
-        let replay = journal::read(&text).map_err(|e| bad(e.to_string()))?;
+        let file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
+        let replay = journal::read_from(std::io::BufReader::with_capacity(1 << 16, file))
+            .map_err(|e| bad(e.to_string()))?;
         if let Some(line) = replay.torn {
             eprintln!(
                 "fleetsh: journal {name}: its last line (line {line}) was cut short, by a controller \
@@ -95,11 +95,6 @@ fn read_all(paths: &[std::path::PathBuf]) -> Result<Vec<(String, Replay)>> {
         named.push((name, replay));
     }
     Ok(named)
-}
-
-fn read_text(path: &Path) -> Result<String, String> {
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    String::from_utf8(bytes).map_err(|_| "not a journal (not UTF-8 text)".to_string())
 }
 
 /// Host `i`'s result in the merged run, and whether its output was recorded lossy.

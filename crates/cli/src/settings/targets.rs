@@ -125,12 +125,21 @@ fn selects(s: &HostTarget, t: &HostTarget) -> bool {
 
 /// The hosts that failed in an earlier `-o json` output: an error, a non-zero exit or a signal.
 fn failed_hosts(path: &std::path::Path) -> Result<Vec<HostTarget>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("--retry-failed: cannot read {}", path.display()))?;
+    use std::io::BufRead;
+    let cannot = || format!("--retry-failed: cannot read {}", path.display());
+    let file = std::fs::File::open(path).with_context(cannot)?;
     let mut out = Vec::new();
-    for record in fleetsh::record::parse_lines(&text) {
-        let record =
-            record.map_err(|e| anyhow::anyhow!("--retry-failed: {}:{e}", path.display()))?;
+    // Line by line: the file is never held whole, only the failed hosts.
+    for (i, line) in std::io::BufReader::with_capacity(1 << 16, file)
+        .lines()
+        .enumerate()
+    {
+        let line = line.with_context(cannot)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record = fleetsh::record::parse_line(i + 1, &line)
+            .map_err(|e| anyhow::anyhow!("--retry-failed: {}:{e}", path.display()))?;
         if record.failed() {
             out.push(record.target());
         }
