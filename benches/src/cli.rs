@@ -111,6 +111,10 @@ pub enum Scenario {
         /// Hosts in flight per controller.
         #[arg(long, default_value_t = fleetsh::DEFAULT_FANOUT)]
         fanout: usize,
+        /// Give each of the split run's controllers FANOUT / N, so that both runs have as many
+        /// hosts in flight.
+        #[arg(long)]
+        divide_fanout: bool,
         /// The `fleetsh` binary [default: `fleetsh` beside this one].
         #[arg(long, value_name = "PATH")]
         cli: Option<PathBuf>,

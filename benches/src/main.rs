@@ -109,13 +109,17 @@ fn run(bench: &Bench, which: &Scenario) -> Result<()> {
             hosts,
             controllers,
             fanout,
+            divide_fanout,
             cli,
             dir,
         } => scenario::split::run(
             bench,
-            *hosts,
-            *controllers,
-            *fanout,
+            &scenario::split::Options {
+                hosts: *hosts,
+                controllers: *controllers,
+                fanout: *fanout,
+                divide_fanout: *divide_fanout,
+            },
             cli.as_deref(),
             dir.as_deref(),
         ),
@@ -188,7 +192,17 @@ fn run(bench: &Bench, which: &Scenario) -> Result<()> {
             scenario::kex::run(bench, 2000, fleetsh::DEFAULT_FANOUT)?;
             scenario::sweep::run(bench, 2000, &[10, 50, 100, 250, 500, 1000, 2000], &[])?;
             scenario::journal::run(bench, &[2000], fleetsh::DEFAULT_FANOUT, None, None)?;
-            scenario::split::run(bench, 20_000, 4, fleetsh::DEFAULT_FANOUT, None, None)?;
+            scenario::split::run(
+                bench,
+                &scenario::split::Options {
+                    hosts: 20_000,
+                    controllers: 4,
+                    fanout: fleetsh::DEFAULT_FANOUT,
+                    divide_fanout: false,
+                },
+                None,
+                None,
+            )?;
             scenario::transfer::single_file(
                 bench,
                 &scenario::transfer::SingleOpts {

@@ -110,7 +110,8 @@ pub fn run_cli(
 
 /// Runs `controllers` controllers at once, each `run` (with `run`'s arguments) on its part of the
 /// hosts with its own journal in `dir`, their own output discarded; then `fleetsh merge -o json`
-/// of the journals, whose lines are the results.
+/// of the journals, whose lines are the results. The controllers' CPU is printed on stderr
+/// before the merge starts (the shell's `times`: its own, then its children's).
 const SPLIT: &str = r#"dir=$1 exe=$2 n=$3; shift 3
 i=0
 while [ "$i" -lt "$n" ]; do
@@ -118,6 +119,8 @@ while [ "$i" -lt "$n" ]; do
     i=$((i + 1))
 done
 wait
+echo "split: CPU before the merge (user, system: the shell's, then its controllers'):" >&2
+times >&2
 exec "$exe" merge -o json "$dir"/journal.*
 "#;
 

@@ -11,19 +11,37 @@ use crate::measure::{Client, JournalSpec};
 use crate::print::generic_table;
 use crate::scenario::journal::cli_and_dir;
 
-/// Runs `echo hello` on `hosts` by one controller and by `controllers` controllers, each with a
-/// journal, with the CLI at `cli` and the journals in `dir`.
-pub fn run(
-    bench: &Bench,
-    hosts: usize,
-    controllers: usize,
-    fanout: usize,
-    cli: Option<&Path>,
-    dir: Option<&Path>,
-) -> Result<()> {
+/// What to split.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Hosts.
+    pub hosts: usize,
+    /// Controllers of the split run.
+    pub controllers: usize,
+    /// Hosts in flight per controller.
+    pub fanout: usize,
+    /// The split run's controllers get `fanout / controllers` each.
+    pub divide_fanout: bool,
+}
+
+/// Runs `echo hello` on the hosts by one controller and by several, each with a journal, with
+/// the CLI at `cli` and the journals in `dir`.
+pub fn run(bench: &Bench, o: &Options, cli: Option<&Path>, dir: Option<&Path>) -> Result<()> {
     let (cli, dir) = cli_and_dir(cli, dir)?;
+    let Options {
+        hosts,
+        controllers,
+        fanout,
+        divide_fanout,
+    } = *o;
+    let controllers = controllers.max(1);
     let mut specs = Vec::new();
     for n in [1, controllers] {
+        let fanout = if divide_fanout {
+            (fanout / n).max(1)
+        } else {
+            fanout
+        };
         let label = if n == 1 {
             "1 controller".to_string()
         } else {
@@ -49,7 +67,12 @@ pub fn run(
     bench.emit(
         &format!(
             "echo hello on {hosts} hosts by 1 controller and by {controllers} at once \
-             (--shard I/{controllers}, fanout {fanout} each), each with a journal"
+             (--shard I/{controllers}, fanout {} each), each with a journal",
+            if divide_fanout {
+                format!("{fanout} / {controllers}")
+            } else {
+                fanout.to_string()
+            }
         ),
         &report,
         &table.table,
