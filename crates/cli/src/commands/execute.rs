@@ -38,8 +38,12 @@ pub fn execute(
         fleet,
     } = setup;
     let engine = &engine;
-    // This controller's part of a split run holds no host (said on stderr): nothing failed.
+    // This controller's part of a split run holds no host (said on stderr): nothing failed. Its
+    // journal says so, so that a merge finds every part.
     if hosts.is_empty() && a.shard.is_some() {
+        if let Some(path) = &a.journal {
+            resume(a, path, &hosts, split.as_ref(), what)?;
+        }
         drop(fleet);
         return Ok(ExitCode::SUCCESS);
     }

@@ -314,3 +314,54 @@ fn journals_that_are_not_one_runs_are_refused_by_name() {
     let out = fleetsh(&["merge"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_part_without_hosts_still_leaves_a_journal_for_the_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = SimFleet::start(SimConfig {
+        count: 2,
+        port: 0,
+        state_dir: dir.path().join("fleet"),
+        ..SimConfig::default()
+    })
+    .expect("the simulated fleet must start for this test");
+    let hosts = sim.hosts_file().display().to_string();
+    let key = sim.client_key_file().display().to_string();
+    let known = sim.known_hosts_file().display().to_string();
+    let journals: Vec<PathBuf> = (0..3)
+        .map(|i| dir.path().join(format!("journal.{i}")))
+        .collect();
+    for (i, j) in journals.iter().enumerate() {
+        let shard = format!("{i}/3");
+        let j = j.display().to_string();
+        let out = fleetsh(&[
+            "run",
+            "-H",
+            &hosts,
+            "-i",
+            &key,
+            "--known-hosts",
+            &known,
+            "-o",
+            "json",
+            "--shard",
+            &shard,
+            "--journal",
+            &j,
+            "--",
+            "true",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert!(Path::new(&j).exists(), "part {i} wrote no journal");
+    }
+    let mut args = vec!["merge".to_string(), "-o".into(), "json".into()];
+    args.extend(journals.iter().map(|p| p.display().to_string()));
+    let out = fleetsh(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(by_host(&out).len(), 2);
+    assert!(
+        !text(&out.stderr).contains("no journal of part"),
+        "{}",
+        text(&out.stderr)
+    );
+}
