@@ -91,7 +91,7 @@ pub use fleetsh_shard::limits;
 pub use fleetsh_shard::ssh::auth::PassphrasePrompt;
 pub use lines::{DEFAULT_MAX_LINE, Line, LineEnd, LineEvent, LineStream, Lines};
 pub use resolve::{HostSettings, Origin, Setting};
-pub use run::{Canceller, EventStream, Report, RunHandle};
+pub use run::{Canceller, Counts, EventStream, Report, RunHandle};
 
 /// Errors that stop an engine from being built or a run from starting (a host's failure is
 /// never one of these: it is data in that host's [`HostResult`]). Match the inner errors

@@ -20,7 +20,12 @@ use tokio::sync::futures::OwnedNotified;
 #[derive(Debug)]
 struct Merger {
     targets: Arc<[HostTarget]>,
+    /// Which hosts have their result.
+    seen: Vec<bool>,
+    /// The results, when kept for the report (else empty: [`RunHandle::discard_results`]).
     results: Vec<Option<Arc<HostResult>>>,
+    /// Counts of the results not kept.
+    counts: Option<Counts>,
     remaining: usize,
     pending: VecDeque<Event>,
     finalized: bool,
@@ -31,19 +36,32 @@ impl Merger {
         if let Event::Output { data, .. } = &ev {
             budget.give(data.len());
         }
-        if let Event::Finished(r) = &ev {
-            match self.results.get_mut(r.index) {
-                Some(slot @ None) => {
+        if let Event::Finished(r) = &ev
+            && !self.record(r)
+        {
+            tracing::error!(index = r.index, "duplicate or out-of-range result dropped");
+            return None;
+        }
+        Some(ev)
+    }
+
+    /// Records host `r.index`'s result: false if it already has one or is not a host of the
+    /// run.
+    fn record(&mut self, r: &Arc<HostResult>) -> bool {
+        match self.seen.get_mut(r.index) {
+            Some(seen @ false) => *seen = true,
+            _ => return false,
+        }
+        self.remaining -= 1;
+        match &mut self.counts {
+            Some(counts) => counts.add(r),
+            None => {
+                if let Some(slot) = self.results.get_mut(r.index) {
                     *slot = Some(r.clone());
-                    self.remaining -= 1;
-                }
-                _ => {
-                    tracing::error!(index = r.index, "duplicate or out-of-range result dropped");
-                    return None;
                 }
             }
         }
-        Some(ev)
+        true
     }
 
     /// Ends hosts of `batch` that have no result with `kind` and `message(position in batch)`.
@@ -55,23 +73,20 @@ impl Merger {
         message: impl Fn(usize) -> String,
     ) {
         for (pos, &index) in batch.iter().enumerate() {
-            let Some(slot) = self.results.get_mut(index) else {
+            if self.seen.get(index) != Some(&false) {
                 continue;
-            };
-            if slot.is_none() {
-                let target = parts
-                    .resolved_target(index)
-                    .or_else(|| self.targets.get(index).cloned())
-                    .unwrap_or_else(|| HostTarget::new("?"));
-                let r = Arc::new(HostResult::failed(
-                    index,
-                    target,
-                    HostError::new(kind, message(pos)),
-                ));
-                *slot = Some(r.clone());
-                self.remaining -= 1;
-                self.pending.push_back(Event::Finished(r));
             }
+            let target = parts
+                .resolved_target(index)
+                .or_else(|| self.targets.get(index).cloned())
+                .unwrap_or_else(|| HostTarget::new("?"));
+            let r = Arc::new(HostResult::failed(
+                index,
+                target,
+                HostError::new(kind, message(pos)),
+            ));
+            self.record(&r);
+            self.pending.push_back(Event::Finished(r));
         }
     }
 }
@@ -147,7 +162,9 @@ impl RunHandle {
             batches,
             merger: Merger {
                 targets: parts.targets.clone(),
+                seen: vec![false; n],
                 results: vec![None; n],
+                counts: None,
                 remaining: running,
                 pending: VecDeque::new(),
                 finalized: false,
@@ -312,6 +329,55 @@ impl RunHandle {
         self.advance(Wait::No).event()
     }
 
+    /// Stops keeping each host's result for the report: for a consumer that takes every result
+    /// from the events (the iterator, [`next_event`](Self::next_event), the stream) and keeps
+    /// what it needs itself, so that a run's memory does not grow with its hosts. The
+    /// [`Report`] then has no [`results`](Report::results) but their
+    /// [`counts`](Report::counts), from which its totals come. Results already kept are
+    /// counted and dropped.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let sim = fleetsh_sim::SimFleet::start(fleetsh_sim::SimConfig {
+    /// #     count: 3, port: 0, state_dir: dir.path().to_path_buf(), ..Default::default()
+    /// # })?;
+    /// # let hosts: Vec<fleetsh::HostTarget> = sim.hosts().iter()
+    /// #     .map(|h| fleetsh::HostTarget::new(h.addr.ip().to_string()).with_port(h.addr.port()))
+    /// #     .collect();
+    /// use fleetsh::{Engine, Event, Job};
+    ///
+    /// let engine = Engine::builder()
+    ///     .no_agent()
+    ///     .identity_file(sim.client_key_file())
+    ///     .known_hosts(sim.known_hosts_file())
+    ///     .build()?;
+    /// let mut run = engine.run(hosts, Job::new("echo hello"))?.discard_results();
+    /// let mut hello = 0;
+    /// while let Some(ev) = run.next_event() {
+    ///     if let Event::Finished(r) = ev {
+    ///         hello += usize::from(r.stdout == b"hello\n");
+    ///     }
+    /// }
+    /// let report = run.join();
+    /// assert!(report.results.is_empty());
+    /// assert_eq!((report.ok_count(), hello), (3, 3));
+    /// assert!(report.all_ok());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn discard_results(mut self) -> Self {
+        let mut counts = Counts::default();
+        for r in std::mem::take(&mut self.merger.results)
+            .into_iter()
+            .flatten()
+        {
+            counts.add(&r);
+        }
+        self.merger.counts = Some(counts);
+        self
+    }
+
     /// Waits for every host and returns the report (results of hosts already seen through the
     /// iterator or stream included).
     ///
@@ -388,6 +454,7 @@ impl RunHandle {
             .collect();
         Report {
             results,
+            counts: self.merger.counts.take(),
             wall: self.started.elapsed(),
             shards: self.max_shards,
             deadline_hit: self.deadline_hit,
@@ -596,6 +663,10 @@ pub struct Report {
     /// a fleet with removed hosts) has results for its hosts only: use each result's
     /// [`index`](HostResult::index), the host's fleet index.
     pub results: Vec<Arc<HostResult>>,
+    /// The counts of the results by outcome and error kind, when the run did not keep them
+    /// ([`RunHandle::discard_results`]): the totals below come from here; `None` when
+    /// `results` holds every host.
+    pub counts: Option<Counts>,
     /// Wall time from the start of the run to the last result.
     pub wall: Duration,
     /// Shard threads used.
@@ -607,38 +678,79 @@ pub struct Report {
 }
 
 impl Report {
+    /// Hosts in the report.
+    pub fn hosts(&self) -> usize {
+        match &self.counts {
+            Some(c) => c.hosts,
+            None => self.results.len(),
+        }
+    }
+
     /// Hosts whose command exited 0.
     pub fn ok_count(&self) -> usize {
-        self.results.iter().filter(|r| r.is_ok()).count()
+        match &self.counts {
+            Some(c) => c.ok,
+            None => self.results.iter().filter(|r| r.is_ok()).count(),
+        }
     }
 
     /// Whether every host ran its command and exited 0.
     pub fn all_ok(&self) -> bool {
-        self.results.iter().all(|r| r.is_ok())
+        self.ok_count() == self.hosts()
     }
 
-    /// Results that are not OK.
+    /// Results that are not OK (none when the results were not kept: see
+    /// [`Report::counts`]).
     pub fn failures(&self) -> impl Iterator<Item = &Arc<HostResult>> {
         self.results.iter().filter(|r| !r.is_ok())
     }
 
     /// Counts by outcome, sorted.
     pub fn outcome_counts(&self) -> Vec<(Outcome, usize)> {
-        let mut m = std::collections::BTreeMap::new();
-        for r in &self.results {
-            *m.entry(r.outcome()).or_insert(0) += 1;
+        if let Some(c) = &self.counts {
+            return c.outcomes.iter().map(|(o, n)| (o.clone(), *n)).collect();
         }
-        m.into_iter().collect()
+        let mut c = Counts::default();
+        for r in &self.results {
+            c.add(r);
+        }
+        c.outcomes.into_iter().collect()
     }
 
     /// Counts of failed hosts by error kind.
     pub fn error_counts(&self) -> Vec<(ErrorKind, usize)> {
-        let mut m = std::collections::BTreeMap::new();
-        for r in &self.results {
-            if let Some(e) = &r.error {
-                *m.entry(e.kind).or_insert(0) += 1;
-            }
+        if let Some(c) = &self.counts {
+            return c.errors.iter().map(|(k, n)| (*k, *n)).collect();
         }
-        m.into_iter().collect()
+        let mut c = Counts::default();
+        for r in &self.results {
+            c.add(r);
+        }
+        c.errors.into_iter().collect()
+    }
+}
+
+/// Results counted rather than kept ([`RunHandle::discard_results`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Hosts counted.
+    pub hosts: usize,
+    /// Of them, OK ([`HostResult::is_ok`]).
+    pub ok: usize,
+    /// By outcome.
+    pub outcomes: std::collections::BTreeMap<Outcome, usize>,
+    /// Failed hosts by error kind.
+    pub errors: std::collections::BTreeMap<ErrorKind, usize>,
+}
+
+impl Counts {
+    /// Counts `r`.
+    pub fn add(&mut self, r: &HostResult) {
+        self.hosts += 1;
+        self.ok += usize::from(r.is_ok());
+        *self.outcomes.entry(r.outcome()).or_insert(0) += 1;
+        if let Some(e) = &r.error {
+            *self.errors.entry(e.kind).or_insert(0) += 1;
+        }
     }
 }

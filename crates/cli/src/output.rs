@@ -88,6 +88,8 @@ pub struct Printer {
     unstarted: Vec<(ErrorKind, usize)>,
     /// The run printed is a merge of this many journals (the summary says so instead of a time).
     merged: Option<usize>,
+    /// What the summary and the exit status need of every result printed.
+    tally: summary::Tally,
     /// The JSON line of the result being printed is already written ([`Printer::recorded`]).
     json_written: bool,
 }
@@ -118,6 +120,7 @@ impl Printer {
             err_failed: false,
             unstarted: Vec::new(),
             json_written: false,
+            tally: summary::Tally::default(),
             merged: None,
         }
     }
@@ -137,6 +140,7 @@ impl Printer {
                 );
             }
             Event::Finished(r) => {
+                self.tally.add(r);
                 match self.mode {
                     OutputMode::Inline if r.never_started() => {
                         let kind = r.error.as_ref().map_or(ErrorKind::Cancelled, |e| e.kind);
@@ -322,6 +326,7 @@ impl Printer {
         }
         let mut text = Vec::new();
         let _ = summary::write(
+            &self.tally,
             report,
             signal,
             &self.names,
@@ -349,18 +354,13 @@ impl Printer {
     /// - otherwise 0 when every host ran and exited 0, else 1;
     /// - at least 1 when an `--out-dir` file could not be written, or standard output failed
     ///   other than by being closed by its reader.
-    pub fn exit_status(&self, report: &Report, signal: Option<i32>) -> u8 {
+    pub fn exit_status(&self, signal: Option<i32>) -> u8 {
         if let Some(n) = signal {
             return u8::try_from(128 + n).unwrap_or(255);
         }
         let status = if self.max_exit_status {
-            report
-                .results
-                .iter()
-                .map(|r| remote_status(r))
-                .max()
-                .unwrap_or(0)
-        } else if report.all_ok() {
+            self.tally.max_status()
+        } else if self.tally.all_ok() {
             0
         } else {
             1

@@ -47,8 +47,9 @@ pub fn execute(
         drop(fleet);
         return Ok(ExitCode::SUCCESS);
     }
+    // The printer keeps what the summary needs of each result as it passes: the run keeps none.
     let (mut handle, earlier) = match &a.journal {
-        None => (engine.run(hosts, job)?, Vec::new()),
+        None => (engine.run(hosts, job)?.discard_results(), Vec::new()),
         Some(path) => {
             let resumed = resume(a, path, &hosts, split.as_ref(), what)?;
             let earlier: Vec<Earlier> = resumed
@@ -59,25 +60,20 @@ pub fn execute(
             if resumed.to_run.is_empty() {
                 // Every host already has its result in the journal.
                 let mut printer = output::Printer::new(&a.out.output_options(), &hosts);
-                print_earlier(&mut printer, &earlier);
-                return Ok(finish(
-                    printer,
-                    Report::default(),
-                    earlier,
-                    engine,
-                    signals,
-                    fleet,
-                ));
+                print_earlier(&mut printer, earlier);
+                return Ok(finish(printer, &Report::default(), engine, signals, fleet));
             }
             let journal = Arc::new(resumed.journal.sync(a.journal_sync));
-            let handle = engine.run_journaled(hosts, &resumed.to_run, job, journal)?;
+            let handle = engine
+                .run_journaled(hosts, &resumed.to_run, job, journal)?
+                .discard_results();
             (handle, earlier)
         }
     };
     signals.attach(handle.canceller());
 
     let mut printer = output::Printer::new(&a.out.output_options(), handle.hosts());
-    print_earlier(&mut printer, &earlier);
+    print_earlier(&mut printer, earlier);
     while let Some(ev) = handle.next_event() {
         printer.event(&ev);
         // Events that are already waiting go out in the same write (one write per host
@@ -92,38 +88,33 @@ pub fn execute(
         printer.flush();
     }
     let report = handle.join();
-    Ok(finish(printer, report, earlier, engine, signals, fleet))
+    Ok(finish(printer, &report, engine, signals, fleet))
 }
 
 /// A result a journal holds, and whether its output was recorded lossy.
-pub type Earlier = (Arc<HostResult>, bool);
+type Earlier = (Arc<HostResult>, bool);
 
 /// Prints `earlier` (results a journal holds) as events of this run: output, then result.
-pub fn print_earlier(printer: &mut output::Printer, earlier: &[Earlier]) {
+fn print_earlier(printer: &mut output::Printer, earlier: Vec<Earlier>) {
     for (r, lossy) in earlier {
-        printer.recorded(r, *lossy);
+        printer.recorded(&r, lossy);
         printer.flush();
     }
 }
 
-/// The run's end: `earlier` joins the run's `report`, the summary prints, the simulated fleet
-/// stops; the exit status is the whole run's.
+/// The run's end: the summary of every result printed (the journal's and the run's), the
+/// simulated fleet stopped; the exit status is the whole run's.
 fn finish(
     mut printer: output::Printer,
-    mut report: Report,
-    earlier: Vec<Earlier>,
+    report: &Report,
     engine: &Engine,
     signals: &signals::Signals,
     fleet: Option<SimFleet>,
 ) -> ExitCode {
-    if !earlier.is_empty() {
-        report.results.extend(earlier.into_iter().map(|(r, _)| r));
-        report.results.sort_by_key(|r| r.index);
-    }
     let signal = signals.received();
-    printer.finish(&report, signal, engine.kex_guesses());
+    printer.finish(report, signal, engine.kex_guesses());
     drop(fleet);
-    ExitCode::from(printer.exit_status(&report, signal))
+    ExitCode::from(printer.exit_status(signal))
 }
 
 /// A run resumed from its journal: the journal open for the hosts still to run, and the

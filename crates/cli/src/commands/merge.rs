@@ -48,7 +48,6 @@ pub fn merge(a: MergeArgs) -> Result<ExitCode> {
     options.no_progress = true;
     let mut printer = output::Printer::new(&options, &merged.hosts);
     printer.set_merged(journals);
-    let mut results = Vec::with_capacity(merged.hosts.len());
     for (i, (target, found)) in merged.hosts.iter().zip(found).enumerate() {
         let (r, lossy) = result(i, target, found, &names);
         let r = Arc::new(r);
@@ -56,15 +55,11 @@ pub fn merge(a: MergeArgs) -> Result<ExitCode> {
         if i % RESULTS_PER_WRITE == RESULTS_PER_WRITE - 1 {
             printer.flush();
         }
-        results.push(r);
     }
     printer.note(&notes);
-    let report = Report {
-        results,
-        ..Report::default()
-    };
-    printer.finish(&report, None, None);
-    let status = printer.exit_status(&report, None);
+    // The printer keeps what the summary needs of each result printed.
+    printer.finish(&Report::default(), None, None);
+    let status = printer.exit_status(None);
     Ok(ExitCode::from(if status == 0 && incomplete {
         1
     } else {

@@ -37,12 +37,79 @@ pub fn count(n: usize, noun: &str) -> String {
     }
 }
 
-/// Writes the summary; `names` are the hosts as given, by index; `signal` the signal that
-/// cancelled the run, if one did; `kex` the engine's key exchange guesses. Lines, in this
-/// order: totals; files moved (transfers); with `verbose`, peak memory and key exchange
-/// guesses; per-host time percentiles and the slowest hosts (of the hosts that started);
-/// failing hosts per outcome, in a fixed order.
+/// Hosts in the slowest list.
+const SLOWEST: usize = 5;
+
+/// What the summary needs of every host's result, gathered as results arrive, so that a run
+/// keeps no result after printing it: counts by outcome, files moved, the started hosts' times
+/// (4 bytes each), the slowest hosts, and the failing hosts by outcome.
+#[derive(Debug, Default)]
+pub struct Tally {
+    counts: fleetsh::Counts,
+    moved: Option<(u64, u64)>,
+    /// Started hosts' total times, in microseconds.
+    times_us: Vec<u32>,
+    /// The slowest started hosts: (time, index), slowest first, ties by host order.
+    slowest: Vec<(Duration, usize)>,
+    failing: BTreeMap<Outcome, Vec<usize>>,
+    /// The largest remote exit status (`-S`).
+    max_status: u8,
+}
+
+impl Tally {
+    /// Counts `r`.
+    pub fn add(&mut self, r: &HostResult) {
+        self.counts.add(r);
+        if let Some(t) = r.transfer {
+            let (files, bytes) = self.moved.unwrap_or_default();
+            self.moved = Some((files + t.files, bytes + t.bytes));
+        }
+        if !r.never_started() {
+            let total = r.timings.total;
+            self.times_us
+                .push(u32::try_from(total.as_micros()).unwrap_or(u32::MAX));
+            let key = (std::cmp::Reverse(total), r.index);
+            let at = self
+                .slowest
+                .partition_point(|&(t, i)| (std::cmp::Reverse(t), i) < key);
+            if at < SLOWEST {
+                self.slowest.insert(at, (total, r.index));
+                self.slowest.truncate(SLOWEST);
+            }
+        }
+        let outcome = r.outcome();
+        if outcome != Outcome::Ok {
+            self.failing.entry(outcome).or_default().push(r.index);
+        }
+        self.max_status = self.max_status.max(super::remote_status(r));
+    }
+
+    /// Hosts counted.
+    pub fn hosts(&self) -> usize {
+        self.counts.hosts
+    }
+
+    /// Whether every host counted is OK.
+    pub fn all_ok(&self) -> bool {
+        self.counts.ok == self.counts.hosts
+    }
+
+    /// The largest remote exit status: 255 for a host that failed without one, 128+N for a
+    /// command killed by signal N.
+    pub fn max_status(&self) -> u8 {
+        self.max_status
+    }
+}
+
+/// Writes the summary of the results `tally` counted (the run's wall time and shards from
+/// `report`); `names` are the hosts as given, by index; `signal` the signal that cancelled the
+/// run, if one did; `kex` the engine's key exchange guesses. Lines, in this order: totals;
+/// files moved (transfers); with `verbose`, peak memory and key exchange guesses; per-host time
+/// percentiles and the slowest hosts (of the hosts that started); failing hosts per outcome, in
+/// a fixed order.
+#[allow(clippy::too_many_arguments)]
 pub fn write(
+    tally: &Tally,
     report: &Report,
     signal: Option<i32>,
     names: &[String],
@@ -51,9 +118,10 @@ pub fn write(
     merged: Option<usize>,
     w: &mut impl Write,
 ) -> io::Result<()> {
-    let n = report.results.len();
-    let counts: Vec<String> = report
-        .outcome_counts()
+    let n = tally.hosts();
+    let counts: Vec<String> = tally
+        .counts
+        .outcomes
         .iter()
         .map(|(outcome, count)| format!("{}: {count}", outcome_name(outcome)))
         .collect();
@@ -80,16 +148,9 @@ pub fn write(
             counts.join(", ")
         )?,
     }
-    let moved = report
-        .results
-        .iter()
-        .filter_map(|r| r.transfer)
-        .fold((0u64, 0u64, false), |(f, b, _), t| {
-            (f + t.files, b + t.bytes, true)
-        });
-    if moved.2 {
-        let mib = moved.1 as f64 / (1024.0 * 1024.0);
-        let files = count(usize::try_from(moved.0).unwrap_or(usize::MAX), "file");
+    if let Some((moved_files, moved_bytes)) = tally.moved {
+        let mib = moved_bytes as f64 / (1024.0 * 1024.0);
+        let files = count(usize::try_from(moved_files).unwrap_or(usize::MAX), "file");
         if merged.is_some() {
             writeln!(w, "fleetsh: transferred {files}, {mib:.1} MiB")?;
         } else {
@@ -116,13 +177,11 @@ pub fn write(
 
     // Per-host times of the hosts that were started (skipped and unstarted hosts took no
     // time); ties in the slowest list go by host order, so the line is stable.
-    let mut started: Vec<&HostResult> = report
-        .results
+    let mut times: Vec<Duration> = tally
+        .times_us
         .iter()
-        .map(|r| r.as_ref())
-        .filter(|r| !r.never_started())
+        .map(|&us| Duration::from_micros(u64::from(us)))
         .collect();
-    let mut times: Vec<Duration> = started.iter().map(|r| r.timings.total).collect();
     times.sort_unstable();
     if let Some(max) = times.last() {
         writeln!(
@@ -134,13 +193,12 @@ pub fn write(
             max.as_secs_f64()
         )?;
     }
-    started.sort_by_key(|r| (std::cmp::Reverse(r.timings.total), r.index));
-    let slow: Vec<String> = started
+    let slow: Vec<String> = tally
+        .slowest
         .iter()
-        .take(5)
-        .map(|r| {
-            let name = names.get(r.index).map_or("?", String::as_str);
-            format!("{name} {:.3}s", r.timings.total.as_secs_f64())
+        .map(|&(total, index)| {
+            let name = names.get(index).map_or("?", String::as_str);
+            format!("{name} {:.3}s", total.as_secs_f64())
         })
         .collect();
     if !slow.is_empty() {
@@ -148,21 +206,17 @@ pub fn write(
     }
 
     // Failing hosts, folded, per outcome (in the outcomes' order), each list in host order.
-    let mut failing: BTreeMap<Outcome, Vec<(usize, &str)>> = BTreeMap::new();
-    for r in &report.results {
-        let outcome = r.outcome();
-        if outcome != Outcome::Ok {
-            let name = names.get(r.index).map_or("?", String::as_str);
-            failing.entry(outcome).or_default().push((r.index, name));
-        }
-    }
-    for (outcome, mut hosts) in failing {
-        hosts.sort_unstable();
-        let hosts: Vec<&str> = hosts.into_iter().map(|(_, h)| h).collect();
+    for (outcome, indices) in &tally.failing {
+        let mut indices = indices.clone();
+        indices.sort_unstable();
+        let hosts: Vec<&str> = indices
+            .iter()
+            .map(|&i| names.get(i).map_or("?", String::as_str))
+            .collect();
         writeln!(
             w,
             "fleetsh: {} ({}): {}",
-            outcome_name(&outcome),
+            outcome_name(outcome),
             hosts.len(),
             folded_list(&hosts, MAX_LIST)
         )?;
