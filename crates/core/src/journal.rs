@@ -284,14 +284,17 @@ pub fn read_from(mut reader: impl std::io::BufRead) -> Result<Replay, JournalErr
             line: number,
             reason,
         };
+        // The line as a JSON value; `None` for a last line cut short (a controller killed
+        // mid-write leaves its last line without its end).
+        let json = || match serde_json::from_str::<Value>(raw) {
+            Ok(v) => Ok(Some(v)),
+            Err(_) if !complete => Ok(None),
+            Err(e) => Err(bad(format!("not JSON: {e}"))),
+        };
         let Some(h) = &header else {
-            let value: Value = match serde_json::from_str(raw) {
-                Ok(v) => v,
-                Err(_) if !complete => {
-                    torn = Some(number);
-                    break;
-                }
-                Err(e) => return Err(bad(format!("not JSON: {e}"))),
+            let Some(value) = json()? else {
+                torn = Some(number);
+                break;
             };
             let h: Header = serde_json::from_value(value)
                 .map_err(|e| bad(format!("not a journal header ({e})")))?;
@@ -336,14 +339,9 @@ pub fn read_from(mut reader: impl std::io::BufRead) -> Result<Replay, JournalErr
             }
             _ => {}
         }
-        let value: Value = match serde_json::from_str(raw) {
-            Ok(v) => v,
-            // A controller killed mid-write leaves its last line without its end.
-            Err(_) if !complete => {
-                torn = Some(number);
-                break;
-            }
-            Err(e) => return Err(bad(format!("not JSON: {e}"))),
+        let Some(value) = json()? else {
+            torn = Some(number);
+            break;
         };
         if let (Some(_), Some(result)) =
             (value.get("i").and_then(Value::as_u64), value.get("result"))

@@ -41,28 +41,12 @@ impl Split {
 
     /// Runs part `part` of `command` with its journal.
     fn run_part(&self, part: usize, command: &str) -> Output {
-        let journal = self.journal(part).display().to_string();
-        let shard = format!("{part}/{PARTS}");
-        let key = self.sim.client_key_file().display().to_string();
-        let known = self.sim.known_hosts_file().display().to_string();
-        let hosts = self.hosts_file();
-        fleetsh(&[
-            "run",
-            "-H",
-            &hosts,
-            "-i",
-            &key,
-            "--known-hosts",
-            &known,
-            "-o",
-            "json",
-            "--shard",
-            &shard,
-            "--journal",
-            &journal,
-            "--",
+        run_part(
+            &self.sim,
+            &format!("{part}/{PARTS}"),
+            &self.journal(part),
             command,
-        ])
+        )
     }
 
     fn run_all(&self, command: &str) {
@@ -81,6 +65,31 @@ impl Split {
     fn all(&self) -> Vec<PathBuf> {
         (0..PARTS).map(|p| self.journal(p)).collect()
     }
+}
+
+/// Runs part `shard` (`I/N`) of `command` on `sim`'s hosts, with the journal `journal`.
+fn run_part(sim: &SimFleet, shard: &str, journal: &Path, command: &str) -> Output {
+    let journal = journal.display().to_string();
+    let key = sim.client_key_file().display().to_string();
+    let known = sim.known_hosts_file().display().to_string();
+    let hosts = sim.hosts_file().display().to_string();
+    fleetsh(&[
+        "run",
+        "-H",
+        &hosts,
+        "-i",
+        &key,
+        "--known-hosts",
+        &known,
+        "-o",
+        "json",
+        "--shard",
+        shard,
+        "--journal",
+        &journal,
+        "--",
+        command,
+    ])
 }
 
 fn by_host(out: &Output) -> HashMap<String, Value> {
@@ -269,27 +278,7 @@ fn journals_that_are_not_one_runs_are_refused_by_name() {
     s.run_all("echo a");
     let all = s.all();
     let other = s.dir.path().join("other");
-    let key = s.sim.client_key_file().display().to_string();
-    let known = s.sim.known_hosts_file().display().to_string();
-    let hosts = s.hosts_file();
-    let j = other.display().to_string();
-    fleetsh(&[
-        "run",
-        "-H",
-        &hosts,
-        "-i",
-        &key,
-        "--known-hosts",
-        &known,
-        "-o",
-        "json",
-        "--shard",
-        "1/4",
-        "--journal",
-        &j,
-        "--",
-        "echo b",
-    ]);
+    run_part(&s.sim, "1/4", &other, "echo b");
     let refused = |journals: &[PathBuf], extra: &[&str], what: &str| {
         let out = s.merge(extra, journals);
         assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
@@ -325,34 +314,13 @@ fn a_part_without_hosts_still_leaves_a_journal_for_the_merge() {
         ..SimConfig::default()
     })
     .expect("the simulated fleet must start for this test");
-    let hosts = sim.hosts_file().display().to_string();
-    let key = sim.client_key_file().display().to_string();
-    let known = sim.known_hosts_file().display().to_string();
     let journals: Vec<PathBuf> = (0..3)
         .map(|i| dir.path().join(format!("journal.{i}")))
         .collect();
     for (i, j) in journals.iter().enumerate() {
-        let shard = format!("{i}/3");
-        let j = j.display().to_string();
-        let out = fleetsh(&[
-            "run",
-            "-H",
-            &hosts,
-            "-i",
-            &key,
-            "--known-hosts",
-            &known,
-            "-o",
-            "json",
-            "--shard",
-            &shard,
-            "--journal",
-            &j,
-            "--",
-            "true",
-        ]);
+        let out = run_part(&sim, &format!("{i}/3"), j, "true");
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-        assert!(Path::new(&j).exists(), "part {i} wrote no journal");
+        assert!(j.exists(), "part {i} wrote no journal");
     }
     let mut args = vec!["merge".to_string(), "-o".into(), "json".into()];
     args.extend(journals.iter().map(|p| p.display().to_string()));
