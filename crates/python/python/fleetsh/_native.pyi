@@ -1,0 +1,480 @@
+"""Type stubs of fleetsh's extension module; import its names from ``fleetsh`` and
+``fleetsh.sim``."""
+
+import enum
+import os
+import pathlib
+from collections.abc import Iterable, Iterator, Mapping
+from types import TracebackType
+from typing import Any, Generator, Optional, Union
+
+from typing_extensions import Self
+
+__version__: str
+
+_Path = Union[str, "os.PathLike[str]"]
+_Seconds = Union[int, float]
+
+class ErrorKind(str, enum.Enum):
+    """Why a host failed (``HostResult.error_kind``). A str enum: each value is fleetsh's stable
+    name of the kind, the same as in the command line's JSON output."""
+
+    RESOLVE = "resolve"
+    """The host name could not be resolved to an address."""
+    CONNECT = "connect"
+    """The TCP connection was refused or the host was unreachable."""
+    CONNECT_TIMEOUT = "connect_timeout"
+    """The TCP connection, SSH handshake or authentication did not finish within the connect
+    timeout."""
+    HANDSHAKE = "handshake"
+    """The SSH handshake (version exchange, key exchange) failed."""
+    HOSTKEY = "hostkey"
+    """The server's host key is unknown (strict checking), changed, or revoked."""
+    AUTH = "auth"
+    """Every authentication method was refused."""
+    CHANNEL = "channel"
+    """The session channel could not be opened or the exec request was refused."""
+    COMMAND_TIMEOUT = "command_timeout"
+    """The command did not finish within the command timeout, or sent no output for the idle
+    timeout. Output received so far is kept."""
+    DISCONNECTED = "disconnected"
+    """The connection was lost while the command ran. Output received so far is kept."""
+    CANCELLED = "cancelled"
+    """The run was cancelled before this host finished. Output received so far is kept."""
+    INTERNAL = "internal"
+    """An internal failure (a shard thread stopped without this host's result)."""
+    SKIPPED = "skipped"
+    """Not started because the run's failure threshold (max_fail) was passed."""
+    TRANSFER = "transfer"
+    """A file transfer failed."""
+    JUMP = "jump"
+    """A jump host (bastion) could not be reached or authenticated, or refused the tunnel to
+    this host."""
+    UNKNOWN = "unknown"
+    """An earlier run kept in the same journal sent this host its command and stopped before
+    recording a result."""
+    MISSING = "missing"
+    """In a merge of a split run's journals, no journal started this host."""
+
+class Error(Exception):
+    """Every error fleetsh raises: a bad argument, a key or known_hosts file that cannot be
+    used, a run that cannot start. A host's failure is never an exception: it is data in that
+    host's HostResult."""
+
+    argument: Optional[str]
+    """The name of the Python argument at fault (``"port"``, ``"hosts"``, ...), or None."""
+
+class InputError(Error):
+    """Bad input: a host spec, a setting, an ssh_config file."""
+
+class HostSpecError(InputError):
+    """A host spec that cannot be parsed (``web[01-``), a range too large, or no hosts at all.
+    ``argument`` is ``"hosts"``."""
+
+class ConfigError(InputError):
+    """A setting with a value that cannot work (a port of 0, an unknown host_key_check mode, a
+    bad jump spec, an ssh_config file that cannot be read or parsed); ``argument`` names it."""
+
+class EngineError(Error):
+    """The engine cannot work: keys, known_hosts, starting the run's threads."""
+
+class CredentialsError(EngineError):
+    """A key or certificate file that cannot be used (``argument``: ``"identity"`` or
+    ``"certificate"``), or no credentials at all: no key file, no ssh-agent, no
+    FLEETSH_PASSWORD."""
+
+class KnownHostsError(EngineError):
+    """A known_hosts file that cannot be read, or strict host-key checking with a known_hosts
+    file that does not exist. ``argument`` is ``"known_hosts"``."""
+
+class StartError(EngineError):
+    """The run cannot start: its threads cannot be started, or the open-files limit leaves no
+    room for a single host."""
+
+class SimError(Error):
+    """A simulated fleet (fleetsh.sim.Fleet) that cannot start, or that was already stopped."""
+
+class Engine:
+    """Runs commands on many hosts over SSH.
+
+    Build it once: keys and known_hosts are loaded when it is built, and every run reuses them.
+    Every argument is optional; the defaults suit a 10,000-host run. A value of the wrong type
+    raises TypeError, a value that cannot work ConfigError, both naming the argument. Keys and
+    known_hosts that cannot be used raise CredentialsError and KnownHostsError.
+
+    The password for password and keyboard-interactive authentication comes from the
+    environment variable FLEETSH_PASSWORD, and the passphrase of encrypted keys from
+    FLEETSH_PASSPHRASE, as for the ``fleetsh`` command line: never from an argument.
+    """
+
+    def __init__(
+        self,
+        *,
+        user: Optional[str] = None,
+        port: Optional[int] = None,
+        identity: Union[_Path, Iterable[_Path], None] = None,
+        certificate: Union[_Path, Iterable[_Path], None] = None,
+        agent: Union[bool, _Path, None] = None,
+        known_hosts: Optional[_Path] = None,
+        host_key_check: Optional[str] = None,
+        ssh_config: Optional[_Path] = None,
+        jump: Union[str, Iterable[str], None] = None,
+        shards: Optional[int] = None,
+        fanout: Optional[int] = None,
+        rate: Optional[float] = None,
+        batch: Union[int, str, None] = None,
+        max_fail: Union[int, str, None] = None,
+        connect_timeout: Optional[_Seconds] = None,
+        command_timeout: Optional[_Seconds] = None,
+        idle_timeout: Optional[_Seconds] = None,
+        retries: Optional[int] = None,
+        output_cap: Optional[int] = None,
+        keepalive_interval: Optional[_Seconds] = None,
+        keepalive_count: Optional[int] = None,
+        forward_agent: bool = False,
+    ) -> None:
+        """Builds the engine.
+
+        Args:
+            user: login user for hosts that name none (default: ``$USER``, else root).
+            port: SSH port for hosts that name none, 1 to 65535 (default 22).
+            identity: private key file(s); when given, the default ``~/.ssh/id_*`` files are
+                not used (as OpenSSH's ``-i``).
+            certificate: OpenSSH user certificate file(s), used with the key each certifies.
+            agent: True (default) uses the ssh-agent at ``SSH_AUTH_SOCK``, False none, a path
+                the agent at that socket.
+            known_hosts: the known_hosts file (default ``~/.ssh/known_hosts``).
+            host_key_check: ``"strict"`` (default: unknown and changed keys fail the host),
+                ``"accept-new"`` (unknown keys are learned into known_hosts) or ``"off"``.
+            ssh_config: an OpenSSH client configuration file to read (per host HostName, User,
+                Port, IdentityFile, ProxyJump, ...); none is read by default.
+            jump: jump hosts (bastions), as OpenSSH's ``-J``: ``"user@bastion:22"``, a
+                comma-separated chain, or a list of hops, first hop first.
+            shards: shard threads (0 or None: one per CPU), at most 1024.
+            fanout: hosts in flight at once across every shard (default 1000).
+            rate: at most this many new connections per second.
+            batch: run hosts in successive batches of this many (``50``) or this share of the
+                hosts (``"10%"``).
+            max_fail: stop starting hosts once more than this many (or this share) failed;
+                hosts not started end ``skipped``.
+            connect_timeout: seconds for TCP connect, handshake and authentication, per
+                attempt (default 10).
+            command_timeout: default seconds from a command's start to its exit status, for
+                runs that give no ``timeout`` (default: none).
+            idle_timeout: default longest silence of a command's output, in seconds.
+            retries: default connection attempts after a failed connect (default 0).
+            output_cap: default bytes of stdout and of stderr kept per host (default 1 MiB).
+            keepalive_interval: seconds without data from a server before a keepalive
+                request (default: off).
+            keepalive_count: unanswered keepalives before the connection is dropped
+                (default 3).
+            forward_agent: forward the ssh-agent to every command (``ssh -A``).
+        """
+
+    def run(
+        self,
+        command: str,
+        hosts: Union[str, Iterable[str]],
+        *,
+        timeout: Optional[_Seconds] = None,
+        idle_timeout: Optional[_Seconds] = None,
+        retries: Optional[int] = None,
+        output_cap: Optional[int] = None,
+        env: Optional[Mapping[str, str]] = None,
+        stdin: Union[bytes, str, None] = None,
+        pty: bool = False,
+    ) -> "Run":
+        """Starts ``command`` on ``hosts`` and returns at once.
+
+        Args:
+            command: the command line, run by each host's shell.
+            hosts: one host spec or a list of them, as the command line's ``-w`` takes them:
+                ``"web[01-12].dc[1-2]"``, ``"deploy@db1:2222"``, ``"[::1]:2222"``,
+                ``"a,b,c"``. Duplicates are removed; order is kept.
+            timeout: seconds from the command's start to its exit status; a host over it ends
+                ``command_timeout`` with the output it had sent (default: the engine's
+                command_timeout).
+            idle_timeout: longest silence of the command's output, in seconds.
+            retries: connection attempts after a failed connect.
+            output_cap: bytes of stdout and of stderr kept per host.
+            env: environment variables to set (the server must accept them: AcceptEnv).
+            stdin: bytes (or text, as UTF-8) sent to every host's command, then end of file.
+            pty: ask for a terminal (stderr then arrives merged into stdout).
+
+        Raises:
+            HostSpecError: a host spec that cannot be parsed, or no hosts.
+            ConfigError: a setting that cannot work (an empty command, a timeout of 0).
+            StartError: the run's threads cannot start, or no open file is left for a host.
+
+        A host's failure is never an exception: it is that host's HostResult. Keep the Run:
+        once nothing refers to it, the run is cancelled.
+        """
+
+    @property
+    def user(self) -> str:
+        """The login user for hosts that name none."""
+
+    @property
+    def port(self) -> int:
+        """The SSH port for hosts that name none."""
+
+    @property
+    def fanout(self) -> int:
+        """Hosts in flight at once across every shard."""
+
+class Run:
+    """A running job.
+
+    Iterate it for each host's result as the host finishes: ``for r in run`` blocks (with the
+    GIL released), ``async for r in run`` waits without blocking the event loop. Every host
+    yields exactly one result, once, in whichever of the two forms is used. ``join()`` waits
+    for every host and returns the Report; ``cancel()`` stops the run.
+
+    Leaving a ``with`` or ``async with`` block cancels the run if it is still going. A run
+    that nothing refers to any more is cancelled.
+    """
+
+    def __iter__(self) -> Iterator[HostResult]: ...
+    def __next__(self) -> HostResult:
+        """The next host's result, waiting for it with the GIL released. Ctrl-C
+        (KeyboardInterrupt) while it waits cancels the run."""
+
+    def __aiter__(self) -> Self: ...
+    def __anext__(self) -> "_NextResult":
+        """An awaitable of the next host's result, which never blocks the event loop.
+        Cancelling the task that awaits it cancels the run."""
+
+    def join(self, timeout: Optional[_Seconds] = None) -> "Report":
+        """Waits for every host and returns the Report, whose results include those already
+        iterated. With ``timeout`` (seconds) it waits at most that long: at the deadline the
+        run is cancelled, hosts still running end ``cancelled`` with the output they had sent,
+        and ``Report.deadline_hit`` is set. Blocks with the GIL released; Ctrl-C while it
+        waits cancels the run. In asyncio code, iterate with ``async for`` to the end: join()
+        then returns at once."""
+
+    def cancel(self) -> None:
+        """Cancels the run: no new host starts, hosts in flight end ``cancelled`` with the
+        output they had sent. Every host still gets its result."""
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether the run was cancelled."""
+
+    @property
+    def done(self) -> bool:
+        """Whether every host has its result."""
+
+    def __len__(self) -> int:
+        """The number of hosts in the run."""
+
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> bool: ...
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> bool: ...
+
+class _NextResult:
+    """The awaitable ``Run.__anext__`` returns."""
+
+    def __await__(self) -> Generator[Any, None, HostResult]: ...
+
+class HostResult:
+    """One host's result: how its command ended, its output, why it failed, its timings."""
+
+    @property
+    def host(self) -> str:
+        """The host's name or address, as given (without user and port)."""
+
+    @property
+    def port(self) -> Optional[int]:
+        """The SSH port used."""
+
+    @property
+    def user(self) -> Optional[str]:
+        """The login user."""
+
+    @property
+    def target(self) -> str:
+        """The host as ``user@host:port``."""
+
+    @property
+    def index(self) -> int:
+        """The host's position in the run's host list."""
+
+    @property
+    def exit_code(self) -> Optional[int]:
+        """The command's exit status, if the server sent one."""
+
+    @property
+    def signal(self) -> Optional[str]:
+        """The signal that killed the command (``"KILL"``, without ``SIG``), if one did."""
+
+    @property
+    def stdout(self) -> bytes:
+        """The command's standard output (at most output_cap bytes)."""
+
+    @property
+    def stderr(self) -> bytes:
+        """The command's standard error (at most output_cap bytes)."""
+
+    @property
+    def stdout_text(self) -> str:
+        """stdout decoded as UTF-8, each invalid sequence replaced by U+FFFD."""
+
+    @property
+    def stderr_text(self) -> str:
+        """stderr decoded as UTF-8, each invalid sequence replaced by U+FFFD."""
+
+    @property
+    def truncated(self) -> bool:
+        """Whether output beyond output_cap was dropped."""
+
+    @property
+    def error_kind(self) -> Optional[ErrorKind]:
+        """Why the host failed, or None. A command that ran and exited non-zero has no error:
+        see exit_code."""
+
+    @property
+    def error_message(self) -> Optional[str]:
+        """What happened, when the host failed (``"connection refused"``, ...), or None."""
+
+    @property
+    def attempts(self) -> int:
+        """Connection attempts made (1 + retries used; 0 for a host never started)."""
+
+    @property
+    def timings(self) -> dict[str, Optional[float]]:
+        """Seconds spent in each phase, None for a phase the host did not reach: connect,
+        handshake_auth, channel_open, exec, read, close, first_byte, and total (never None)."""
+
+    @property
+    def ok(self) -> bool:
+        """True when the command ran and exited 0."""
+
+class Report:
+    """The end of a run: one result per host, in the order of the run's host list."""
+
+    @property
+    def results(self) -> list[HostResult]:
+        """Every host's result, in host order (a new list each time, of the same results)."""
+
+    @property
+    def ok_count(self) -> int:
+        """How many hosts ran their command and exited 0."""
+
+    @property
+    def all_ok(self) -> bool:
+        """Whether every host ran its command and exited 0."""
+
+    def failures(self) -> list[HostResult]:
+        """The results that are not ok, in host order."""
+
+    @property
+    def wall(self) -> float:
+        """Seconds from the start of the run to its last result."""
+
+    @property
+    def shards(self) -> int:
+        """Shard threads the run used."""
+
+    @property
+    def deadline_hit(self) -> bool:
+        """Whether join(timeout) reached its deadline first and cancelled the run."""
+
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[HostResult]: ...
+
+class Fleet:
+    """A simulated fleet of SSH hosts on loopback addresses (127.1.0.1, 127.1.0.2, ...),
+    served by threads of this process until ``stop()`` or the end of its ``with`` block.
+    Import it as ``fleetsh.sim.Fleet``."""
+
+    def __init__(
+        self,
+        count: int = 1000,
+        faults: Union[str, Mapping[str, float], None] = None,
+        *,
+        seed: int = 0,
+        threads: int = 1,
+        latency: Optional[_Seconds] = None,
+        password: Optional[str] = None,
+    ) -> None:
+        """Starts the fleet and returns once every host serves.
+
+        Args:
+            count: how many hosts, 1 to 1,000,000.
+            faults: hosts that misbehave on purpose, as the ``fleetsh sim --fault`` spec
+                (``"refuse=5,exit:3=10"``: 5% of the hosts refuse connections, 10% exit 3) or
+                a dict (``{"refuse": 5, "exit:3": 10}``). Kinds: refuse, silent,
+                slow-banner:MS, auth-fail, hostkey-mismatch, drop, hang, flood, exit:N,
+                sftp-evil, sftp-cut:BYTES, no-forward, freeze:MS. Which hosts get which fault
+                follows from ``seed``.
+            seed: the seed of the host keys and of the fault assignment.
+            threads: the fleet's server threads.
+            latency: seconds added to every round trip, as a network would.
+            password: also accept password (and keyboard-interactive) authentication with this
+                password, for any user.
+
+        Raises:
+            ConfigError: a bad count or fault spec.
+            SimError: the fleet cannot start (no free port, no room for its files).
+        """
+
+    @property
+    def hosts(self) -> list[str]:
+        """The hosts as ``"address:port"`` strings, in index order (a new list each time)."""
+
+    @property
+    def port(self) -> int:
+        """The port every host listens on."""
+
+    @property
+    def key(self) -> pathlib.Path:
+        """The client key the fleet accepts, for ``Engine(identity=...)``."""
+
+    @property
+    def known_hosts(self) -> pathlib.Path:
+        """A known_hosts file with every host's key, for ``Engine(known_hosts=...)``."""
+
+    @property
+    def hosts_file(self) -> pathlib.Path:
+        """A hosts file, one ``address:port`` per line (for ``fleetsh run -H``)."""
+
+    @property
+    def state_dir(self) -> pathlib.Path:
+        """The directory of the fleet's files, removed when the fleet stops."""
+
+    @property
+    def running(self) -> bool:
+        """Whether the fleet is serving."""
+
+    def commands_run(self, index: int) -> int:
+        """How many commands host ``index`` has been sent so far."""
+
+    def connections_accepted(self, index: int) -> int:
+        """How many TCP connections host ``index`` has accepted so far."""
+
+    def fault_of(self, index: int) -> Optional[str]:
+        """The fault given to host ``index`` (``"refuse"``, ``"exit"``, ...), or None."""
+
+    def stop(self) -> None:
+        """Stops the fleet: listeners close, sessions are disconnected, its files are
+        removed. Stopping a stopped fleet does nothing."""
+
+    def __len__(self) -> int: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> bool: ...

@@ -1,0 +1,313 @@
+//! `fleetsh.Engine`: the settings of [`fleetsh::EngineBuilder`] as keyword arguments, and
+//! `Engine.run`, which starts a job and returns its [`Run`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyString};
+
+use fleetsh::{HostKeyCheck, Job, Secret};
+
+use crate::run::Run;
+use crate::{args, errors, hosts};
+
+/// The environment variable a password comes from, as for the `fleetsh` command line.
+const PASSWORD_VAR: &str = "FLEETSH_PASSWORD";
+/// The environment variable a key passphrase comes from, as for the `fleetsh` command line.
+const PASSPHRASE_VAR: &str = "FLEETSH_PASSPHRASE";
+
+/// The job settings an engine gives every run unless the run sets its own.
+#[derive(Debug, Clone, Default)]
+struct JobDefaults {
+    command_timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
+    retries: Option<u32>,
+    output_cap: Option<usize>,
+}
+
+/// Runs commands on many hosts over SSH. Build it once (keys and known_hosts are loaded once)
+/// and start any number of runs with `run`.
+#[pyclass(frozen, module = "fleetsh", name = "Engine")]
+#[derive(Debug)]
+pub(crate) struct Engine {
+    engine: fleetsh::Engine,
+    defaults: JobDefaults,
+}
+
+#[pymethods]
+impl Engine {
+    #[new]
+    #[pyo3(signature = (
+        *,
+        user = None,
+        port = None,
+        identity = None,
+        certificate = None,
+        agent = None,
+        known_hosts = None,
+        host_key_check = None,
+        ssh_config = None,
+        jump = None,
+        shards = None,
+        fanout = None,
+        rate = None,
+        batch = None,
+        max_fail = None,
+        connect_timeout = None,
+        command_timeout = None,
+        idle_timeout = None,
+        retries = None,
+        output_cap = None,
+        keepalive_interval = None,
+        keepalive_count = None,
+        forward_agent = false,
+    ))]
+    #[allow(clippy::too_many_arguments)] // One keyword argument per setting, as Python callers write them.
+    fn new(
+        py: Python<'_>,
+        user: Option<&Bound<'_, PyAny>>,
+        port: Option<&Bound<'_, PyAny>>,
+        identity: Option<&Bound<'_, PyAny>>,
+        certificate: Option<&Bound<'_, PyAny>>,
+        agent: Option<&Bound<'_, PyAny>>,
+        known_hosts: Option<&Bound<'_, PyAny>>,
+        host_key_check: Option<&Bound<'_, PyAny>>,
+        ssh_config: Option<&Bound<'_, PyAny>>,
+        jump: Option<&Bound<'_, PyAny>>,
+        shards: Option<&Bound<'_, PyAny>>,
+        fanout: Option<&Bound<'_, PyAny>>,
+        rate: Option<&Bound<'_, PyAny>>,
+        batch: Option<&Bound<'_, PyAny>>,
+        max_fail: Option<&Bound<'_, PyAny>>,
+        connect_timeout: Option<&Bound<'_, PyAny>>,
+        command_timeout: Option<&Bound<'_, PyAny>>,
+        idle_timeout: Option<&Bound<'_, PyAny>>,
+        retries: Option<&Bound<'_, PyAny>>,
+        output_cap: Option<&Bound<'_, PyAny>>,
+        keepalive_interval: Option<&Bound<'_, PyAny>>,
+        keepalive_count: Option<&Bound<'_, PyAny>>,
+        forward_agent: bool,
+    ) -> PyResult<Self> {
+        let mut b = fleetsh::Engine::builder();
+        if let Some(u) = args::opt_text("user", user)? {
+            b = b.user(u);
+        }
+        if let Some(p) = args::opt_integer("port", port, 1, u16::MAX.into())? {
+            b = b.port(narrow(p));
+        }
+        for key in args::paths("identity", identity)? {
+            b = b.identity_file(key);
+        }
+        for cert in args::paths("certificate", certificate)? {
+            b = b.certificate_file(cert);
+        }
+        match agent.filter(|a| !a.is_none()) {
+            None => {}
+            Some(a) if a.is_instance_of::<PyBool>() && !a.is_truthy()? => b = b.no_agent(),
+            Some(a) if a.is_instance_of::<PyBool>() => {}
+            Some(a) => b = b.agent_socket(args::path("agent", a)?),
+        }
+        if let Some(k) = args::opt_path("known_hosts", known_hosts)? {
+            b = b.known_hosts(k);
+        }
+        if let Some(mode) = args::opt_text("host_key_check", host_key_check)? {
+            let mode = mode.parse::<HostKeyCheck>().map_err(|_| {
+                errors::config(
+                    py,
+                    "host_key_check",
+                    &format!("{mode:?} is not one of \"strict\", \"accept-new\", \"off\""),
+                )
+            })?;
+            b = b.host_key_check(mode);
+        }
+        if let Some(p) = args::opt_path("ssh_config", ssh_config)? {
+            if !p.is_file() {
+                return Err(errors::config(
+                    py,
+                    "ssh_config",
+                    &format!("{} is not a readable file", p.display()),
+                ));
+            }
+            b = b.ssh_config_file(p);
+        }
+        if let Some(j) = jump.filter(|j| !j.is_none()) {
+            let spec = args::texts("jump", j)?.join(",");
+            b = b
+                .jump_spec(&spec)
+                .map_err(|e| errors::from_fleetsh(py, &e, Some("jump")))?;
+        }
+        if let Some(n) = args::opt_integer("shards", shards, 0, 1024)? {
+            b = b.shards(narrow(n));
+        }
+        if let Some(n) = args::opt_integer("fanout", fanout, 1, u32::MAX.into())? {
+            b = b.fanout(narrow(n));
+        }
+        if let Some(r) = rate.filter(|r| !r.is_none()) {
+            if r.is_instance_of::<PyBool>() {
+                return Err(errors::wrong_type("rate", "connections per second", r));
+            }
+            let per_second: f64 = r
+                .extract()
+                .map_err(|_| errors::wrong_type("rate", "connections per second", r))?;
+            b = b.rate(per_second);
+        }
+        if let Some(a) = batch.filter(|a| !a.is_none()) {
+            b = b.batch(args::amount("batch", a)?);
+        }
+        if let Some(a) = max_fail.filter(|a| !a.is_none()) {
+            b = b.max_fail(args::amount("max_fail", a)?);
+        }
+        if let Some(d) = args::opt_seconds("connect_timeout", connect_timeout)? {
+            b = b.connect_timeout(d);
+        }
+        if let Some(d) = args::opt_seconds("keepalive_interval", keepalive_interval)? {
+            b = b.keepalive_interval(d);
+        }
+        if let Some(n) = args::opt_integer("keepalive_count", keepalive_count, 1, u32::MAX.into())?
+        {
+            b = b.keepalive_count(narrow(n));
+        }
+        if forward_agent {
+            b = b.forward_agent(true);
+        }
+        if let Some(pw) = std::env::var(PASSWORD_VAR).ok().filter(|p| !p.is_empty()) {
+            b = b.password(Secret::new(pw));
+        }
+        if let Some(pp) = std::env::var(PASSPHRASE_VAR).ok().filter(|p| !p.is_empty()) {
+            b = b.passphrase(Secret::new(pp));
+        }
+        let defaults = JobDefaults {
+            command_timeout: args::opt_seconds("command_timeout", command_timeout)?,
+            idle_timeout: args::opt_seconds("idle_timeout", idle_timeout)?,
+            retries: args::opt_integer("retries", retries, 0, u32::MAX.into())?.map(narrow),
+            output_cap: args::opt_integer("output_cap", output_cap, 0, usize::MAX as u64)?
+                .map(narrow),
+        };
+        // Loading keys and known_hosts reads files: other Python threads run meanwhile.
+        let engine = py
+            .detach(move || b.build())
+            .map_err(|e| errors::from_fleetsh(py, &e, Some("ssh_config")))?;
+        Ok(Engine { engine, defaults })
+    }
+
+    /// Starts `command` on `hosts` and returns at once: the `Run` yields each host's result as
+    /// it finishes.
+    #[pyo3(signature = (
+        command,
+        hosts,
+        *,
+        timeout = None,
+        idle_timeout = None,
+        retries = None,
+        output_cap = None,
+        env = None,
+        stdin = None,
+        pty = false,
+    ))]
+    #[allow(clippy::too_many_arguments)] // One keyword argument per job setting.
+    fn run(
+        &self,
+        py: Python<'_>,
+        command: &Bound<'_, PyAny>,
+        hosts: &Bound<'_, PyAny>,
+        timeout: Option<&Bound<'_, PyAny>>,
+        idle_timeout: Option<&Bound<'_, PyAny>>,
+        retries: Option<&Bound<'_, PyAny>>,
+        output_cap: Option<&Bound<'_, PyAny>>,
+        env: Option<BTreeMap<String, String>>,
+        stdin: Option<&Bound<'_, PyAny>>,
+        pty: bool,
+    ) -> PyResult<Run> {
+        let command: String = command
+            .extract()
+            .map_err(|_| errors::wrong_type("command", "a string", command))?;
+        let targets = hosts::parse(hosts)?;
+        let mut job = Job::new(command).pty(pty);
+        let d = &self.defaults;
+        let command_timeout = args::opt_seconds("timeout", timeout)?.or(d.command_timeout);
+        if let Some(t) = command_timeout {
+            job = job.command_timeout(t);
+        }
+        if let Some(t) = args::opt_seconds("idle_timeout", idle_timeout)?.or(d.idle_timeout) {
+            job = job.idle_timeout(t);
+        }
+        let retries = args::opt_integer("retries", retries, 0, u32::MAX.into())?.map(narrow);
+        if let Some(n) = retries.or(d.retries) {
+            job = job.retries(n);
+        }
+        let cap = args::opt_integer("output_cap", output_cap, 0, usize::MAX as u64)?.map(narrow);
+        if let Some(n) = cap.or(d.output_cap) {
+            job = job.output_cap(n);
+        }
+        for (k, v) in env.unwrap_or_default() {
+            job = job.env(k, v);
+        }
+        if let Some(data) = stdin.filter(|s| !s.is_none()) {
+            if let Ok(b) = data.cast::<PyBytes>() {
+                job = job.stdin(b.as_bytes());
+            } else if let Ok(s) = data.cast::<PyString>() {
+                job = job.stdin(s.to_cow()?.as_ref());
+            } else {
+                return Err(errors::wrong_type("stdin", "bytes or str", data));
+            }
+        }
+        let engine = self.engine.clone();
+        let hosts_len = targets.len();
+        // Starting a run starts its shard threads: other Python threads run meanwhile.
+        let handle = py
+            .detach(move || engine.run(targets, job))
+            .map_err(|e| errors::from_fleetsh(py, &e, None))?;
+        Run::start(py, handle, hosts_len)
+    }
+
+    /// The user for hosts that name none.
+    #[getter]
+    fn user(&self) -> &str {
+        self.engine.default_user()
+    }
+
+    /// The port for hosts that name none.
+    #[getter]
+    fn port(&self) -> u16 {
+        self.engine.default_port()
+    }
+
+    /// Hosts in flight at once across every shard.
+    #[getter]
+    fn fanout(&self) -> usize {
+        self.engine.fanout()
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "<fleetsh.Engine user={} port={} fanout={}>",
+            PyString::new(py, self.engine.default_user()).repr()?,
+            self.engine.default_port(),
+            self.engine.fanout()
+        ))
+    }
+}
+
+/// A value already checked to fit the narrower integer type (saturating, never panicking).
+fn narrow<T: TryFrom<u64> + Bounded>(n: u64) -> T {
+    T::try_from(n).unwrap_or(T::MAX)
+}
+
+/// The largest value of an integer type, for [`narrow`].
+trait Bounded {
+    /// The largest value.
+    const MAX: Self;
+}
+
+impl Bounded for u16 {
+    const MAX: Self = u16::MAX;
+}
+
+impl Bounded for u32 {
+    const MAX: Self = u32::MAX;
+}
+
+impl Bounded for usize {
+    const MAX: Self = usize::MAX;
+}

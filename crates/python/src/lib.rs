@@ -1,0 +1,38 @@
+//! fleetsh for Python: the extension module `fleetsh._native` of the Python package `fleetsh`
+//! (`python/fleetsh`), built with maturin (`pip install ./crates/python`).
+//!
+//! - `engine`: `fleetsh.Engine` (the settings of [`fleetsh::EngineBuilder`] as keyword
+//!   arguments) and `Engine.run`;
+//! - `run`: `fleetsh.Run`, a blocking and an asyncio iterator of results, `join`, `cancel`;
+//!   how results reach Python in batches;
+//! - `result`: `fleetsh.HostResult`, `fleetsh.Report`, `fleetsh.ErrorKind`;
+//! - `sim`: `fleetsh.sim.Fleet`, a simulated fleet in the Python process;
+//! - `errors`: the exception classes and the mapping of fleetsh's errors onto them;
+//! - `hosts`, `args`: the `hosts` argument and the checks of every other argument.
+//!
+//! `docs/python.md` is the guide; `tests/` holds the pytest suite that runs against a
+//! simulated fleet.
+
+mod args;
+mod engine;
+mod errors;
+mod hosts;
+mod result;
+mod run;
+mod sim;
+
+use pyo3::prelude::*;
+
+/// The module: every class, exception and the `ErrorKind` enum, and the package version.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<engine::Engine>()?;
+    m.add_class::<run::Run>()?;
+    m.add_class::<result::HostResult>()?;
+    m.add_class::<result::Report>()?;
+    m.add_class::<sim::Fleet>()?;
+    result::register_error_kind(m)?;
+    errors::register(m)?;
+    Ok(())
+}

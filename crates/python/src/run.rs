@@ -1,0 +1,554 @@
+//! `fleetsh.Run`: a running job as a blocking iterator and an asyncio async iterator of its
+//! hosts' results, with `join` and `cancel`.
+//!
+//! # How results reach Python
+//!
+//! Each run has one *feeder* thread of its own that owns the [`RunHandle`] and never touches
+//! Python: it blocks in [`RunHandle::next_event`] for the next event, then takes every event
+//! already waiting with [`RunHandle::try_next_event`], and appends that whole batch to the
+//! run's queue under one lock. A Python consumer takes results from the queue without waiting
+//! while it has any, and releases the GIL only when it is empty:
+//!
+//! - `for r in run` waits on a condition variable with the GIL released, in slices of
+//!   [`SIGNAL_CHECK`] so that Ctrl-C (any Python signal handler) is seen while it waits;
+//! - `async for r in run` registers an asyncio future as a waiter. When the feeder appends a
+//!   batch and finds waiters, it attaches to the interpreter once for the whole batch and
+//!   wakes each waiter's event loop with `loop.call_soon_threadsafe`. The loop never blocks
+//!   and nothing polls: a waiting task costs nothing until results arrive, and results that
+//!   arrive while the task is busy are all taken by its next iterations without any wake-up.
+//!
+//! The engine's results are shared, not copied: each crosses into Python as one small object
+//! whose fields are converted when read (see [`crate::result`]).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+use pyo3::exceptions::{PyRuntimeError, PyStopAsyncIteration, PyStopIteration};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyCFunction;
+
+use fleetsh::{Canceller, Event, RunHandle};
+
+use crate::errors;
+use crate::result::{HostResult, Report};
+
+/// How long a blocking wait goes without looking at Python's signal handlers.
+const SIGNAL_CHECK: Duration = Duration::from_millis(100);
+
+/// The most events the feeder takes in one batch before handing it over.
+const MAX_BATCH: usize = 4096;
+
+/// What the feeder and the consumers share.
+#[derive(Debug, Default)]
+struct Shared {
+    state: Mutex<State>,
+    /// Signalled whenever results are appended or the run ends.
+    changed: Condvar,
+}
+
+/// The queue of results not yet taken by Python, and the end of the run.
+#[derive(Debug, Default)]
+struct State {
+    queue: VecDeque<Arc<fleetsh::HostResult>>,
+    /// asyncio futures to complete when results arrive or the run ends.
+    waiters: Vec<Waiter>,
+    /// Set once every host has its result.
+    end: Option<End>,
+}
+
+/// How the run ended.
+#[derive(Debug, Clone)]
+enum End {
+    /// Every host has its result.
+    Report(Arc<fleetsh::Report>),
+    /// The feeder thread stopped without the report (it never does unless it panics).
+    Lost,
+}
+
+/// An asyncio future waiting for results, with its event loop.
+#[derive(Debug)]
+struct Waiter {
+    event_loop: Py<PyAny>,
+    future: Py<PyAny>,
+}
+
+impl Shared {
+    /// Changes the state under the lock, wakes blocked consumers, and completes the asyncio
+    /// waiters (attached to the interpreter once for all of them).
+    fn publish(&self, change: impl FnOnce(&mut State)) {
+        let waiters = {
+            let mut s = self.state.lock();
+            change(&mut s);
+            std::mem::take(&mut s.waiters)
+        };
+        self.changed.notify_all();
+        if waiters.is_empty() {
+            return;
+        }
+        // None when the interpreter is shutting down: nobody is waiting any more.
+        let _ = Python::try_attach(|py| {
+            let wake = match wake_function(py) {
+                Ok(f) => f,
+                Err(e) => {
+                    e.write_unraisable(py, None);
+                    return;
+                }
+            };
+            for w in waiters {
+                // A closed event loop refuses the call: its task is gone.
+                let _ = w.event_loop.call_method1(
+                    py,
+                    pyo3::intern!(py, "call_soon_threadsafe"),
+                    (wake, w.future),
+                );
+            }
+        });
+    }
+
+    /// What the next result is, without waiting.
+    fn take(&self) -> Taken {
+        let mut s = self.state.lock();
+        match s.queue.pop_front() {
+            Some(r) => Taken::Result(r),
+            None => match &s.end {
+                Some(end) => Taken::End(end.clone()),
+                None => Taken::Empty,
+            },
+        }
+    }
+
+    /// Waits (without the GIL) until results are queued, the run ends, or `limit` passes.
+    fn wait(&self, limit: Duration) {
+        let mut s = self.state.lock();
+        if s.queue.is_empty() && s.end.is_none() {
+            self.changed.wait_for(&mut s, limit);
+        }
+    }
+
+    /// Waits (without the GIL) until the run ends or `limit` passes.
+    fn wait_end(&self, limit: Duration) -> Option<End> {
+        let mut s = self.state.lock();
+        if s.end.is_none() {
+            self.changed.wait_for(&mut s, limit);
+        }
+        s.end.clone()
+    }
+}
+
+/// What [`Shared::take`] found.
+enum Taken {
+    Result(Arc<fleetsh::HostResult>),
+    End(End),
+    Empty,
+}
+
+/// Ends the run's state as lost if the feeder stops without the report.
+struct FeederGuard(Arc<Shared>);
+
+impl Drop for FeederGuard {
+    fn drop(&mut self) {
+        if self.0.state.lock().end.is_none() {
+            self.0.publish(|s| s.end = Some(End::Lost));
+        }
+    }
+}
+
+/// The feeder thread: batches of results from the handle into the queue, then the report.
+fn feed(mut handle: RunHandle, shared: Arc<Shared>) {
+    let guard = FeederGuard(shared.clone());
+    let mut batch = Vec::new();
+    while let Some(first) = handle.next_event() {
+        let mut next = Some(first);
+        while let Some(event) = next {
+            if let Event::Finished(r) = event {
+                batch.push(r);
+            }
+            next = if batch.len() < MAX_BATCH {
+                handle.try_next_event()
+            } else {
+                None
+            };
+        }
+        if !batch.is_empty() {
+            shared.publish(|s| s.queue.extend(batch.drain(..)));
+        }
+    }
+    let report = Arc::new(handle.join());
+    shared.publish(|s| s.end = Some(End::Report(report)));
+    drop(guard);
+}
+
+/// `_wake(future)`: completes an asyncio future unless it is already done (cancelled).
+#[pyfunction]
+fn _wake(future: &Bound<'_, PyAny>) -> PyResult<()> {
+    if !future.call_method0("done")?.is_truthy()? {
+        future.call_method1("set_result", (future.py().None(),))?;
+    }
+    Ok(())
+}
+
+/// The `_wake` function object, made once.
+fn wake_function(py: Python<'_>) -> PyResult<&Bound<'_, PyCFunction>> {
+    static WAKE: PyOnceLock<Py<PyCFunction>> = PyOnceLock::new();
+    WAKE.get_or_try_init(py, || pyo3::wrap_pyfunction!(_wake, py).map(Bound::unbind))
+        .map(|f| f.bind(py))
+}
+
+/// A running job: iterate it (`for r in run`, or `async for r in run` in asyncio code) for
+/// each host's result as it finishes, `join()` for the report, `cancel()` to stop it.
+#[pyclass(frozen, module = "fleetsh", name = "Run")]
+pub(crate) struct Run {
+    shared: Arc<Shared>,
+    canceller: Canceller,
+    hosts: usize,
+    /// Set when `join(timeout)` reached its deadline with hosts still running.
+    deadline_hit: AtomicBool,
+    report: PyOnceLock<Py<Report>>,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run")
+            .field("hosts", &self.hosts)
+            .field("canceller", &self.canceller)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Run {
+    /// Starts the feeder thread of `handle`, a run of `hosts` hosts.
+    pub(crate) fn start(py: Python<'_>, handle: RunHandle, hosts: usize) -> PyResult<Run> {
+        let shared = Arc::new(Shared::default());
+        let canceller = handle.canceller();
+        let feeder = shared.clone();
+        std::thread::Builder::new()
+            .name("fleetsh-results".into())
+            .spawn(move || feed(handle, feeder))
+            // The handle went with the closure, and cancelled the run as it was dropped.
+            .map_err(|e| {
+                errors::raise::<errors::StartError>(
+                    py,
+                    None,
+                    &format!("cannot start the thread that receives the run's results: {e}"),
+                )
+            })?;
+        Ok(Run {
+            shared,
+            canceller,
+            hosts,
+            deadline_hit: AtomicBool::new(false),
+            report: PyOnceLock::new(),
+        })
+    }
+
+    /// The next result, waiting for it with the GIL released; `None` at the end. A signal
+    /// handler's exception (Ctrl-C's KeyboardInterrupt) while waiting cancels the run.
+    fn next_blocking(&self, py: Python<'_>) -> PyResult<Option<Py<HostResult>>> {
+        loop {
+            match self.shared.take() {
+                Taken::Result(r) => return Py::new(py, HostResult::new(r)).map(Some),
+                Taken::End(End::Report(_)) => return Ok(None),
+                Taken::End(End::Lost) => return Err(lost()),
+                Taken::Empty => {}
+            }
+            let shared = &self.shared;
+            py.detach(|| shared.wait(SIGNAL_CHECK));
+            if let Err(e) = py.check_signals() {
+                self.canceller.cancel();
+                return Err(e);
+            }
+        }
+    }
+
+    /// The report of an ended run (the same object for every call).
+    fn report(&self, py: Python<'_>, report: Arc<fleetsh::Report>) -> PyResult<Py<Report>> {
+        let deadline_hit = self.deadline_hit.load(Ordering::SeqCst);
+        self.report
+            .get_or_try_init(py, || Py::new(py, Report::new(report, deadline_hit)))
+            .map(|r| r.clone_ref(py))
+    }
+}
+
+/// The error for a run whose results were lost.
+fn lost() -> PyErr {
+    PyRuntimeError::new_err("the thread receiving this run's results stopped without its report")
+}
+
+impl Drop for Run {
+    /// A run nobody can reach any more is cancelled, as dropping a Rust `RunHandle` is.
+    fn drop(&mut self) {
+        self.canceller.cancel();
+    }
+}
+
+#[pymethods]
+impl Run {
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// The next host's result, in the order hosts finish (blocks with the GIL released).
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<HostResult>>> {
+        self.next_blocking(py)
+    }
+
+    fn __aiter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// An awaitable of the next host's result (for `async for`), which never blocks the event
+    /// loop. Cancelling the task that awaits it cancels the run.
+    fn __anext__(slf: Py<Self>) -> Option<NextResult> {
+        if let Taken::End(End::Report(_)) = slf.get().shared.peek_end() {
+            return None;
+        }
+        Some(NextResult {
+            run: slf,
+            future: Mutex::new(None),
+        })
+    }
+
+    /// Waits for every host and returns the Report (results already iterated included). With
+    /// `timeout` (seconds), waits at most that long: at the deadline the run is cancelled,
+    /// hosts still running end `cancelled` with the output they had sent, and the report's
+    /// `deadline_hit` is set. Blocks with the GIL released; Ctrl-C while it waits cancels the
+    /// run.
+    #[pyo3(signature = (timeout = None))]
+    fn join(&self, py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Py<Report>> {
+        let limit = crate::args::opt_seconds("timeout", timeout)?;
+        let deadline = limit.and_then(|d| Instant::now().checked_add(d));
+        loop {
+            let slice = match deadline {
+                Some(d) => d
+                    .saturating_duration_since(Instant::now())
+                    .min(SIGNAL_CHECK),
+                None => SIGNAL_CHECK,
+            };
+            let shared = &self.shared;
+            match py.detach(|| shared.wait_end(slice)) {
+                Some(End::Report(report)) => return self.report(py, report),
+                Some(End::Lost) => return Err(lost()),
+                None => {}
+            }
+            if let Err(e) = py.check_signals() {
+                self.canceller.cancel();
+                return Err(e);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) && !self.canceller.is_cancelled() {
+                self.deadline_hit.store(true, Ordering::SeqCst);
+                self.canceller.cancel();
+            }
+        }
+    }
+
+    /// Cancels the run: no new host starts, hosts in flight end `cancelled` with the output
+    /// they had sent. Every host still gets its result; iterate or join to see them.
+    fn cancel(&self) {
+        self.canceller.cancel();
+    }
+
+    /// Whether the run was cancelled.
+    #[getter]
+    fn cancelled(&self) -> bool {
+        self.canceller.is_cancelled()
+    }
+
+    /// Whether every host has its result.
+    #[getter]
+    fn done(&self) -> bool {
+        self.shared.state.lock().end.is_some()
+    }
+
+    /// The number of hosts in the run.
+    fn __len__(&self) -> usize {
+        self.hosts
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// Leaving a `with` block cancels the run if it is still going.
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, _exc: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+        if !self.done() {
+            self.canceller.cancel();
+        }
+        false
+    }
+
+    fn __aenter__(slf: Py<Self>) -> Ready {
+        Ready {
+            value: Mutex::new(Some(slf.into_any())),
+        }
+    }
+
+    /// Leaving an `async with` block cancels the run if it is still going.
+    #[pyo3(signature = (*_exc))]
+    fn __aexit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> Ready {
+        if !self.done() {
+            self.canceller.cancel();
+        }
+        Ready {
+            value: Mutex::new(Some(
+                pyo3::types::PyBool::new(py, false)
+                    .to_owned()
+                    .into_any()
+                    .unbind(),
+            )),
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        let s = self.shared.state.lock();
+        let state = match (&s.end, self.canceller.is_cancelled()) {
+            (Some(_), _) => "done",
+            (None, true) => "cancelling",
+            (None, false) => "running",
+        };
+        format!("<fleetsh.Run {} hosts, {state}>", self.hosts)
+    }
+}
+
+impl Shared {
+    /// The end of the run, if it ended and every result was taken.
+    fn peek_end(&self) -> Taken {
+        let s = self.state.lock();
+        match (&s.end, s.queue.is_empty()) {
+            (Some(end), true) => Taken::End(end.clone()),
+            _ => Taken::Empty,
+        }
+    }
+}
+
+/// An awaitable that is ready at once with its value (`__aenter__`, `__aexit__`).
+#[pyclass(frozen, module = "fleetsh", name = "_Ready")]
+#[derive(Debug)]
+pub(crate) struct Ready {
+    value: Mutex<Option<Py<PyAny>>>,
+}
+
+#[pymethods]
+impl Ready {
+    fn __await__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let value = self.value.lock().take().unwrap_or_else(|| py.None());
+        Err(PyStopIteration::new_err((value,)))
+    }
+}
+
+/// The awaitable of `Run.__anext__`: ready at once when a result is queued; otherwise it
+/// yields an asyncio future that the run's feeder completes when results arrive, and tries
+/// again. Thrown into (the awaiting task was cancelled) or closed, it cancels the run.
+#[pyclass(frozen, module = "fleetsh", name = "_NextResult")]
+#[derive(Debug)]
+pub(crate) struct NextResult {
+    run: Py<Run>,
+    /// The asyncio future yielded last, if any.
+    future: Mutex<Option<Py<PyAny>>>,
+}
+
+impl NextResult {
+    /// One step: the result (as `StopIteration`), the end (`StopAsyncIteration`), or a future
+    /// to wait on.
+    fn step(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let run = self.run.get();
+        self.future.lock().take();
+        loop {
+            match run.shared.take() {
+                Taken::Result(r) => {
+                    let r = Py::new(py, HostResult::new(r))?;
+                    return Err(PyStopIteration::new_err((r,)));
+                }
+                Taken::End(End::Report(_)) => return Err(PyStopAsyncIteration::new_err(())),
+                Taken::End(End::Lost) => return Err(lost()),
+                Taken::Empty => {}
+            }
+            let event_loop = running_loop(py)?;
+            let future = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
+            {
+                let mut s = run.shared.state.lock();
+                if !s.queue.is_empty() || s.end.is_some() {
+                    continue;
+                }
+                s.waiters.push(Waiter {
+                    event_loop: event_loop.unbind(),
+                    future: future.clone().unbind(),
+                });
+            }
+            // What `await future` does: tells the task to wait for this future.
+            future.setattr(pyo3::intern!(py, "_asyncio_future_blocking"), true)?;
+            *self.future.lock() = Some(future.clone().unbind());
+            return Ok(future.unbind());
+        }
+    }
+
+    /// The awaiting task is gone or cancelled: cancel the run and the future.
+    fn abandon(&self, py: Python<'_>) {
+        self.run.get().canceller.cancel();
+        if let Some(f) = self.future.lock().take() {
+            let _ = f.call_method0(py, pyo3::intern!(py, "cancel"));
+        }
+    }
+}
+
+/// `asyncio.get_running_loop()`.
+fn running_loop(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    GET_RUNNING_LOOP
+        .import(py, "asyncio", "get_running_loop")?
+        .call0()
+}
+
+#[pymethods]
+impl NextResult {
+    fn __await__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.step(py)
+    }
+
+    /// As `__next__` (the value sent is not used).
+    fn send(&self, py: Python<'_>, _value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.step(py)
+    }
+
+    /// An exception thrown into the awaiting coroutine (asyncio's CancelledError when its
+    /// task is cancelled): the run is cancelled and the exception raised.
+    #[pyo3(signature = (typ, val = None, _tb = None))]
+    fn throw(
+        &self,
+        py: Python<'_>,
+        typ: &Bound<'_, PyAny>,
+        val: Option<&Bound<'_, PyAny>>,
+        _tb: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        self.abandon(py);
+        Err(match val.filter(|v| !v.is_none()) {
+            Some(v) => PyErr::from_value(v.clone()),
+            None => PyErr::from_value(typ.clone()),
+        })
+    }
+
+    /// The awaiting coroutine was closed: the run is cancelled.
+    fn close(&self, py: Python<'_>) {
+        self.abandon(py);
+    }
+}
