@@ -2091,3 +2091,235 @@ mod fleetsh_kex_guess {
         assert_eq!((second.right(), second.wrong()), (1, 1));
     }
 }
+
+/// fleetsh patch: a session channel opened in the same write as a signed authentication
+/// request (`Handle::authenticate_publickey_signed_opening_session`).
+mod fleetsh_session_opened_with_auth {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use keys::PrivateKeyWithHashAlg;
+    use ssh_encoding::Encode;
+    use ssh_key::PrivateKey;
+
+    use super::*;
+    use crate::cert::PublicKeyOrCertificate;
+    use crate::keys::agent::AgentIdentity;
+
+    struct Client;
+
+    impl client::Handler for Client {
+        type Error = crate::Error;
+
+        async fn check_server_key(
+            &mut self,
+            _: &PublicKeyOrCertificate,
+        ) -> Result<bool, Self::Error> {
+            Ok(true)
+        }
+    }
+
+    /// Accepts `key` and the password "pw"; accepts session channels unless `refuse_channels`;
+    /// answers `exec` with "hello\n", exit status 0 and the channel's close.
+    #[derive(Clone)]
+    struct Server {
+        key: ssh_key::PublicKey,
+        refuse_channels: bool,
+    }
+
+    impl server::Handler for Server {
+        type Error = crate::Error;
+
+        async fn auth_publickey(
+            &mut self,
+            _: &str,
+            key: server::VerifiedPublicKey<'_>,
+        ) -> Result<server::Auth, Self::Error> {
+            Ok(if key.public_key.key_data() == self.key.key_data() {
+                server::Auth::Accept
+            } else {
+                server::Auth::reject()
+            })
+        }
+
+        async fn auth_password(&mut self, _: &str, pw: &str) -> Result<server::Auth, Self::Error> {
+            Ok(if pw == "pw" {
+                server::Auth::Accept
+            } else {
+                server::Auth::reject()
+            })
+        }
+
+        async fn channel_open_session(
+            &mut self,
+            _: Channel<server::Msg>,
+            reply: server::ChannelOpenHandle,
+            _: &mut server::Session,
+        ) -> Result<(), Self::Error> {
+            if self.refuse_channels {
+                reply
+                    .reject(ChannelOpenFailure::AdministrativelyProhibited)
+                    .await;
+            } else {
+                reply.accept().await;
+            }
+            Ok(())
+        }
+
+        async fn exec_request(
+            &mut self,
+            channel: ChannelId,
+            _: &[u8],
+            session: &mut server::Session,
+        ) -> Result<(), Self::Error> {
+            session.channel_success(channel)?;
+            session.data(channel, b"hello\n".to_vec())?;
+            session.exit_status_request(channel, 0)?;
+            session.eof(channel)?;
+            session.close(channel)?;
+            Ok(())
+        }
+    }
+
+    /// Signs as fleetsh's signer does: `to_sign` followed by the signature blob.
+    struct KeySigner(PrivateKey);
+
+    impl auth::Signer for KeySigner {
+        type Error = crate::SendError;
+
+        fn auth_sign(
+            &mut self,
+            _: &AgentIdentity,
+            _: Option<ssh_key::HashAlg>,
+            mut to_sign: Vec<u8>,
+        ) -> impl std::future::Future<Output = Result<Vec<u8>, Self::Error>> + Send {
+            let key = PrivateKeyWithHashAlg::new(Arc::new(self.0.clone()), None);
+            let blob = crate::helpers::sign_with_hash_alg(&key, &to_sign).unwrap();
+            blob.encode(&mut to_sign).unwrap();
+            std::future::ready(Ok(to_sign))
+        }
+    }
+
+    /// A server accepting `accepted` (and refusing channels with `refuse_channels`), and a
+    /// client connected to it.
+    async fn connect(
+        accepted: &PrivateKey,
+        refuse_channels: bool,
+    ) -> client::Handle<Client> {
+        let mut config = server::Config::default();
+        config
+            .keys
+            .push(PrivateKey::random(&mut rand::rng(), ssh_key::Algorithm::Ed25519).unwrap());
+        let config = Arc::new(config);
+        let handler = Server {
+            key: accepted.public_key().clone(),
+            refuse_channels,
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            let running = server::run_stream(config, socket, handler).await.unwrap();
+            let _ = running.await;
+        });
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        client::connect_stream(Arc::new(client::Config::default()), stream, Client)
+            .await
+            .unwrap()
+    }
+
+    /// Runs `exec` on the next session channel and returns its output.
+    async fn exec(session: &client::Handle<Client>) -> Result<Vec<u8>, crate::Error> {
+        let mut channel = session.channel_open_session().await?;
+        channel.exec(true, "echo hello").await?;
+        let mut out = Vec::new();
+        while let Some(msg) = channel.wait().await {
+            if let ChannelMsg::Data { data } = msg {
+                out.extend_from_slice(&data);
+            }
+        }
+        Ok(out)
+    }
+
+    fn ed25519() -> PrivateKey {
+        PrivateKey::random(&mut rand::rng(), ssh_key::Algorithm::Ed25519).unwrap()
+    }
+
+    #[tokio::test]
+    async fn fleetsh_accepted_key_gives_the_channel_opened_with_it() {
+        let key = ed25519();
+        let test = async {
+            let mut session = connect(&key, false).await;
+            let auth = session
+                .authenticate_publickey_signed_opening_session(
+                    "user",
+                    key.public_key().clone(),
+                    None,
+                    None,
+                    &mut KeySigner(key.clone()),
+                )
+                .await
+                .unwrap();
+            assert!(auth.success());
+            assert_eq!(exec(&session).await.unwrap(), b"hello\n");
+            // The next channel is a new one, opened as usual.
+            assert_eq!(exec(&session).await.unwrap(), b"hello\n");
+        };
+        tokio::time::timeout(Duration::from_secs(30), test)
+            .await
+            .expect("the session runs");
+    }
+
+    #[tokio::test]
+    async fn fleetsh_refused_key_forgets_the_channel_and_the_next_method_works() {
+        let (accepted, refused) = (ed25519(), ed25519());
+        let test = async {
+            let mut session = connect(&accepted, false).await;
+            let auth = session
+                .authenticate_publickey_signed_opening_session(
+                    "user",
+                    refused.public_key().clone(),
+                    None,
+                    None,
+                    &mut KeySigner(refused.clone()),
+                )
+                .await
+                .unwrap();
+            assert!(!auth.success(), "the key is refused");
+            let auth = session.authenticate_password("user", "pw").await.unwrap();
+            assert!(auth.success());
+            assert_eq!(exec(&session).await.unwrap(), b"hello\n");
+        };
+        tokio::time::timeout(Duration::from_secs(30), test)
+            .await
+            .expect("the session runs");
+    }
+
+    #[tokio::test]
+    async fn fleetsh_refused_channel_is_a_channel_open_failure() {
+        let key = ed25519();
+        let test = async {
+            let mut session = connect(&key, true).await;
+            let auth = session
+                .authenticate_publickey_signed_opening_session(
+                    "user",
+                    key.public_key().clone(),
+                    None,
+                    None,
+                    &mut KeySigner(key.clone()),
+                )
+                .await
+                .unwrap();
+            assert!(auth.success());
+            assert!(matches!(
+                exec(&session).await,
+                Err(crate::Error::ChannelOpenFailure(
+                    ChannelOpenFailure::AdministrativelyProhibited
+                ))
+            ));
+        };
+        tokio::time::timeout(Duration::from_secs(30), test)
+            .await
+            .expect("the session runs");
+    }
+}

@@ -259,6 +259,40 @@ mod sim {
         }
     }
 
+    /// A key the host refuses, then the password: the session channel opened with the key
+    /// request is forgotten with the refusal, and the host's command runs on a channel opened
+    /// after the password was accepted.
+    #[test]
+    fn refused_key_then_password_runs_the_command() {
+        let (fleet, dir) = start(SimConfig {
+            count: 4,
+            password: Some("the secret".into()),
+            ..SimConfig::default()
+        });
+        let key_path = dir.path().join("unknown");
+        crate::openssh::keygen(&key_path);
+        let builder = Engine::builder()
+            .no_agent()
+            .identity_file(&key_path)
+            .password(Secret::new("the secret".to_string()))
+            .known_hosts(fleet.known_hosts_file());
+        let report = run(builder, targets(&fleet), job("echo hello"));
+        for r in &report.results {
+            assert!(r.is_ok(), "{r:?}");
+            assert_eq!(String::from_utf8_lossy(&r.stdout), "hello\n");
+        }
+        // The key alone: an authentication error.
+        let builder = Engine::builder()
+            .no_agent()
+            .identity_file(&key_path)
+            .known_hosts(fleet.known_hosts_file());
+        let report = run(builder, targets(&fleet), job("true"));
+        for r in &report.results {
+            let e = r.error.as_ref().expect("refused");
+            assert_eq!(e.kind, ErrorKind::Auth, "{e:?}");
+        }
+    }
+
     #[test]
     fn user_certificate_signed_by_the_fleet_ca() {
         let ca = testing::ca_key(7);

@@ -967,3 +967,51 @@ fn channel_sizes_and_ciphers_reach_openssh() {
     assert_eq!(channels, ADDRS.len(), "{}", sshd.log());
     assert_eq!(ciphers, ADDRS.len(), "{}", sshd.log());
 }
+
+/// The host's session channel is opened in the same write as the signed key request (the
+/// channel open follows the request; sshd passes it to the connection service once the key is
+/// accepted). A server that refuses session channels still makes a channel error, not an
+/// authentication or connection error.
+#[test]
+fn session_channel_refused_after_the_key_is_a_channel_error() {
+    let sshd = Sshd::start_with(|_| "MaxSessions 0\n".to_string());
+    let report = sshd
+        .engine(1)
+        .build()
+        .unwrap()
+        .run(sshd.targets(), job("echo hello"))
+        .unwrap()
+        .join();
+    assert_eq!(report.results.len(), ADDRS.len());
+    for r in &report.results {
+        let e = r
+            .error
+            .as_ref()
+            .expect("sshd refuses every session channel");
+        assert_eq!(e.kind, ErrorKind::Channel, "{e}\n{}", sshd.log());
+        assert!(e.message.contains("session channel"), "{e}");
+    }
+}
+
+/// A host that takes passwords only refuses the key request that a session channel's open
+/// follows: sshd answers the open with "unimplemented", the client forgets the channel, and the
+/// host's error is the authentication error naming what the server offers.
+#[test]
+fn password_only_host_refuses_the_key_with_an_auth_error() {
+    let sshd = Sshd::start_with(|_| {
+        "Match all\nPubkeyAuthentication no\nPasswordAuthentication yes\n".to_string()
+    });
+    let report = sshd
+        .engine(1)
+        .build()
+        .unwrap()
+        .run(sshd.targets(), job("echo hello"))
+        .unwrap()
+        .join();
+    assert_eq!(report.results.len(), ADDRS.len());
+    for r in &report.results {
+        let e = r.error.as_ref().expect("the key is refused");
+        assert_eq!(e.kind, ErrorKind::Auth, "{e}\n{}", sshd.log());
+        assert!(e.message.contains("server offers password"), "{e}");
+    }
+}

@@ -29,12 +29,14 @@ fn methods_str(m: &MethodSet) -> String {
 
 /// What a host can authenticate with: the engine's key material and password, the shard's
 /// agent connections, and the host's ssh_config profile (its `IdentityFile`s,
-/// `IdentitiesOnly`).
+/// `IdentitiesOnly`); and whether the session's first channel is a session channel, which
+/// the first signed request then opens in the same write.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Credentials<'a> {
     pub material: &'a AuthMaterial,
     pub agent: Option<&'a AgentPool>,
     pub profile: &'a HostProfile,
+    pub opens_session: bool,
 }
 
 /// Authenticates as `user`, trying in OpenSSH's order: the agent's keys (unless
@@ -50,7 +52,11 @@ pub(crate) async fn authenticate(
         material: auth,
         agent,
         profile,
+        opens_session,
     } = *credentials;
+    // The first signed request carries the session channel's open (docs/benchmarks.md,
+    // "Round trips per host against OpenSSH"); later ones do not.
+    let mut open_with_next = opens_session;
     let mut tried: Vec<String> = Vec::new();
     let mut offered: Option<MethodSet> = None;
     let allows = |offered: &Option<MethodSet>, m: MethodKind| {
@@ -124,7 +130,10 @@ pub(crate) async fn authenticate(
         if let Some((cpath, cert)) = &k.cert {
             tried.push(format!("publickey certificate ({})", cpath.display()));
             let result = match k.ed25519_signer() {
-                Some(signer) => signed_auth(handle, user, k, Some(cert), signer).await,
+                Some(signer) => {
+                    let open = std::mem::take(&mut open_with_next);
+                    signed_auth(handle, user, k, Some(cert), signer, open).await
+                }
                 None => {
                     handle
                         .authenticate_openssh_cert(user, k.key.clone(), (**cert).clone())
@@ -144,7 +153,10 @@ pub(crate) async fn authenticate(
         }
         tried.push(format!("publickey ({})", k.path.display()));
         let result = match k.ed25519_signer() {
-            Some(signer) => signed_auth(handle, user, k, None, signer).await,
+            Some(signer) => {
+                let open = std::mem::take(&mut open_with_next);
+                signed_auth(handle, user, k, None, signer, open).await
+            }
             None => {
                 handle
                     .authenticate_publickey(user, PrivateKeyWithHashAlg::new(k.key.clone(), hash))
@@ -215,24 +227,28 @@ pub(crate) async fn authenticate(
 
 /// Ed25519 key file `k` (or its certificate `cert`): signed by aws-lc-rs from the key pair
 /// expanded once per key, at once (no offer first) and sent with the service request: one
-/// round trip, not three (docs/connecting.md, "Authentication").
+/// round trip, not three (docs/connecting.md, "Authentication"). With `open_session`, a
+/// session channel's open follows the request in the same write; when the key is accepted,
+/// the host's first `channel_open_session` gets that channel, one round trip sooner.
 async fn signed_auth(
     handle: &mut Handle,
     user: &str,
     k: &LoadedKey,
     cert: Option<&Arc<russh::keys::Certificate>>,
     mut signer: Ed25519Signer,
+    open_session: bool,
 ) -> Result<AuthResult, russh::Error> {
-    handle
-        .authenticate_publickey_signed(
-            user,
-            k.key.public_key().clone(),
-            cert.map(|c| (**c).clone()),
-            None,
-            &mut signer,
-        )
-        .await
-        .map_err(|_: SignerLost| russh::Error::SendError)
+    let (key, cert) = (k.key.public_key().clone(), cert.map(|c| (**c).clone()));
+    let r = if open_session {
+        handle
+            .authenticate_publickey_signed_opening_session(user, key, cert, None, &mut signer)
+            .await
+    } else {
+        handle
+            .authenticate_publickey_signed(user, key, cert, None, &mut signer)
+            .await
+    };
+    r.map_err(|_: SignerLost| russh::Error::SendError)
 }
 
 /// Keyboard-interactive with the password as the answer to password prompts. `Ok(None)`:

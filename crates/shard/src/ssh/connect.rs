@@ -49,6 +49,7 @@ impl Connector {
         Client {
             settings: &self.settings,
             agent: self.agent.as_deref(),
+            opens_session: true,
         }
     }
 

@@ -135,6 +135,7 @@ async fn connect_bastion(
     let client = Client {
         settings,
         agent: agent.as_ref(),
+        opens_session: false,
     };
     let peer = Peer {
         target,

@@ -14,11 +14,13 @@ use super::handler::{ClientHandler, Handle, describe};
 use super::settings::{HostProfile, SshSettings};
 
 /// The client side a shard's hosts share: the engine's SSH settings and the shard's
-/// connections to ssh-agent.
+/// connections to ssh-agent, and whether its sessions open a session channel first (a host's
+/// command or SFTP; not a bastion, whose channels are tunnels).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Client<'a> {
     pub settings: &'a SshSettings,
     pub agent: Option<&'a AgentPool>,
+    pub opens_session: bool,
 }
 
 /// The host a session is for: the user, host and port it is reached as (`host` is what
@@ -88,6 +90,7 @@ impl Client<'_> {
             material: &settings.auth,
             agent: self.agent,
             profile,
+            opens_session: self.opens_session,
         };
         authenticate(&mut handle, &user, &credentials).await?;
         progress.timings.handshake_auth = Some(progress.start.elapsed().saturating_sub(t_tcp));

@@ -132,6 +132,8 @@ impl Session {
                         Some((&msg::USERAUTH_SUCCESS, r)) => {
                             map_err!(ensure_end(&r))?;
                             debug!("userauth_success");
+                            // fleetsh patch: a channel opened after the request stays open.
+                            self.open_after_auth = None;
                             // Drop the credential as soon as it is no longer needed.
                             self.common.auth_method = None;
                             self.sender
@@ -161,6 +163,12 @@ impl Session {
                                 "remaining methods {remaining_methods:?}, partial success {partial_success:?}"
                             );
                             auth_request.methods = remaining_methods.clone();
+                            // fleetsh patch: the server did not open the channel that followed
+                            // the refused request; its receiver ends here.
+                            if let Some(id) = self.open_after_auth.take() {
+                                enc.channels.remove(&id);
+                                self.channels.remove(&id);
+                            }
 
                             let no_more_methods = auth_request.methods.is_empty();
                             self.common.auth_method = None;

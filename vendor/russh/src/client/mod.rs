@@ -103,6 +103,9 @@ pub struct Session {
     server_sig_algs: Option<Vec<Algorithm>>,
     /// Number of EXT_INFO messages received (RFC 8308 allows at most two).
     ext_info_count: u8,
+    /// fleetsh patch: the session channel opened after the authentication request that waits
+    /// for its answer; dropped if the server refuses that request.
+    open_after_auth: Option<ChannelId>,
 }
 
 impl Drop for Session {
@@ -270,6 +273,11 @@ pub enum Msg {
     ChannelOpenSession {
         channel_ref: ChannelRef,
     },
+    /// fleetsh patch: a session channel to open right after the authentication request the
+    /// session just wrote (`Handle::authenticate_publickey_signed_opening_session`).
+    ChannelOpenSessionAfterAuth {
+        channel_ref: ChannelRef,
+    },
     ChannelOpenX11 {
         originator_address: String,
         originator_port: u32,
@@ -412,6 +420,9 @@ pub struct Handle<H: Handler> {
     join: russh_util::runtime::JoinHandle<Result<(), H::Error>>,
     channel_buffer_size: usize,
     agent_session_binding: Option<crate::keys::agent::AgentSessionBinding>,
+    /// fleetsh patch: the session channel opened with a successful authentication request,
+    /// which the next `channel_open_session` returns.
+    opened_with_auth: std::sync::Mutex<Option<(Receiver<ChannelMsg>, WindowSizeRef)>>,
 }
 
 impl<H: Handler> Drop for Handle<H> {
@@ -701,7 +712,44 @@ impl<H: Handler> Handle<H> {
         hash_alg: Option<HashAlg>,
         signer: &mut S,
     ) -> Result<AuthResult, S::Error> {
-        let user = user.into();
+        self.authenticate_signed(user.into(), key, cert, hash_alg, signer, false)
+            .await
+    }
+
+    /// fleetsh patch: [`Handle::authenticate_publickey_signed`], with a session channel opened
+    /// in the same write, right after the request. RFC 4252 section 5: the messages a client
+    /// sends after the request that succeeds are passed to the service, so when the server
+    /// accepts the key the channel is open one round trip sooner, and the next
+    /// [`Handle::channel_open_session`] returns it (its confirmation, or the server's refusal
+    /// of the channel, as usual). When the server refuses the key the session forgets the
+    /// channel, which the server never opened (OpenSSH's sshd answers the open with
+    /// `SSH_MSG_UNIMPLEMENTED`, which the client ignores; russh's server ignores it), and
+    /// authentication goes on as after any refusal. Without a session id yet, this is
+    /// [`Handle::authenticate_publickey_with`], nothing opened.
+    pub async fn authenticate_publickey_signed_opening_session<
+        U: Into<String>,
+        S: auth::Signer,
+    >(
+        &mut self,
+        user: U,
+        key: ssh_key::PublicKey,
+        cert: Option<Certificate>,
+        hash_alg: Option<HashAlg>,
+        signer: &mut S,
+    ) -> Result<AuthResult, S::Error> {
+        self.authenticate_signed(user.into(), key, cert, hash_alg, signer, true)
+            .await
+    }
+
+    async fn authenticate_signed<S: auth::Signer>(
+        &mut self,
+        user: String,
+        key: ssh_key::PublicKey,
+        cert: Option<Certificate>,
+        hash_alg: Option<HashAlg>,
+        signer: &mut S,
+        open_session: bool,
+    ) -> Result<AuthResult, S::Error> {
         let prepared = self.agent_session_binding.as_ref().and_then(|binding| {
             let (to_sign, identity) = match cert {
                 Some(cert) => (
@@ -751,9 +799,34 @@ impl<H: Handler> Handle<H> {
         {
             return Err((crate::SendError {}).into());
         }
-        self.wait_recv_reply()
+        let opening = if open_session {
+            let (sender, receiver) = channel(self.channel_buffer_size);
+            let channel_ref = ChannelRef::new(sender);
+            let window_size_ref = channel_ref.window_size().clone();
+            if self
+                .sender
+                .send(Msg::ChannelOpenSessionAfterAuth { channel_ref })
+                .await
+                .is_err()
+            {
+                return Err((crate::SendError {}).into());
+            }
+            Some((receiver, window_size_ref))
+        } else {
+            None
+        };
+        let result = self
+            .wait_recv_reply()
             .await
-            .map_err(|_| (crate::SendError {}).into())
+            .map_err(|_| S::Error::from(crate::SendError {}))?;
+        // Refused: the session forgot the channel (the server never opens it).
+        if let (AuthResult::Success, Some(opening)) = (&result, opening) {
+            *self
+                .opened_with_auth
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(opening);
+        }
+        Ok(result)
     }
 
     /// Authenticate using GSSAPI with MIC (RFC 4462).
@@ -1013,6 +1086,17 @@ impl<H: Handler> Handle<H> {
     /// usable when it's confirmed by the server, as indicated by the
     /// `confirmed` field of the corresponding `Channel`.
     pub async fn channel_open_session(&self) -> Result<Channel<Msg>, crate::Error> {
+        // fleetsh patch: the channel opened with the authentication request, if any.
+        let opened = self
+            .opened_with_auth
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some((receiver, window_size_ref)) = opened {
+            return self
+                .wait_channel_confirmation(receiver, window_size_ref)
+                .await;
+        }
         let (sender, receiver) = channel(self.channel_buffer_size);
         let channel_ref = ChannelRef::new(sender);
         let window_size_ref = channel_ref.window_size().clone();
@@ -1463,6 +1547,7 @@ where
         join,
         channel_buffer_size,
         agent_session_binding,
+        opened_with_auth: std::sync::Mutex::new(None),
     })
 }
 
@@ -1526,6 +1611,7 @@ impl Session {
             open_global_requests: VecDeque::new(),
             server_sig_algs: None,
             ext_info_count: 0,
+            open_after_auth: None,
         }
     }
 
@@ -1911,6 +1997,20 @@ impl Session {
             Msg::ChannelOpenSession { channel_ref } => {
                 let id = self.channel_open_session()?;
                 self.channels.insert(id, channel_ref);
+            }
+            // fleetsh patch: written behind the waiting authentication request, or opened as
+            // usual once authenticated. Otherwise `channel_ref` is dropped: its receiver
+            // ends, and the handle opens another channel when asked.
+            Msg::ChannelOpenSessionAfterAuth { channel_ref } => {
+                if let Some(id) = self.channel_open_session_after_auth_request()? {
+                    self.channels.insert(id, channel_ref);
+                    self.open_after_auth = Some(id);
+                } else if self.common.encrypted.as_ref().is_some_and(|e| {
+                    matches!(e.state, crate::session::EncryptedState::Authenticated)
+                }) {
+                    let id = self.channel_open_session()?;
+                    self.channels.insert(id, channel_ref);
+                }
             }
             Msg::ChannelOpenX11 {
                 originator_address,

@@ -15,9 +15,27 @@ impl Session {
     where
         F: FnOnce(&mut Vec<u8>) -> Result<(), crate::Error>,
     {
+        self.channel_open_generic_when(kind, write_suffix, false)
+    }
+
+    /// fleetsh patch: `channel_open_generic`, and with `after_auth_request` also while an
+    /// authentication request waits for its answer: the open then follows that request on the
+    /// wire (RFC 4252 section 5: messages after the request that succeeds go to the service).
+    fn channel_open_generic_when<F>(
+        &mut self,
+        kind: &[u8],
+        write_suffix: F,
+        after_auth_request: bool,
+    ) -> Result<ChannelId, crate::Error>
+    where
+        F: FnOnce(&mut Vec<u8>) -> Result<(), crate::Error>,
+    {
         let result = if let Some(ref mut enc) = self.common.encrypted {
             match enc.state {
-                EncryptedState::Authenticated => {
+                EncryptedState::WaitingAuthRequest(_) if !after_auth_request => {
+                    return Err(crate::Error::NotAuthenticated);
+                }
+                EncryptedState::Authenticated | EncryptedState::WaitingAuthRequest(_) => {
                     let sender_channel = enc.new_channel(
                         self.common.config.window_size,
                         self.common.config.maximum_packet_size,
@@ -57,6 +75,22 @@ impl Session {
 
     pub fn channel_open_session(&mut self) -> Result<ChannelId, crate::Error> {
         self.channel_open_generic(b"session", |_| Ok(()))
+    }
+
+    /// fleetsh patch: a session channel opened right after the authentication request just
+    /// written, before its answer; `None` (nothing written) when no request waits.
+    pub(crate) fn channel_open_session_after_auth_request(
+        &mut self,
+    ) -> Result<Option<ChannelId>, crate::Error> {
+        let waiting = matches!(
+            self.common.encrypted.as_ref().map(|e| &e.state),
+            Some(EncryptedState::WaitingAuthRequest(_))
+        );
+        if !waiting {
+            return Ok(None);
+        }
+        self.channel_open_generic_when(b"session", |_| Ok(()), true)
+            .map(Some)
     }
 
     pub fn channel_open_x11(
