@@ -191,6 +191,39 @@ pub enum Scenario {
         #[arg(long, default_value = "python3")]
         python: PathBuf,
     },
+    /// Round trips per host: `echo hello` against OpenSSH's sshd behind an emulated far network
+    /// (two network namespaces joined by a link that delays every packet; needs root, ip,
+    /// python3, /dev/net/tun, sshd), at each round trip, side by side: fleetsh (both key
+    /// exchanges), OpenSSH's ssh, parallel-ssh and asyncssh on one host, then a fleet.
+    Rtt {
+        /// Round trips of the emulated link, ms; the first is the base of the differences.
+        #[arg(long, value_delimiter = ',', default_values_t = [0, 100])]
+        delays: Vec<u64>,
+        /// Single-host runs per client and round trip (interleaved).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Hosts of the fleet runs (0: no fleet runs).
+        #[arg(long, default_value_t = 200)]
+        fleet_hosts: usize,
+        /// Hosts in flight in the fleet runs.
+        #[arg(long, default_value_t = 200)]
+        fleet_fanout: usize,
+        /// Runs per fleet client and round trip (interleaved).
+        #[arg(long, default_value_t = 3)]
+        fleet_runs: usize,
+        /// The Python interpreter that has parallel-ssh and asyncssh [default:
+        /// $FLEETSH_BENCH_PYTHON, else python3].
+        #[arg(long)]
+        python: Option<PathBuf>,
+        /// Record the first single-host run of each client at each non-zero round trip with
+        /// tcpdump (pcap files in DIR) and print its flights.
+        #[arg(long, value_name = "DIR")]
+        capture: Option<PathBuf>,
+        /// More `fleetsh` binaries run beside the others (default key exchange), LABEL=PATH,
+        /// repeatable: e.g. two builds.
+        #[arg(long, value_name = "LABEL=PATH")]
+        engine: Vec<String>,
+    },
     /// `echo hello` on N hosts with the fanout (and optionally the connection rate) stepped:
     /// hosts/s and latency against concurrency, for choosing a fanout.
     Sweep {

@@ -17,7 +17,8 @@
 //! session held open), `scaling` (shards = 1..CPUs against plain-russh baselines on one
 //! multi-thread and one current-thread runtime), `kex` (ML-KEM hybrid vs curve25519), `sweep`
 //! (fanout and rate stepped), `peers` (fleetsh beside parallel-ssh, asyncssh, pdsh, pssh and
-//! clush, which must be installed: `benches/src/peers.rs`), `transfer` (one 256 MiB file to and
+//! clush, which must be installed: `benches/src/peers.rs`), `rtt` (round trips per host against
+//! OpenSSH's sshd behind an emulated far network, beside OpenSSH's ssh and the peers), `transfer` (one 256 MiB file to and
 //! from one host against OpenSSH's `scp`/`sftp` on a private loopback `sshd`, then a 1 MiB file
 //! to 1,000 simulated hosts), `all` (every scenario but `peers`).
 //! Each prints a plain-text table, and with `--json` one JSON object per scenario. `echo` and
@@ -145,6 +146,37 @@ fn run(bench: &Bench, which: &Scenario) -> Result<()> {
             peers,
             python,
         } => scenario::peers::run(bench, *hosts, *fanout, peers, python),
+        Scenario::Rtt {
+            delays,
+            runs,
+            fleet_hosts,
+            fleet_fanout,
+            fleet_runs,
+            python,
+            capture,
+            engine,
+        } => {
+            let python = python
+                .clone()
+                .or_else(|| std::env::var_os("FLEETSH_BENCH_PYTHON").map(Into::into))
+                .unwrap_or_else(|| "python3".into());
+            if let Some(dir) = capture {
+                std::fs::create_dir_all(dir)?;
+            }
+            scenario::rtt::run(
+                bench,
+                &scenario::rtt::Options {
+                    delays: delays.clone(),
+                    runs: *runs,
+                    fleet_hosts: *fleet_hosts,
+                    fleet_fanout: *fleet_fanout,
+                    fleet_runs: *fleet_runs,
+                    python,
+                    capture: capture.clone(),
+                    engines: parse_engines(engine)?,
+                },
+            )
+        }
         Scenario::Floor { iters } => scenario::floor::run(bench, *iters),
         Scenario::Sweep {
             hosts,

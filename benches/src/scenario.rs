@@ -8,6 +8,7 @@ pub mod journal;
 pub mod kex;
 pub mod peers;
 pub mod read26k;
+pub mod rtt;
 pub mod scaling;
 pub mod split;
 pub mod sweep;
