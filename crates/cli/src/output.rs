@@ -9,6 +9,7 @@ mod color;
 mod grouped;
 mod outdir;
 mod progress;
+mod status;
 pub mod summary;
 
 use std::io::{self, BufWriter, IsTerminal, Stderr, Stdout, Write};
@@ -350,7 +351,7 @@ impl Printer {
     /// The process exit status:
     /// - 128 + the signal's number when a signal cancelled the run (130 for SIGINT, 143 for
     ///   SIGTERM, 129 for SIGHUP);
-    /// - with `-S`, the largest remote exit status ([`remote_status`]);
+    /// - with `-S`, the largest remote exit status ([`status::remote_status`]);
     /// - otherwise 0 when every host ran and exited 0, else 1;
     /// - at least 1 when an `--out-dir` file could not be written, or standard output failed
     ///   other than by being closed by its reader.
@@ -374,44 +375,6 @@ impl Printer {
             status
         }
     }
-}
-
-/// A host's status as `ssh` would report it: the exit status (at most 255), 128 + the signal
-/// number for a command killed by a signal (255 for a signal without a known number), 255 for a
-/// host that failed without an exit status.
-pub fn remote_status(r: &HostResult) -> u8 {
-    match r.outcome() {
-        Outcome::Ok => 0,
-        Outcome::Exit(code) => u8::try_from(code).unwrap_or(255),
-        Outcome::Signal(name) => signal_number(&name).map_or(255, |n| 128 + n),
-        Outcome::Failed(_) => 255,
-    }
-}
-
-/// The number of a signal named as in SSH's `exit-signal` (without `SIG`), with Linux numbers
-/// for the ones that differ between systems (`USR1`, `USR2`, `BUS`, `SYS`...).
-pub fn signal_number(name: &str) -> Option<u8> {
-    Some(match name.strip_prefix("SIG").unwrap_or(name) {
-        "HUP" => 1,
-        "INT" => 2,
-        "QUIT" => 3,
-        "ILL" => 4,
-        "TRAP" => 5,
-        "ABRT" => 6,
-        "BUS" => 7,
-        "FPE" => 8,
-        "KILL" => 9,
-        "USR1" => 10,
-        "SEGV" => 11,
-        "USR2" => 12,
-        "PIPE" => 13,
-        "ALRM" => 14,
-        "TERM" => 15,
-        "XCPU" => 24,
-        "XFSZ" => 25,
-        "SYS" => 31,
-        _ => return None,
-    })
 }
 
 /// The longest piece of a line held back waiting for its newline.
@@ -527,6 +490,7 @@ fn line(w: &mut Vec<u8>, prefix: Option<&str>, paint: Painter, style: Style, lin
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
+    use super::status::remote_status;
     use super::*;
     use fleetsh::{ErrorKind, HostError};
 

@@ -81,7 +81,7 @@ impl Tally {
         if outcome != Outcome::Ok {
             self.failing.entry(outcome).or_default().push(r.index);
         }
-        self.max_status = self.max_status.max(super::remote_status(r));
+        self.max_status = self.max_status.max(super::status::remote_status(r));
     }
 
     /// Hosts counted.
