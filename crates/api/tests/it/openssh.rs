@@ -975,13 +975,7 @@ fn channel_sizes_and_ciphers_reach_openssh() {
 #[test]
 fn session_channel_refused_after_the_key_is_a_channel_error() {
     let sshd = Sshd::start_with(|_| "MaxSessions 0\n".to_string());
-    let report = sshd
-        .engine(1)
-        .build()
-        .unwrap()
-        .run(sshd.targets(), job("echo hello"))
-        .unwrap()
-        .join();
+    let report = run(sshd.engine(1), sshd.targets(), job("echo hello"));
     assert_eq!(report.results.len(), ADDRS.len());
     for r in &report.results {
         let e = r
@@ -1001,13 +995,7 @@ fn password_only_host_refuses_the_key_with_an_auth_error() {
     let sshd = Sshd::start_with(|_| {
         "Match all\nPubkeyAuthentication no\nPasswordAuthentication yes\n".to_string()
     });
-    let report = sshd
-        .engine(1)
-        .build()
-        .unwrap()
-        .run(sshd.targets(), job("echo hello"))
-        .unwrap()
-        .join();
+    let report = run(sshd.engine(1), sshd.targets(), job("echo hello"));
     assert_eq!(report.results.len(), ADDRS.len());
     for r in &report.results {
         let e = r.error.as_ref().expect("the key is refused");

@@ -95,6 +95,18 @@ impl Split {
         fleetsh(&args.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
+    /// `journals` merged: the merge succeeds and holds every host exactly once; its output and
+    /// its lines by host.
+    fn merge_all_ok(&self, journals: &[PathBuf]) -> (Output, HashMap<String, Value>) {
+        let merged = self.merge(journals);
+        assert_eq!(merged.status.code(), Some(0), "{}", text(&merged.stderr));
+        let lines = by_host(&merged);
+        let mut hosts: Vec<String> = lines.keys().cloned().collect();
+        hosts.sort();
+        assert_eq!(hosts, self.hosts(), "every host exactly once");
+        (merged, lines)
+    }
+
     /// The journals named `journal.*` in the directory, sorted.
     fn journals(&self) -> Vec<PathBuf> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
@@ -196,12 +208,7 @@ fn srun_tasks_each_run_their_part_and_the_merged_journals_hold_every_host_once()
 
     let journals = t.journals();
     assert_eq!(journals.len(), 4, "one journal per task: {journals:?}");
-    let merged = t.merge(&journals);
-    assert_eq!(merged.status.code(), Some(0), "{}", text(&merged.stderr));
-    let lines = by_host(&merged);
-    let mut hosts: Vec<String> = lines.keys().cloned().collect();
-    hosts.sort();
-    assert_eq!(hosts, t.hosts(), "every host exactly once");
+    let (_, lines) = t.merge_all_ok(&journals);
     for l in lines.values() {
         assert_eq!(l["exit_code"], 0, "{l}");
         assert!(l["error"].is_null(), "{l}");
@@ -421,12 +428,7 @@ fn job_array_tasks_each_run_their_part_and_the_merged_journals_hold_every_host_o
         4,
         "one journal per array task: {journals:?}"
     );
-    let merged = t.merge(&journals);
-    assert_eq!(merged.status.code(), Some(0), "{}", text(&merged.stderr));
-    let lines = by_host(&merged);
-    let mut hosts: Vec<String> = lines.keys().cloned().collect();
-    hosts.sort();
-    assert_eq!(hosts, t.hosts(), "every host exactly once");
+    let (merged, lines) = t.merge_all_ok(&journals);
     assert!(
         lines.values().all(|l| l["exit_code"] == 0),
         "{}",

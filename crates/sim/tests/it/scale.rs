@@ -22,18 +22,7 @@ fn start_10k_hosts() {
     .unwrap();
     let elapsed = started.elapsed();
     println!("started 10,000 hosts in {elapsed:?}");
-    let last = fleet.hosts()[9_999].clone();
-    assert_eq!(last.name, "sim10000");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let session = login(&fleet, last.addr).await;
-        let out = exec(&session, "hostname", usize::MAX).await;
-        assert_eq!(out.stdout, b"sim10000\n");
-    });
-    drop(runtime); // closes the client connection
+    last_host_answers(&fleet, "sim10000");
     let stopping = std::time::Instant::now();
     fleet.stop();
     println!("stopped in {:?}", stopping.elapsed());
@@ -65,6 +54,22 @@ fn start_10k_hosts_with_host_ca() {
 }
 
 /// Open files of this process.
+/// The fleet's last host is named `name` and answers `hostname` with it over SSH (the client
+/// connection is closed on return).
+fn last_host_answers(fleet: &SimFleet, name: &str) {
+    let last = fleet.hosts().last().cloned().unwrap();
+    assert_eq!(last.name, name);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let session = login(fleet, last.addr).await;
+        let out = exec(&session, "hostname", usize::MAX).await;
+        assert_eq!(out.stdout, format!("{name}\n").as_bytes());
+    });
+}
+
 fn open_files() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
@@ -90,18 +95,7 @@ fn start_100k_hosts_on_one_socket() {
     let elapsed = started.elapsed();
     let opened = open_files().saturating_sub(before);
     println!("started 100,000 hosts on one socket in {elapsed:?}; {opened} more open files");
-    let last = fleet.hosts()[99_999].clone();
-    assert_eq!(last.name, "sim100000");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let session = login(&fleet, last.addr).await;
-        let out = exec(&session, "hostname", usize::MAX).await;
-        assert_eq!(out.stdout, b"sim100000\n");
-    });
-    drop(runtime);
+    last_host_answers(&fleet, "sim100000");
     fleet.stop();
     assert!(opened < 100, "{opened} open files for 100,000 hosts");
 }
