@@ -91,8 +91,6 @@ pub struct Printer {
     merged: Option<usize>,
     /// What the summary and the exit status need of every result printed.
     tally: summary::Tally,
-    /// The JSON line of the result being printed is already written ([`Printer::recorded`]).
-    json_written: bool,
 }
 
 impl Printer {
@@ -120,7 +118,6 @@ impl Printer {
             out_failed: None,
             err_failed: false,
             unstarted: Vec::new(),
-            json_written: false,
             tally: summary::Tally::default(),
             merged: None,
         }
@@ -140,35 +137,7 @@ impl Printer {
                     &mut self.pending_err,
                 );
             }
-            Event::Finished(r) => {
-                self.tally.add(r);
-                match self.mode {
-                    OutputMode::Inline if r.never_started() => {
-                        let kind = r.error.as_ref().map_or(ErrorKind::Cancelled, |e| e.kind);
-                        self.unstarted.push((kind, r.index));
-                    }
-                    OutputMode::Inline => self.inline.finish(
-                        r,
-                        &self.names,
-                        &mut self.pending_out,
-                        &mut self.pending_err,
-                    ),
-                    OutputMode::Json if self.json_written => {}
-                    OutputMode::Json => fleetsh::record::write_line(r, &mut self.pending_out),
-                    OutputMode::Grouped => {
-                        if let Some(g) = &mut self.groups {
-                            g.add(r);
-                        }
-                    }
-                }
-                if let Some(d) = &mut self.out_dir {
-                    let name = self.names.get(r.index).map_or("?", String::as_str);
-                    d.write(name, r, &mut self.pending_err);
-                }
-                if let Some(p) = &self.progress {
-                    p.record(r);
-                }
-            }
+            Event::Finished(r) => self.finished(r, false),
             Event::Transferred { files, bytes, .. } => {
                 if let Some(p) = &self.progress {
                     p.transferred(*files, *bytes);
@@ -177,6 +146,36 @@ impl Printer {
             _ => {}
         }
         self.emit(false);
+    }
+
+    /// Host `r`'s end; `lossy`: its output was already recorded lossy (a journal's result).
+    fn finished(&mut self, r: &Arc<HostResult>, lossy: bool) {
+        self.tally.add(r);
+        match self.mode {
+            OutputMode::Inline if r.never_started() => {
+                let kind = r.error.as_ref().map_or(ErrorKind::Cancelled, |e| e.kind);
+                self.unstarted.push((kind, r.index));
+            }
+            OutputMode::Inline => {
+                self.inline
+                    .finish(r, &self.names, &mut self.pending_out, &mut self.pending_err)
+            }
+            OutputMode::Json => {
+                fleetsh::record::write_recorded_line(r, lossy, &mut self.pending_out);
+            }
+            OutputMode::Grouped => {
+                if let Some(g) = &mut self.groups {
+                    g.add(r);
+                }
+            }
+        }
+        if let Some(d) = &mut self.out_dir {
+            let name = self.names.get(r.index).map_or("?", String::as_str);
+            d.write(name, r, &mut self.pending_err);
+        }
+        if let Some(p) = &self.progress {
+            p.record(r);
+        }
     }
 
     /// The run printed is a merge of `journals` journals.
@@ -194,30 +193,23 @@ impl Printer {
     /// output, then its end. `lossy`: its output was recorded with invalid UTF-8 replaced, which
     /// JSON lines say again.
     pub fn recorded(&mut self, r: &Arc<HostResult>, lossy: bool) {
-        match self.mode {
-            OutputMode::Inline if !r.never_started() => {
-                for (stream, data) in [
-                    (StreamKind::Stdout, &r.stdout),
-                    (StreamKind::Stderr, &r.stderr),
-                ] {
-                    self.inline.output(
-                        r.index,
-                        stream,
-                        data,
-                        &self.names,
-                        &mut self.pending_out,
-                        &mut self.pending_err,
-                    );
-                }
+        if self.mode == OutputMode::Inline && !r.never_started() {
+            for (stream, data) in [
+                (StreamKind::Stdout, &r.stdout),
+                (StreamKind::Stderr, &r.stderr),
+            ] {
+                self.inline.output(
+                    r.index,
+                    stream,
+                    data,
+                    &self.names,
+                    &mut self.pending_out,
+                    &mut self.pending_err,
+                );
             }
-            OutputMode::Json => {
-                fleetsh::record::write_recorded_line(r, lossy, &mut self.pending_out);
-                self.json_written = true;
-            }
-            _ => {}
         }
-        self.event(&Event::Finished(r.clone()));
-        self.json_written = false;
+        self.finished(r, lossy);
+        self.emit(false);
     }
 
     /// Writes what the last event rendered: stdout first, then stderr. With the progress bar
