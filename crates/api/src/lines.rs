@@ -255,6 +255,18 @@ impl Lines {
     pub fn join(self) -> Report {
         self.handle.join()
     }
+
+    /// The next line or result if one can be had without waiting (see
+    /// [`RunHandle::try_next_event`]); `None` when nothing is ready yet or the run is over.
+    pub fn try_next(&mut self) -> Option<LineEvent> {
+        loop {
+            if let Some(ev) = self.splitter.ready.pop_front() {
+                return Some(ev);
+            }
+            let ev = self.handle.try_next_event()?;
+            self.splitter.accept(ev);
+        }
+    }
 }
 
 impl Iterator for Lines {

@@ -1,30 +1,20 @@
-//! `fleetsh.Engine`: the settings of [`fleetsh::EngineBuilder`] as keyword arguments, and
-//! `Engine.run`, which starts a job and returns its [`Run`].
-
-use std::collections::BTreeMap;
-use std::time::Duration;
+//! `fleetsh.Engine`: the settings of [`fleetsh::EngineBuilder`] as keyword arguments;
+//! `Engine.run` and the copies, which start a job and return its [`Run`]; `Engine.connect`.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyString};
+use pyo3::types::{PyBool, PyDict, PyString};
 
-use fleetsh::{HostKeyCheck, Job, Secret};
+use fleetsh::{HostKeyCheck, HostTarget, Job, Kex, Secret};
 
+use crate::fleet::ConnectedFleet;
+use crate::job::{self, JobDefaults, Options};
 use crate::run::Run;
-use crate::{args, errors, hosts};
+use crate::{args, errors, hosts, transfer};
 
 /// The environment variable a password comes from, as for the `fleetsh` command line.
 const PASSWORD_VAR: &str = "FLEETSH_PASSWORD";
 /// The environment variable a key passphrase comes from, as for the `fleetsh` command line.
 const PASSPHRASE_VAR: &str = "FLEETSH_PASSPHRASE";
-
-/// The job settings an engine gives every run unless the run sets its own.
-#[derive(Debug, Clone, Default)]
-struct JobDefaults {
-    command_timeout: Option<Duration>,
-    idle_timeout: Option<Duration>,
-    retries: Option<u32>,
-    output_cap: Option<usize>,
-}
 
 /// Runs commands on many hosts over SSH. Build it once (keys and known_hosts are loaded once)
 /// and start any number of runs with `run`.
@@ -33,6 +23,19 @@ struct JobDefaults {
 pub(crate) struct Engine {
     engine: fleetsh::Engine,
     defaults: JobDefaults,
+}
+
+impl Engine {
+    /// Starts `job` on `targets` and wraps its handle.
+    fn start(&self, py: Python<'_>, targets: Vec<HostTarget>, job: Job) -> PyResult<Run> {
+        let engine = self.engine.clone();
+        let hosts = targets.len();
+        // Starting a run starts its shard threads: other Python threads run meanwhile.
+        let handle = py
+            .detach(move || engine.run(targets, job))
+            .map_err(|e| errors::from_fleetsh(py, &e, None))?;
+        Ok(Run::new(handle, hosts))
+    }
 }
 
 #[pymethods]
@@ -62,6 +65,9 @@ impl Engine {
         keepalive_interval = None,
         keepalive_count = None,
         forward_agent = false,
+        password = None,
+        passphrase = None,
+        kex = None,
     ))]
     #[allow(clippy::too_many_arguments)] // One keyword argument per setting, as Python callers write them.
     fn new(
@@ -88,6 +94,9 @@ impl Engine {
         keepalive_interval: Option<&Bound<'_, PyAny>>,
         keepalive_count: Option<&Bound<'_, PyAny>>,
         forward_agent: bool,
+        password: Option<&Bound<'_, PyAny>>,
+        passphrase: Option<&Bound<'_, PyAny>>,
+        kex: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let mut b = fleetsh::Engine::builder();
         if let Some(u) = args::opt_text("user", user)? {
@@ -171,11 +180,24 @@ impl Engine {
         if forward_agent {
             b = b.forward_agent(true);
         }
-        if let Some(pw) = std::env::var(PASSWORD_VAR).ok().filter(|p| !p.is_empty()) {
+        let from_env = |var: &str| std::env::var(var).ok().filter(|p| !p.is_empty());
+        if let Some(pw) = args::opt_text("password", password)?.or_else(|| from_env(PASSWORD_VAR)) {
             b = b.password(Secret::new(pw));
         }
-        if let Some(pp) = std::env::var(PASSPHRASE_VAR).ok().filter(|p| !p.is_empty()) {
+        if let Some(pp) =
+            args::opt_text("passphrase", passphrase)?.or_else(|| from_env(PASSPHRASE_VAR))
+        {
             b = b.passphrase(Secret::new(pp));
+        }
+        if let Some(k) = args::opt_text("kex", kex)? {
+            let k = k.parse::<Kex>().map_err(|_| {
+                errors::config(
+                    py,
+                    "kex",
+                    &format!("{k:?} is not one of \"default\", \"curve25519\""),
+                )
+            })?;
+            b = b.kex(k);
         }
         let defaults = JobDefaults {
             command_timeout: args::opt_seconds("command_timeout", command_timeout)?,
@@ -192,73 +214,80 @@ impl Engine {
     }
 
     /// Starts `command` on `hosts` and returns at once: the `Run` yields each host's result as
-    /// it finishes.
-    #[pyo3(signature = (
-        command,
-        hosts,
-        *,
-        timeout = None,
-        idle_timeout = None,
-        retries = None,
-        output_cap = None,
-        env = None,
-        stdin = None,
-        pty = false,
-    ))]
-    #[allow(clippy::too_many_arguments)] // One keyword argument per job setting.
+    /// it finishes. The keyword arguments are in `fleetsh/_native.pyi` and docs/python.md.
+    #[pyo3(signature = (command, hosts, **options))]
     fn run(
         &self,
         py: Python<'_>,
         command: &Bound<'_, PyAny>,
         hosts: &Bound<'_, PyAny>,
-        timeout: Option<&Bound<'_, PyAny>>,
-        idle_timeout: Option<&Bound<'_, PyAny>>,
-        retries: Option<&Bound<'_, PyAny>>,
-        output_cap: Option<&Bound<'_, PyAny>>,
-        env: Option<BTreeMap<String, String>>,
-        stdin: Option<&Bound<'_, PyAny>>,
-        pty: bool,
+        options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Run> {
-        let command: String = command
-            .extract()
-            .map_err(|_| errors::wrong_type("command", "a string", command))?;
         let targets = hosts::parse(hosts)?;
-        let mut job = Job::new(command).pty(pty);
-        let d = &self.defaults;
-        let command_timeout = args::opt_seconds("timeout", timeout)?.or(d.command_timeout);
-        if let Some(t) = command_timeout {
-            job = job.command_timeout(t);
-        }
-        if let Some(t) = args::opt_seconds("idle_timeout", idle_timeout)?.or(d.idle_timeout) {
-            job = job.idle_timeout(t);
-        }
-        let retries = args::opt_integer("retries", retries, 0, u32::MAX.into())?.map(narrow);
-        if let Some(n) = retries.or(d.retries) {
-            job = job.retries(n);
-        }
-        let cap = args::opt_integer("output_cap", output_cap, 0, usize::MAX as u64)?.map(narrow);
-        if let Some(n) = cap.or(d.output_cap) {
-            job = job.output_cap(n);
-        }
-        for (k, v) in env.unwrap_or_default() {
-            job = job.env(k, v);
-        }
-        if let Some(data) = stdin.filter(|s| !s.is_none()) {
-            if let Ok(b) = data.cast::<PyBytes>() {
-                job = job.stdin(b.as_bytes());
-            } else if let Ok(s) = data.cast::<PyString>() {
-                job = job.stdin(s.to_cow()?.as_ref());
-            } else {
-                return Err(errors::wrong_type("stdin", "bytes or str", data));
-            }
-        }
+        let o = Options::new("run", options)?;
+        let all: Vec<usize> = (0..targets.len()).collect();
+        let job = job::exec(command, &o, &self.defaults, &targets, &all)?;
+        o.finish()?;
+        self.start(py, targets, job)
+    }
+
+    /// Uploads the local file(s) `local` to `remote` on every host of `hosts` over SFTP.
+    #[pyo3(signature = (hosts, local, remote, *, recursive = false, preserve = false, **options))]
+    #[allow(clippy::too_many_arguments)] // The copy's arguments, as Python callers write them.
+    fn copy_to(
+        &self,
+        py: Python<'_>,
+        hosts: &Bound<'_, PyAny>,
+        local: &Bound<'_, PyAny>,
+        remote: &Bound<'_, PyAny>,
+        recursive: bool,
+        preserve: bool,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Run> {
+        let targets = hosts::parse(hosts)?;
+        let o = Options::new("copy_to", options)?;
+        let job = transfer::put(py, local, remote, recursive, preserve, &o, &self.defaults)?;
+        o.finish()?;
+        self.start(py, targets, job)
+    }
+
+    /// Downloads `remote` (a path or a list of them) from every host of `hosts` over SFTP
+    /// into `local_dir/HOST/`.
+    #[pyo3(signature = (hosts, remote, local_dir, *, recursive = false, preserve = false, **options))]
+    #[allow(clippy::too_many_arguments)] // The copy's arguments, as Python callers write them.
+    fn copy_from(
+        &self,
+        py: Python<'_>,
+        hosts: &Bound<'_, PyAny>,
+        remote: &Bound<'_, PyAny>,
+        local_dir: &Bound<'_, PyAny>,
+        recursive: bool,
+        preserve: bool,
+        options: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Run> {
+        let targets = hosts::parse(hosts)?;
+        let o = Options::new("copy_from", options)?;
+        let job = transfer::get(
+            py,
+            remote,
+            local_dir,
+            recursive,
+            preserve,
+            &o,
+            &self.defaults,
+        )?;
+        o.finish()?;
+        self.start(py, targets, job)
+    }
+
+    /// Opens a connected fleet of `hosts`: connections kept between its commands.
+    fn connect(&self, py: Python<'_>, hosts: &Bound<'_, PyAny>) -> PyResult<ConnectedFleet> {
+        let targets = hosts::parse(hosts)?;
         let engine = self.engine.clone();
-        let hosts_len = targets.len();
-        // Starting a run starts its shard threads: other Python threads run meanwhile.
-        let handle = py
-            .detach(move || engine.run(targets, job))
+        let fleet = py
+            .detach(move || engine.connect(targets))
             .map_err(|e| errors::from_fleetsh(py, &e, None))?;
-        Run::start(py, handle, hosts_len)
+        Ok(ConnectedFleet::new(fleet, self.defaults.clone()))
     }
 
     /// The user for hosts that name none.
@@ -290,12 +319,12 @@ impl Engine {
 }
 
 /// A value already checked to fit the narrower integer type (saturating, never panicking).
-fn narrow<T: TryFrom<u64> + Bounded>(n: u64) -> T {
+pub(crate) fn narrow<T: TryFrom<u64> + Bounded>(n: u64) -> T {
     T::try_from(n).unwrap_or(T::MAX)
 }
 
 /// The largest value of an integer type, for [`narrow`].
-trait Bounded {
+pub(crate) trait Bounded {
     /// The largest value.
     const MAX: Self;
 }

@@ -157,11 +157,16 @@ pub(crate) fn from_fleetsh(py: Python<'_>, e: &fleetsh::Error, io_argument: Opti
             | InputFault::HostsFile { .. }
             | InputFault::TooManyHosts { .. }
             | InputFault::NoHosts => raise::<HostSpecError>(py, Some("hosts"), &text),
+            // A host without its command, or with an empty one: the command argument's.
+            InputFault::InvalidSetting {
+                setting: "per_host",
+                reason,
+            } => raise::<ConfigError>(py, Some("command"), reason),
             InputFault::InvalidSetting { setting, .. } => {
                 raise::<ConfigError>(py, Some(setting), &text)
             }
             InputFault::SshConfig { .. } => raise::<ConfigError>(py, Some("ssh_config"), &text),
-            InputFault::Io { .. } | InputFault::Config { .. } => {
+            InputFault::Io { .. } | InputFault::Config { .. } | InputFault::Transfer { .. } => {
                 raise::<ConfigError>(py, io_argument, &text)
             }
             _ => raise::<InputError>(py, None, &text),
@@ -177,6 +182,8 @@ pub(crate) fn from_fleetsh(py: Python<'_>, e: &fleetsh::Error, io_argument: Opti
             }
             _ => raise::<StartError>(py, None, &text),
         },
+        // A connected fleet's selection of hosts that cannot be used.
+        fleetsh::Error::Fleet(_) => raise::<HostSpecError>(py, Some("hosts"), &text),
         _ => raise::<Error>(py, None, &text),
     }
 }

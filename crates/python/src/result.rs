@@ -189,7 +189,21 @@ impl HostResult {
         Ok(d)
     }
 
-    /// True when the command ran and exited 0.
+    /// Files a copy moved to or from the host (also when it later failed); `None` for a
+    /// command.
+    #[getter]
+    fn files(&self) -> Option<u64> {
+        self.inner.transfer.map(|t| t.files)
+    }
+
+    /// Bytes of file data a copy moved; `None` for a command.
+    #[getter]
+    fn bytes(&self) -> Option<u64> {
+        self.inner.transfer.map(|t| t.bytes)
+    }
+
+    /// True when the command ran and exited 0 (for a copy: every file moved; for
+    /// `connect_all`: the host is connected).
     #[getter]
     fn ok(&self) -> bool {
         self.inner.is_ok()

@@ -1,12 +1,13 @@
 //! `fleetsh.Run`: a running job as a blocking iterator and an asyncio async iterator of its
-//! hosts' results, with `join` and `cancel`.
+//! hosts' results, with `join` and `cancel`; `Run.events()` and `Run.lines()`, the same run
+//! read as output events or as lines ([`Stream`]).
 //!
 //! # How results reach Python
 //!
 //! Each run has one *feeder* thread of its own that owns the [`RunHandle`] and never touches
-//! Python: it blocks in [`RunHandle::next_event`] for the next event, then takes every event
-//! already waiting with [`RunHandle::try_next_event`], and appends that whole batch to the
-//! run's queue under one lock. A Python consumer takes results from the queue without waiting
+//! Python, started when the run is first read (which fixes how it is read: results, events
+//! or lines): it blocks for the next item, then takes every item already waiting without
+//! blocking, and appends that whole batch to the run's queue under one lock. A Python consumer takes results from the queue without waiting
 //! while it has any, and releases the GIL only when it is empty:
 //!
 //! - `for r in run` waits on a condition variable with the GIL released, in slices of
@@ -26,15 +27,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
-use pyo3::exceptions::{PyRuntimeError, PyStopAsyncIteration, PyStopIteration};
+use pyo3::exceptions::{PyRuntimeError, PyStopAsyncIteration, PyStopIteration, PyTimeoutError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyCFunction;
 
-use fleetsh::{Canceller, Event, RunHandle};
+use fleetsh::{Canceller, Event, HostTarget, LineEvent, Lines, RunHandle};
 
 use crate::errors;
-use crate::result::{HostResult, Report};
+use crate::output::{self, Item};
+use crate::result::Report;
 
 /// How long a blocking wait goes without looking at Python's signal handlers.
 const SIGNAL_CHECK: Duration = Duration::from_millis(100);
@@ -50,10 +52,10 @@ struct Shared {
     changed: Condvar,
 }
 
-/// The queue of results not yet taken by Python, and the end of the run.
+/// The queue of items not yet taken by Python, and the end of the run.
 #[derive(Debug, Default)]
 struct State {
-    queue: VecDeque<Arc<fleetsh::HostResult>>,
+    queue: VecDeque<Item>,
     /// asyncio futures to complete when results arrive or the run ends.
     waiters: Vec<Waiter>,
     /// Set once every host has its result.
@@ -113,7 +115,7 @@ impl Shared {
     fn take(&self) -> Taken {
         let mut s = self.state.lock();
         match s.queue.pop_front() {
-            Some(r) => Taken::Result(r),
+            Some(item) => Taken::Item(item),
             None => match &s.end {
                 Some(end) => Taken::End(end.clone()),
                 None => Taken::Empty,
@@ -141,7 +143,7 @@ impl Shared {
 
 /// What [`Shared::take`] found.
 enum Taken {
-    Result(Arc<fleetsh::HostResult>),
+    Item(Item),
     End(End),
     Empty,
 }
@@ -157,27 +159,111 @@ impl Drop for FeederGuard {
     }
 }
 
-/// The feeder thread: batches of results from the handle into the queue, then the report.
-fn feed(mut handle: RunHandle, shared: Arc<Shared>) {
-    let guard = FeederGuard(shared.clone());
-    let mut batch = Vec::new();
-    while let Some(first) = handle.next_event() {
-        let mut next = Some(first);
-        while let Some(event) = next {
-            if let Event::Finished(r) = event {
-                batch.push(r);
-            }
-            next = if batch.len() < MAX_BATCH {
-                handle.try_next_event()
-            } else {
-                None
-            };
-        }
-        if !batch.is_empty() {
-            shared.publish(|s| s.queue.extend(batch.drain(..)));
+/// How a run is read: each mode queues different items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Each host's result (`for r in run`).
+    Results,
+    /// Output as received, transfer progress and results (`run.events()`).
+    Events,
+    /// Each host's lines, then its result (`run.lines()`).
+    Lines,
+}
+
+impl Mode {
+    /// How the mode is asked for in Python, for errors.
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Results => "its results (for r in run)",
+            Mode::Events => "events()",
+            Mode::Lines => "lines()",
         }
     }
-    let report = Arc::new(handle.join());
+}
+
+/// Where the feeder takes items from.
+enum Source {
+    /// Events of the run, kept as `mode` asks (results only, or every event).
+    Events(RunHandle, Mode),
+    /// The run's lines.
+    Lines(Lines),
+}
+
+impl Source {
+    fn new(handle: RunHandle, mode: Mode) -> Source {
+        match mode {
+            Mode::Lines => Source::Lines(handle.lines()),
+            Mode::Results | Mode::Events => Source::Events(handle, mode),
+        }
+    }
+
+    /// The next item: waiting for it with `block` (then `None` is the end), else only if one
+    /// is ready (then `None` is "nothing now").
+    fn next(&mut self, block: bool) -> Option<Item> {
+        match self {
+            Source::Events(handle, mode) => loop {
+                let event = if block {
+                    handle.next_event()?
+                } else {
+                    handle.try_next_event()?
+                };
+                match (event, *mode) {
+                    (Event::Finished(r), _) => return Some(Item::Result(r)),
+                    (Event::Output { host, stream, data }, Mode::Events) => {
+                        return Some(Item::Output {
+                            index: host,
+                            stream,
+                            data,
+                        });
+                    }
+                    (Event::Transferred { host, files, bytes }, Mode::Events) => {
+                        return Some(Item::Transferred {
+                            index: host,
+                            files,
+                            bytes,
+                        });
+                    }
+                    _ => {}
+                }
+            },
+            Source::Lines(lines) => loop {
+                let event = if block {
+                    lines.next()?
+                } else {
+                    lines.try_next()?
+                };
+                match event {
+                    LineEvent::Line(l) => return Some(Item::Line(l)),
+                    LineEvent::Finished(r) => return Some(Item::Result(r)),
+                    _ => {}
+                }
+            },
+        }
+    }
+
+    fn join(self) -> fleetsh::Report {
+        match self {
+            Source::Events(handle, _) => handle.join(),
+            Source::Lines(lines) => lines.join(),
+        }
+    }
+}
+
+/// The feeder thread: batches of items from the run into the queue, then the report.
+fn feed(mut source: Source, shared: Arc<Shared>) {
+    let guard = FeederGuard(shared.clone());
+    let mut batch = Vec::new();
+    while let Some(first) = source.next(true) {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match source.next(false) {
+                Some(item) => batch.push(item),
+                None => break,
+            }
+        }
+        shared.publish(|s| s.queue.extend(batch.drain(..)));
+    }
+    let report = Arc::new(source.join());
     shared.publish(|s| s.end = Some(End::Report(report)));
     drop(guard);
 }
@@ -199,15 +285,27 @@ fn wake_function(py: Python<'_>) -> PyResult<&Bound<'_, PyCFunction>> {
 }
 
 /// A running job: iterate it (`for r in run`, or `async for r in run` in asyncio code) for
-/// each host's result as it finishes, `join()` for the report, `cancel()` to stop it.
+/// each host's result as it finishes, `join()` for the report, `cancel()` to stop it;
+/// `events()` or `lines()` to read its output as it arrives instead.
 #[pyclass(frozen, module = "fleetsh", name = "Run")]
 pub(crate) struct Run {
     shared: Arc<Shared>,
     canceller: Canceller,
+    /// The host table results' indices refer to.
+    table: Arc<[HostTarget]>,
+    /// The number of hosts the run runs on.
     hosts: usize,
+    /// The run until it is first read, and then how it is read.
+    reading: Mutex<Reading>,
     /// Set when `join(timeout)` reached its deadline with hosts still running.
     deadline_hit: AtomicBool,
     report: PyOnceLock<Py<Report>>,
+}
+
+/// A run not read yet, or how it is read.
+enum Reading {
+    NotYet(Box<RunHandle>),
+    As(Mode),
 }
 
 impl std::fmt::Debug for Run {
@@ -220,43 +318,92 @@ impl std::fmt::Debug for Run {
 }
 
 impl Run {
-    /// Starts the feeder thread of `handle`, a run of `hosts` hosts.
-    pub(crate) fn start(py: Python<'_>, handle: RunHandle, hosts: usize) -> PyResult<Run> {
-        let shared = Arc::new(Shared::default());
-        let canceller = handle.canceller();
-        let feeder = shared.clone();
-        std::thread::Builder::new()
-            .name("fleetsh-results".into())
-            .spawn(move || feed(handle, feeder))
-            // The handle went with the closure, and cancelled the run as it was dropped.
-            .map_err(|e| {
-                errors::raise::<errors::StartError>(
-                    py,
-                    None,
-                    &format!("cannot start the thread that receives the run's results: {e}"),
-                )
-            })?;
-        Ok(Run {
-            shared,
-            canceller,
+    /// A run of `hosts` hosts, read once Python reads it.
+    pub(crate) fn new(handle: RunHandle, hosts: usize) -> Run {
+        Run {
+            shared: Arc::new(Shared::default()),
+            canceller: handle.canceller(),
+            table: handle.hosts().into(),
             hosts,
+            reading: Mutex::new(Reading::NotYet(Box::new(handle))),
             deadline_hit: AtomicBool::new(false),
             report: PyOnceLock::new(),
-        })
+        }
     }
 
-    /// The next result, waiting for it with the GIL released; `None` at the end. A signal
-    /// handler's exception (Ctrl-C's KeyboardInterrupt) while waiting cancels the run.
-    fn next_blocking(&self, py: Python<'_>) -> PyResult<Option<Py<HostResult>>> {
+    /// Starts reading the run as `wanted` (`None`: as results unless it is read already);
+    /// fails when it is read another way.
+    fn read_as(&self, py: Python<'_>, wanted: Option<Mode>) -> PyResult<()> {
+        let mut reading = self.reading.lock();
+        match &*reading {
+            Reading::As(mode) => match wanted {
+                Some(w) if w != *mode => Err(PyRuntimeError::new_err(format!(
+                    "this run is read through {}: a run is read one way, its results (for r \
+                     in run), events() or lines()",
+                    mode.name()
+                ))),
+                _ => Ok(()),
+            },
+            Reading::NotYet(_) => {
+                let mode = wanted.unwrap_or(Mode::Results);
+                let Reading::NotYet(handle) = std::mem::replace(&mut *reading, Reading::As(mode))
+                else {
+                    return Ok(());
+                };
+                let feeder = self.shared.clone();
+                std::thread::Builder::new()
+                    .name("fleetsh-results".into())
+                    .spawn(move || feed(Source::new(*handle, mode), feeder))
+                    // The handle went with the closure, and cancelled the run as it was
+                    // dropped: every host ends cancelled, and the run as lost.
+                    .map(drop)
+                    .map_err(|e| {
+                        self.shared.publish(|s| s.end = Some(End::Lost));
+                        errors::raise::<errors::StartError>(
+                            py,
+                            None,
+                            &format!(
+                                "cannot start the thread that receives the run's results: {e}"
+                            ),
+                        )
+                    })
+            }
+        }
+    }
+
+    /// The next item, waiting for it with the GIL released; `None` at the end, a
+    /// `TimeoutError` when `limit` passes first. A signal handler's exception (Ctrl-C's
+    /// KeyboardInterrupt) while waiting cancels the run.
+    fn next_blocking(
+        &self,
+        py: Python<'_>,
+        mode: Mode,
+        limit: Option<Duration>,
+    ) -> PyResult<Option<Py<PyAny>>> {
+        self.read_as(py, Some(mode))?;
+        let deadline = limit.and_then(|d| Instant::now().checked_add(d));
         loop {
             match self.shared.take() {
-                Taken::Result(r) => return Py::new(py, HostResult::new(r)).map(Some),
+                Taken::Item(item) => return output::to_python(py, item, &self.table).map(Some),
                 Taken::End(End::Report(_)) => return Ok(None),
                 Taken::End(End::Lost) => return Err(lost()),
                 Taken::Empty => {}
             }
+            let slice = match deadline {
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(PyTimeoutError::new_err(format!(
+                            "nothing arrived from the run within {:.3} s",
+                            limit.map_or(0.0, |l| l.as_secs_f64())
+                        )));
+                    }
+                    left.min(SIGNAL_CHECK)
+                }
+                None => SIGNAL_CHECK,
+            };
             let shared = &self.shared;
-            py.detach(|| shared.wait(SIGNAL_CHECK));
+            py.detach(|| shared.wait(slice));
             if let Err(e) = py.check_signals() {
                 self.canceller.cancel();
                 return Err(e);
@@ -270,6 +417,18 @@ impl Run {
         self.report
             .get_or_try_init(py, || Py::new(py, Report::new(report, deadline_hit)))
             .map(|r| r.clone_ref(py))
+    }
+
+    /// The awaitable of the next item, for `async for`; `None` at the end.
+    fn next_async(slf: Py<Self>, py: Python<'_>, mode: Mode) -> PyResult<Option<NextResult>> {
+        slf.get().read_as(py, Some(mode))?;
+        if let Taken::End(End::Report(_)) = slf.get().shared.peek_end() {
+            return Ok(None);
+        }
+        Ok(Some(NextResult {
+            run: slf,
+            future: Mutex::new(None),
+        }))
     }
 }
 
@@ -292,8 +451,8 @@ impl Run {
     }
 
     /// The next host's result, in the order hosts finish (blocks with the GIL released).
-    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<HostResult>>> {
-        self.next_blocking(py)
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.next_blocking(py, Mode::Results, None)
     }
 
     fn __aiter__(slf: Py<Self>) -> Py<Self> {
@@ -302,13 +461,32 @@ impl Run {
 
     /// An awaitable of the next host's result (for `async for`), which never blocks the event
     /// loop. Cancelling the task that awaits it cancels the run.
-    fn __anext__(slf: Py<Self>) -> Option<NextResult> {
-        if let Taken::End(End::Report(_)) = slf.get().shared.peek_end() {
-            return None;
-        }
-        Some(NextResult {
+    fn __anext__(slf: Py<Self>, py: Python<'_>) -> PyResult<Option<NextResult>> {
+        Run::next_async(slf, py, Mode::Results)
+    }
+
+    /// This run read as events as they happen: a `Stream` (blocking and async iterator) of
+    /// `Output` (bytes a host sent, as received), `Transferred` (file transfer progress) and
+    /// `HostResult` (a host finished, after all of its output). Output arrives while hosts
+    /// run when the run was started with `stream=True`; otherwise there is none, and each
+    /// host's output is in its result.
+    fn events(slf: Py<Self>, py: Python<'_>) -> PyResult<Stream> {
+        slf.get().read_as(py, Some(Mode::Events))?;
+        Ok(Stream {
             run: slf,
-            future: Mutex::new(None),
+            mode: Mode::Events,
+        })
+    }
+
+    /// This run read as lines: a `Stream` (blocking and async iterator) of `Line` (one line
+    /// of a host's stdout or stderr, without its newline) and `HostResult` (a host finished,
+    /// after all of its lines). With `stream=True` lines arrive while hosts run; otherwise
+    /// each host's lines come from its output when it finishes.
+    fn lines(slf: Py<Self>, py: Python<'_>) -> PyResult<Stream> {
+        slf.get().read_as(py, Some(Mode::Lines))?;
+        Ok(Stream {
+            run: slf,
+            mode: Mode::Lines,
         })
     }
 
@@ -320,6 +498,7 @@ impl Run {
     #[pyo3(signature = (timeout = None))]
     fn join(&self, py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Py<Report>> {
         let limit = crate::args::opt_seconds("timeout", timeout)?;
+        self.read_as(py, None)?;
         let deadline = limit.and_then(|d| Instant::now().checked_add(d));
         loop {
             let slice = match deadline {
@@ -357,7 +536,8 @@ impl Run {
         self.canceller.is_cancelled()
     }
 
-    /// Whether every host has its result.
+    /// Whether every host has its result (and the run was read: a run nobody reads stays
+    /// not done).
     #[getter]
     fn done(&self) -> bool {
         self.shared.state.lock().end.is_some()
@@ -467,9 +647,9 @@ impl NextResult {
         self.future.lock().take();
         loop {
             match run.shared.take() {
-                Taken::Result(r) => {
-                    let r = Py::new(py, HostResult::new(r))?;
-                    return Err(PyStopIteration::new_err((r,)));
+                Taken::Item(item) => {
+                    let item = output::to_python(py, item, &run.table)?;
+                    return Err(PyStopIteration::new_err((item,)));
                 }
                 Taken::End(End::Report(_)) => return Err(PyStopAsyncIteration::new_err(())),
                 Taken::End(End::Lost) => return Err(lost()),
@@ -550,5 +730,62 @@ impl NextResult {
     /// The awaiting coroutine was closed: the run is cancelled.
     fn close(&self, py: Python<'_>) {
         self.abandon(py);
+    }
+}
+
+/// A run read as events (`Run.events()`) or lines (`Run.lines()`): a blocking iterator (the
+/// GIL released while it waits), an asyncio async iterator, and `next(timeout)`.
+#[pyclass(frozen, module = "fleetsh", name = "Stream")]
+#[derive(Debug)]
+pub(crate) struct Stream {
+    run: Py<Run>,
+    mode: Mode,
+}
+
+#[pymethods]
+impl Stream {
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// The next item (blocks with the GIL released).
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.run.get().next_blocking(py, self.mode, None)
+    }
+
+    /// The next item, waiting at most `timeout` seconds (`None`: as long as it takes):
+    /// raises `TimeoutError` when nothing arrives in time (the run goes on; call again),
+    /// `StopIteration` at the end.
+    #[pyo3(signature = (timeout = None))]
+    fn next(&self, py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        let limit = crate::args::opt_seconds("timeout", timeout)?;
+        self.run
+            .get()
+            .next_blocking(py, self.mode, limit)?
+            .ok_or_else(|| PyStopIteration::new_err(()))
+    }
+
+    fn __aiter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    /// An awaitable of the next item (for `async for`); cancelling the task that awaits it
+    /// cancels the run.
+    fn __anext__(&self, py: Python<'_>) -> PyResult<Option<NextResult>> {
+        Run::next_async(self.run.clone_ref(py), py, self.mode)
+    }
+
+    /// The run this stream reads.
+    #[getter]
+    fn run(&self, py: Python<'_>) -> Py<Run> {
+        self.run.clone_ref(py)
+    }
+
+    fn __repr__(&self) -> String {
+        let what = match self.mode {
+            Mode::Events => "events",
+            Mode::Lines | Mode::Results => "lines",
+        };
+        format!("<fleetsh.Stream of {what}, {} hosts>", self.run.get().hosts)
     }
 }

@@ -69,9 +69,10 @@ fn fault_spec(faults: &Bound<'_, PyAny>) -> PyResult<String> {
 impl Fleet {
     #[new]
     #[pyo3(
-        signature = (count = None, faults = None, *, seed = None, threads = None, latency = None, password = None),
-        text_signature = "(count=1000, faults=None, *, seed=0, threads=1, latency=None, password=None)"
+        signature = (count = None, faults = None, *, seed = None, threads = None, latency = None, password = None, sudo_password = None),
+        text_signature = "(count=1000, faults=None, *, seed=0, threads=1, latency=None, password=None, sudo_password=None)"
     )]
+    #[allow(clippy::too_many_arguments)] // One keyword argument per setting, as Python callers write them.
     fn new(
         py: Python<'_>,
         count: Option<&Bound<'_, PyAny>>,
@@ -80,6 +81,7 @@ impl Fleet {
         threads: Option<&Bound<'_, PyAny>>,
         latency: Option<&Bound<'_, PyAny>>,
         password: Option<&Bound<'_, PyAny>>,
+        sudo_password: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let count = args::opt_integer("count", count, 1, 1_000_000)?.unwrap_or(1000);
         let seed = args::opt_integer("seed", seed, 0, u64::MAX)?.unwrap_or(0);
@@ -97,6 +99,7 @@ impl Fleet {
             faults,
             latency: args::opt_seconds("latency", latency)?,
             password: args::opt_text("password", password)?,
+            sudo_password: args::opt_text("sudo_password", sudo_password)?,
             ..SimConfig::default()
         };
         // Deriving thousands of host keys and binding their sockets: other threads run.
@@ -154,6 +157,12 @@ impl Fleet {
     #[getter]
     fn state_dir(&self) -> PathBuf {
         self.state_dir.clone()
+    }
+
+    /// The directory host `index` serves as `/` over SFTP (what copies to it wrote), made
+    /// on the host's first SFTP session.
+    fn host_root(&self, py: Python<'_>, index: usize) -> PyResult<PathBuf> {
+        self.with(py, |f| f.host_root(index))
     }
 
     /// How many commands host `index` has been sent so far.

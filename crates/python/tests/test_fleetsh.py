@@ -319,7 +319,18 @@ def test_bad_run_arguments_raise_naming_the_argument(fleet, engine):
         (lambda: engine.run("true", fleet.hosts, retries=-1), fleetsh.ConfigError, "retries"),
         (lambda: engine.run("true", fleet.hosts, env={"A=B": "x"}), fleetsh.ConfigError, "env"),
         (lambda: engine.run("true", fleet.hosts, stdin=5), TypeError, "stdin"),
-        (lambda: engine.run(["true"], fleet.hosts), TypeError, "command"),
+        (lambda: engine.run(["true"], fleet.hosts), fleetsh.ConfigError, "command"),
+        (lambda: engine.run({"nosuchhost": "true"}, fleet.hosts), fleetsh.ConfigError, "command"),
+        (lambda: engine.run(5, fleet.hosts), TypeError, "command"),
+        (lambda: engine.run(lambda h, i: 5, fleet.hosts), TypeError, "command"),
+        (lambda: engine.run(["true"], fleet.hosts, template=True), fleetsh.ConfigError, "template"),
+        (lambda: engine.run("true", fleet.hosts, sudo_password="pw"), fleetsh.ConfigError, "sudo_password"),
+        (lambda: engine.run("true", fleet.hosts, sudo=5), TypeError, "sudo"),
+        (lambda: engine.run("true", fleet.hosts, stream="yes"), TypeError, "stream"),
+        (lambda: engine.run("true", fleet.hosts, colour=True), TypeError, "colour"),
+        (lambda: engine.copy_to(fleet.hosts, "/nonexistent/file", "/tmp/x"), fleetsh.ConfigError, "local"),
+        (lambda: engine.copy_from(fleet.hosts, [], "/tmp/x"), fleetsh.ConfigError, "remote"),
+        (lambda: engine.connect(fleet.hosts).run("true", hosts=["nosuchhost"]), fleetsh.HostSpecError, "hosts"),
         (lambda: engine.run("true", 5), TypeError, "hosts"),
         (lambda: Fleet(0), fleetsh.ConfigError, "count"),
         (lambda: Fleet(2, faults="explode=5"), fleetsh.ConfigError, "faults"),
@@ -382,6 +393,9 @@ def test_every_public_name_has_a_docstring_and_a_stub(fleet, engine):
     classes = [getattr(fleetsh, n) for n in fleetsh.__all__ if n != "__version__"] + [Fleet]
     for cls in classes:
         assert cls.__doc__, cls
+        if not isinstance(cls, type):  # a function
+            assert f"def {cls.__name__}(" in stub, cls
+            continue
         assert f"class {cls.__name__}(" in stub or f"class {cls.__name__}:" in stub, cls
         for name, member in vars(cls).items():
             if name.startswith("_") or isinstance(member, ErrorKind):

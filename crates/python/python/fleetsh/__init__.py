@@ -19,6 +19,7 @@ it without any host. docs/python.md in fleetsh's repository is the guide.
 
 from fleetsh._native import (
     ConfigError,
+    ConnectedFleet,
     CredentialsError,
     Engine,
     EngineError,
@@ -28,15 +29,21 @@ from fleetsh._native import (
     HostSpecError,
     InputError,
     KnownHostsError,
+    Line,
+    Output,
     Report,
     Run,
     SimError,
     StartError,
+    Stream,
+    Transferred,
     __version__,
+    host_dir_name,
 )
 
 __all__ = [
     "ConfigError",
+    "ConnectedFleet",
     "CredentialsError",
     "Engine",
     "EngineError",
@@ -46,9 +53,14 @@ __all__ = [
     "HostSpecError",
     "InputError",
     "KnownHostsError",
+    "Line",
+    "Output",
     "Report",
     "Run",
     "SimError",
     "StartError",
+    "Stream",
+    "Transferred",
     "__version__",
+    "host_dir_name",
 ]

@@ -4,9 +4,9 @@
 import enum
 import os
 import pathlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Generator, Optional, Union
+from typing import Any, Generator, Generic, Optional, TypeVar, Union
 
 from typing_extensions import Self
 
@@ -14,6 +14,10 @@ __version__: str
 
 _Path = Union[str, "os.PathLike[str]"]
 _Seconds = Union[int, float]
+_Hosts = Union[str, Iterable[str]]
+_Command = Union[
+    str, Sequence[str], Mapping[str, str], Callable[[str, int], str]
+]
 
 class ErrorKind(str, enum.Enum):
     """Why a host failed (``HostResult.error_kind``). A str enum: each value is fleetsh's stable
@@ -102,9 +106,10 @@ class Engine:
     raises TypeError, a value that cannot work ConfigError, both naming the argument. Keys and
     known_hosts that cannot be used raise CredentialsError and KnownHostsError.
 
-    The password for password and keyboard-interactive authentication comes from the
-    environment variable FLEETSH_PASSWORD, and the passphrase of encrypted keys from
-    FLEETSH_PASSPHRASE, as for the ``fleetsh`` command line: never from an argument.
+    The password for password and keyboard-interactive authentication is ``password``, else
+    the environment variable FLEETSH_PASSWORD; the passphrase of encrypted keys is
+    ``passphrase``, else FLEETSH_PASSPHRASE (as for the ``fleetsh`` command line). Neither
+    ever appears in a log, a repr or an error message.
     """
 
     def __init__(
@@ -132,6 +137,9 @@ class Engine:
         keepalive_interval: Optional[_Seconds] = None,
         keepalive_count: Optional[int] = None,
         forward_agent: bool = False,
+        password: Optional[str] = None,
+        passphrase: Optional[str] = None,
+        kex: Optional[str] = None,
     ) -> None:
         """Builds the engine.
 
@@ -169,25 +177,40 @@ class Engine:
             keepalive_count: unanswered keepalives before the connection is dropped
                 (default 3).
             forward_agent: forward the ssh-agent to every command (``ssh -A``).
+            password: the password for password and keyboard-interactive authentication
+                (default: FLEETSH_PASSWORD).
+            passphrase: the passphrase of encrypted private keys (default:
+                FLEETSH_PASSPHRASE).
+            kex: key exchange preference: ``"default"`` (post-quantum ML-KEM hybrid first)
+                or ``"curve25519"`` (curve25519 first: cheaper, for fleets that trust it).
         """
 
     def run(
         self,
-        command: str,
-        hosts: Union[str, Iterable[str]],
+        command: _Command,
+        hosts: _Hosts,
         *,
         timeout: Optional[_Seconds] = None,
         idle_timeout: Optional[_Seconds] = None,
         retries: Optional[int] = None,
+        retry_delay: Optional[_Seconds] = None,
         output_cap: Optional[int] = None,
         env: Optional[Mapping[str, str]] = None,
         stdin: Union[bytes, str, None] = None,
         pty: bool = False,
+        sudo: Union[bool, str, None] = None,
+        sudo_password: Optional[str] = None,
+        stream: bool = False,
+        template: bool = False,
     ) -> "Run":
         """Starts ``command`` on ``hosts`` and returns at once.
 
         Args:
-            command: the command line, run by each host's shell.
+            command: the command line, run by each host's shell; or one command per host:
+                a list or tuple (in the order of ``hosts``), a dict from host (as written,
+                or its bare name) to command, or a function ``(host, index) -> str`` called
+                once per host before anything connects. A host without a command stops the
+                run from starting, naming the host.
             hosts: one host spec or a list of them, as the command line's ``-w`` takes them:
                 ``"web[01-12].dc[1-2]"``, ``"deploy@db1:2222"``, ``"[::1]:2222"``,
                 ``"a,b,c"``. Duplicates are removed; order is kept.
@@ -196,18 +219,87 @@ class Engine:
                 command_timeout).
             idle_timeout: longest silence of the command's output, in seconds.
             retries: connection attempts after a failed connect.
+            retry_delay: seconds before the first retry (doubling, with jitter; default 1).
             output_cap: bytes of stdout and of stderr kept per host.
             env: environment variables to set (the server must accept them: AcceptEnv).
             stdin: bytes (or text, as UTF-8) sent to every host's command, then end of file.
             pty: ask for a terminal (stderr then arrives merged into stdout).
+            sudo: run the command through ``sudo -S``: True as root, a string as that user.
+            sudo_password: the password sudo asks for, fed on stdin before any other input
+                and never shown (default: FLEETSH_SUDO_PASSWORD).
+            stream: deliver output while hosts run, for ``Run.events()`` and ``Run.lines()``
+                (results still hold each host's output, up to ``output_cap``).
+            template: replace ``{host}`` and ``{index}`` in ``command`` on each host.
 
         Raises:
+            TypeError: an argument of the wrong type, or an unknown keyword argument.
             HostSpecError: a host spec that cannot be parsed, or no hosts.
-            ConfigError: a setting that cannot work (an empty command, a timeout of 0).
+            ConfigError: a setting that cannot work (an empty command, a timeout of 0, a
+                host without its command).
             StartError: the run's threads cannot start, or no open file is left for a host.
 
         A host's failure is never an exception: it is that host's HostResult. Keep the Run:
         once nothing refers to it, the run is cancelled.
+        """
+
+    def copy_to(
+        self,
+        hosts: _Hosts,
+        local: Union[_Path, Iterable[_Path]],
+        remote: _Path,
+        *,
+        recursive: bool = False,
+        preserve: bool = False,
+        timeout: Optional[_Seconds] = None,
+        retries: Optional[int] = None,
+        retry_delay: Optional[_Seconds] = None,
+    ) -> "Run":
+        """Uploads local files to every host over SFTP and returns at once.
+
+        The files are read once (every host shares them). As ``scp``: when ``remote`` is a
+        directory on the host (or ends with ``/``) each file lands in it under its own name,
+        otherwise ``remote`` is the file's new path; several files need an existing
+        directory; ``recursive`` copies directories. Parent directories are not created.
+        Each file is written under a temporary name and renamed into place, so a failed
+        upload never leaves a partial file. ``preserve`` keeps mode and modification time.
+        ``timeout`` bounds each host's whole transfer. Results' ``files`` and ``bytes``
+        count what was moved; ``Run.events()`` shows progress (``Transferred``).
+
+        Raises:
+            ConfigError: a local file missing or unreadable (named), a directory without
+                ``recursive``, an empty remote path.
+        """
+
+    def copy_from(
+        self,
+        hosts: _Hosts,
+        remote: Union[str, Iterable[str]],
+        local_dir: _Path,
+        *,
+        recursive: bool = False,
+        preserve: bool = False,
+        timeout: Optional[_Seconds] = None,
+        retries: Optional[int] = None,
+        retry_delay: Optional[_Seconds] = None,
+    ) -> "Run":
+        """Downloads ``remote`` (a path, or a list of them) from every host over SFTP into
+        ``local_dir/HOST/`` (``host_dir_name(host)``: the host as written), under their base
+        names, so that hosts never overwrite each other's files; ``recursive`` copies
+        directories. Names the server sends are checked: nothing is written outside
+        ``local_dir``. Files are written under a temporary name and renamed into place.
+
+        Raises:
+            ConfigError: ``local_dir`` is a file or cannot be created; an empty remote path.
+        """
+
+    def connect(self, hosts: _Hosts) -> "ConnectedFleet":
+        """A connected fleet of ``hosts``: connections made by its first command (or by
+        ``connect_all()``) stay open for the next ones, as parallel-ssh's client keeps them
+        between ``run_command`` calls. Close it (or use ``with``) to disconnect.
+
+        Raises:
+            HostSpecError: a host spec that cannot be parsed, or no hosts.
+            StartError: the fleet's threads cannot start, or too few open files are left.
         """
 
     @property
@@ -256,6 +348,20 @@ class Run:
         """Cancels the run: no new host starts, hosts in flight end ``cancelled`` with the
         output they had sent. Every host still gets its result."""
 
+    def events(self) -> "Stream[Union[Output, Transferred, HostResult]]":
+        """This run read as events: ``Output`` (bytes a host sent, as received: with
+        ``stream=True`` while hosts run, otherwise none), ``Transferred`` (progress of a
+        copy) and ``HostResult`` (a host finished, after all of its output).
+
+        A run is read one way: its results (``for r in run``), ``events()`` or ``lines()``;
+        reading it another way afterwards raises RuntimeError. ``join()`` works with any.
+        """
+
+    def lines(self) -> "Stream[Union[Line, HostResult]]":
+        """This run read as lines: each host's ``Line``s (stdout and stderr apart, each in
+        the order sent), then its ``HostResult``. With ``stream=True`` lines arrive while
+        hosts run; otherwise each host's lines come from its output when it finishes."""
+
     @property
     def cancelled(self) -> bool:
         """Whether the run was cancelled."""
@@ -283,9 +389,179 @@ class Run:
     ) -> bool: ...
 
 class _NextResult:
-    """The awaitable ``Run.__anext__`` returns."""
+    """The awaitable ``Run.__anext__`` and ``Stream.__anext__`` return."""
 
-    def __await__(self) -> Generator[Any, None, HostResult]: ...
+    def __await__(self) -> Generator[Any, None, Any]: ...
+
+_T = TypeVar("_T")
+
+class Stream(Generic[_T]):
+    """A run read as events (``Run.events()``) or lines (``Run.lines()``): a blocking
+    iterator (the GIL released while it waits; Ctrl-C cancels the run) and an asyncio async
+    iterator (cancelling the task cancels the run)."""
+
+    def __iter__(self) -> Iterator[_T]: ...
+    def __next__(self) -> _T: ...
+    def next(self, timeout: Optional[_Seconds] = None) -> _T:
+        """The next item, waiting at most ``timeout`` seconds (None: as long as it takes).
+        Raises TimeoutError when nothing arrives in time (the run goes on: call again) and
+        StopIteration at the end."""
+
+    def __aiter__(self) -> AsyncIterator[_T]: ...
+    def __anext__(self) -> _NextResult: ...
+    @property
+    def run(self) -> Run:
+        """The run this stream reads."""
+
+class Output:
+    """Bytes a host sent on stdout or stderr, exactly as they arrived (not split into
+    lines)."""
+
+    @property
+    def index(self) -> int:
+        """The host's position in the run's host list (as ``HostResult.index``)."""
+    @property
+    def host(self) -> str:
+        """The host's name, without user and port."""
+    @property
+    def stream(self) -> str:
+        """``"stdout"`` or ``"stderr"``."""
+    @property
+    def data(self) -> bytes:
+        """The bytes."""
+    @property
+    def text(self) -> str:
+        """The bytes as text (invalid UTF-8 replaced by U+FFFD)."""
+
+class Transferred:
+    """Progress of a host's copy: files and bytes completed since its previous one."""
+
+    @property
+    def index(self) -> int:
+        """The host's position in the run's host list."""
+    @property
+    def host(self) -> str:
+        """The host's name, without user and port."""
+    @property
+    def files(self) -> int:
+        """Files completed since the host's previous progress."""
+    @property
+    def bytes(self) -> int:
+        """Bytes moved since the host's previous progress."""
+
+class Line:
+    """One line of a host's stdout or stderr, without its newline (``\\n`` or ``\\r\\n``)."""
+
+    @property
+    def index(self) -> int:
+        """The host's position in the run's host list."""
+    @property
+    def host(self) -> str:
+        """The host's name, without user and port."""
+    @property
+    def stream(self) -> str:
+        """``"stdout"`` or ``"stderr"``."""
+    @property
+    def bytes(self) -> bytes:
+        """The line's bytes exactly as the host sent them."""
+    @property
+    def text(self) -> str:
+        """The line as text (invalid UTF-8 replaced by U+FFFD)."""
+    @property
+    def end(self) -> str:
+        """``"newline"``; ``"split"`` for a piece of a line longer than 64 KiB (the next line
+        of the same host and stream continues it); ``"eof"`` for a stream's last bytes,
+        which had no newline."""
+
+class ConnectedFleet:
+    """Hosts whose SSH connections stay open between commands (``Engine.connect``): each
+    ``run`` and copy goes over the connections the first one made, one channel per command;
+    a connection found closed is made again once before the host fails. Use ``with``, or
+    ``close()``, to disconnect."""
+
+    def connect_all(self) -> Run:
+        """Connects and authenticates every host not connected yet, running nothing: each
+        host's result is ok when it is connected, otherwise it carries why not
+        (``connect``, ``auth``, ``hostkey``, ...)."""
+
+    def run(
+        self,
+        command: _Command,
+        *,
+        hosts: Optional[Iterable[Union[str, int]]] = None,
+        timeout: Optional[_Seconds] = None,
+        idle_timeout: Optional[_Seconds] = None,
+        retries: Optional[int] = None,
+        retry_delay: Optional[_Seconds] = None,
+        output_cap: Optional[int] = None,
+        env: Optional[Mapping[str, str]] = None,
+        stdin: Union[bytes, str, None] = None,
+        pty: bool = False,
+        sudo: Union[bool, str, None] = None,
+        sudo_password: Optional[str] = None,
+        stream: bool = False,
+        template: bool = False,
+    ) -> Run:
+        """Starts ``command`` on the fleet's hosts over their open connections, as
+        ``Engine.run``. ``hosts`` selects some of them: hosts as written (``fleet.hosts``)
+        or their indices; results' ``index`` is the host's position in ``fleet.hosts``.
+
+        Raises:
+            HostSpecError: a selected host that is not in the fleet, or selected twice.
+        """
+
+    def copy_to(
+        self,
+        local: Union[_Path, Iterable[_Path]],
+        remote: _Path,
+        *,
+        hosts: Optional[Iterable[Union[str, int]]] = None,
+        recursive: bool = False,
+        preserve: bool = False,
+        timeout: Optional[_Seconds] = None,
+        retries: Optional[int] = None,
+        retry_delay: Optional[_Seconds] = None,
+    ) -> Run:
+        """``Engine.copy_to`` over the fleet's open connections."""
+
+    def copy_from(
+        self,
+        remote: Union[str, Iterable[str]],
+        local_dir: _Path,
+        *,
+        hosts: Optional[Iterable[Union[str, int]]] = None,
+        recursive: bool = False,
+        preserve: bool = False,
+        timeout: Optional[_Seconds] = None,
+        retries: Optional[int] = None,
+        retry_delay: Optional[_Seconds] = None,
+    ) -> Run:
+        """``Engine.copy_from`` over the fleet's open connections."""
+
+    @property
+    def hosts(self) -> list[str]:
+        """The fleet's hosts as written."""
+
+    @property
+    def closed(self) -> bool:
+        """Whether the fleet was closed."""
+
+    def close(self) -> None:
+        """Disconnects every host and stops the fleet's threads (a run still going completes
+        first). Closing twice does nothing."""
+
+    def __len__(self) -> int: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> bool: ...
+
+def host_dir_name(host: str) -> str:
+    """The directory ``copy_from`` writes a host's files in under its ``local_dir``: the host
+    as written in the host list, made safe as a file name."""
 
 class HostResult:
     """One host's result: how its command ended, its output, why it failed, its timings."""
@@ -357,6 +633,13 @@ class HostResult:
         handshake_auth, channel_open, exec, read, close, first_byte, and total (never None)."""
 
     @property
+    def files(self) -> Optional[int]:
+        """Files a copy moved to or from the host (also when it later failed); None for a
+        command."""
+    @property
+    def bytes(self) -> Optional[int]:
+        """Bytes of file data a copy moved; None for a command."""
+    @property
     def ok(self) -> bool:
         """True when the command ran and exited 0."""
 
@@ -407,6 +690,7 @@ class Fleet:
         threads: int = 1,
         latency: Optional[_Seconds] = None,
         password: Optional[str] = None,
+        sudo_password: Optional[str] = None,
     ) -> None:
         """Starts the fleet and returns once every host serves.
 
@@ -423,6 +707,8 @@ class Fleet:
             latency: seconds added to every round trip, as a network would.
             password: also accept password (and keyboard-interactive) authentication with this
                 password, for any user.
+            sudo_password: the password the hosts' ``sudo -S`` accepts (without it, sudo
+                refuses every password).
 
         Raises:
             ConfigError: a bad count or fault spec.
@@ -456,6 +742,10 @@ class Fleet:
     @property
     def running(self) -> bool:
         """Whether the fleet is serving."""
+
+    def host_root(self, index: int) -> pathlib.Path:
+        """The directory host ``index`` serves as ``/`` over SFTP (what copies to it wrote),
+        made on the host's first SFTP session."""
 
     def commands_run(self, index: int) -> int:
         """How many commands host ``index`` has been sent so far."""
