@@ -11,6 +11,7 @@
 //! - `output`: `fleetsh.Output`, `fleetsh.Transferred`, `fleetsh.Line`;
 //! - `result`: `fleetsh.HostResult`, `fleetsh.Report`, `fleetsh.ErrorKind`;
 //! - `sim`: `fleetsh.sim.Fleet`, a simulated fleet in the Python process;
+//! - `logging`: the engine's warnings into Python's `logging` (logger `fleetsh`);
 //! - `errors`: the exception classes and the mapping of fleetsh's errors onto them;
 //! - `hosts`, `args`: the `hosts` argument and the checks of every other argument.
 //!
@@ -23,6 +24,7 @@ mod errors;
 mod fleet;
 mod hosts;
 mod job;
+mod logging;
 mod output;
 mod result;
 mod run;
@@ -35,6 +37,7 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    logging::install();
     m.add_class::<engine::Engine>()?;
     m.add_class::<run::Run>()?;
     m.add_class::<run::Stream>()?;

@@ -189,3 +189,11 @@ def test_copy_to_and_back_from_every_host(tmp_path):
             again = connected.copy_to(src, "/again.conf", hosts=[1]).join()
             assert [r.index for r in again] == [1] and again.all_ok
             assert (f.host_root(1) / "again.conf").exists() and not (f.host_root(0) / "again.conf").exists()
+
+
+def test_engine_warnings_reach_the_fleetsh_logger(fleet, caplog):
+    engine = engine_for(fleet, host_key_check="off")
+    with caplog.at_level("WARNING", logger="fleetsh"):
+        assert engine.run("true", fleet.hosts[:1]).join().all_ok
+    warnings = [r for r in caplog.records if r.name == "fleetsh" and r.levelname == "WARNING"]
+    assert any("host key checking is off" in r.getMessage() for r in warnings), caplog.records
