@@ -1,5 +1,6 @@
 """Fixtures of the fleetsh package's tests: simulated fleets (real SSH servers on loopback
-addresses, in the test process) and engines that reach them."""
+addresses, in the test process), a real OpenSSH sshd on loopback addresses (tests/sshd.py), and
+engines that reach them."""
 
 import faulthandler
 
@@ -7,6 +8,7 @@ import pytest
 
 import fleetsh
 from fleetsh.sim import Fleet
+from sshd import Sshd
 
 # A test that hangs ends the whole session with every thread's traceback, instead of waiting
 # for the CI job's time limit.
@@ -16,6 +18,22 @@ faulthandler.dump_traceback_later(600, exit=True)
 def engine_for(fleet, **settings):
     """An engine that reaches `fleet`: its client key and known_hosts, no ssh-agent."""
     return fleetsh.Engine(identity=fleet.key, known_hosts=fleet.known_hosts, agent=False, **settings)
+
+
+def engine_for_sshd(sshd, **settings):
+    """An engine that logs in to `sshd` with its client key, trusting its known_hosts, no
+    ssh-agent."""
+    return fleetsh.Engine(
+        identity=sshd.key, known_hosts=sshd.known_hosts, agent=False, user=sshd.user, **settings
+    )
+
+
+@pytest.fixture(scope="session")
+def sshd():
+    """One OpenSSH sshd for the whole test session, on 127.0.0.1 to 127.0.0.4 at one port
+    (tests/sshd.py). Fails, never skips, when sshd cannot start."""
+    with Sshd() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
