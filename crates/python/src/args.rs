@@ -170,3 +170,26 @@ pub(crate) fn amount(argument: &str, value: &Bound<'_, PyAny>) -> PyResult<fleet
     text.parse::<fleetsh::Amount>()
         .map_err(|reason| errors::config(value.py(), argument, &reason))
 }
+
+/// A value already checked to fit the narrower integer type (saturating, never panicking).
+pub(crate) fn narrow<T: TryFrom<u64> + Bounded>(n: u64) -> T {
+    T::try_from(n).unwrap_or(T::MAX)
+}
+
+/// The largest value of an integer type, for [`narrow`].
+pub(crate) trait Bounded {
+    /// The largest value.
+    const MAX: Self;
+}
+
+impl Bounded for u16 {
+    const MAX: Self = u16::MAX;
+}
+
+impl Bounded for u32 {
+    const MAX: Self = u32::MAX;
+}
+
+impl Bounded for usize {
+    const MAX: Self = usize::MAX;
+}

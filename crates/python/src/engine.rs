@@ -6,6 +6,7 @@ use pyo3::types::{PyBool, PyDict, PyString};
 
 use fleetsh::{HostKeyCheck, HostTarget, Job, Kex, Secret};
 
+use crate::args::narrow;
 use crate::fleet::ConnectedFleet;
 use crate::job::{self, JobDefaults, Options};
 use crate::run::Run;
@@ -316,27 +317,4 @@ impl Engine {
             self.engine.fanout()
         ))
     }
-}
-
-/// A value already checked to fit the narrower integer type (saturating, never panicking).
-pub(crate) fn narrow<T: TryFrom<u64> + Bounded>(n: u64) -> T {
-    T::try_from(n).unwrap_or(T::MAX)
-}
-
-/// The largest value of an integer type, for [`narrow`].
-pub(crate) trait Bounded {
-    /// The largest value.
-    const MAX: Self;
-}
-
-impl Bounded for u16 {
-    const MAX: Self = u16::MAX;
-}
-
-impl Bounded for u32 {
-    const MAX: Self = u32::MAX;
-}
-
-impl Bounded for usize {
-    const MAX: Self = usize::MAX;
 }

@@ -85,7 +85,7 @@ pub(crate) fn limits(mut job: Job, o: &Options<'_>, d: &JobDefaults) -> PyResult
     }
     let retries = o.take("retries")?;
     let retries = args::opt_integer("retries", retries.as_ref(), 0, u32::MAX.into())?;
-    if let Some(n) = retries.map(crate::engine::narrow).or(d.retries) {
+    if let Some(n) = retries.map(args::narrow).or(d.retries) {
         job = job.retries(n);
     }
     let delay = o.take("retry_delay")?;
@@ -113,7 +113,7 @@ pub(crate) fn exec(
     }
     let cap = o.take("output_cap")?;
     let cap = args::opt_integer("output_cap", cap.as_ref(), 0, usize::MAX as u64)?;
-    if let Some(n) = cap.map(crate::engine::narrow).or(d.output_cap) {
+    if let Some(n) = cap.map(args::narrow).or(d.output_cap) {
         job = job.output_cap(n);
     }
     if let Some(env) = o.take("env")? {
