@@ -19,6 +19,10 @@ use crate::table::Table;
 
 /// Pause between measurements so the sim finishes closing the previous run's connections.
 const SETTLE: Duration = Duration::from_secs(2);
+/// The pause before a measurement of fewer than [`SMALL_RUN`] hosts (the tests' runs).
+const SETTLE_SMALL: Duration = Duration::from_millis(200);
+/// Below this many hosts a run leaves few connections to close.
+const SMALL_RUN: usize = 100;
 
 /// A run of the harness: the options every scenario shares, the binaries it starts, and the
 /// machine it runs on.
@@ -150,7 +154,11 @@ impl Bench {
         let mut all: Vec<Vec<Sample>> = vec![Vec::new(); specs.len()];
         for rep in 0..self.reps {
             for (i, spec) in specs.iter().enumerate() {
-                std::thread::sleep(SETTLE);
+                std::thread::sleep(if spec.hosts < SMALL_RUN {
+                    SETTLE_SMALL
+                } else {
+                    SETTLE
+                });
                 eprintln!(
                     "fleetsh-bench {scenario}: {} (rep {}/{})",
                     spec.label,

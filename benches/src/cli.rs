@@ -191,6 +191,32 @@ pub enum Scenario {
         #[arg(long, default_value = "python3")]
         python: PathBuf,
     },
+    /// `echo hello` from Python, the same script shape for each client: fleetsh's Python package
+    /// (its native API, and its parallel-ssh compatibility layer running parallel-ssh's script),
+    /// parallel-ssh and asyncssh, with the `fleetsh` CLI for reference, side by side on the same
+    /// simulated fleet: client CPU per host against parallel-ssh's and fleetsh-python's.
+    Python {
+        /// Host counts (one fleet and one table each).
+        #[arg(long, value_delimiter = ',', default_values_t = [1000, 10000])]
+        hosts: Vec<usize>,
+        /// Hosts in flight, for every client (fleetsh's fanout, parallel-ssh's pool size,
+        /// asyncssh's semaphore).
+        #[arg(long, default_value_t = 100)]
+        fanout: usize,
+        /// The Python interpreter that has parallel-ssh and asyncssh [default:
+        /// $FLEETSH_BENCH_PYTHON, else target/peers-venv/bin/python if it exists, else python3].
+        #[arg(long)]
+        python: Option<PathBuf>,
+        /// The Python interpreter that has fleetsh's package (`pip install ./crates/python`)
+        /// [default: $FLEETSH_BENCH_FLEETSH_PYTHON, else target/python-venv/bin/python if it
+        /// exists, else python3].
+        #[arg(long, value_name = "PATH")]
+        fleetsh_python: Option<PathBuf>,
+        /// Leave out the row of fleetsh's parallel-ssh compatibility layer
+        /// (`fleetsh.compat.pssh`).
+        #[arg(long)]
+        no_compat: bool,
+    },
     /// Round trips per host: `echo hello` against OpenSSH's sshd behind an emulated far network
     /// (two network namespaces joined by a link that delays every packet; needs root, ip,
     /// python3, /dev/net/tun, sshd), at each round trip, side by side: fleetsh (both key
@@ -287,7 +313,8 @@ pub enum Scenario {
         #[arg(long, default_value_t = floor::ITERS)]
         iters: usize,
     },
-    /// Every scenario with its defaults (sweep included; not peers: their tools must be installed).
+    /// Every scenario with its defaults (sweep included; not peers and python: their tools must
+    /// be installed).
     All,
     /// Internal: run one measurement described by SPEC (JSON) and print its sample (JSON).
     #[command(hide = true)]

@@ -17,10 +17,12 @@
 //! session held open), `scaling` (shards = 1..CPUs against plain-russh baselines on one
 //! multi-thread and one current-thread runtime), `kex` (ML-KEM hybrid vs curve25519), `sweep`
 //! (fanout and rate stepped), `peers` (fleetsh beside parallel-ssh, asyncssh, pdsh, pssh and
-//! clush, which must be installed: `benches/src/peers.rs`), `rtt` (round trips per host against
+//! clush, which must be installed: `benches/src/peers.rs`), `python` (fleetsh's Python package,
+//! native and through its parallel-ssh compatibility layer, beside parallel-ssh and asyncssh from
+//! the same script shape), `rtt` (round trips per host against
 //! OpenSSH's sshd behind an emulated far network, beside OpenSSH's ssh and the peers), `transfer` (one 256 MiB file to and
 //! from one host against OpenSSH's `scp`/`sftp` on a private loopback `sshd`, then a 1 MiB file
-//! to 1,000 simulated hosts), `all` (every scenario but `peers`).
+//! to 1,000 simulated hosts), `all` (every scenario but `peers` and `python`).
 //! Each prints a plain-text table, and with `--json` one JSON object per scenario. `echo` and
 //! `idle` take `--engine LABEL=PATH` (repeatable) to run `fleetsh` binaries as the client
 //! (`PATH run -o json` in a child of the measuring process) side by side, e.g. two builds.
@@ -91,7 +93,8 @@ fn transfer_once_here(spec: &str) -> Result<()> {
     Ok(())
 }
 
-/// Runs the scenario `which` names (`all`: every scenario but `peers`, with its defaults).
+/// Runs the scenario `which` names (`all`: every scenario but `peers` and `python`, with their
+/// defaults).
 fn run(bench: &Bench, which: &Scenario) -> Result<()> {
     match which {
         Scenario::Echo {
@@ -146,6 +149,22 @@ fn run(bench: &Bench, which: &Scenario) -> Result<()> {
             peers,
             python,
         } => scenario::peers::run(bench, *hosts, *fanout, peers, python),
+        Scenario::Python {
+            hosts,
+            fanout,
+            python,
+            fleetsh_python,
+            no_compat,
+        } => scenario::python::run(
+            bench,
+            &scenario::python::Options {
+                hosts: hosts.clone(),
+                fanout: *fanout,
+                python: python.clone(),
+                fleetsh_python: fleetsh_python.clone(),
+                no_compat: *no_compat,
+            },
+        ),
         Scenario::Rtt {
             delays,
             runs,

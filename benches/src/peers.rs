@@ -2,7 +2,9 @@
 //! parallel-ssh and asyncssh (Python libraries, through the scripts in `benches/peers/`), and
 //! pdsh, pssh and clush (one OpenSSH `ssh` process per host). Each gets the same hosts, user,
 //! key, known_hosts (where the tool checks host keys), fanout and command as fleetsh, and prints
-//! what it prints; this module turns that into one outcome per host.
+//! what it prints; this module turns that into one outcome per host. fleetsh's own Python
+//! package runs the same way (`fleetsh-bench python`): its native API, and its parallel-ssh
+//! compatibility layer through parallel-ssh's script with only the imports changed.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,8 +19,13 @@ use fleetsh::HostTarget;
 const PARALLEL_SSH_PY: &str = include_str!("../peers/parallel_ssh_echo.py");
 /// asyncssh with `asyncio.gather` script.
 const ASYNCSSH_PY: &str = include_str!("../peers/asyncssh_echo.py");
+/// fleetsh's Python package, `fleetsh.Engine`, script.
+const FLEETSH_PYTHON_PY: &str = include_str!("../peers/fleetsh_python_echo.py");
+/// fleetsh's Python package through `fleetsh.compat.pssh` (parallel-ssh's script, other
+/// imports).
+const FLEETSH_PSSH_PY: &str = include_str!("../peers/fleetsh_pssh_echo.py");
 
-/// A tool fleetsh replaces.
+/// A tool fleetsh replaces, or fleetsh's own Python package run the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Peer {
@@ -32,6 +39,14 @@ pub enum Peer {
     Pssh,
     /// ClusterShell's `clush`: one `ssh` per host.
     Clush,
+    /// fleetsh's Python package: `fleetsh.Engine(...).run(...)`, iterated. Run with the
+    /// interpreter that has it (`--fleetsh-python`), not by `peers`.
+    #[value(skip)]
+    FleetshPython,
+    /// fleetsh's Python package through its parallel-ssh compatibility layer
+    /// (`fleetsh.compat.pssh`), with parallel-ssh's script. Not run by `peers`.
+    #[value(skip)]
+    FleetshPssh,
 }
 
 impl Peer {
@@ -52,7 +67,23 @@ impl Peer {
             Peer::Pdsh => "pdsh",
             Peer::Pssh => "pssh",
             Peer::Clush => "clush",
+            Peer::FleetshPython => "fleetsh-python",
+            Peer::FleetshPssh => "fleetsh-python (pssh compat)",
         }
+    }
+
+    /// Whether the client is fleetsh's own Python package (run with `--fleetsh-python`).
+    pub fn is_fleetsh(self) -> bool {
+        matches!(self, Peer::FleetshPython | Peer::FleetshPssh)
+    }
+
+    /// Whether the client is a Python script (`benches/peers/*.py`) that prints a JSON line per
+    /// host.
+    fn is_python(self) -> bool {
+        matches!(
+            self,
+            Peer::ParallelSsh | Peer::Asyncssh | Peer::FleetshPython | Peer::FleetshPssh
+        )
     }
 
     /// Whether the tool runs one `ssh` process per host.
@@ -64,10 +95,11 @@ impl Peer {
     /// russh's server has. Read from each tool's KEXINIT (docs/benchmarks.md, "Peers"):
     /// libssh2 1.11 and OpenSSH 9.2 offer curve25519 before anything the simulator has
     /// (OpenSSH's first, sntrup761x25519, is not in russh); asyncssh 2.24 offers
-    /// mlkem768x25519 first.
+    /// mlkem768x25519 first. fleetsh's Python package offers the engine's default order
+    /// (`fleetsh.Engine` has no key-exchange setting).
     pub fn kex(self) -> &'static str {
         match self {
-            Peer::Asyncssh => "mlkem768x25519",
+            Peer::Asyncssh | Peer::FleetshPython | Peer::FleetshPssh => "mlkem768x25519",
             _ => "curve25519",
         }
     }
@@ -75,7 +107,9 @@ impl Peer {
     /// The executable to look for (Python peers: the interpreter).
     fn program(self, python: &Path) -> PathBuf {
         match self {
-            Peer::ParallelSsh | Peer::Asyncssh => python.to_path_buf(),
+            Peer::ParallelSsh | Peer::Asyncssh | Peer::FleetshPython | Peer::FleetshPssh => {
+                python.to_path_buf()
+            }
             Peer::Pdsh => "pdsh".into(),
             Peer::Pssh => "parallel-ssh".into(),
             Peer::Clush => "clush".into(),
@@ -90,6 +124,29 @@ impl Peer {
             Peer::Pdsh => "apt-get install pdsh",
             Peer::Pssh => "apt-get install pssh",
             Peer::Clush => "apt-get install clustershell",
+            Peer::FleetshPython | Peer::FleetshPssh => {
+                "pip install ./crates/python, from the repository's root, into that interpreter"
+            }
+        }
+    }
+
+    /// The import that shows that a Python peer is installed.
+    fn import(self) -> Option<&'static str> {
+        match self {
+            Peer::ParallelSsh => Some("import pssh.clients"),
+            Peer::Asyncssh => Some("import asyncssh"),
+            Peer::FleetshPython => Some("import fleetsh"),
+            Peer::FleetshPssh => Some("from fleetsh.compat.pssh.clients import ParallelSSHClient"),
+            Peer::Pdsh | Peer::Pssh | Peer::Clush => None,
+        }
+    }
+
+    /// The option that names the interpreter of a Python peer.
+    fn interpreter_option(self) -> &'static str {
+        if self.is_fleetsh() {
+            "--fleetsh-python"
+        } else {
+            "--python"
         }
     }
 }
@@ -105,27 +162,24 @@ pub fn check(peer: Peer, python: &Path) -> Result<()> {
             .status()
             .is_ok_and(|s| s.success())
     };
-    let problem = match peer {
-        Peer::ParallelSsh | Peer::Asyncssh => {
-            let module = if peer == Peer::ParallelSsh {
-                "pssh.clients"
-            } else {
-                "asyncssh"
-            };
-            let import = format!("import {module}");
-            (!found(Command::new(python).args(["-c", &import])))
-                .then(|| format!("`{} -c '{import}'` failed", python.display()))
-        }
-        _ => {
+    let problem = match peer.import() {
+        Some(import) => (!found(Command::new(python).args(["-c", import])))
+            .then(|| format!("`{} -c '{import}'` failed", python.display())),
+        None => {
             let program = peer.program(python);
             (!on_path(&program)).then(|| format!("{} is not on PATH", program.display()))
         }
     };
     if let Some(problem) = problem {
+        let tail = if peer.is_fleetsh() {
+            ""
+        } else {
+            ", --peer picks the tools to run"
+        };
         bail!(
-            "peer {}: {problem} ({hint}; --python names another interpreter, --peer picks \
-             the tools to run)",
-            peer.name()
+            "peer {}: {problem} ({hint}; {} names another interpreter{tail})",
+            peer.name(),
+            peer.interpreter_option()
         );
     }
     if peer.spawns_ssh() && !on_path(Path::new("ssh")) {
@@ -135,6 +189,25 @@ pub fn check(peer: Peer, python: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Which fleetsh package `python` imports: `fleetsh VERSION, extension module PATH`, or `None`
+/// when it cannot say.
+pub fn fleetsh_package(python: &Path) -> Option<String> {
+    let out = Command::new(python)
+        .args([
+            "-c",
+            "import fleetsh, fleetsh._native as n; print(fleetsh.__version__, n.__file__)",
+        ])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (version, path) = text.trim().split_once(' ')?;
+    out.status
+        .success()
+        .then(|| format!("fleetsh {version}, extension module {path}"))
 }
 
 fn on_path(program: &Path) -> bool {
@@ -164,7 +237,7 @@ pub fn command(
     dir: &Path,
     inv: &Invocation,
 ) -> Result<Command> {
-    let with_ports = matches!(peer, Peer::ParallelSsh | Peer::Asyncssh | Peer::Pssh);
+    let with_ports = peer.is_python() || peer == Peer::Pssh;
     let hosts = dir.join("hosts");
     crate::sample::write_hosts_file(&hosts, targets, with_ports)?;
     let fanout = inv.fanout.to_string();
@@ -176,11 +249,12 @@ pub fn command(
         Ok(p)
     };
     let cmd = match peer {
-        Peer::ParallelSsh | Peer::Asyncssh => {
-            let path = if peer == Peer::ParallelSsh {
-                script("parallel_ssh_echo.py", PARALLEL_SSH_PY)?
-            } else {
-                script("asyncssh_echo.py", ASYNCSSH_PY)?
+        Peer::ParallelSsh | Peer::Asyncssh | Peer::FleetshPython | Peer::FleetshPssh => {
+            let path = match peer {
+                Peer::ParallelSsh => script("parallel_ssh_echo.py", PARALLEL_SSH_PY)?,
+                Peer::Asyncssh => script("asyncssh_echo.py", ASYNCSSH_PY)?,
+                Peer::FleetshPython => script("fleetsh_python_echo.py", FLEETSH_PYTHON_PY)?,
+                _ => script("fleetsh_pssh_echo.py", FLEETSH_PSSH_PY)?,
             };
             let mut c = Command::new(inv.python);
             c.arg(path)
@@ -191,8 +265,25 @@ pub fn command(
                 .arg(&ct)
                 .arg(&ut)
                 .arg(inv.command);
-            if peer == Peer::Asyncssh {
+            if matches!(peer, Peer::Asyncssh | Peer::FleetshPython) {
                 c.arg(inv.known_hosts);
+            }
+            if peer == Peer::FleetshPssh {
+                // parallel-ssh's arguments name no known_hosts: the compatibility layer checks
+                // host keys against ~/.ssh/known_hosts, here the fleet's, in a home of its own
+                // (no user keys, config or agent either).
+                let home = dir.join("home");
+                let ssh = home.join(".ssh");
+                std::fs::create_dir_all(&ssh)
+                    .with_context(|| format!("creating {}", ssh.display()))?;
+                std::fs::copy(inv.known_hosts, ssh.join("known_hosts")).with_context(|| {
+                    format!(
+                        "copying {} into {}",
+                        inv.known_hosts.display(),
+                        ssh.display()
+                    )
+                })?;
+                c.env("HOME", &home).env_remove("SSH_AUTH_SOCK");
             }
             c
         }
@@ -282,7 +373,7 @@ pub enum Outcome {
 /// (headers, the command's output printed on its own line) are ignored.
 pub fn parse_line(peer: Peer, line: &str, seen: &mut HashMap<String, Outcome>) {
     match peer {
-        Peer::ParallelSsh | Peer::Asyncssh => {
+        Peer::ParallelSsh | Peer::Asyncssh | Peer::FleetshPython | Peer::FleetshPssh => {
             let Ok(v) = serde_json::from_str::<Line>(line) else {
                 return;
             };
@@ -457,5 +548,15 @@ mod tests {
         let s = e.to_string();
         assert!(s.contains("peer parallel-ssh"), "{s}");
         assert!(s.contains("pip install parallel-ssh"), "{s}");
+        assert!(s.contains("--python names"), "{s}");
+        let e = check(Peer::FleetshPssh, Path::new("/nonexistent/python3")).unwrap_err();
+        let s = e.to_string();
+        assert!(s.contains("peer fleetsh-python (pssh compat)"), "{s}");
+        assert!(
+            s.contains("from fleetsh.compat.pssh.clients import ParallelSSHClient"),
+            "{s}"
+        );
+        assert!(s.contains("pip install ./crates/python"), "{s}");
+        assert!(s.contains("--fleetsh-python names"), "{s}");
     }
 }

@@ -7,6 +7,7 @@ pub mod idle;
 pub mod journal;
 pub mod kex;
 pub mod peers;
+pub mod python;
 pub mod read26k;
 pub mod rtt;
 pub mod scaling;

@@ -29,7 +29,15 @@ pub fn run_peer(spec: &Spec, peer: Peer, targets: &[HostTarget]) -> Result<Measu
     };
     let cmd = peers::command(peer, targets, dir.path(), &inv)?;
     let mut seen = HashMap::new();
-    let threads = if peer.spawns_ssh() { spec.fanout } else { 1 };
+    // Processes for the ssh spawners, the engine's shard threads (one per CPU) for fleetsh's
+    // Python package, one thread for the other Python peers.
+    let threads = if peer.spawns_ssh() {
+        spec.fanout
+    } else if peer.is_fleetsh() {
+        crate::procfs::nproc()
+    } else {
+        1
+    };
     let watch = Watch {
         tree_rss: peer.spawns_ssh(),
         stderr: true,

@@ -103,7 +103,7 @@ pub struct Spec {
     /// the CLI, e.g. with another global allocator.
     #[serde(default)]
     pub cli: Option<PathBuf>,
-    /// The Python interpreter of the Python peers (default `python3`).
+    /// The Python interpreter of a Python peer (default `python3`).
     #[serde(default)]
     pub python: Option<PathBuf>,
     /// With `cli`: keep a journal, a new file in this directory each run.

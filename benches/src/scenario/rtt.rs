@@ -87,7 +87,9 @@ impl Client {
     /// The first key exchange of the client's offer (what it would guess).
     fn first_kex(self) -> &'static str {
         match self {
-            Client::Fleetsh(Kex::Default) | Client::Engine(_) => "mlkem768x25519-sha256",
+            Client::Fleetsh(Kex::Default)
+            | Client::Engine(_)
+            | Client::Peer(Peer::FleetshPython | Peer::FleetshPssh) => "mlkem768x25519-sha256",
             Client::Fleetsh(Kex::Curve25519) => "curve25519-sha256",
             Client::Ssh | Client::Peer(Peer::Pdsh | Peer::Pssh | Peer::Clush) => {
                 "sntrup761x25519-sha512@openssh.com"
