@@ -7,12 +7,39 @@
 //! bytes not yet handed out, in an allocation of their size that goes as soon as the last byte
 //! is consumed, so an idle session keeps none (docs/benchmarks.md, "Memory per idle session")
 //! and a poll that finds nothing allocates nothing.
+//!
+//! It also acknowledges the first [`QUICK_ACK_READS`] reads of a connection at once
+//! ([`AfterRead`]): OpenSSH's sshd writes its handshake replies without `TCP_NODELAY`, so
+//! Nagle holds its next packet until the previous one is acknowledged, and a client's delayed
+//! ACK (40 ms on Linux) would add that much to every host's login.
 
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// How many reads of a connection are acknowledged at once: the handshake and
+/// authentication (identification, KEXINIT, key exchange reply, service accept, user auth
+/// answers, channel confirmation: 5 to 8 reads); after them, delayed ACKs save packets on
+/// long outputs.
+pub(crate) const QUICK_ACK_READS: u8 = 8;
+
+/// What a stream does after a read that brought data, while the connection is young.
+pub(crate) trait AfterRead {
+    /// Called after each of the first [`QUICK_ACK_READS`] reads that brought data.
+    fn after_read(&self);
+}
+
+impl AfterRead for tokio::net::TcpStream {
+    /// Acknowledge what arrived now rather than after the delayed-ACK timer: the kernel
+    /// leaves quick-ACK mode on its own, so it is asked again after each read.
+    fn after_read(&self) {
+        if let Err(e) = socket2::SockRef::from(self).set_tcp_quickack(true) {
+            tracing::trace!("TCP_QUICKACK: {e}");
+        }
+    }
+}
 
 /// Wraps a stream: reads are buffered up to `capacity` bytes at a time, writes pass through.
 #[derive(Debug)]
@@ -22,6 +49,8 @@ pub(crate) struct ReadBuffered<S> {
     /// Unread bytes are `buf[pos..]`; `None` (no allocation) when empty.
     buf: Option<Box<[u8]>>,
     pos: usize,
+    /// Reads still to acknowledge at once ([`AfterRead`]).
+    quick_acks: u8,
 }
 
 impl<S> ReadBuffered<S> {
@@ -31,6 +60,19 @@ impl<S> ReadBuffered<S> {
             capacity,
             buf: None,
             pos: 0,
+            quick_acks: QUICK_ACK_READS,
+        }
+    }
+
+    /// Counts a read that brought data, calling [`AfterRead::after_read`] while the
+    /// connection is young.
+    fn read_done(&mut self)
+    where
+        S: AfterRead,
+    {
+        if self.quick_acks > 0 {
+            self.quick_acks -= 1;
+            self.inner.after_read();
         }
     }
 
@@ -44,7 +86,7 @@ impl<S> ReadBuffered<S> {
 /// The most one read takes from the stream: the bytes land on the stack first.
 const MAX_READ: usize = 4096;
 
-impl<S: AsyncRead + Unpin> AsyncRead for ReadBuffered<S> {
+impl<S: AsyncRead + AfterRead + Unpin> AsyncRead for ReadBuffered<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -67,7 +109,12 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReadBuffered<S> {
         // Nothing buffered. A read at least as large as the buffer goes straight through.
         let cap = this.capacity.min(MAX_READ);
         if out.remaining() >= cap {
-            return Pin::new(&mut this.inner).poll_read(cx, out);
+            let before = out.filled().len();
+            let polled = Pin::new(&mut this.inner).poll_read(cx, out);
+            if matches!(polled, Poll::Ready(Ok(()))) && out.filled().len() > before {
+                this.read_done();
+            }
+            return polled;
         }
         // Read into the stack (uninitialised: nothing is zeroed, nothing is allocated when
         // the stream has nothing, which is most polls); hand out what fits and keep only
@@ -76,6 +123,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReadBuffered<S> {
         let mut rb = ReadBuf::uninit(stack.get_mut(..cap).unwrap_or_default());
         match Pin::new(&mut this.inner).poll_read(cx, &mut rb) {
             Poll::Ready(Ok(())) => {
+                if !rb.filled().is_empty() {
+                    this.read_done();
+                }
                 let got = rb.filled();
                 let n = got.len().min(out.remaining());
                 let (now, rest) = got.split_at(n);
@@ -124,7 +174,66 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ReadBuffered<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    impl AfterRead for DuplexStream {
+        fn after_read(&self) {}
+    }
+
+    /// A stream that counts the calls of [`AfterRead::after_read`].
+    struct Counted {
+        inner: DuplexStream,
+        calls: Arc<AtomicUsize>,
+    }
+
+    impl AfterRead for Counted {
+        fn after_read(&self) {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    impl AsyncRead for Counted {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            out: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.get_mut().inner).poll_read(cx, out)
+        }
+    }
+
+    /// The first reads that bring data are acknowledged at once, then no more; a read served
+    /// from the buffer, or the end of the stream, is not a read of the socket.
+    #[tokio::test]
+    async fn acknowledges_the_first_reads_at_once_then_stops() {
+        let (client, mut server) = tokio::io::duplex(1 << 16);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let mut r = ReadBuffered::new(
+            64,
+            Counted {
+                inner: client,
+                calls: calls.clone(),
+            },
+        );
+        let mut two = [0u8; 2];
+        server.write_all(b"abcd").await.unwrap();
+        r.read_exact(&mut two).await.unwrap();
+        r.read_exact(&mut two).await.unwrap(); // from the buffer
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        for i in 0..(usize::from(QUICK_ACK_READS) + 4) {
+            server.write_all(&[b'x'; 2]).await.unwrap();
+            r.read_exact(&mut two).await.unwrap();
+            let expected = (i + 2).min(usize::from(QUICK_ACK_READS));
+            assert_eq!(calls.load(Ordering::SeqCst), expected, "read {i}");
+        }
+        // A large read straight from the stream counts the same way (none left to count).
+        drop(server);
+        let mut rest = Vec::new();
+        assert_eq!(r.read_to_end(&mut rest).await.unwrap(), 0);
+        assert_eq!(calls.load(Ordering::SeqCst), usize::from(QUICK_ACK_READS));
+    }
 
     /// Small exact reads are served from one buffered read; the buffer is gone once drained
     /// and while waiting; large reads bypass it; end of stream reads as 0 bytes.
