@@ -250,6 +250,29 @@ pub enum Scenario {
         #[arg(long, value_name = "LABEL=PATH")]
         engine: Vec<String>,
     },
+    /// `rtt`'s kept-connection client, run by `rtt` inside its near namespace: connects to one
+    /// host, runs the command over the kept connection, prints the times as JSON.
+    #[command(hide = true)]
+    KeptClient {
+        /// The host (port 22).
+        #[arg(long)]
+        host: String,
+        /// The login user.
+        #[arg(long)]
+        user: String,
+        /// The private key.
+        #[arg(long)]
+        identity: PathBuf,
+        /// The known_hosts file.
+        #[arg(long)]
+        known_hosts: PathBuf,
+        /// Later commands to run.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// The command.
+        #[arg(long)]
+        command: String,
+    },
     /// `echo hello` on N hosts with the fanout (and optionally the connection rate) stepped:
     /// hosts/s and latency against concurrency, for choosing a fanout.
     Sweep {

@@ -165,6 +165,14 @@ fn run(bench: &Bench, which: &Scenario) -> Result<()> {
                 no_compat: *no_compat,
             },
         ),
+        Scenario::KeptClient {
+            host,
+            user,
+            identity,
+            known_hosts,
+            runs,
+            command,
+        } => scenario::rtt::kept::client(host, user, identity, known_hosts, command, *runs),
         Scenario::Rtt {
             delays,
             runs,

@@ -17,6 +17,7 @@
 //! each side sent before it next waited for the other (time, bytes, segments).
 
 mod far;
+pub mod kept;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -61,6 +62,9 @@ pub struct Options {
     pub engines: Vec<(String, PathBuf)>,
 }
 
+/// Later commands per kept-connection client process (the row takes their median).
+const KEPT_RUNS: usize = 5;
+
 /// A client of the comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Client {
@@ -69,6 +73,8 @@ enum Client {
     Engine(usize),
     Ssh,
     Peer(Peer),
+    /// fleetsh's later commands over a kept connection ([`kept`]).
+    Kept,
 }
 
 impl Client {
@@ -81,12 +87,14 @@ impl Client {
             Client::Fleetsh(Kex::Curve25519) => "fleetsh --kex curve25519".into(),
             Client::Ssh => "ssh (OpenSSH)".into(),
             Client::Peer(p) => p.name().into(),
+            Client::Kept => "fleetsh, later command on a kept connection".into(),
         }
     }
 
     /// The first key exchange of the client's offer (what it would guess).
     fn first_kex(self) -> &'static str {
         match self {
+            Client::Kept => "(already connected)",
             Client::Fleetsh(Kex::Default)
             | Client::Engine(_)
             | Client::Peer(Peer::FleetshPython | Peer::FleetshPssh) => "mlkem768x25519-sha256",
@@ -147,6 +155,7 @@ pub fn run(bench: &Bench, o: &Options) -> Result<()> {
     ];
     single_clients.extend(&engines);
     single_clients.extend([
+        Client::Kept,
         Client::Ssh,
         Client::Peer(Peer::ParallelSsh),
         Client::Peer(Peer::Asyncssh),
@@ -475,6 +484,18 @@ impl Ctx<'_> {
                     .args(COMMAND.split_ascii_whitespace());
                 cmd
             }
+            Client::Kept => {
+                let mut cmd =
+                    Command::new(std::env::current_exe().context("the path of fleetsh-bench")?);
+                cmd.arg("kept-client")
+                    .args(["--host", &far_addr(0), "--user", &self.keys.user])
+                    .arg("--identity")
+                    .arg(&key)
+                    .arg("--known-hosts")
+                    .arg(&known)
+                    .args(["--runs", &KEPT_RUNS.to_string(), "--command", COMMAND]);
+                cmd
+            }
             Client::Peer(p) => {
                 let inv = peers::Invocation {
                     user: &self.keys.user,
@@ -502,14 +523,17 @@ impl Ctx<'_> {
         if let Some(t) = tcpdump {
             t.stop();
         }
-        let ok = match c {
-            Client::Fleetsh(_) | Client::Engine(_) => fleetsh::record::parse_lines(&out)
-                .filter(|r| {
-                    r.as_ref()
-                        .is_ok_and(|r| r.error.is_none() && r.exit_code == Some(0))
-                })
-                .count(),
-            Client::Ssh => usize::from(status.success() && out == "hello\n"),
+        let (wall, ok) = match c {
+            Client::Fleetsh(_) | Client::Engine(_) => {
+                let ok = fleetsh::record::parse_lines(&out)
+                    .filter(|r| {
+                        r.as_ref()
+                            .is_ok_and(|r| r.error.is_none() && r.exit_code == Some(0))
+                    })
+                    .count();
+                (wall, ok)
+            }
+            Client::Ssh => (wall, usize::from(status.success() && out == "hello\n")),
             Client::Peer(p) => {
                 let mut seen = HashMap::new();
                 for l in out.lines() {
@@ -518,10 +542,24 @@ impl Ctx<'_> {
                 for l in err.lines() {
                     peers::parse_error_line(p, l, &mut seen);
                 }
-                seen.values()
+                let ok = seen
+                    .values()
                     .filter(|o| matches!(o, peers::Outcome::Ok(_)))
-                    .count()
+                    .count();
+                (wall, ok)
             }
+            // The row's wall is the median later command, as the engine timed it.
+            Client::Kept => match out
+                .lines()
+                .last()
+                .and_then(|l| serde_json::from_str::<kept::KeptWalls>(l).ok())
+            {
+                Some(w) => (
+                    stats::median(&w.later_ms).unwrap_or(f64::NAN),
+                    usize::from(w.ok == w.later_ms.len() && w.ok > 0),
+                ),
+                None => (f64::NAN, 0),
+            },
         };
         if ok < hosts {
             eprintln!(
