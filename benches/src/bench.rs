@@ -15,7 +15,17 @@ use crate::floor;
 use crate::measure::{Client, Kex, Sample, Spec};
 use crate::procfs;
 use crate::report::{Machine, ScenarioReport, Spread};
+use crate::sshd_fleet::SshdFleet;
 use crate::table::Table;
+
+/// Where the hosts of a measurement are.
+#[derive(Clone, Copy)]
+pub enum Servers<'a> {
+    /// A simulated fleet started for the measurement (`fleetsh sim`).
+    Sim,
+    /// One OpenSSH `sshd` in a network namespace; the measurement processes run in it.
+    Sshd(&'a SshdFleet),
+}
 
 /// Pause between measurements so the sim finishes closing the previous run's connections.
 const SETTLE: Duration = Duration::from_secs(2);
@@ -109,6 +119,7 @@ impl Bench {
             cli: None,
             python: None,
             journal: None,
+            user: None,
         }
     }
 
@@ -119,9 +130,32 @@ impl Bench {
     pub fn measure(
         &self,
         scenario: &'static str,
-        mut specs: Vec<Spec>,
+        specs: Vec<Spec>,
         floor_each: bool,
     ) -> Result<(Vec<Sample>, ScenarioReport)> {
+        self.measure_on(scenario, specs, floor_each, Servers::Sim)
+    }
+
+    /// [`Bench::measure`] on `servers`: with [`Servers::Sshd`] no simulator is started, the
+    /// specs get that fleet's files and user, its listener's PID for the server's CPU, and each
+    /// measurement process runs in its namespace.
+    pub fn measure_on(
+        &self,
+        scenario: &'static str,
+        mut specs: Vec<Spec>,
+        floor_each: bool,
+        servers: Servers,
+    ) -> Result<(Vec<Sample>, ScenarioReport)> {
+        if let Servers::Sshd(sshd) = servers {
+            for s in &mut specs {
+                s.hosts_file = sshd.hosts_file();
+                s.known_hosts = sshd.known_hosts_file();
+                s.identity = sshd.identity_file();
+                s.sim_pids = sshd.pids();
+                s.user = Some(sshd.user().to_string());
+            }
+            return self.measure_specs(scenario, &specs, floor_each, servers, None);
+        }
         let hosts = specs.iter().map(|s| s.hosts).max().unwrap_or(1);
         let in_flight = specs
             .iter()
@@ -149,6 +183,19 @@ impl Bench {
             s.identity = fleet.identity_file();
             s.sim_pids = fleet.pids();
         }
+        self.measure_specs(scenario, &specs, floor_each, servers, Some(fleet))
+    }
+
+    /// Runs each of `specs` `reps` times, interleaved, against the running servers (`fleet`,
+    /// stopped at the end, or the `sshd` of `servers`).
+    fn measure_specs(
+        &self,
+        scenario: &'static str,
+        specs: &[Spec],
+        floor_each: bool,
+        servers: Servers,
+        fleet: Option<Fleet>,
+    ) -> Result<(Vec<Sample>, ScenarioReport)> {
         let date = procfs::utc_now();
         let load_before = procfs::loadavg();
         let mut all: Vec<Vec<Sample>> = vec![Vec::new(); specs.len()];
@@ -172,7 +219,7 @@ impl Bench {
                 } else {
                     None
                 };
-                let mut sample = self.run_child(spec)?;
+                let mut sample = self.run_child(spec, servers)?;
                 sample.floor_us = floor;
                 eprintln!(
                     "fleetsh-bench {scenario}: {}: {:.0} hosts/s, {:.0} us/host client, {:.0} \
@@ -201,8 +248,10 @@ impl Bench {
             }
         }
         let load_after = procfs::loadavg();
-        let sim_processes = fleet.processes();
-        fleet.stop();
+        let sim_processes = fleet.as_ref().map_or(1, Fleet::processes);
+        if let Some(fleet) = fleet {
+            fleet.stop();
+        }
         let spread = all.iter().filter_map(|v| Spread::of(v)).collect();
         let rows: Vec<Sample> = all
             .iter()
@@ -232,8 +281,12 @@ impl Bench {
     }
 
     /// Runs `fleetsh-bench measure SPEC` and reads its one JSON line, within the child timeout.
-    fn run_child(&self, spec: &Spec) -> Result<Sample> {
-        let mut child = Command::new(&self.exe)
+    fn run_child(&self, spec: &Spec, servers: Servers) -> Result<Sample> {
+        let mut cmd = match servers {
+            Servers::Sim => Command::new(&self.exe),
+            Servers::Sshd(sshd) => sshd.command(&self.exe),
+        };
+        let mut child = cmd
             .arg("measure")
             .arg(serde_json::to_string(spec)?)
             .stdin(Stdio::null())

@@ -190,6 +190,11 @@ pub enum Scenario {
         /// The Python interpreter that has parallel-ssh and asyncssh.
         #[arg(long, default_value = "python3")]
         python: PathBuf,
+        /// Real servers instead of the simulator: one OpenSSH sshd (/usr/sbin/sshd) in a
+        /// network namespace made for the run answers every host (127.90.x.y), and every client
+        /// runs in that namespace (needs root and ip). Default tools: parallel-ssh and asyncssh.
+        #[arg(long)]
+        sshd: bool,
     },
     /// `echo hello` from Python, the same script shape for each client: fleetsh's Python package
     /// (its native API, and its parallel-ssh compatibility layer running parallel-ssh's script),

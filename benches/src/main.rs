@@ -43,6 +43,7 @@ mod report;
 mod sample;
 mod scenario;
 mod sshd;
+mod sshd_fleet;
 mod stats;
 mod table;
 mod transfer;
@@ -148,7 +149,8 @@ fn run(bench: &Bench, which: &Scenario) -> Result<()> {
             fanout,
             peers,
             python,
-        } => scenario::peers::run(bench, *hosts, *fanout, peers, python),
+            sshd,
+        } => scenario::peers::run(bench, *hosts, *fanout, peers, python, *sshd),
         Scenario::Python {
             hosts,
             fanout,

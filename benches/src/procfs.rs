@@ -26,6 +26,22 @@ fn parse_stat_cpu(text: &str) -> Result<u64> {
     Ok(utime + stime)
 }
 
+/// User + system CPU of a process and of its children it has waited for (`utime + stime +
+/// cutime + cstime`), in clock ticks: a server that forks per connection (OpenSSH's `sshd`)
+/// counts its reaped sessions.
+pub fn cpu_ticks_with_children(pid: &str) -> Result<u64> {
+    let path = format!("/proc/{pid}/stat");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let Some((_, rest)) = text.rsplit_once(')') else {
+        bail!("no ')' in {path}");
+    };
+    rest.split_ascii_whitespace()
+        .skip(11)
+        .take(4)
+        .map(|f| f.parse::<u64>().with_context(|| format!("parsing {path}")))
+        .sum()
+}
+
 /// User + system CPU of this process's children that have been waited for (`cutime + cstime`,
 /// fields 16 and 17 of `/proc/self/stat`; grandchildren count once their parent waited for
 /// them), in clock ticks.

@@ -31,13 +31,8 @@ pub fn run_cli(
     cmd.arg("run")
         .arg("-H")
         .arg(&hosts)
-        .args([
-            "-l",
-            "bench",
-            "--no-agent",
-            "--no-ssh-config",
-            "--no-progress",
-        ])
+        .args(["-l", spec.user()])
+        .args(["--no-agent", "--no-ssh-config", "--no-progress"])
         .args(["--host-key-check", "strict", "-o", "json"])
         .arg("-i")
         .arg(&spec.identity)

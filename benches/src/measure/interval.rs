@@ -12,9 +12,11 @@ use super::spec::Spec;
 use crate::procfs;
 use crate::sample::HostSample;
 
+/// The servers' CPU: each process's own and that of the children it reaped (none for the
+/// simulator; a forking `sshd`'s sessions once they ended).
 fn sim_ticks(pids: &[u32]) -> u64 {
     pids.iter()
-        .filter_map(|p| procfs::cpu_ticks(&p.to_string()).ok())
+        .filter_map(|p| procfs::cpu_ticks_with_children(&p.to_string()).ok())
         .sum()
 }
 

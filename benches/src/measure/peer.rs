@@ -18,7 +18,7 @@ pub fn run_peer(spec: &Spec, peer: Peer, targets: &[HostTarget]) -> Result<Measu
     let dir = tempfile::tempdir().context("temporary directory")?;
     let python = spec.python.clone().unwrap_or_else(|| "python3".into());
     let inv = peers::Invocation {
-        user: "bench",
+        user: spec.user(),
         identity: &spec.identity,
         known_hosts: &spec.known_hosts,
         fanout: spec.fanout,

@@ -109,6 +109,16 @@ pub struct Spec {
     /// With `cli`: keep a journal, a new file in this directory each run.
     #[serde(default)]
     pub journal: Option<JournalSpec>,
+    /// The login user of the CLI and peer clients [default: `bench`, the simulator's].
+    #[serde(default)]
+    pub user: Option<String>,
+}
+
+impl Spec {
+    /// The login user of the CLI and peer clients.
+    pub fn user(&self) -> &str {
+        self.user.as_deref().unwrap_or("bench")
+    }
 }
 
 /// A journal kept by the CLI client (`--journal`).

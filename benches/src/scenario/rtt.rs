@@ -16,7 +16,7 @@
 //! round trip with tcpdump on the far side's end of the link, and prints its flights: the data
 //! each side sent before it next waited for the other (time, bytes, segments).
 
-mod far;
+pub(crate) mod far;
 pub mod kept;
 
 use std::collections::HashMap;
