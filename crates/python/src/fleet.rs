@@ -94,10 +94,15 @@ impl ConnectedFleet {
 impl ConnectedFleet {
     /// Connects and authenticates every host that has no open connection, running nothing:
     /// a `Run` whose results say which hosts are reachable (ok) and why the others are not.
-    fn connect_all(&self, py: Python<'_>) -> PyResult<Run> {
+    /// `retries` and `retry_delay` as for `run` (default: the engine's).
+    #[pyo3(signature = (**options))]
+    fn connect_all(&self, py: Python<'_>, options: Option<&Bound<'_, PyDict>>) -> PyResult<Run> {
         let fleet = self.open()?;
         let indices = fleet.indices();
-        Self::start(py, fleet, indices, Job::connect_only())
+        let o = Options::new("connect_all", options)?;
+        let job = job::retries(Job::connect_only(), &o, &self.defaults)?;
+        o.finish()?;
+        Self::start(py, fleet, indices, job)
     }
 
     /// Starts `command` on the fleet's hosts (or on `hosts`, a list of hosts as written or of

@@ -76,13 +76,19 @@ impl<'py> Options<'py> {
     }
 }
 
-/// The limits every job takes: `timeout` (the command's, or the whole transfer's),
-/// `retries`, `retry_delay`.
+/// The limits every job takes: `timeout` (the command's, or the whole transfer's), and
+/// [`retries`]'s.
 pub(crate) fn limits(mut job: Job, o: &Options<'_>, d: &JobDefaults) -> PyResult<Job> {
     let timeout = o.take("timeout")?;
     if let Some(t) = args::opt_seconds("timeout", timeout.as_ref())?.or(d.command_timeout) {
         job = job.command_timeout(t);
     }
+    retries(job, o, d)
+}
+
+/// `retries` (connection attempts after a failed connect; default the engine's) and
+/// `retry_delay`.
+pub(crate) fn retries(mut job: Job, o: &Options<'_>, d: &JobDefaults) -> PyResult<Job> {
     let retries = o.take("retries")?;
     let retries = args::opt_integer("retries", retries.as_ref(), 0, u32::MAX.into())?;
     if let Some(n) = retries.map(args::narrow).or(d.retries) {

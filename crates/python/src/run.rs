@@ -111,16 +111,17 @@ impl Shared {
         });
     }
 
-    /// What the next result is, without waiting.
-    fn take(&self) -> Taken {
+    /// Up to `max` (at least 1) queued items, or the end, without waiting.
+    fn take(&self, max: usize) -> Taken {
         let mut s = self.state.lock();
-        match s.queue.pop_front() {
-            Some(item) => Taken::Item(item),
-            None => match &s.end {
+        if s.queue.is_empty() {
+            return match &s.end {
                 Some(end) => Taken::End(end.clone()),
                 None => Taken::Empty,
-            },
+            };
         }
+        let n = s.queue.len().min(max.max(1));
+        Taken::Items(s.queue.drain(..n).collect())
     }
 
     /// Waits (without the GIL) until results are queued, the run ends, or `limit` passes.
@@ -143,7 +144,7 @@ impl Shared {
 
 /// What [`Shared::take`] found.
 enum Taken {
-    Item(Item),
+    Items(Vec<Item>),
     End(End),
     Empty,
 }
@@ -371,20 +372,21 @@ impl Run {
         }
     }
 
-    /// The next item, waiting for it with the GIL released; `None` at the end, a
-    /// `TimeoutError` when `limit` passes first. A signal handler's exception (Ctrl-C's
-    /// KeyboardInterrupt) while waiting cancels the run.
+    /// The next items (at most `max`, at least one), waiting for them with the GIL released;
+    /// `None` at the end, a `TimeoutError` when `limit` passes first (`Some(0)`: no wait). A
+    /// signal handler's exception (Ctrl-C's KeyboardInterrupt) while waiting cancels the run.
     fn next_blocking(
         &self,
         py: Python<'_>,
         mode: Mode,
         limit: Option<Duration>,
-    ) -> PyResult<Option<Py<PyAny>>> {
+        max: usize,
+    ) -> PyResult<Option<Vec<Item>>> {
         self.read_as(py, Some(mode))?;
         let deadline = limit.and_then(|d| Instant::now().checked_add(d));
         loop {
-            match self.shared.take() {
-                Taken::Item(item) => return output::to_python(py, item, &self.table).map(Some),
+            match self.shared.take(max) {
+                Taken::Items(items) => return Ok(Some(items)),
                 Taken::End(End::Report(_)) => return Ok(None),
                 Taken::End(End::Lost) => return Err(lost()),
                 Taken::Empty => {}
@@ -408,6 +410,22 @@ impl Run {
                 self.canceller.cancel();
                 return Err(e);
             }
+        }
+    }
+
+    /// The next item as a Python object ([`Run::next_blocking`] of one).
+    fn next_one(
+        &self,
+        py: Python<'_>,
+        mode: Mode,
+        limit: Option<Duration>,
+    ) -> PyResult<Option<Py<PyAny>>> {
+        match self.next_blocking(py, mode, limit, 1)? {
+            Some(items) => match items.into_iter().next() {
+                Some(item) => output::to_python(py, item, &self.table).map(Some),
+                None => Ok(None),
+            },
+            None => Ok(None),
         }
     }
 
@@ -452,7 +470,7 @@ impl Run {
 
     /// The next host's result, in the order hosts finish (blocks with the GIL released).
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        self.next_blocking(py, Mode::Results, None)
+        self.next_one(py, Mode::Results, None)
     }
 
     fn __aiter__(slf: Py<Self>) -> Py<Self> {
@@ -646,8 +664,11 @@ impl NextResult {
         let run = self.run.get();
         self.future.lock().take();
         loop {
-            match run.shared.take() {
-                Taken::Item(item) => {
+            match run.shared.take(1) {
+                Taken::Items(items) => {
+                    let Some(item) = items.into_iter().next() else {
+                        continue;
+                    };
                     let item = output::to_python(py, item, &run.table)?;
                     return Err(PyStopIteration::new_err((item,)));
                 }
@@ -750,19 +771,40 @@ impl Stream {
 
     /// The next item (blocks with the GIL released).
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        self.run.get().next_blocking(py, self.mode, None)
+        self.run.get().next_one(py, self.mode, None)
     }
 
-    /// The next item, waiting at most `timeout` seconds (`None`: as long as it takes):
-    /// raises `TimeoutError` when nothing arrives in time (the run goes on; call again),
-    /// `StopIteration` at the end.
+    /// The next item, waiting at most `timeout` seconds (`None`: as long as it takes; `0`:
+    /// not at all): raises `TimeoutError` when nothing arrives in time (the run goes on; call
+    /// again), `StopIteration` at the end.
     #[pyo3(signature = (timeout = None))]
     fn next(&self, py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
-        let limit = crate::args::opt_seconds("timeout", timeout)?;
+        let limit = wait_limit(timeout)?;
         self.run
             .get()
-            .next_blocking(py, self.mode, limit)?
+            .next_one(py, self.mode, limit)?
             .ok_or_else(|| PyStopIteration::new_err(()))
+    }
+
+    /// Every item that has arrived, up to `max` (at least one: waits for the first as
+    /// `next` does, at most `timeout` seconds), as a list: one call for a whole batch of a
+    /// large run's items. Raises `TimeoutError` and `StopIteration` as `next`.
+    #[pyo3(signature = (timeout = None, max = 4096))]
+    fn next_batch(
+        &self,
+        py: Python<'_>,
+        timeout: Option<&Bound<'_, PyAny>>,
+        max: usize,
+    ) -> PyResult<Vec<Py<PyAny>>> {
+        let limit = wait_limit(timeout)?;
+        let run = self.run.get();
+        let items = run
+            .next_blocking(py, self.mode, limit, max)?
+            .ok_or_else(|| PyStopIteration::new_err(()))?;
+        items
+            .into_iter()
+            .map(|item| output::to_python(py, item, &run.table))
+            .collect()
     }
 
     fn __aiter__(slf: Py<Self>) -> Py<Self> {
@@ -787,5 +829,16 @@ impl Stream {
             Mode::Lines | Mode::Results => "lines",
         };
         format!("<fleetsh.Stream of {what}, {} hosts>", self.run.get().hosts)
+    }
+}
+
+/// A wait's `timeout` argument: `None` (no limit), or seconds from 0 (no wait) up.
+fn wait_limit(timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Duration>> {
+    match timeout.filter(|t| !t.is_none()) {
+        None => Ok(None),
+        Some(t) => match t.extract::<f64>() {
+            Ok(0.0) => Ok(Some(Duration::ZERO)),
+            _ => crate::args::seconds("timeout", t).map(Some),
+        },
     }
 }

@@ -264,8 +264,9 @@ def _stop(proc, tmp):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
-    if proc is not None and proc.stderr is not None:
-        proc.stderr.close()
+    # sshd's stderr is left to its drain thread, which ends when the pipe closes: closing it
+    # here would wait for that thread's read, which session processes still running (a client
+    # that kept its connection) hold open.
     if tmp is not None:
         tmp.cleanup()
 

@@ -197,3 +197,22 @@ def test_engine_warnings_reach_the_fleetsh_logger(fleet, caplog):
         assert engine.run("true", fleet.hosts[:1]).join().all_ok
     warnings = [r for r in caplog.records if r.name == "fleetsh" and r.levelname == "WARNING"]
     assert any("host key checking is off" in r.getMessage() for r in warnings), caplog.records
+
+
+def test_next_batch_takes_every_item_that_arrived_in_one_call(fleet, engine):
+    stream = engine.run("echo a; echo b", fleet.hosts, stream=True).lines()
+    stream.run.join()  # every host done: all of its items are waiting
+    first = stream.next_batch(timeout=0, max=5)
+    assert len(first) == 5
+    rest = stream.next_batch(timeout=0)
+    assert len(first) + len(rest) == 3 * len(fleet.hosts)
+    with pytest.raises(StopIteration):
+        stream.next_batch(timeout=0)
+    waiting = engine.run("sleep 5", fleet.hosts[:1], stream=True).lines()
+    with pytest.raises(TimeoutError):
+        waiting.next(timeout=0)
+    with pytest.raises(TimeoutError):
+        waiting.next_batch(timeout=0.1)
+    with pytest.raises(fleetsh.ConfigError, match="timeout"):
+        waiting.next(timeout=-1)
+    waiting.run.cancel()

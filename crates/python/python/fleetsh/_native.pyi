@@ -403,9 +403,14 @@ class Stream(Generic[_T]):
     def __iter__(self) -> Iterator[_T]: ...
     def __next__(self) -> _T: ...
     def next(self, timeout: Optional[_Seconds] = None) -> _T:
-        """The next item, waiting at most ``timeout`` seconds (None: as long as it takes).
-        Raises TimeoutError when nothing arrives in time (the run goes on: call again) and
-        StopIteration at the end."""
+        """The next item, waiting at most ``timeout`` seconds (None: as long as it takes; 0:
+        not at all). Raises TimeoutError when nothing arrives in time (the run goes on: call
+        again) and StopIteration at the end."""
+
+    def next_batch(self, timeout: Optional[_Seconds] = None, max: int = 4096) -> list[_T]:
+        """Every item that has arrived, up to ``max``, as a list: at least one (waiting for
+        the first as ``next`` does), so that a consumer of a large run makes one call per
+        batch rather than per item. Raises TimeoutError and StopIteration as ``next``."""
 
     def __aiter__(self) -> AsyncIterator[_T]: ...
     def __anext__(self) -> _NextResult: ...
@@ -479,10 +484,13 @@ class ConnectedFleet:
     a connection found closed is made again once before the host fails. Use ``with``, or
     ``close()``, to disconnect."""
 
-    def connect_all(self) -> Run:
+    def connect_all(
+        self, *, retries: Optional[int] = None, retry_delay: Optional[_Seconds] = None
+    ) -> Run:
         """Connects and authenticates every host not connected yet, running nothing: each
         host's result is ok when it is connected, otherwise it carries why not
-        (``connect``, ``auth``, ``hostkey``, ...)."""
+        (``connect``, ``auth``, ``hostkey``, ...). ``retries`` and ``retry_delay`` as for
+        ``run`` (default: the engine's)."""
 
     def run(
         self,

@@ -1,0 +1,5 @@
+"""``pssh.clients.ssh.parallel``: fleetsh's ParallelSSHClient."""
+
+from ..native.parallel import ParallelSSHClient
+
+__all__ = ["ParallelSSHClient"]
