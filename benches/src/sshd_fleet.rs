@@ -123,13 +123,10 @@ impl SshdFleet {
             .context("starting /usr/sbin/sshd")?;
         f.child = Some(child);
         // The first and the last address answer (bounded: 100 x 50 ms each).
-        let probe = format!(
-            "for a in {} {}; do ok=; for i in $(seq 1 100); do \
-             if (exec 3<>/dev/tcp/$a/22) 2>/dev/null; then ok=1; break; fi; sleep 0.05; done; \
-             [ -n \"$ok\" ] || {{ echo \"$a does not answer\" >&2; exit 1; }}; done",
+        let probe = crate::scenario::rtt::far::port_22_probe(&[
             host_addr(0),
-            host_addr(hosts.saturating_sub(1))
-        );
+            host_addr(hosts.saturating_sub(1)),
+        ]);
         let out = f
             .command("bash")
             .args(["-c", &probe])

@@ -46,3 +46,31 @@ def fleet():
 @pytest.fixture(scope="module")
 def engine(fleet):
     return engine_for(fleet)
+
+
+def iterate_async_with_heartbeat(start_run):
+    """Runs ``start_run()`` (a function returning a Run) inside asyncio and iterates it with
+    ``async for`` while a heartbeat task ticks every 5 ms: (results, ticks, report). Ticks
+    show that the event loop kept running while the run's results were awaited."""
+    import asyncio
+
+    async def main():
+        ticks = 0
+        finished = asyncio.Event()
+
+        async def heartbeat():
+            nonlocal ticks
+            while not finished.is_set():
+                ticks += 1
+                await asyncio.sleep(0.005)
+
+        beat = asyncio.create_task(heartbeat())
+        run = start_run()
+        got = [r async for r in run]
+        finished.set()
+        await beat
+        # The run is over: join() returns at once.
+        return got, ticks, run.join()
+
+    return asyncio.run(main())
+

@@ -15,7 +15,7 @@ import fleetsh
 from fleetsh import ErrorKind
 from fleetsh.sim import Fleet
 
-from conftest import engine_for
+from conftest import engine_for, iterate_async_with_heartbeat
 
 
 # docs/python.md, whose examples run as tests (when the package is tested from fleetsh's
@@ -64,25 +64,9 @@ def test_a_thousand_hosts_each_report_once_as_they_finish():
 
 
 def test_async_for_yields_every_host_without_blocking_the_event_loop(fleet, engine):
-    async def main():
-        ticks = 0
-        finished = asyncio.Event()
-
-        async def heartbeat():
-            nonlocal ticks
-            while not finished.is_set():
-                ticks += 1
-                await asyncio.sleep(0.005)
-
-        beat = asyncio.create_task(heartbeat())
-        run = engine.run("sleep 0.5; echo async", fleet.hosts)
-        got = [r async for r in run]
-        finished.set()
-        await beat
-        # The run is over: join() returns at once.
-        return got, ticks, run.join()
-
-    got, ticks, report = asyncio.run(main())
+    got, ticks, report = iterate_async_with_heartbeat(
+        lambda: engine.run("sleep 0.5; echo async", fleet.hosts)
+    )
     assert sorted(r.index for r in got) == list(range(len(fleet)))
     assert all(r.stdout == b"async\n" for r in got)
     assert report.all_ok and len(report) == len(fleet)

@@ -16,7 +16,7 @@ import pytest
 import fleetsh
 from fleetsh import ErrorKind
 
-from conftest import engine_for_sshd
+from conftest import engine_for_sshd, iterate_async_with_heartbeat
 
 
 def assert_ok(r, sshd):
@@ -300,24 +300,9 @@ def test_join_with_a_timeout_and_cancel_end_running_commands_cancelled(sshd, eng
 
 
 def test_async_for_yields_every_host_without_blocking_the_event_loop(sshd, engine):
-    async def main():
-        ticks = 0
-        finished = asyncio.Event()
-
-        async def heartbeat():
-            nonlocal ticks
-            while not finished.is_set():
-                ticks += 1
-                await asyncio.sleep(0.005)
-
-        beat = asyncio.create_task(heartbeat())
-        run = engine.run("sleep 0.5; echo async", sshd.targets)
-        got = [r async for r in run]
-        finished.set()
-        await beat
-        return got, ticks, run.join()
-
-    got, ticks, report = asyncio.run(main())
+    got, ticks, report = iterate_async_with_heartbeat(
+        lambda: engine.run("sleep 0.5; echo async", sshd.targets)
+    )
     assert sorted(r.index for r in got) == [0, 1, 2, 3]
     for r in got:
         assert_ok(r, sshd)

@@ -297,12 +297,7 @@ impl FarSshd {
             s.logs.push(log);
         }
         // Every address answers, from inside the far namespace (bounded: 100 x 50 ms each).
-        let probe = format!(
-            "for a in {}; do ok=; for i in $(seq 1 100); do \
-             if (exec 3<>/dev/tcp/$a/22) 2>/dev/null; then ok=1; break; fi; sleep 0.05; done; \
-             [ -n \"$ok\" ] || {{ echo \"$a does not answer\" >&2; exit 1; }}; done",
-            addrs.join(" ")
-        );
+        let probe = port_22_probe(&addrs);
         let out = link
             .far_command("bash")
             .args(["-c", &probe])
@@ -378,6 +373,18 @@ fn penalties_option(keys: &Keys) -> Result<&'static str> {
         .status()
         .is_ok_and(|s| s.success());
     Ok(if known { option } else { "" })
+}
+
+/// A shell script that waits until each of `addrs` accepts connections on port 22 (bounded:
+/// 100 tries 50 ms apart each), naming the first that does not.
+pub(crate) fn port_22_probe(addrs: &[impl AsRef<str>]) -> String {
+    let list: Vec<&str> = addrs.iter().map(AsRef::as_ref).collect();
+    format!(
+        "for a in {}; do ok=; for i in $(seq 1 100); do \
+         if (exec 3<>/dev/tcp/$a/22) 2>/dev/null; then ok=1; break; fi; sleep 0.05; done; \
+         [ -n \"$ok\" ] || {{ echo \"$a does not answer\" >&2; exit 1; }}; done",
+        list.join(" ")
+    )
 }
 
 #[cfg(test)]
