@@ -189,6 +189,14 @@ impl HostResult {
         Ok(d)
     }
 
+    /// Whether stdout or stderr is not valid UTF-8, so that `stdout_text` or `stderr_text`
+    /// replaced some bytes (U+FFFD); the bytes themselves are in `stdout` and `stderr`.
+    #[getter]
+    fn lossy(&self) -> bool {
+        std::str::from_utf8(&self.inner.stdout).is_err()
+            || std::str::from_utf8(&self.inner.stderr).is_err()
+    }
+
     /// Files a copy moved to or from the host (also when it later failed); `None` for a
     /// command.
     #[getter]

@@ -216,3 +216,10 @@ def test_next_batch_takes_every_item_that_arrived_in_one_call(fleet, engine):
     with pytest.raises(fleetsh.ConfigError, match="timeout"):
         waiting.next(timeout=-1)
     waiting.run.cancel()
+
+
+def test_lossy_says_when_the_text_replaced_bytes(fleet, engine):
+    (bad,) = engine.run("cat", fleet.hosts[:1], stdin=b"ok \xff\xfe\n").join()
+    assert bad.lossy and bad.stdout == b"ok \xff\xfe\n" and "\ufffd" in bad.stdout_text
+    (good,) = engine.run("echo caf\u00e9", fleet.hosts[:1]).join()
+    assert not good.lossy and good.stdout_text == "caf\u00e9\n"

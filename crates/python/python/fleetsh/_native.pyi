@@ -641,6 +641,10 @@ class HostResult:
         handshake_auth, channel_open, exec, read, close, first_byte, and total (never None)."""
 
     @property
+    def lossy(self) -> bool:
+        """Whether stdout or stderr is not valid UTF-8, so that ``stdout_text`` or
+        ``stderr_text`` replaced some bytes (U+FFFD); the bytes are in ``stdout``/``stderr``."""
+    @property
     def files(self) -> Optional[int]:
         """Files a copy moved to or from the host (also when it later failed); None for a
         command."""
