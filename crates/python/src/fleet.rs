@@ -90,6 +90,16 @@ impl ConnectedFleet {
     }
 }
 
+impl Drop for ConnectedFleet {
+    /// A fleet nobody can reach any more is closed: stopping its threads waits for them, so
+    /// other Python threads run meanwhile.
+    fn drop(&mut self) {
+        if let Some(fleet) = self.fleet.get_mut().take() {
+            let _ = Python::try_attach(move |py| py.detach(move || drop(fleet)));
+        }
+    }
+}
+
 #[pymethods]
 impl ConnectedFleet {
     /// Connects and authenticates every host that has no open connection, running nothing:

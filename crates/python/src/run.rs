@@ -456,9 +456,17 @@ fn lost() -> PyErr {
 }
 
 impl Drop for Run {
-    /// A run nobody can reach any more is cancelled, as dropping a Rust `RunHandle` is.
+    /// A run nobody can reach any more is cancelled, as dropping a Rust `RunHandle` is. A run
+    /// never read still holds its handle, whose drop waits for the shard threads to stop:
+    /// other Python threads run meanwhile.
     fn drop(&mut self) {
         self.canceller.cancel();
+        let reading = std::mem::replace(self.reading.get_mut(), Reading::As(Mode::Results));
+        if let Reading::NotYet(handle) = reading {
+            // The GIL is held here (unless the interpreter is going away: then the handle is
+            // dropped with the closure, unrun).
+            let _ = Python::try_attach(move |py| py.detach(move || drop(handle)));
+        }
     }
 }
 
@@ -519,11 +527,12 @@ impl Run {
         self.read_as(py, None)?;
         let deadline = limit.and_then(|d| Instant::now().checked_add(d));
         loop {
+            // Past the deadline the run is cancelled: wait for its end in whole slices.
             let slice = match deadline {
-                Some(d) => d
+                Some(d) if !self.deadline_hit.load(Ordering::SeqCst) => d
                     .saturating_duration_since(Instant::now())
                     .min(SIGNAL_CHECK),
-                None => SIGNAL_CHECK,
+                _ => SIGNAL_CHECK,
             };
             let shared = &self.shared;
             match py.detach(|| shared.wait_end(slice)) {
@@ -662,7 +671,8 @@ impl NextResult {
     /// to wait on.
     fn step(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let run = self.run.get();
-        self.future.lock().take();
+        let previous = self.future.lock().take();
+        drop(previous);
         loop {
             match run.shared.take(1) {
                 Taken::Items(items) => {
@@ -698,7 +708,8 @@ impl NextResult {
     /// The awaiting task is gone or cancelled: cancel the run and the future.
     fn abandon(&self, py: Python<'_>) {
         self.run.get().canceller.cancel();
-        if let Some(f) = self.future.lock().take() {
+        let future = self.future.lock().take();
+        if let Some(f) = future {
             let _ = f.call_method0(py, pyo3::intern!(py, "cancel"));
         }
     }
@@ -836,6 +847,9 @@ impl Stream {
 fn wait_limit(timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Duration>> {
     match timeout.filter(|t| !t.is_none()) {
         None => Ok(None),
+        Some(t) if t.is_instance_of::<pyo3::types::PyBool>() => {
+            Err(errors::wrong_type("timeout", "a number of seconds", t))
+        }
         Some(t) => match t.extract::<f64>() {
             Ok(0.0) => Ok(Some(Duration::ZERO)),
             _ => crate::args::seconds("timeout", t).map(Some),

@@ -372,6 +372,8 @@ def test_sudo_runs_through_sudo_and_waits_for_its_password(sim):
     output = client.run_command("whoami", sudo=True)
     assert output[0].fully_qualified_command == b"sudo -S -p '' -- sh -c whoami"
     time.sleep(0.3)
+    # Showing the output (a debug print before answering sudo) does not start it either.
+    assert "exit_code=None" in repr(output[0]) and str(output)
     # No password given: the command waits for the one written to its input.
     assert [sim.commands_run(i) for i in range(len(sim))] == before
     for host_out in output:
@@ -1106,3 +1108,29 @@ def test_docs_join_and_output_timeout_examples(docs_env, capsys):
     # end of the example
 
     assert capsys.readouterr().out.splitlines() == ["early"] * len(docs_env.hosts)
+
+
+def test_a_command_does_not_wait_for_the_previous_one_to_end(sim):
+    client = client_for(sim, hosts=addrs(sim)[:2])
+    try:
+        first = client.run_command("sleep 3; echo late")
+        started = time.monotonic()
+        second = client.run_command("echo now")
+        assert [list(o.stdout) for o in second] == [["now"], ["now"]]
+        assert time.monotonic() - started < 2.5
+        client.join(first)
+        assert [list(o.stdout) for o in first] == [["late"], ["late"]]
+    finally:
+        client.close()
+
+
+def test_secrets_stay_out_of_argument_errors(sim):
+    with pytest.raises(TypeError) as e:
+        ParallelSSHClient(addrs(sim)[:1], password=b"hunter2")
+    assert "hunter2" not in str(e.value) and "bytes" in str(e.value)
+    with pytest.raises(ValueError) as e:
+        HostConfig(password=b"hunter2")
+    assert "hunter2" not in str(e.value)
+    with pytest.raises(TypeError) as e:
+        ParallelSSHClient(addrs(sim)[:1], pkey=bytearray(b"-----BEGIN OPENSSH PRIVATE KEY-----"))
+    assert "PRIVATE" not in str(e.value)

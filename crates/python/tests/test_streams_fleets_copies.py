@@ -223,3 +223,71 @@ def test_lossy_says_when_the_text_replaced_bytes(fleet, engine):
     assert bad.lossy and bad.stdout == b"ok \xff\xfe\n" and "\ufffd" in bad.stdout_text
     (good,) = engine.run("echo caf\u00e9", fleet.hosts[:1]).join()
     assert not good.lossy and good.stdout_text == "caf\u00e9\n"
+
+
+def run_bounded(script, seconds=60):
+    """Runs `script` in a fresh interpreter, failing the test if it has not ended in `seconds`
+    (a deadlock in the process under test ends the test rather than the whole suite)."""
+    import subprocess
+    import sys
+
+    try:
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=seconds)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"still running after {seconds} s (deadlock?): {e.stdout} {e.stderr}")
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_engine_warnings_never_wait_for_the_gil_held_by_another_thread():
+    # One thread runs commands on a connected fleet whose every run logs a warning (host key
+    # checking off) while holding the fleet's lock; the main thread, holding the GIL, asks the
+    # fleet for its hosts, which takes that lock.
+    out = run_bounded(
+        """
+import logging, threading, time
+import fleetsh
+from fleetsh.sim import Fleet
+logging.basicConfig(level=logging.WARNING)
+with Fleet(2) as sim:
+    eng = fleetsh.Engine(identity=sim.key, known_hosts=sim.known_hosts, host_key_check="off", agent=False)
+    fleet = eng.connect(sim.hosts)
+    stop, runs = [False], [0]
+    def worker():
+        while not stop[0]:
+            fleet.run("true").join()
+            runs[0] += 1
+    t = threading.Thread(target=worker)
+    t.start()
+    end = time.monotonic() + 3
+    while time.monotonic() < end:
+        len(fleet); fleet.hosts
+    stop[0] = True
+    t.join(20)
+    assert not t.is_alive() and runs[0] > 0
+    fleet.close()
+print("ok")
+"""
+    )
+    assert out.strip() == "ok"
+
+
+def test_dropping_an_unread_run_never_waits_for_the_gil():
+    # Every host logs a warning (the agent to forward is missing) while runs nobody read are
+    # dropped, which stops their shard threads.
+    out = run_bounded(
+        """
+import logging, time
+import fleetsh
+from fleetsh.sim import Fleet
+logging.basicConfig(level=logging.WARNING)
+with Fleet(20) as sim:
+    eng = fleetsh.Engine(identity=sim.key, known_hosts=sim.known_hosts, agent="/nonexistent/agent.sock", forward_agent=True)
+    for i in range(60):
+        run = eng.run("echo hi", sim.hosts)
+        time.sleep((i % 5) * 0.01)
+        del run
+print("ok")
+"""
+    )
+    assert out.strip() == "ok"

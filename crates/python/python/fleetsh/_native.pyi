@@ -224,9 +224,11 @@ class Engine:
             env: environment variables to set (the server must accept them: AcceptEnv).
             stdin: bytes (or text, as UTF-8) sent to every host's command, then end of file.
             pty: ask for a terminal (stderr then arrives merged into stdout).
-            sudo: run the command through ``sudo -S``: True as root, a string as that user.
+            sudo: run the command through sudo: True as root, a string as that user
+                (``sudo -S -p ''`` with a password, ``sudo -n`` without one).
             sudo_password: the password sudo asks for, fed on stdin before any other input
-                and never shown (default: FLEETSH_SUDO_PASSWORD).
+                and never shown (default: FLEETSH_SUDO_PASSWORD); where sudo does not ask,
+                the command reads it as its first input line.
             stream: deliver output while hosts run, for ``Run.events()`` and ``Run.lines()``
                 (results still hold each host's output, up to ``output_cap``).
             template: replace ``{host}`` and ``{index}`` in ``command`` on each host.
@@ -368,7 +370,8 @@ class Run:
 
     @property
     def done(self) -> bool:
-        """Whether every host has its result."""
+        """Whether every host has its result and the run was read (a run never iterated nor
+        joined stays not done)."""
 
     def __len__(self) -> int:
         """The number of hosts in the run."""

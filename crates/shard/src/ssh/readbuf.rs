@@ -33,8 +33,10 @@ pub(crate) trait AfterRead {
 
 impl AfterRead for tokio::net::TcpStream {
     /// Acknowledge what arrived now rather than after the delayed-ACK timer: the kernel
-    /// leaves quick-ACK mode on its own, so it is asked again after each read.
+    /// leaves quick-ACK mode on its own, so it is asked again after each read. (Linux only:
+    /// elsewhere delayed ACKs stay as the system has them.)
     fn after_read(&self) {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
         if let Err(e) = socket2::SockRef::from(self).set_tcp_quickack(true) {
             tracing::trace!("TCP_QUICKACK: {e}");
         }

@@ -368,29 +368,52 @@ def target_of(user: str, host: str, port: int) -> str:
 
 
 class Group:
-    """Hosts served by one engine and one connected fleet: each target at most once (a host
-    given twice in the client's list is in two groups)."""
+    """Hosts served by one engine and its connected fleets: each target at most once (a host
+    given twice in the client's list is in two groups).
+
+    A connected fleet runs its commands one after another, where parallel-ssh runs a client's
+    commands at once (a ``tail -f`` still streaming while the next ``run_command`` goes). So
+    the group keeps one fleet while it is free and, while every fleet it has is running a
+    command, connects another and keeps that too."""
 
     def __init__(self, engine: fleetsh.Engine, run_options: dict[str, Any]) -> None:
         self.engine = engine
         self.run_options = run_options
         self.targets: list[str] = []
         self.indices: list[int] = []
-        self._fleet: Optional[fleetsh.ConnectedFleet] = None
+        self._fleets: list[fleetsh.ConnectedFleet] = []
+        self._running: dict[int, list[fleetsh.Run]] = {}
         self._lock = threading.Lock()
 
     def fleet(self) -> fleetsh.ConnectedFleet:
-        """The connected fleet of the group's hosts, made at first use."""
+        """A connected fleet of the group's hosts with no command running (made at first
+        use, and again while every one made has a command running)."""
         with self._lock:
-            if self._fleet is None:
-                self._fleet = self.engine.connect(self.targets)
-            return self._fleet
+            for fleet in self._fleets:
+                running = self._running.setdefault(id(fleet), [])
+                running[:] = [run for run in running if not run.done]
+                if not running:
+                    return fleet
+            fleet = self.engine.connect(self.targets)
+            self._fleets.append(fleet)
+            self._running[id(fleet)] = []
+            return fleet
+
+    def start(self, use: Callable[[fleetsh.ConnectedFleet], fleetsh.Run]) -> fleetsh.Run:
+        """Starts a command or copy on a free fleet (``use(fleet)``), which stays busy until
+        the run is done."""
+        fleet = self.fleet()
+        run = use(fleet)
+        with self._lock:
+            self._running.setdefault(id(fleet), []).append(run)
+        return run
 
     def close(self) -> None:
         """Disconnects the group's hosts."""
         with self._lock:
-            fleet, self._fleet = self._fleet, None
-        if fleet is not None:
+            fleets, self._fleets = self._fleets, []
+            self._running.clear()
+        for fleet in fleets:
             fleet.close()
 
 

@@ -12,6 +12,10 @@ __all__ = ["HostConfig"]
 _Number = Union[int, float]
 
 
+
+_SECRETS = ("password", "proxy_password", "private_key", "proxy_pkey")
+"""HostConfig's settings that are never shown (repr, errors)."""
+
 class HostConfig:
     """The settings of one host of a ParallelSSHClient, overriding the client's own.
 
@@ -151,12 +155,14 @@ class HostConfig:
                 continue
             if not isinstance(value, types):
                 expected = " or ".join(t.__name__ for t in types)
-                raise ValueError(f"HostConfig {name} {value!r} is not {expected}")
+                # Only the type for secrets: a password or key must not reach a traceback.
+                shown = (type(value).__name__ if name in _SECRETS else repr(value))
+                raise ValueError(f"HostConfig {name} {shown} is not {expected}")
 
     def __repr__(self) -> str:
         shown = ", ".join(
             f"{name}={getattr(self, name)!r}" for name in self.__slots__
-            if name not in ("password", "proxy_password", "private_key", "proxy_pkey")
+            if name not in _SECRETS
             and getattr(self, name) not in (None, False)
         )
         return f"HostConfig({shown})"

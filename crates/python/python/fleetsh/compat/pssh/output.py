@@ -268,13 +268,19 @@ class HostOutput:
         return None if self._source is None else self._source.result()
 
     def __repr__(self) -> str:
+        # A command waiting for sudo's password written to stdin stays waiting: showing the
+        # output must not start it (exit_code and exception would).
+        waiting = (self._source is not None and self._source.pump is None
+                   and self._source.pending is not None)
+        exit_code = None if waiting else self.exit_code
+        exception = self._exception if waiting else self.exception
         return (
             "\thost={host}{sep}\talias={alias}{sep}\texit_code={exit_code}{sep}"
             "\tchannel={channel}{sep}\texception={exception}{sep}\tencoding={encoding}{sep}"
             "\tread_timeout={read_timeout}{sep}"
             "\tfully_qualified_command={fqc}".format(
-                host=self.host, alias=self.alias, exit_code=self.exit_code,
-                channel=self.channel, exception=self.exception, encoding=self.encoding,
+                host=self.host, alias=self.alias, exit_code=exit_code,
+                channel=self.channel, exception=exception, encoding=self.encoding,
                 read_timeout=self.read_timeout, fqc=self.fully_qualified_command,
                 sep=os.linesep,
             )

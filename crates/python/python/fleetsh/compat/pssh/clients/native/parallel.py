@@ -140,7 +140,7 @@ class _Launch:
                     kwargs["timeout"] = self._options["command_timeout"]
                 if self._options["env"] is not None:
                     kwargs["env"] = self._options["env"]
-                run = group.fleet().run(commands, **kwargs)
+                run = group.start(lambda fleet: fleet.run(commands, **kwargs))
                 pump = _core.Pump(run, {fi: slot for slot, fi in enumerate(fleet_indices)})
                 for slot, (_, source, _) in enumerate(items):
                     source.slot = slot
@@ -334,7 +334,8 @@ class ParallelSSHClient:
                             ("proxy_password", proxy_password),
                             ("host_key_check", host_key_check)):
             if value is not None and not isinstance(value, str):
-                raise TypeError(f"{name} must be a str, got {value!r}")
+                # Only the type: a password given as bytes must not reach a traceback.
+                raise TypeError(f"{name} must be a str, got {type(value).__name__}")
         _check_number("port", port, 1, integer=True)
         if port > 65535:
             raise ValueError(f"port must be at most 65535, got {port!r}")
@@ -388,7 +389,9 @@ class ParallelSSHClient:
                     "directory paths like '~/.ssh/my_key' for %s parameter" % (path, name),
                     path)
             return path
-        raise TypeError(f"{name} must be a key file's path (str) or the key (bytes), got {key!r}")
+        raise TypeError(
+            f"{name} must be a key file's path (str) or the key (bytes), "
+            f"got {type(key).__name__}")
 
     def _settings(self, index: int) -> _Settings:
         """Host ``index``'s effective settings."""
@@ -943,9 +946,9 @@ class ParallelSSHClient:
             if tmp is None:
                 continue
             try:
-                run = group.fleet().copy_to(
+                run = group.start(lambda fleet: fleet.copy_to(
                     top, base, hosts=[fi for _, fi in items], recursive=True,
-                    retry_delay=group.run_options["retry_delay"])
+                    retry_delay=group.run_options["retry_delay"]))
             except BaseException:
                 _core.remove_tree(tmp)
                 raise
@@ -972,9 +975,9 @@ class ParallelSSHClient:
                 continue
             local: Any = list(sources) if len(sources) > 1 or plans[items[0][0]][3] \
                 else sources[0]
-            run = group.fleet().copy_to(
+            run = group.start(lambda fleet: fleet.copy_to(
                 local, dest, hosts=[fi for _, fi in items], recursive=recurse,
-                retry_delay=group.run_options["retry_delay"])
+                retry_delay=group.run_options["retry_delay"]))
             collector = _core.Results(run)
             for index, fi in items:
                 tasks[index] = _core.spawn(_waiter(collector, fi, error))
@@ -1028,9 +1031,9 @@ class ParallelSSHClient:
                         self._tmpdirs.discard(tmp)
 
             try:
-                run = group.fleet().copy_from(
+                run = group.start(lambda fleet: fleet.copy_from(
                     remote, tmp, hosts=[fi for _, fi, _ in items], recursive=recurse,
-                    retry_delay=group.run_options["retry_delay"])
+                    retry_delay=group.run_options["retry_delay"]))
             except BaseException:
                 _core.remove_tree(tmp)
                 self._tmpdirs.discard(tmp)
