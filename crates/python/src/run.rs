@@ -58,8 +58,10 @@ struct State {
     queue: VecDeque<Item>,
     /// asyncio futures to complete when results arrive or the run ends.
     waiters: Vec<Waiter>,
-    /// Set once every host has its result.
+    /// Set once every host has its result and the run has ended.
     end: Option<End>,
+    /// Results queued so far (every host has its result once it reaches the run's hosts).
+    results: usize,
 }
 
 /// How the run ended.
@@ -262,7 +264,14 @@ fn feed(mut source: Source, shared: Arc<Shared>) {
                 None => break,
             }
         }
-        shared.publish(|s| s.queue.extend(batch.drain(..)));
+        let results = batch
+            .iter()
+            .filter(|item| matches!(item, Item::Result(_)))
+            .count();
+        shared.publish(|s| {
+            s.results += results;
+            s.queue.extend(batch.drain(..));
+        });
     }
     let report = Arc::new(source.join());
     shared.publish(|s| s.end = Some(End::Report(report)));
@@ -567,7 +576,8 @@ impl Run {
     /// not done).
     #[getter]
     fn done(&self) -> bool {
-        self.shared.state.lock().end.is_some()
+        let s = self.shared.state.lock();
+        s.end.is_some() || s.results >= self.hosts
     }
 
     /// The number of hosts in the run.

@@ -291,3 +291,13 @@ print("ok")
 """
     )
     assert out.strip() == "ok"
+
+
+def test_a_run_is_done_once_every_host_has_its_result(fleet, engine):
+    # A reader that stops at the last host's result, without asking for the end, sees the run
+    # done (a connected fleet's next command goes on the same connections then).
+    hosts = fleet.hosts[:3]
+    stream = engine.run("echo one", hosts).lines()
+    results = [x for x in (stream.next(timeout=30) for _ in range(2 * len(hosts))) if isinstance(x, fleetsh.HostResult)]
+    assert len(results) == len(hosts)
+    assert stream.run.done
