@@ -96,7 +96,7 @@ impl Peer {
     /// libssh2 1.11 and OpenSSH 9.2 offer curve25519 before anything the simulator has
     /// (OpenSSH's first, sntrup761x25519, is not in russh); asyncssh 2.24 offers
     /// mlkem768x25519 first. fleetsh's Python package offers the engine's default order
-    /// (`fleetsh.Engine` has no key-exchange setting).
+    /// (the scripts leave `fleetsh.Engine`'s `kex` unset).
     pub fn kex(self) -> &'static str {
         match self {
             Peer::Asyncssh | Peer::FleetshPython | Peer::FleetshPssh => "mlkem768x25519",

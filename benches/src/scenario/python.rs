@@ -116,8 +116,8 @@ pub fn run(bench: &Bench, opts: &Options) -> Result<()> {
              median of the per-repetition ratios. Every client checks host keys (strict, the \
              fleet's known_hosts) except parallel-ssh (libssh2 leaves it to the caller). Key \
              exchange: the first of each client's offer the simulator has; fleetsh's Python \
-             package offers the engine's default order (fleetsh.Engine has no key-exchange \
-             setting), parallel-ssh curve25519, which costs less: the CLI rows show the \
+             package offers the engine's default order (the scripts leave fleetsh.Engine's \
+             kex unset), parallel-ssh curve25519, which costs less: the CLI rows show the \
              difference on fleetsh. Client CPU includes the interpreter's start and imports \
              (the CLI's start for its rows); the Python clients report no per-host latency."
                 .to_string(),
