@@ -123,22 +123,11 @@ impl SshdFleet {
             .context("starting /usr/sbin/sshd")?;
         f.child = Some(child);
         // The first and the last address answer (bounded: 100 x 50 ms each).
-        let probe = crate::scenario::rtt::far::port_22_probe(&[
-            host_addr(0),
-            host_addr(hosts.saturating_sub(1)),
-        ]);
-        let out = f
-            .command("bash")
-            .args(["-c", &probe])
-            .stdin(Stdio::null())
-            .output()?;
-        if !out.status.success() {
-            bail!(
-                "sshd did not start: {}; its log: {}",
-                String::from_utf8_lossy(&out.stderr).trim(),
-                std::fs::read_to_string(p.join("sshd.log")).unwrap_or_default()
-            );
-        }
+        crate::scenario::rtt::far::await_port_22(
+            f.command("bash"),
+            &[host_addr(0), host_addr(hosts.saturating_sub(1))],
+            || std::fs::read_to_string(p.join("sshd.log")).unwrap_or_default(),
+        )?;
         Ok(f)
     }
 

@@ -297,19 +297,7 @@ impl FarSshd {
             s.logs.push(log);
         }
         // Every address answers, from inside the far namespace (bounded: 100 x 50 ms each).
-        let probe = port_22_probe(&addrs);
-        let out = link
-            .far_command("bash")
-            .args(["-c", &probe])
-            .stdin(Stdio::null())
-            .output()?;
-        if !out.status.success() {
-            bail!(
-                "sshd did not start: {}; its log: {}",
-                String::from_utf8_lossy(&out.stderr).trim(),
-                s.log()
-            );
-        }
+        await_port_22(link.far_command("bash"), &addrs, || s.log())?;
         Ok(s)
     }
 
@@ -375,16 +363,30 @@ fn penalties_option(keys: &Keys) -> Result<&'static str> {
     Ok(if known { option } else { "" })
 }
 
-/// A shell script that waits until each of `addrs` accepts connections on port 22 (bounded:
-/// 100 tries 50 ms apart each), naming the first that does not.
-pub(crate) fn port_22_probe(addrs: &[impl AsRef<str>]) -> String {
+/// Waits until each of `addrs` accepts connections on port 22 (bounded: 100 tries 50 ms apart
+/// each), probing with `bash` (a command for the namespace the servers are in); fails naming
+/// the first address that does not answer, with the servers' `log`.
+pub(crate) fn await_port_22(
+    mut bash: Command,
+    addrs: &[impl AsRef<str>],
+    log: impl FnOnce() -> String,
+) -> Result<()> {
     let list: Vec<&str> = addrs.iter().map(AsRef::as_ref).collect();
-    format!(
+    let probe = format!(
         "for a in {}; do ok=; for i in $(seq 1 100); do \
          if (exec 3<>/dev/tcp/$a/22) 2>/dev/null; then ok=1; break; fi; sleep 0.05; done; \
          [ -n \"$ok\" ] || {{ echo \"$a does not answer\" >&2; exit 1; }}; done",
         list.join(" ")
-    )
+    );
+    let out = bash.args(["-c", &probe]).stdin(Stdio::null()).output()?;
+    if !out.status.success() {
+        bail!(
+            "sshd did not start: {}; its log: {}",
+            String::from_utf8_lossy(&out.stderr).trim(),
+            log()
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
