@@ -225,10 +225,10 @@ impl Engine {
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Run> {
         let targets = hosts::parse(hosts)?;
-        let o = Options::new("run", options)?;
         let all: Vec<usize> = (0..targets.len()).collect();
-        let job = job::exec(command, &o, &self.defaults, &targets, &all)?;
-        o.finish()?;
+        let job = Options::read("run", options, |o| {
+            job::exec(command, o, &self.defaults, &targets, &all)
+        })?;
         self.start(py, targets, job)
     }
 
@@ -246,9 +246,9 @@ impl Engine {
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Run> {
         let targets = hosts::parse(hosts)?;
-        let o = Options::new("copy_to", options)?;
-        let job = transfer::put(py, local, remote, recursive, preserve, &o, &self.defaults)?;
-        o.finish()?;
+        let job = Options::read("copy_to", options, |o| {
+            transfer::put(py, local, remote, recursive, preserve, o, &self.defaults)
+        })?;
         self.start(py, targets, job)
     }
 
@@ -267,17 +267,17 @@ impl Engine {
         options: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Run> {
         let targets = hosts::parse(hosts)?;
-        let o = Options::new("copy_from", options)?;
-        let job = transfer::get(
-            py,
-            remote,
-            local_dir,
-            recursive,
-            preserve,
-            &o,
-            &self.defaults,
-        )?;
-        o.finish()?;
+        let job = Options::read("copy_from", options, |o| {
+            transfer::get(
+                py,
+                remote,
+                local_dir,
+                recursive,
+                preserve,
+                o,
+                &self.defaults,
+            )
+        })?;
         self.start(py, targets, job)
     }
 

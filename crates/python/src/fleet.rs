@@ -109,9 +109,9 @@ impl ConnectedFleet {
     fn connect_all(&self, py: Python<'_>, options: Option<&Bound<'_, PyDict>>) -> PyResult<Run> {
         let fleet = self.open()?;
         let indices = fleet.indices();
-        let o = Options::new("connect_all", options)?;
-        let job = job::retries(Job::connect_only(), &o, &self.defaults)?;
-        o.finish()?;
+        let job = Options::read("connect_all", options, |o| {
+            job::retries(Job::connect_only(), o, &self.defaults)
+        })?;
         Self::start(py, fleet, indices, job)
     }
 
@@ -127,10 +127,10 @@ impl ConnectedFleet {
     ) -> PyResult<Run> {
         let fleet = self.open()?;
         let indices = Self::selection(&fleet, hosts)?;
-        let o = Options::new("run", options)?;
         let table = fleet.hosts();
-        let job = job::exec(command, &o, &self.defaults, &table, &indices)?;
-        o.finish()?;
+        let job = Options::read("run", options, |o| {
+            job::exec(command, o, &self.defaults, &table, &indices)
+        })?;
         Self::start(py, fleet, indices, job)
     }
 
@@ -149,9 +149,9 @@ impl ConnectedFleet {
     ) -> PyResult<Run> {
         let fleet = self.open()?;
         let indices = Self::selection(&fleet, hosts)?;
-        let o = Options::new("copy_to", options)?;
-        let job = transfer::put(py, local, remote, recursive, preserve, &o, &self.defaults)?;
-        o.finish()?;
+        let job = Options::read("copy_to", options, |o| {
+            transfer::put(py, local, remote, recursive, preserve, o, &self.defaults)
+        })?;
         Self::start(py, fleet, indices, job)
     }
 
@@ -170,17 +170,17 @@ impl ConnectedFleet {
     ) -> PyResult<Run> {
         let fleet = self.open()?;
         let indices = Self::selection(&fleet, hosts)?;
-        let o = Options::new("copy_from", options)?;
-        let job = transfer::get(
-            py,
-            remote,
-            local_dir,
-            recursive,
-            preserve,
-            &o,
-            &self.defaults,
-        )?;
-        o.finish()?;
+        let job = Options::read("copy_from", options, |o| {
+            transfer::get(
+                py,
+                remote,
+                local_dir,
+                recursive,
+                preserve,
+                o,
+                &self.defaults,
+            )
+        })?;
         Self::start(py, fleet, indices, job)
     }
 

@@ -33,7 +33,7 @@ pub(crate) struct Options<'py> {
 impl<'py> Options<'py> {
     /// The keyword arguments `kwargs` of the method `call` (a copy: the caller's dict is
     /// untouched).
-    pub(crate) fn new(call: &'static str, kwargs: Option<&Bound<'py, PyDict>>) -> PyResult<Self> {
+    fn new(call: &'static str, kwargs: Option<&Bound<'py, PyDict>>) -> PyResult<Self> {
         Ok(Options {
             call,
             dict: kwargs.map(|d| d.copy()).transpose()?,
@@ -61,8 +61,21 @@ impl<'py> Options<'py> {
         }
     }
 
+    /// `read(options)` over the keyword arguments `kwargs` of the method `call`, then fails
+    /// on any argument it did not take.
+    pub(crate) fn read<T>(
+        call: &'static str,
+        kwargs: Option<&Bound<'py, PyDict>>,
+        read: impl FnOnce(&Options<'py>) -> PyResult<T>,
+    ) -> PyResult<T> {
+        let options = Options::new(call, kwargs)?;
+        let value = read(&options)?;
+        options.finish()?;
+        Ok(value)
+    }
+
     /// Fails on the first argument nobody took, as Python does for an unknown keyword.
-    pub(crate) fn finish(self) -> PyResult<()> {
+    fn finish(self) -> PyResult<()> {
         if let Some(d) = &self.dict
             && let Some((k, _)) = d.iter().next()
         {
