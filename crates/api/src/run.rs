@@ -284,6 +284,12 @@ impl RunHandle {
         &self.merger.targets
     }
 
+    /// The same table as [`hosts`](Self::hosts), shared rather than borrowed (no copy), for a
+    /// consumer that outlives its borrow of the handle.
+    pub fn shared_hosts(&self) -> Arc<[HostTarget]> {
+        self.merger.targets.clone()
+    }
+
     /// The job this run runs.
     pub(crate) fn job(&self) -> &fleetsh_core::Job {
         &self.parts.job

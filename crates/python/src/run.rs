@@ -333,7 +333,7 @@ impl Run {
         Run {
             shared: Arc::new(Shared::default()),
             canceller: handle.canceller(),
-            table: handle.hosts().into(),
+            table: handle.shared_hosts(),
             hosts,
             reading: Mutex::new(Reading::NotYet(Box::new(handle))),
             deadline_hit: AtomicBool::new(false),
