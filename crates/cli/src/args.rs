@@ -17,7 +17,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     (
         "FLEETSH_SUDO_PASSWORD",
-        "password fed to `sudo -S` with --sudo (without it, `sudo -n`)",
+        "password for `sudo -S` with --sudo, sent only when sudo asks (without it, `sudo -n`)",
     ),
     ("SSH_AUTH_SOCK", "ssh-agent socket, used unless --no-agent"),
     (
@@ -348,8 +348,8 @@ pub struct RunArgs {
     /// Send this program's standard input to every host's command (read once, at most 64 MiB).
     #[arg(short = 'I', long = "stdin")]
     pub stdin: bool,
-    /// Run the command through `sudo -S`; the password comes from FLEETSH_SUDO_PASSWORD (fed on
-    /// stdin, never shown). Without it, `sudo -n` is used.
+    /// Run the command through `sudo -S`; the password comes from FLEETSH_SUDO_PASSWORD (sent on
+    /// stdin only when sudo asks for it, never shown). Without it, `sudo -n` is used.
     #[arg(long)]
     pub sudo: bool,
     /// The user sudo runs the command as (implies --sudo).

@@ -42,20 +42,46 @@ pub fn render(command: &str, host: &str, index: usize) -> String {
     out
 }
 
-/// Wraps `command` to run through sudo: `sudo -S -p '' [-u USER] -- sh -c 'COMMAND'` when a
-/// password will be fed on stdin, `sudo -n ...` (fail rather than wait for a prompt) otherwise.
-pub fn sudo_wrap(command: &str, sudo: &Sudo) -> String {
-    let mut s = String::from(if sudo.password.is_some() {
-        "sudo -S -p ''"
-    } else {
-        "sudo -n"
-    });
+/// The two markers of a command run through sudo with a password: the prompt sudo is told to
+/// print when it wants the password (`sudo -S -p PROMPT`), and the line the shell sudo starts
+/// prints on stderr before the command runs. Unique per host run (a random nonce), made of
+/// characters neither sudo (`%` escapes) nor the shell (quotes, globs) treat specially.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SudoMarkers {
+    /// What sudo prints to ask for the password.
+    pub prompt: String,
+    /// What the shell prints once sudo let it start.
+    pub ready: String,
+}
+
+impl SudoMarkers {
+    /// The markers for `nonce`.
+    pub fn new(nonce: u64) -> Self {
+        SudoMarkers {
+            prompt: format!("fleetsh-sudo-prompt-{nonce:016x}:"),
+            ready: format!("fleetsh-sudo-ready-{nonce:016x}"),
+        }
+    }
+}
+
+/// Wraps `command` to run through sudo. With a password (`markers` given):
+/// `sudo -S -p PROMPT [-u USER] -- sh -c 'echo READY >&2; COMMAND'`: the password is sent only
+/// when PROMPT appears, the command's input only after READY. Without one:
+/// `sudo -n [-u USER] -- sh -c 'COMMAND'` (fail rather than wait for a prompt).
+pub fn sudo_wrap(command: &str, sudo: &Sudo, markers: Option<&SudoMarkers>) -> String {
+    let mut s = match markers {
+        Some(m) => format!("sudo -S -p {}", shell_quote(&m.prompt)),
+        None => String::from("sudo -n"),
+    };
     if let Some(u) = &sudo.user {
         s.push_str(" -u ");
         s.push_str(&shell_quote(u));
     }
     s.push_str(" -- sh -c ");
-    s.push_str(&shell_quote(command));
+    match markers {
+        Some(m) => s.push_str(&shell_quote(&format!("echo {} >&2; {command}", m.ready))),
+        None => s.push_str(&shell_quote(command)),
+    }
     s
 }
 
@@ -117,12 +143,18 @@ mod tests {
             user: Some("postgres".into()),
             password: Some(Secret::new("pw")),
         };
+        let m = SudoMarkers::new(0xab);
+        assert_eq!(m.prompt, "fleetsh-sudo-prompt-00000000000000ab:");
         assert_eq!(
-            sudo_wrap("echo 'x' && id", &s),
-            r"sudo -S -p '' -u postgres -- sh -c 'echo '\''x'\'' && id'"
+            sudo_wrap("echo 'x' && id", &s, Some(&m)),
+            "sudo -S -p fleetsh-sudo-prompt-00000000000000ab: -u postgres -- sh -c \
+             'echo fleetsh-sudo-ready-00000000000000ab >&2; echo '\\''x'\\'' && id'"
         );
-        assert!(!sudo_wrap("id", &s).contains("pw"));
-        assert_eq!(sudo_wrap("id", &Sudo::default()), "sudo -n -- sh -c id");
+        assert!(!sudo_wrap("id", &s, Some(&m)).contains("pw"));
+        assert_eq!(
+            sudo_wrap("id", &Sudo::default(), None),
+            "sudo -n -- sh -c id"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod ctx;
 mod exec;
 mod sftp;
+mod sudo;
 
 pub(crate) use self::ctx::{ConnCache, HostCtx};
 

@@ -113,6 +113,7 @@ impl SimFleet {
             host_cert_override,
             accept_env,
             sudo_password,
+            sudo_own_prompt,
             faults,
             latency,
         } = config;
@@ -161,6 +162,7 @@ impl SimFleet {
             user_ca: user_ca.map(|ca| ca.key_data().clone()),
             accept_env,
             sudo_password: sudo_password.map(Arc::from),
+            sudo_own_prompt: sudo_own_prompt.map(Arc::from),
             latency,
             roots: state_dir.join(state::ROOTS),
             directory: OnceLock::new(),

@@ -145,11 +145,13 @@
 //!   (a `read` line, a `sudo` password, `cat` input) is written to stdout as it reads it.
 //!   Without a pty nothing read from stdin is ever echoed.
 //! - **sudo**: `sudo -S -p PROMPT [-u USER] [--] CMD ARGS...` (the client's form is
-//!   `sudo -S -p '' [-u USER] -- sh -c 'SCRIPT'`) prints PROMPT on stderr, reads one line
-//!   of stdin and compares it with [`SimConfig::sudo_password`]: right, CMD runs as USER
-//!   (default root) with the rest of stdin; wrong, `Sorry, try again.` and
-//!   `sudo: 1 incorrect password attempt` on stderr, status 1; no sudo password
-//!   configured, `sudo: a password is required`, status 1.
+//!   `sudo -S -p PROMPT [-u USER] -- sh -c 'echo READY >&2; SCRIPT'`) prints PROMPT on
+//!   stderr, reads one line of stdin and compares it with [`SimConfig::sudo_password`]:
+//!   right, CMD runs as USER (default root) with the rest of stdin; wrong,
+//!   `Sorry, try again.` and PROMPT again, up to 3 attempts, then
+//!   `sudo: N incorrect password attempt(s)` on stderr, status 1 (also when stdin ends
+//!   after a wrong attempt); no sudo password configured, `sudo: a password is required`,
+//!   status 1.
 //! - **`sh -c 'SCRIPT'`** (also `bash`, `/bin/sh`) runs SCRIPT through the built-in shell.
 //! - **agent**: `ssh-add -l` / `ssh-add -L` list the client's forwarded agent (see
 //!   [below](#agent-forwarding)).
@@ -344,6 +346,10 @@ pub struct SimConfig {
     /// The password the built-in `sudo` accepts (on stdin, with `-S`). Default `None`:
     /// `sudo` always fails with `sudo: a password is required`.
     pub sudo_password: Option<String>,
+    /// A question of the hosts' own that `sudo` prints instead of the prompt the client
+    /// asked for with `-p` (as sudo does when a PAM module asks something other than the
+    /// standard "Password:", e.g. a one-time code). Default `None`: `-p` is honoured.
+    pub sudo_own_prompt: Option<String>,
     /// Faults and the percentage of hosts (0.0 to 100.0) that get each; at most one fault
     /// per host, the shares add up to at most 100. Default none. See [`Fault`] and
     /// [`parse_faults`].
@@ -375,6 +381,7 @@ impl Default for SimConfig {
             host_cert_override: None,
             accept_env: None,
             sudo_password: None,
+            sudo_own_prompt: None,
             faults: Vec::new(),
             latency: None,
         }
@@ -417,6 +424,7 @@ impl std::fmt::Debug for SimConfig {
             )
             .field("accept_env", &self.accept_env)
             .field("sudo_password", &self.sudo_password.as_ref().map(|_| "***"))
+            .field("sudo_own_prompt", &self.sudo_own_prompt)
             .field("faults", &self.faults)
             .field("latency", &self.latency)
             .finish()

@@ -578,9 +578,24 @@ mod tests {
         assert_eq!(out, "");
         assert_eq!(
             err,
-            "Password: Sorry, try again.\nsudo: 1 incorrect password attempt\n"
+            "Password: Sorry, try again.\nPassword: sudo: 1 incorrect password attempt\n"
         );
         assert_eq!(exit, Exit::Status(1));
+        // Three attempts, as sudo's default; the third right one would have passed.
+        let (out, err, exit) =
+            sh_with("sudo -S -p 'P: ' whoami", &mut sudo_ctx(b"a\nb\nc\npw\n")).await;
+        assert_eq!(out, "");
+        assert_eq!(
+            err,
+            "P: Sorry, try again.\nP: Sorry, try again.\nP: sudo: 3 incorrect password attempts\n"
+        );
+        assert_eq!(exit, Exit::Status(1));
+        let (out, err, exit) = sh_with("sudo -S -p 'P: ' whoami", &mut sudo_ctx(b"a\npw\n")).await;
+        assert_eq!(
+            (out.as_str(), err.as_str()),
+            ("root\n", "P: Sorry, try again.\nP: ")
+        );
+        assert_eq!(exit, Exit::Status(0));
 
         let (_, err, exit) = sh_with("sudo -S whoami", &mut sudo_ctx(b"")).await;
         assert_eq!(

@@ -443,3 +443,130 @@ fn a_line_without_end_is_handed_out_in_bounded_pieces() {
         );
     }
 }
+
+/// A fleet whose `sudo` asks for `password` (as the test kit's, with the sudo password set).
+fn sudo_fleet(count: usize, seed: u64, password: &str) -> fleetsh_testkit::sim::Fleet {
+    sudo_fleet_with(count, seed, password, None)
+}
+
+/// The same, its `sudo` asking `own_prompt` whatever prompt the client asks for.
+fn sudo_fleet_with(
+    count: usize,
+    seed: u64,
+    password: &str,
+    own_prompt: Option<&str>,
+) -> fleetsh_testkit::sim::Fleet {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = fleetsh_sim::SimFleet::start(fleetsh_sim::SimConfig {
+        count,
+        port: 0,
+        seed,
+        state_dir: dir.path().to_path_buf(),
+        sudo_password: Some(password.into()),
+        sudo_own_prompt: own_prompt.map(str::to_string),
+        ..fleetsh_sim::SimConfig::default()
+    })
+    .expect("the simulated fleet must start for this test");
+    fleetsh_testkit::sim::Fleet::new(sim, dir)
+}
+
+fn through_sudo(job: Job, password: &str) -> Job {
+    limits(job.sudo(fleetsh::Sudo {
+        user: None,
+        password: Some(fleetsh::Secret::new(password)),
+    }))
+}
+
+#[test]
+fn the_sudo_password_answers_the_prompt_and_the_input_follows_it_untouched() {
+    let f = sudo_fleet(3, 111, "sesame");
+    let engine = f.engine(2).build().unwrap();
+    let job = through_sudo(Job::new("whoami; cat; echo done >&2"), "sesame")
+        .stdin(b"line one\nline two\n".to_vec())
+        .stream_output(true);
+    let mut handle = engine.run(f.targets(), job).unwrap();
+    let mut streamed: Vec<(Vec<u8>, Vec<u8>)> = vec![Default::default(); 3];
+    let mut results = Vec::new();
+    for ev in &mut handle {
+        match ev {
+            fleetsh::Event::Output { host, stream, data } => match stream {
+                StreamKind::Stdout => streamed[host].0.extend(data),
+                StreamKind::Stderr => streamed[host].1.extend(data),
+            },
+            fleetsh::Event::Finished(r) => results.push(r),
+            _ => {}
+        }
+    }
+    assert_eq!(results.len(), 3);
+    for r in &results {
+        assert!(r.is_ok(), "{r:?}");
+        // Neither sudo's prompt nor the start marker reaches the output; the command's
+        // input arrives whole, after the password.
+        assert_eq!(stdout(r), "root\nline one\nline two\n");
+        assert_eq!(String::from_utf8_lossy(&r.stderr), "done\n");
+        assert_eq!(streamed[r.index], (r.stdout.clone(), r.stderr.clone()));
+    }
+}
+
+#[test]
+fn a_refused_sudo_password_is_not_followed_by_the_commands_input() {
+    let f = sudo_fleet(2, 112, "sesame");
+    let engine = f.engine(1).build().unwrap();
+    // The input's first line is no password attempt: asked again, the host ends sudo's input.
+    let job = through_sudo(Job::new("cat"), "wrong").stdin(b"sesame\nmore\n".to_vec());
+    let report = engine.run(f.targets(), job).unwrap().join();
+    for r in &report.results {
+        assert!(r.error.is_none(), "{r:?}");
+        assert_eq!(r.exit_code, Some(1));
+        assert_eq!(stdout(r), "");
+        assert_eq!(
+            String::from_utf8_lossy(&r.stderr),
+            "Sorry, try again.\nsudo: 1 incorrect password attempt\n"
+        );
+    }
+}
+
+#[test]
+fn sudo_through_a_pty_answers_the_prompt_on_stdout() {
+    let f = sudo_fleet(2, 113, "sesame");
+    let engine = f.engine(1).build().unwrap();
+    let job = through_sudo(Job::new("whoami; read x; echo got $x"), "sesame")
+        .pty(true)
+        .stdin(b"input\n".to_vec());
+    let report = engine.run(f.targets(), job).unwrap().join();
+    for r in &report.results {
+        assert!(r.is_ok(), "{r:?}");
+        // The terminal echoes what is typed: the password (masked) and the input.
+        assert_eq!(stdout(r), "***\r\nroot\r\ninput\r\ngot input\r\n");
+        assert!(!stdout(r).contains("fleetsh-sudo"), "{r:?}");
+    }
+}
+
+#[test]
+fn a_sudo_prompt_of_the_hosts_own_fails_the_host_within_the_connect_timeout() {
+    let f = sudo_fleet_with(2, 114, "sesame", Some("Verification code: "));
+    let engine = f.engine(1).build().unwrap();
+    let job = through_sudo(Job::new("cat"), "sesame")
+        .connect_timeout(Duration::from_secs(2))
+        .stdin(b"never read\n".to_vec());
+    let started = std::time::Instant::now();
+    let report = engine.run(f.targets(), job).unwrap().join();
+    for r in &report.results {
+        let e = r
+            .error
+            .as_ref()
+            .expect("an unknown prompt is never answered");
+        assert_eq!(e.kind, ErrorKind::CommandTimeout, "{e}");
+        assert!(
+            e.message.contains("sudo neither asked") && e.message.contains("2s"),
+            "{e}"
+        );
+        // What the host said is kept: its question.
+        assert_eq!(String::from_utf8_lossy(&r.stderr), "Verification code: ");
+        assert_eq!(stdout(r), "");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "bounded by the connect timeout"
+    );
+}

@@ -295,6 +295,47 @@ fn stdin_reaches_every_host() {
     }
 }
 
+/// Through sudo that asks for no password (root's), a sudo password given is never sent: the
+/// command's input arrives as it was given, its output and exit status as the command made
+/// them, with a pty too. (`.ci/run` installs sudo and runs the tests as root.)
+#[test]
+fn a_sudo_password_is_sent_only_when_sudo_asks() {
+    assert!(
+        Path::new("/usr/bin/sudo").exists(),
+        "sudo not found: install it (apt-get install -y sudo)"
+    );
+    let sshd = sshd();
+    assert_eq!(
+        sshd.user, "root",
+        "this test needs sudo to ask no password: run the tests as root"
+    );
+    let through_sudo = |cmd: &str| {
+        job(cmd).sudo(fleetsh::Sudo {
+            user: None,
+            password: Some(fleetsh::Secret::new("never-sent-4711")),
+        })
+    };
+    let j = through_sudo("cat; echo err >&2; whoami; exit 3").stdin(b"data\n".to_vec());
+    let report = run(sshd.engine(1), vec![HostTarget::new(ADDRS[0])], j);
+    let r = &report.results[0];
+    assert!(r.error.is_none(), "{r:?}\nsshd log:\n{}", sshd.log());
+    assert_eq!(String::from_utf8_lossy(&r.stdout), "data\nroot\n");
+    assert_eq!(String::from_utf8_lossy(&r.stderr), "err\n");
+    assert_eq!(r.exit_code, Some(3));
+    let j = through_sudo("read x; echo got $x")
+        .pty(true)
+        .stdin(b"data\n".to_vec());
+    let report = run(sshd.engine(1), vec![HostTarget::new(ADDRS[1])], j);
+    let r = &report.results[0];
+    sshd.assert_ok(r);
+    let out = String::from_utf8_lossy(&r.stdout);
+    assert!(out.ends_with("got data\r\n"), "{out:?}");
+    assert!(
+        !out.contains("***") && !out.contains("fleetsh-sudo"),
+        "{out:?}"
+    );
+}
+
 /// OpenSSH refuses environment variables its AcceptEnv does not list: the host fails with a
 /// `channel` error naming the variable, and the command is not run.
 #[test]

@@ -79,8 +79,10 @@ pub struct Job {
     /// once, shared by all hosts. Without it the command's stdin is closed at once (as with
     /// `ssh host cmd </dev/null`).
     pub stdin: Option<StdinData>,
-    /// Run the command through `sudo -S`, feeding the password on stdin (never in the command
-    /// line, never echoed in results).
+    /// Run the command through sudo. With a password, `sudo -S` with a prompt of fleetsh's
+    /// making: the password is sent on stdin only when that prompt appears (never in the
+    /// command line, never in results), and the command's own input only once sudo has let it
+    /// start.
     pub sudo: Option<Sudo>,
     /// Request a pseudo-terminal for the command (stderr is then merged into stdout by the
     /// remote terminal).
@@ -133,7 +135,8 @@ impl From<std::sync::Arc<[u8]>> for StdinData {
 pub struct Sudo {
     /// Run as this user (`sudo -u`); default root.
     pub user: Option<String>,
-    /// The sudo password, fed on stdin before any other input.
+    /// The sudo password, sent on stdin when sudo asks for it (never where it does not: root,
+    /// a `NOPASSWD` rule, a cached login).
     pub password: Option<Secret>,
 }
 

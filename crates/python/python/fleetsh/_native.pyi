@@ -225,10 +225,10 @@ class Engine:
             stdin: bytes (or text, as UTF-8) sent to every host's command, then end of file.
             pty: ask for a terminal (stderr then arrives merged into stdout).
             sudo: run the command through sudo: True as root, a string as that user
-                (``sudo -S -p ''`` with a password, ``sudo -n`` without one).
-            sudo_password: the password sudo asks for, fed on stdin before any other input
-                and never shown (default: FLEETSH_SUDO_PASSWORD); where sudo does not ask,
-                the command reads it as its first input line.
+                (``sudo -S -p PROMPT`` with a password, ``sudo -n`` without one).
+            sudo_password: the password sudo asks for, sent on stdin when sudo's prompt
+                appears and only then, never shown (default: FLEETSH_SUDO_PASSWORD); the
+                command's input follows once sudo has let it start.
             stream: deliver output while hosts run, for ``Run.events()`` and ``Run.lines()``
                 (results still hold each host's output, up to ``output_cap``).
             template: replace ``{host}`` and ``{index}`` in ``command`` on each host.

@@ -8,6 +8,7 @@ use fleetsh_core::{ErrorKind, Event, HostError, HostResult, Job, StreamKind};
 use russh::{ChannelMsg, client};
 
 use super::ctx::HostCtx;
+use super::sudo::{Marker, SudoGate};
 use crate::command;
 use crate::ssh::client_config::Keepalive;
 use crate::ssh::handler::{Handle, describe};
@@ -171,9 +172,23 @@ pub(super) async fn run_command(
         None if job.template => command::render(&job.command, &result.target.host, result.index),
         None => job.command.clone(),
     };
+    // With a sudo password, sudo prints a prompt of fleetsh's making when it wants it and the
+    // shell prints READY before the command: the password goes only to that prompt, the
+    // command's input only after READY (`super::sudo`).
+    let markers = job
+        .sudo
+        .as_ref()
+        .filter(|s| s.password.is_some())
+        .map(|_| command::SudoMarkers::new(sudo_nonce()));
     if let Some(sudo) = &job.sudo {
-        command = command::sudo_wrap(&command, sudo);
+        command = command::sudo_wrap(&command, sudo, markers.as_ref());
     }
+    let gate = markers.as_ref().map(|m| SudoGate::new(&m.prompt, &m.ready));
+    let gated_stream = if job.pty {
+        StreamKind::Stdout
+    } else {
+        StreamKind::Stderr
+    };
     // A journal records the start before the command leaves: a host without it never ran it.
     if let Some(journal) = &ctx.journal
         && let Err(e) = journal.started(result.index)
@@ -189,18 +204,18 @@ pub(super) async fn run_command(
         return;
     }
 
-    // 3. Standard input (sudo password first), then EOF, sent concurrently with reading so
-    //    that neither side can stall the other.
+    // 3. Standard input, then EOF, sent concurrently with reading so that neither side can
+    //    stall the other; through sudo with a password, once sudo has let the command start.
     let secret: Option<Vec<u8>> = job
         .sudo
         .as_ref()
         .and_then(|s| s.password.as_ref())
         .map(|p| p.expose().as_bytes().to_vec());
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<()>();
+    let gated = gate.is_some();
     let writer = async {
-        if let Some(pw) = &secret {
-            let mut line = pw.clone();
-            line.push(b'\n');
-            write.data_bytes(line).await?;
+        if gated && ready_rx.await.is_err() {
+            return Ok(());
         }
         if let Some(input) = &job.stdin
             && !input.0.is_empty()
@@ -228,6 +243,23 @@ pub(super) async fn run_command(
     );
     tokio::pin!(idle);
     let cap = job.output_cap;
+    let mut outlet = Outlet {
+        ctx,
+        cap,
+        secret: secret.as_deref(),
+        sudo: gate.map(|gate| SudoAnswer {
+            gate,
+            stream: gated_stream,
+            write: &write,
+            ready: Some(ready_tx),
+            password_sent: false,
+        }),
+    };
+    // sudo asks for the password, or lets the command start, within the connect timeout; a
+    // prompt of its own (sudoers `passprompt_override`, a PAM module's question) never
+    // matches fleetsh's and would otherwise wait for the command timeout, or for ever.
+    let sudo_wait = tokio::time::sleep(connect_timeout);
+    tokio::pin!(sudo_wait);
     let mut exec_confirmed = false;
     let mut output_end: Option<Duration> = None;
     let confirm = |result: &mut HostResult, confirmed: &mut bool| {
@@ -260,6 +292,14 @@ pub(super) async fn run_command(
                     format!("no output for {limit:?} (idle timeout)"),
                 ));
             }
+            _ = &mut sudo_wait, if outlet.awaiting_sudo() && output_end.is_none() => {
+                break Some(HostError::new(
+                    ErrorKind::CommandTimeout,
+                    format!(
+                        "sudo neither asked for the password with fleetsh's prompt nor started the command within {connect_timeout:?} (does sudo force a prompt of its own: sudoers `passprompt_override`, or a PAM module's question?)"
+                    ),
+                ));
+            }
             w = &mut writer, if !writer_done => {
                 writer_done = true;
                 if let Err(e) = w {
@@ -277,15 +317,9 @@ pub(super) async fn run_command(
                 if result.timings.first_byte.is_none() {
                     result.timings.first_byte = Some(start.elapsed());
                 }
-                on_output(
-                    ctx,
-                    result,
-                    StreamKind::Stdout,
-                    &data,
-                    cap,
-                    secret.as_deref(),
-                )
-                .await;
+                if let Err(e) = outlet.output(result, StreamKind::Stdout, &data).await {
+                    break Some(e);
+                }
             }
             Some(ChannelMsg::ExtendedData { data, ext }) => {
                 confirm(result, &mut exec_confirmed);
@@ -293,16 +327,10 @@ pub(super) async fn run_command(
                 if result.timings.first_byte.is_none() {
                     result.timings.first_byte = Some(start.elapsed());
                 }
-                if ext == 1 {
-                    on_output(
-                        ctx,
-                        result,
-                        StreamKind::Stderr,
-                        &data,
-                        cap,
-                        secret.as_deref(),
-                    )
-                    .await;
+                if ext == 1
+                    && let Err(e) = outlet.output(result, StreamKind::Stderr, &data).await
+                {
+                    break Some(e);
                 }
             }
             Some(ChannelMsg::Success) => confirm(result, &mut exec_confirmed),
@@ -337,6 +365,8 @@ pub(super) async fn run_command(
             Some(_) => {}
         }
     };
+    // Bytes held back as the possible start of a marker are output after all.
+    outlet.finish(result).await;
     if let Some(pw) = &secret {
         command::scrub(&mut result.stdout, pw);
         command::scrub(&mut result.stderr, pw);
@@ -374,6 +404,104 @@ pub(super) async fn run_command(
         };
         result.error = Some(HostError::new(ErrorKind::Disconnected, msg));
     }
+}
+
+/// Where the command's output goes: into the result and the run's events, through the sudo
+/// gate while there is one watching its stream.
+struct Outlet<'a> {
+    ctx: &'a HostCtx,
+    cap: usize,
+    secret: Option<&'a [u8]>,
+    sudo: Option<SudoAnswer<'a>>,
+}
+
+/// Answering sudo (`super::sudo`): the gate on the stream its prompt and READY come on, the
+/// channel to send the password on, and the signal that lets standard input flow.
+struct SudoAnswer<'a> {
+    gate: SudoGate,
+    stream: StreamKind,
+    write: &'a WriteHalf,
+    ready: Option<tokio::sync::oneshot::Sender<()>>,
+    password_sent: bool,
+}
+
+impl Outlet<'_> {
+    /// Whether sudo has neither asked for the password nor let the command start.
+    fn awaiting_sudo(&self) -> bool {
+        self.sudo
+            .as_ref()
+            .is_some_and(|s| !s.password_sent && !s.gate.is_ready())
+    }
+
+    /// Takes a chunk of the command's `stream`.
+    async fn output(
+        &mut self,
+        result: &mut HostResult,
+        stream: StreamKind,
+        data: &[u8],
+    ) -> Result<(), HostError> {
+        let Some(s) = self
+            .sudo
+            .as_mut()
+            .filter(|s| s.stream == stream && !s.gate.is_ready())
+        else {
+            on_output(self.ctx, result, stream, data, self.cap, self.secret).await;
+            return Ok(());
+        };
+        let (pass, found) = s.gate.feed(data);
+        if !pass.is_empty() {
+            on_output(self.ctx, result, stream, &pass, self.cap, self.secret).await;
+        }
+        for marker in found {
+            match marker {
+                Marker::Prompt if !s.password_sent => {
+                    s.password_sent = true;
+                    let mut line = self.secret.unwrap_or_default().to_vec();
+                    line.push(b'\n');
+                    s.write.data_bytes(line).await.map_err(|e| {
+                        HostError::new(
+                            ErrorKind::Channel,
+                            format!("sending sudo's password failed: {}", describe(&e)),
+                        )
+                    })?;
+                }
+                // Asked again: the password was refused. No other attempt (the command's own
+                // input is never tried as a password): end of input, and sudo reports it.
+                Marker::Prompt => {
+                    if let Err(e) = s.write.eof().await {
+                        tracing::debug!("EOF after a refused sudo password: {e}");
+                    }
+                }
+                Marker::Ready => {
+                    if let Some(tx) = s.ready.take() {
+                        let _ = tx.send(());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Passes on what the gate still holds, at the end of the command.
+    async fn finish(&mut self, result: &mut HostResult) {
+        if let Some(s) = self.sudo.as_mut() {
+            let rest = s.gate.finish();
+            let stream = s.stream;
+            if !rest.is_empty() {
+                on_output(self.ctx, result, stream, &rest, self.cap, self.secret).await;
+            }
+        }
+    }
+}
+
+/// A random nonce for a host's sudo markers (never secret: it keeps them unique).
+fn sudo_nonce() -> u64 {
+    getrandom::u64().unwrap_or_else(|_| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        t.as_nanos() as u64 ^ u64::from(std::process::id())
+    })
 }
 
 async fn on_output(

@@ -82,6 +82,8 @@ pub(crate) struct Context {
     pub(crate) pty: bool,
     /// The password `sudo` accepts; `None`: `sudo` always fails.
     pub(crate) sudo_password: Option<Arc<str>>,
+    /// The prompt `sudo` prints whatever `-p` asks, if any.
+    pub(crate) sudo_own_prompt: Option<Arc<str>>,
     /// Standard input, shared by every command of the script.
     pub(crate) stdin: Stdin,
     /// The client's forwarded agent (after an `auth-agent-req@openssh.com`), for
@@ -104,6 +106,7 @@ impl Context {
             env: BTreeMap::new(),
             pty: false,
             sudo_password: None,
+            sudo_own_prompt: None,
             stdin: Stdin::empty(),
             agent: None,
             vars: HashMap::new(),

@@ -229,16 +229,22 @@ pub(super) async fn run_builtin<S: Sink>(
 pub(super) const SUDO_USAGE: &str =
     "usage: sudo [-knS] [-p prompt] [-u user] [--] command [arg ...]";
 
+/// Password attempts sudo allows (its default `passwd_tries`).
+const SUDO_TRIES: u32 = 3;
+
 /// `sudo [-S] [-n] [-p PROMPT] [-u USER] [--] CMD ARGS...`
 ///
 /// 1. Without a configured sudo password: `sudo: a password is required`, status 1.
 /// 2. With `-n`, or without `-S` and without a pty: the same failure (nothing to read a
 ///    password from).
 /// 3. The prompt (`-p`, default `[sudo] password for USER: `; `%u`, `%p`, `%h`, `%H`, `%%`
-///    expand) goes to stderr; an empty prompt prints nothing.
+///    expand; the host's own with `SimConfig::sudo_own_prompt`) goes to stderr; an empty
+///    prompt prints nothing.
 /// 4. One line of stdin is the password (echoed only with a pty, like any input); the
 ///    rest of stdin stays for the command.
-/// 5. Wrong: `Sorry, try again.` and `sudo: 1 incorrect password attempt`, status 1.
+/// 5. Wrong: `Sorry, try again.` and the prompt again, up to 3 attempts, as sudo's default
+///    `passwd_tries`; then `sudo: N incorrect password attempt(s)`, status 1, also when stdin
+///    ends after a wrong attempt (with none: `sudo: no password was provided`).
 ///    Right: CMD runs as USER (default root): `whoami`, `$USER`, `$HOME` follow.
 pub(super) async fn sudo<S: Sink>(
     args: &[String],
@@ -317,22 +323,34 @@ pub(super) async fn sudo<S: Sink>(
         return Ok(Flow::Next(1));
     }
 
-    let prompt = match prompt {
-        Some(p) => expand_prompt(&p, ctx),
-        None => format!("[sudo] password for {}: ", ctx.user),
+    let prompt = match (&ctx.sudo_own_prompt, prompt) {
+        (Some(own), _) => own.to_string(),
+        (None, Some(p)) => expand_prompt(&p, ctx),
+        (None, None) => format!("[sudo] password for {}: ", ctx.user),
     };
-    if !prompt.is_empty() {
-        io.err(prompt.into_bytes()).await?;
-    }
-    let Some(line) = ctx.stdin.line(MAX_LINE).await else {
-        io.err_line("sudo: no password was provided".into()).await?;
-        return Ok(Flow::Next(1));
-    };
-    io.echo_input(ctx.pty, &line).await?;
-    let given = line.strip_suffix(b"\n").unwrap_or(&line);
-    if given != password.as_bytes() {
-        io.err(&b"Sorry, try again.\nsudo: 1 incorrect password attempt\n"[..])
-            .await?;
+    let mut wrong = 0;
+    loop {
+        if !prompt.is_empty() {
+            io.err(prompt.clone().into_bytes()).await?;
+        }
+        let line = ctx.stdin.line(MAX_LINE).await;
+        if let Some(line) = &line {
+            io.echo_input(ctx.pty, line).await?;
+            if line.strip_suffix(b"\n").unwrap_or(line) == password.as_bytes() {
+                break;
+            }
+            wrong += 1;
+            if wrong < SUDO_TRIES {
+                io.err(&b"Sorry, try again.\n"[..]).await?;
+                continue;
+            }
+        }
+        io.err_line(match wrong {
+            0 => "sudo: no password was provided".into(),
+            1 => "sudo: 1 incorrect password attempt".into(),
+            n => format!("sudo: {n} incorrect password attempts"),
+        })
+        .await?;
         return Ok(Flow::Next(1));
     }
 

@@ -39,7 +39,13 @@ async fn wrong_password_is_refused() {
     assert_eq!(out.stdout, b"");
     assert_eq!(
         out.stderr,
-        b"Sorry, try again.\nsudo: 1 incorrect password attempt\n"
+        b"Sorry, try again.\nSorry, try again.\nsudo: 2 incorrect password attempts\n"
+    );
+    assert_eq!(out.status, Some(1));
+    let out = exec_stdin(&session, "sudo -S -p 'pw? ' whoami", b"guess\n").await;
+    assert_eq!(
+        out.stderr,
+        b"pw? Sorry, try again.\npw? sudo: 1 incorrect password attempt\n"
     );
     assert_eq!(out.status, Some(1));
 }

@@ -57,7 +57,8 @@ def _check_number(name: str, value: Any, minimum: float, integer: bool = False) 
 
 
 def _sudo_prefix(user: Union[bool, str]) -> str:
-    """The sudo command line fleetsh puts before a command run with sudo."""
+    """The sudo command line shown as a command's ``fully_qualified_command``: the shape of
+    what runs, without the prompt and start marker fleetsh adds per host (docs/python.md)."""
     as_user = "" if user is True else f"-u {shlex.quote(str(user))} "
     return f"sudo -S -p '' {as_user}-- sh -c "
 
