@@ -9,9 +9,13 @@
 //! and a poll that finds nothing allocates nothing.
 //!
 //! It also acknowledges the first [`QUICK_ACK_READS`] reads of a connection at once
-//! ([`AfterRead`]): OpenSSH's sshd writes its handshake replies without `TCP_NODELAY`, so
-//! Nagle holds its next packet until the previous one is acknowledged, and a client's delayed
-//! ACK (40 ms on Linux) would add that much to every host's login.
+//! ([`AfterRead`]) when nothing is sent in answer: OpenSSH's sshd writes its handshake replies
+//! without `TCP_NODELAY`, so Nagle holds its next packet until the previous one is
+//! acknowledged, and a client's delayed ACK (40 ms on Linux) would add that much to every
+//! host's login. Where the client answers (its NEWKEYS after the key exchange reply, a
+//! corrected key exchange packet), the answer carries the acknowledgement and no separate ACK
+//! is sent: the ACK waits until the reader has found the stream empty twice with no write in
+//! between (the SSH session polls its next read before it writes its answers to the last).
 
 use std::io;
 use std::pin::Pin;
@@ -53,6 +57,9 @@ pub(crate) struct ReadBuffered<S> {
     pos: usize,
     /// Reads still to acknowledge at once ([`AfterRead`]).
     quick_acks: u8,
+    /// An acknowledgement is owed for data read: how many times the stream has been found
+    /// empty since, with no write ([`ReadBuffered::waiting`]).
+    ack_owed: Option<u8>,
 }
 
 impl<S> ReadBuffered<S> {
@@ -63,19 +70,38 @@ impl<S> ReadBuffered<S> {
             buf: None,
             pos: 0,
             quick_acks: QUICK_ACK_READS,
+            ack_owed: None,
         }
     }
 
-    /// Counts a read that brought data, calling [`AfterRead::after_read`] while the
-    /// connection is young.
-    fn read_done(&mut self)
+    /// Counts a read that brought data: while the connection is young, an acknowledgement is
+    /// owed for it.
+    fn read_done(&mut self) {
+        if self.quick_acks > 0 {
+            self.quick_acks -= 1;
+            self.ack_owed = Some(0);
+        }
+    }
+
+    /// The stream had nothing to read: the second time in a row with no write since data
+    /// came, nothing is being sent in answer, so [`AfterRead::after_read`] acknowledges now.
+    fn waiting(&mut self)
     where
         S: AfterRead,
     {
-        if self.quick_acks > 0 {
-            self.quick_acks -= 1;
-            self.inner.after_read();
+        match self.ack_owed {
+            Some(0) => self.ack_owed = Some(1),
+            Some(_) => {
+                self.ack_owed = None;
+                self.inner.after_read();
+            }
+            None => {}
         }
+    }
+
+    /// A write: it carries the acknowledgement of what was read.
+    fn wrote(&mut self) {
+        self.ack_owed = None;
     }
 
     /// Bytes read from the stream and not yet handed out (for tests).
@@ -113,8 +139,10 @@ impl<S: AsyncRead + AfterRead + Unpin> AsyncRead for ReadBuffered<S> {
         if out.remaining() >= cap {
             let before = out.filled().len();
             let polled = Pin::new(&mut this.inner).poll_read(cx, out);
-            if matches!(polled, Poll::Ready(Ok(()))) && out.filled().len() > before {
-                this.read_done();
+            match polled {
+                Poll::Ready(Ok(())) if out.filled().len() > before => this.read_done(),
+                Poll::Pending => this.waiting(),
+                _ => {}
             }
             return polled;
         }
@@ -138,6 +166,10 @@ impl<S: AsyncRead + AfterRead + Unpin> AsyncRead for ReadBuffered<S> {
                 }
                 Poll::Ready(Ok(()))
             }
+            Poll::Pending => {
+                this.waiting();
+                Poll::Pending
+            }
             other => other,
         }
     }
@@ -149,7 +181,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ReadBuffered<S> {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, data)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write(cx, data);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            this.wrote();
+        }
+        polled
     }
 
     fn poll_write_vectored(
@@ -157,7 +194,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ReadBuffered<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            this.wrote();
+        }
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -206,12 +248,46 @@ mod tests {
         }
     }
 
-    /// The first reads that bring data are acknowledged at once, then no more; a read served
-    /// from the buffer, or the end of the stream, is not a read of the socket.
+    impl AsyncWrite for Counted {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            data: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Pin::new(&mut self.get_mut().inner).poll_write(cx, data)
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        }
+    }
+
+    /// Polls one read of up to `n` bytes: `Some(bytes)` when ready, `None` when pending.
+    fn poll_once(r: &mut ReadBuffered<Counted>, n: usize) -> Option<Vec<u8>> {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut space = vec![0u8; n];
+        let mut rb = ReadBuf::new(&mut space);
+        match Pin::new(r).poll_read(&mut cx, &mut rb) {
+            Poll::Ready(r) => {
+                r.unwrap();
+                Some(rb.filled().to_vec())
+            }
+            Poll::Pending => None,
+        }
+    }
+
+    /// A young connection's reads are acknowledged once the stream has been found empty twice
+    /// with nothing written since (a write carries the acknowledgement), then no more; a read
+    /// served from the buffer is not a read of the socket.
     #[tokio::test]
-    async fn acknowledges_the_first_reads_at_once_then_stops() {
+    async fn acknowledges_young_reads_that_get_no_answer() {
         let (client, mut server) = tokio::io::duplex(1 << 16);
         let calls = Arc::new(AtomicUsize::new(0));
+        let count = || calls.load(Ordering::SeqCst);
         let mut r = ReadBuffered::new(
             64,
             Counted {
@@ -219,22 +295,46 @@ mod tests {
                 calls: calls.clone(),
             },
         );
-        let mut two = [0u8; 2];
         server.write_all(b"abcd").await.unwrap();
-        r.read_exact(&mut two).await.unwrap();
-        r.read_exact(&mut two).await.unwrap(); // from the buffer
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
-        for i in 0..(usize::from(QUICK_ACK_READS) + 4) {
-            server.write_all(&[b'x'; 2]).await.unwrap();
-            r.read_exact(&mut two).await.unwrap();
-            let expected = (i + 2).min(usize::from(QUICK_ACK_READS));
-            assert_eq!(calls.load(Ordering::SeqCst), expected, "read {i}");
+        assert_eq!(poll_once(&mut r, 2).as_deref(), Some(&b"ab"[..]));
+        assert_eq!(
+            poll_once(&mut r, 2).as_deref(),
+            Some(&b"cd"[..]),
+            "from the buffer"
+        );
+        assert_eq!(poll_once(&mut r, 2), None);
+        assert_eq!(
+            count(),
+            0,
+            "found empty once: an answer may still be written"
+        );
+        assert_eq!(poll_once(&mut r, 2), None);
+        assert_eq!(count(), 1, "empty twice, nothing written: acknowledged");
+        assert_eq!(poll_once(&mut r, 2), None);
+        assert_eq!(count(), 1, "once per read");
+
+        // Answered: the answer carries the acknowledgement.
+        server.write_all(b"ef").await.unwrap();
+        assert_eq!(poll_once(&mut r, 2).as_deref(), Some(&b"ef"[..]));
+        assert_eq!(poll_once(&mut r, 2), None);
+        r.write_all(b"answer").await.unwrap();
+        assert_eq!(poll_once(&mut r, 2), None);
+        assert_eq!(poll_once(&mut r, 2), None);
+        assert_eq!(count(), 1);
+
+        // Only the first QUICK_ACK_READS reads (2 so far) are acknowledged at once.
+        for _ in 0..(usize::from(QUICK_ACK_READS) + 4) {
+            server.write_all(b"xy").await.unwrap();
+            assert_eq!(poll_once(&mut r, 2).as_deref(), Some(&b"xy"[..]));
+            assert_eq!(poll_once(&mut r, 2), None);
+            assert_eq!(poll_once(&mut r, 2), None);
         }
+        assert_eq!(count(), usize::from(QUICK_ACK_READS) - 1);
         // A large read straight from the stream counts the same way (none left to count).
         drop(server);
         let mut rest = Vec::new();
         assert_eq!(r.read_to_end(&mut rest).await.unwrap(), 0);
-        assert_eq!(calls.load(Ordering::SeqCst), usize::from(QUICK_ACK_READS));
+        assert_eq!(count(), usize::from(QUICK_ACK_READS) - 1);
     }
 
     /// Small exact reads are served from one buffered read; the buffer is gone once drained
