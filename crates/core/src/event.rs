@@ -20,7 +20,8 @@ pub enum ErrorKind {
     Handshake,
     /// The server's host key is unknown (strict), changed, or revoked.
     Hostkey,
-    /// Every authentication method was refused.
+    /// Every authentication method was refused, or sudo refused the password it was given
+    /// (it asked for it again).
     Auth,
     /// The session channel could not be opened or the exec request was refused.
     Channel,

@@ -142,7 +142,9 @@
 //! - **pty**: after a `pty-req`, `tty` prints `/dev/pts/0` (without one: `not a tty`,
 //!   status 1); as on a real terminal, stderr is merged into stdout, every `\n` of the
 //!   output becomes `\r\n` (`onlcr`), and input is echoed: what a command reads from stdin
-//!   (a `read` line, a `sudo` password, `cat` input) is written to stdout as it reads it.
+//!   (a `read` line, `cat` input) is written to stdout as it reads it; `sudo` turns the
+//!   echo off while it reads a password (only the line end shows), and ^D at the start of
+//!   its line ends the input.
 //!   Without a pty nothing read from stdin is ever echoed.
 //! - **sudo**: `sudo -S -p PROMPT [-u USER] [--] CMD ARGS...` (the client's form is
 //!   `sudo -S -p PROMPT [-u USER] -- sh -c 'echo READY >&2; SCRIPT'`) prints PROMPT on

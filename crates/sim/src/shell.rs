@@ -627,13 +627,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn sudo_password_is_echoed_only_with_a_pty() {
+    async fn sudo_never_echoes_the_password() {
         let (out, _, _) = sh_with("sudo -S -p '' whoami", &mut sudo_ctx(b"pw\n")).await;
         assert_eq!(out, "root\n");
         let mut c = sudo_ctx(b"pw\n");
         c.pty = true;
-        let (out, _, _) = sh_with("sudo -p '' whoami", &mut c).await;
-        assert_eq!(out, "pw\nroot\n");
+        let (out, err, _) = sh_with("sudo -p '' whoami", &mut c).await;
+        assert_eq!((out.as_str(), err.as_str()), ("root\n", "\n"));
+        // ^D ends a terminal's input.
+        let mut c = sudo_ctx(b"\x04");
+        c.pty = true;
+        let (_, err, exit) = sh_with("sudo -p 'P: ' whoami", &mut c).await;
+        assert_eq!(err, "P: sudo: no password was provided\n");
+        assert_eq!(exit, Exit::Status(1));
     }
 
     #[test]

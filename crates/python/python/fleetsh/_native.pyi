@@ -35,7 +35,7 @@ class ErrorKind(str, enum.Enum):
     HOSTKEY = "hostkey"
     """The server's host key is unknown (strict checking), changed, or revoked."""
     AUTH = "auth"
-    """Every authentication method was refused."""
+    """Every authentication method was refused, or sudo refused the password it was given."""
     CHANNEL = "channel"
     """The session channel could not be opened or the exec request was refused."""
     COMMAND_TIMEOUT = "command_timeout"

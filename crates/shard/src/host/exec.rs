@@ -253,12 +253,15 @@ pub(super) async fn run_command(
             write: &write,
             ready: Some(ready_tx),
             password_sent: false,
+            refused: false,
         }),
     };
-    // sudo asks for the password, or lets the command start, within the connect timeout; a
-    // prompt of its own (sudoers `passprompt_override`, a PAM module's question) never
-    // matches fleetsh's and would otherwise wait for the command timeout, or for ever.
-    let sudo_wait = tokio::time::sleep(connect_timeout);
+    // Each step of sudo's (asking for the password, starting the command once it has it,
+    // ending after a refusal) must come within `sudo_bound`: a question fleetsh does not
+    // answer (a PAM prompt of its own, a one-time code after the password) would otherwise
+    // hold the host until the command timeout, or for ever.
+    let sudo_bound = connect_timeout.max(SUDO_STEP);
+    let sudo_wait = tokio::time::sleep(sudo_bound);
     tokio::pin!(sudo_wait);
     let mut exec_confirmed = false;
     let mut output_end: Option<Duration> = None;
@@ -292,14 +295,6 @@ pub(super) async fn run_command(
                     format!("no output for {limit:?} (idle timeout)"),
                 ));
             }
-            _ = &mut sudo_wait, if outlet.awaiting_sudo() && output_end.is_none() => {
-                break Some(HostError::new(
-                    ErrorKind::CommandTimeout,
-                    format!(
-                        "sudo neither asked for the password with fleetsh's prompt nor started the command within {connect_timeout:?} (does sudo force a prompt of its own: sudoers `passprompt_override`, or a PAM module's question?)"
-                    ),
-                ));
-            }
             w = &mut writer, if !writer_done => {
                 writer_done = true;
                 if let Err(e) = w {
@@ -309,6 +304,10 @@ pub(super) async fn run_command(
                 continue;
             }
             m = read.wait() => m,
+            // After the read: a message already there (READY, sudo's last words) comes first.
+            _ = &mut sudo_wait, if outlet.awaiting_sudo() && output_end.is_none() => {
+                break Some(outlet.sudo_stalled(sudo_bound));
+            }
         };
         match msg {
             Some(ChannelMsg::Data { data }) => {
@@ -317,8 +316,12 @@ pub(super) async fn run_command(
                 if result.timings.first_byte.is_none() {
                     result.timings.first_byte = Some(start.elapsed());
                 }
-                if let Err(e) = outlet.output(result, StreamKind::Stdout, &data).await {
-                    break Some(e);
+                match outlet.output(result, StreamKind::Stdout, &data).await {
+                    Ok(true) => sudo_wait
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + sudo_bound),
+                    Ok(false) => {}
+                    Err(e) => break Some(e),
                 }
             }
             Some(ChannelMsg::ExtendedData { data, ext }) => {
@@ -327,10 +330,16 @@ pub(super) async fn run_command(
                 if result.timings.first_byte.is_none() {
                     result.timings.first_byte = Some(start.elapsed());
                 }
-                if ext == 1
-                    && let Err(e) = outlet.output(result, StreamKind::Stderr, &data).await
-                {
-                    break Some(e);
+                if ext == 1 {
+                    match outlet.output(result, StreamKind::Stderr, &data).await {
+                        Ok(true) => {
+                            sudo_wait
+                                .as_mut()
+                                .reset(tokio::time::Instant::now() + sudo_bound);
+                        }
+                        Ok(false) => {}
+                        Err(e) => break Some(e),
+                    }
                 }
             }
             Some(ChannelMsg::Success) => confirm(result, &mut exec_confirmed),
@@ -367,6 +376,8 @@ pub(super) async fn run_command(
     };
     // Bytes held back as the possible start of a marker are output after all.
     outlet.finish(result).await;
+    // A refused sudo password fails the host, whatever sudo's exit status says.
+    let stop = stop.or_else(|| outlet.refused().then(sudo_refused));
     if let Some(pw) = &secret {
         command::scrub(&mut result.stdout, pw);
         command::scrub(&mut result.stderr, pw);
@@ -374,7 +385,10 @@ pub(super) async fn run_command(
     if let Some(e) = stop {
         // Ask the server to stop the command (OpenSSH honours signal requests); closing the
         // connection follows.
-        if matches!(e.kind, ErrorKind::CommandTimeout | ErrorKind::Cancelled) {
+        if matches!(
+            e.kind,
+            ErrorKind::CommandTimeout | ErrorKind::Cancelled | ErrorKind::Auth
+        ) {
             let _ = write.signal(russh::Sig::TERM).await;
         }
         result.error = Some(e);
@@ -423,39 +437,78 @@ struct SudoAnswer<'a> {
     write: &'a WriteHalf,
     ready: Option<tokio::sync::oneshot::Sender<()>>,
     password_sent: bool,
+    /// sudo asked again after the password was sent.
+    refused: bool,
+}
+
+/// The least time each of sudo's steps gets (the connect timeout when longer): a login
+/// shell's start, a directory lookup or PAM's delay after a wrong password take seconds.
+const SUDO_STEP: Duration = Duration::from_secs(30);
+
+/// The error of a host whose sudo refused the password.
+fn sudo_refused() -> HostError {
+    HostError::new(
+        ErrorKind::Auth,
+        "sudo refused the password (it asked for it again); the command was not run",
+    )
 }
 
 impl Outlet<'_> {
-    /// Whether sudo has neither asked for the password nor let the command start.
+    /// Whether sudo has yet to let the command start (or, refused, to end).
     fn awaiting_sudo(&self) -> bool {
-        self.sudo
-            .as_ref()
-            .is_some_and(|s| !s.password_sent && !s.gate.is_ready())
+        self.sudo.as_ref().is_some_and(|s| !s.gate.is_ready())
     }
 
-    /// Takes a chunk of the command's `stream`.
+    /// Whether sudo asked for the password again: it refused the one sent.
+    fn refused(&self) -> bool {
+        self.sudo.as_ref().is_some_and(|s| s.refused)
+    }
+
+    /// The error of a sudo that took longer than `bound` over its current step.
+    fn sudo_stalled(&self, bound: Duration) -> HostError {
+        match &self.sudo {
+            Some(s) if s.refused => sudo_refused(),
+            Some(s) if s.password_sent => HostError::new(
+                ErrorKind::CommandTimeout,
+                format!(
+                    "sudo did not start the command within {bound:?} of being sent the password (a further question fleetsh does not answer, such as a one-time code?)"
+                ),
+            ),
+            _ => HostError::new(
+                ErrorKind::CommandTimeout,
+                format!(
+                    "sudo neither asked for the password with fleetsh's prompt nor started the command within {bound:?} (a PAM question of its own, such as a Kerberos \"Password for user@REALM:\" or a one-time code?)"
+                ),
+            ),
+        }
+    }
+
+    /// Takes a chunk of the command's `stream`; `Ok(true)` when sudo moved on (it was sent
+    /// the password, or refused it), so that its next step gets a bound of its own.
     async fn output(
         &mut self,
         result: &mut HostResult,
         stream: StreamKind,
         data: &[u8],
-    ) -> Result<(), HostError> {
+    ) -> Result<bool, HostError> {
         let Some(s) = self
             .sudo
             .as_mut()
             .filter(|s| s.stream == stream && !s.gate.is_ready())
         else {
             on_output(self.ctx, result, stream, data, self.cap, self.secret).await;
-            return Ok(());
+            return Ok(false);
         };
         let (pass, found) = s.gate.feed(data);
         if !pass.is_empty() {
             on_output(self.ctx, result, stream, &pass, self.cap, self.secret).await;
         }
+        let mut moved = false;
         for marker in found {
             match marker {
                 Marker::Prompt if !s.password_sent => {
                     s.password_sent = true;
+                    moved = true;
                     let mut line = self.secret.unwrap_or_default().to_vec();
                     line.push(b'\n');
                     s.write.data_bytes(line).await.map_err(|e| {
@@ -466,12 +519,22 @@ impl Outlet<'_> {
                     })?;
                 }
                 // Asked again: the password was refused. No other attempt (the command's own
-                // input is never tried as a password): end of input, and sudo reports it.
-                Marker::Prompt => {
+                // input is never tried as a password): end of input, and sudo reports it. A
+                // terminal's input ends with ^D at the start of a line, not with the
+                // channel's EOF (sshd keeps the pty open).
+                Marker::Prompt if !s.refused => {
+                    s.refused = true;
+                    moved = true;
+                    if s.stream == StreamKind::Stdout
+                        && let Err(e) = s.write.data_bytes(&b"\x04"[..]).await
+                    {
+                        tracing::debug!("^D after a refused sudo password: {e}");
+                    }
                     if let Err(e) = s.write.eof().await {
                         tracing::debug!("EOF after a refused sudo password: {e}");
                     }
                 }
+                Marker::Prompt => {}
                 Marker::Ready => {
                     if let Some(tx) = s.ready.take() {
                         let _ = tx.send(());
@@ -479,7 +542,7 @@ impl Outlet<'_> {
                 }
             }
         }
-        Ok(())
+        Ok(moved)
     }
 
     /// Passes on what the gate still holds, at the end of the command.

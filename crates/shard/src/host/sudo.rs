@@ -7,8 +7,10 @@
 //! [`SudoGate`]: on the prompt it sends the password, on READY it lets the command's own
 //! standard input flow. Where sudo does not ask (root, `NOPASSWD`, a cached login), READY comes
 //! first and the password is never sent: a command reading its input never sees it. Both
-//! markers are removed from the output; everything else passes through unchanged (sudo's
-//! lecture, "Sorry, try again.", the command's own output after READY).
+//! markers are removed from the output, and so is the line end sudo writes after reading a
+//! password from a terminal (it turns the echo off, so the typed line end is not shown);
+//! everything else passes through unchanged (sudo's lecture, "Sorry, try again.", the
+//! command's own output after READY).
 
 /// What the watched stream said, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +29,8 @@ pub(super) struct SudoGate {
     /// Bytes received but not yet passed on: the start of a marker, perhaps.
     held: Vec<u8>,
     is_ready: bool,
+    /// A prompt was just removed: a line end right after it is sudo's, not output.
+    after_prompt: bool,
 }
 
 impl SudoGate {
@@ -37,6 +41,7 @@ impl SudoGate {
             ready: ready.as_bytes().to_vec(),
             held: Vec::new(),
             is_ready: false,
+            after_prompt: false,
         }
     }
 
@@ -56,6 +61,11 @@ impl SudoGate {
         let mut out = Vec::new();
         let mut found = Vec::new();
         loop {
+            if self.after_prompt && !self.held.is_empty() {
+                self.after_prompt = false;
+                let end = line_end(&self.held);
+                self.held.drain(..end);
+            }
             let p = find(&self.held, &self.prompt);
             let r = find(&self.held, &self.ready);
             let (at, marker, len) = match (p, r) {
@@ -69,17 +79,11 @@ impl SudoGate {
             found.push(marker);
             if marker == Marker::Ready {
                 self.is_ready = true;
-                let skip = if rest.starts_with(b"\r\n") {
-                    2
-                } else if rest.starts_with(b"\n") {
-                    1
-                } else {
-                    0
-                };
-                out.extend_from_slice(rest.get(skip..).unwrap_or_default());
+                out.extend_from_slice(rest.get(line_end(&rest)..).unwrap_or_default());
                 self.held.clear();
                 return (out, found);
             }
+            self.after_prompt = true;
             std::mem::swap(&mut self.held, &mut rest);
         }
         // Keep back the longest tail that could still become a marker.
@@ -98,6 +102,17 @@ impl SudoGate {
     /// What is still held back, at the end of the stream.
     pub(super) fn finish(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.held)
+    }
+}
+
+/// The length of the line end (`\n`, or a terminal's `\r\n`) `data` starts with, if any.
+fn line_end(data: &[u8]) -> usize {
+    if data.starts_with(b"\r\n") {
+        2
+    } else if data.starts_with(b"\n") {
+        1
+    } else {
+        0
     }
 }
 
@@ -165,6 +180,18 @@ mod tests {
         }
         assert_eq!(out, b"Sorry, \nok");
         assert_eq!(found, [Marker::Prompt, Marker::Ready]);
+    }
+
+    #[test]
+    fn the_line_end_after_a_prompt_is_sudos() {
+        let mut g = gate();
+        let (out, found) = g.feed(b"PROMPT:");
+        assert_eq!((out.len(), found.as_slice()), (0, &[Marker::Prompt][..]));
+        let (out, _) = g.feed(b"\r\nREADY\r\nroot\r\n");
+        assert_eq!(out, b"root\r\n");
+        let mut g = gate();
+        let (out, _) = g.feed(b"PROMPT:\nSorry, try again.\nPROMPT:x");
+        assert_eq!(out, b"Sorry, try again.\nx");
     }
 
     #[test]

@@ -240,8 +240,9 @@ const SUDO_TRIES: u32 = 3;
 /// 3. The prompt (`-p`, default `[sudo] password for USER: `; `%u`, `%p`, `%h`, `%H`, `%%`
 ///    expand; the host's own with `SimConfig::sudo_own_prompt`) goes to stderr; an empty
 ///    prompt prints nothing.
-/// 4. One line of stdin is the password (echoed only with a pty, like any input); the
-///    rest of stdin stays for the command.
+/// 4. One line of stdin is the password, never echoed (with a pty, sudo turns the echo off
+///    and writes only a line end; ^D at the start of the line ends the input); the rest of
+///    stdin stays for the command.
 /// 5. Wrong: `Sorry, try again.` and the prompt again, up to 3 attempts, as sudo's default
 ///    `passwd_tries`; then `sudo: N incorrect password attempt(s)`, status 1, also when stdin
 ///    ends after a wrong attempt (with none: `sudo: no password was provided`).
@@ -333,9 +334,18 @@ pub(super) async fn sudo<S: Sink>(
         if !prompt.is_empty() {
             io.err(prompt.clone().into_bytes()).await?;
         }
-        let line = ctx.stdin.line(MAX_LINE).await;
+        let pty = ctx.pty;
+        let line = ctx
+            .stdin
+            .line(MAX_LINE)
+            .await
+            // On a terminal, ^D at the start of a line ends the input.
+            .filter(|l| !(pty && l.first() == Some(&0x04)));
         if let Some(line) = &line {
-            io.echo_input(ctx.pty, line).await?;
+            // sudo turns the terminal's echo off while it reads: only its line end shows.
+            if pty {
+                io.err(&b"\n"[..]).await?;
+            }
             if line.strip_suffix(b"\n").unwrap_or(line) == password.as_bytes() {
                 break;
             }
