@@ -114,6 +114,7 @@ impl SimFleet {
             accept_env,
             sudo_password,
             sudo_own_prompt,
+            sudo_then_ask,
             faults,
             latency,
         } = config;
@@ -163,6 +164,7 @@ impl SimFleet {
             accept_env,
             sudo_password: sudo_password.map(Arc::from),
             sudo_own_prompt: sudo_own_prompt.map(Arc::from),
+            sudo_then_ask: sudo_then_ask.map(Arc::from),
             latency,
             roots: state_dir.join(state::ROOTS),
             directory: OnceLock::new(),

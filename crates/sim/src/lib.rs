@@ -153,7 +153,8 @@
 //!   `Sorry, try again.` and PROMPT again, up to 3 attempts, then
 //!   `sudo: N incorrect password attempt(s)` on stderr, status 1 (also when stdin ends
 //!   after a wrong attempt); no sudo password configured, `sudo: a password is required`,
-//!   status 1.
+//!   status 1. [`SimConfig::sudo_own_prompt`] replaces PROMPT with the host's own question,
+//!   [`SimConfig::sudo_then_ask`] adds a second question after the right password.
 //! - **`sh -c 'SCRIPT'`** (also `bash`, `/bin/sh`) runs SCRIPT through the built-in shell.
 //! - **agent**: `ssh-add -l` / `ssh-add -L` list the client's forwarded agent (see
 //!   [below](#agent-forwarding)).
@@ -352,6 +353,9 @@ pub struct SimConfig {
     /// asked for with `-p` (as sudo does when a PAM module asks something other than the
     /// standard "Password:", e.g. a one-time code). Default `None`: `-p` is honoured.
     pub sudo_own_prompt: Option<String>,
+    /// A second question `sudo` asks after the right password (as a one-time-code PAM
+    /// module does), reading one more line of stdin, any answer accepted. Default `None`.
+    pub sudo_then_ask: Option<String>,
     /// Faults and the percentage of hosts (0.0 to 100.0) that get each; at most one fault
     /// per host, the shares add up to at most 100. Default none. See [`Fault`] and
     /// [`parse_faults`].
@@ -384,6 +388,7 @@ impl Default for SimConfig {
             accept_env: None,
             sudo_password: None,
             sudo_own_prompt: None,
+            sudo_then_ask: None,
             faults: Vec::new(),
             latency: None,
         }
@@ -427,6 +432,7 @@ impl std::fmt::Debug for SimConfig {
             .field("accept_env", &self.accept_env)
             .field("sudo_password", &self.sudo_password.as_ref().map(|_| "***"))
             .field("sudo_own_prompt", &self.sudo_own_prompt)
+            .field("sudo_then_ask", &self.sudo_then_ask)
             .field("faults", &self.faults)
             .field("latency", &self.latency)
             .finish()

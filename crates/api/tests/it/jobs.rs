@@ -446,27 +446,28 @@ fn a_line_without_end_is_handed_out_in_bounded_pieces() {
 
 /// A fleet whose `sudo` asks for `password` (as the test kit's, with the sudo password set).
 fn sudo_fleet(count: usize, seed: u64, password: &str) -> fleetsh_testkit::sim::Fleet {
-    sudo_fleet_with(count, seed, password, None)
+    sudo_fleet_with(count, seed, password, |_| {})
 }
 
-/// The same, its `sudo` asking `own_prompt` whatever prompt the client asks for.
+/// The same, with more of the fleet's configuration set by `more`.
 fn sudo_fleet_with(
     count: usize,
     seed: u64,
     password: &str,
-    own_prompt: Option<&str>,
+    more: impl FnOnce(&mut fleetsh_sim::SimConfig),
 ) -> fleetsh_testkit::sim::Fleet {
     let dir = tempfile::tempdir().unwrap();
-    let sim = fleetsh_sim::SimFleet::start(fleetsh_sim::SimConfig {
+    let mut config = fleetsh_sim::SimConfig {
         count,
         port: 0,
         seed,
         state_dir: dir.path().to_path_buf(),
         sudo_password: Some(password.into()),
-        sudo_own_prompt: own_prompt.map(str::to_string),
         ..fleetsh_sim::SimConfig::default()
-    })
-    .expect("the simulated fleet must start for this test");
+    };
+    more(&mut config);
+    let sim =
+        fleetsh_sim::SimFleet::start(config).expect("the simulated fleet must start for this test");
     fleetsh_testkit::sim::Fleet::new(sim, dir)
 }
 
@@ -568,7 +569,9 @@ fn sudo_through_a_pty_answers_the_prompt_on_stdout() {
 
 #[test]
 fn a_sudo_prompt_of_the_hosts_own_fails_the_host_after_a_bounded_wait() {
-    let f = sudo_fleet_with(2, 114, "sesame", Some("Verification code: "));
+    let f = sudo_fleet_with(2, 114, "sesame", |c| {
+        c.sudo_own_prompt = Some("Verification code: ".into());
+    });
     let engine = f.engine(1).build().unwrap();
     let job = through_sudo(Job::new("cat"), "sesame")
         .connect_timeout(Duration::from_secs(2))
@@ -591,5 +594,29 @@ fn a_sudo_prompt_of_the_hosts_own_fails_the_host_after_a_bounded_wait() {
         assert_eq!(String::from_utf8_lossy(&r.stderr), "Verification code: ");
         assert_eq!(stdout(r), "");
     }
+    assert!(started.elapsed() < Duration::from_secs(60), "bounded");
+}
+
+#[test]
+fn a_question_after_the_sudo_password_fails_the_host_after_a_bounded_wait() {
+    // A one-time code asked after the password: fleetsh answers only its own prompt.
+    let f = sudo_fleet_with(1, 115, "sesame", |c| {
+        c.sudo_then_ask = Some("Verification code: ".into());
+    });
+    let engine = f.engine(1).build().unwrap();
+    let job = through_sudo(Job::new("cat"), "sesame").stdin(b"never read\n".to_vec());
+    let started = std::time::Instant::now();
+    let report = engine.run(f.targets(), job).unwrap().join();
+    let r = &report.results[0];
+    let e = r
+        .error
+        .as_ref()
+        .expect("the second question is never answered");
+    assert_eq!(e.kind, ErrorKind::CommandTimeout, "{e}");
+    assert!(
+        e.message.contains("of being sent the password") && e.message.contains("30s"),
+        "{e}"
+    );
+    assert_eq!(String::from_utf8_lossy(&r.stderr), "Verification code: ");
     assert!(started.elapsed() < Duration::from_secs(60), "bounded");
 }

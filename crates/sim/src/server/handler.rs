@@ -370,6 +370,7 @@ impl server::Handler for SimHandler {
         ctx.pty = pending.pty;
         ctx.sudo_password = self.shared.sudo_password.clone();
         ctx.sudo_own_prompt = self.shared.sudo_own_prompt.clone();
+        ctx.sudo_then_ask = self.shared.sudo_then_ask.clone();
         ctx.stdin = Stdin::new(pipe_out);
         if pending.agent {
             ctx.agent = Some(Arc::new(ForwardedAgent {

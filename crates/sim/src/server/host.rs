@@ -65,6 +65,8 @@ pub(crate) struct Shared {
     pub(crate) sudo_password: Option<Arc<str>>,
     /// The prompt `sudo` prints whatever `-p` asks, if any.
     pub(crate) sudo_own_prompt: Option<Arc<str>>,
+    /// A second question `sudo` asks after the right password, if any.
+    pub(crate) sudo_then_ask: Option<Arc<str>>,
     /// How late the server sees what clients send.
     pub(crate) latency: Option<Duration>,
     /// Where the hosts' SFTP root directories go (`state_dir/root`).

@@ -84,6 +84,8 @@ pub(crate) struct Context {
     pub(crate) sudo_password: Option<Arc<str>>,
     /// The prompt `sudo` prints whatever `-p` asks, if any.
     pub(crate) sudo_own_prompt: Option<Arc<str>>,
+    /// A second question `sudo` asks after the right password, if any.
+    pub(crate) sudo_then_ask: Option<Arc<str>>,
     /// Standard input, shared by every command of the script.
     pub(crate) stdin: Stdin,
     /// The client's forwarded agent (after an `auth-agent-req@openssh.com`), for
@@ -107,6 +109,7 @@ impl Context {
             pty: false,
             sudo_password: None,
             sudo_own_prompt: None,
+            sudo_then_ask: None,
             stdin: Stdin::empty(),
             agent: None,
             vars: HashMap::new(),

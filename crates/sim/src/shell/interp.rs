@@ -246,7 +246,8 @@ const SUDO_TRIES: u32 = 3;
 /// 5. Wrong: `Sorry, try again.` and the prompt again, up to 3 attempts, as sudo's default
 ///    `passwd_tries`; then `sudo: N incorrect password attempt(s)`, status 1, also when stdin
 ///    ends after a wrong attempt (with none: `sudo: no password was provided`).
-///    Right: CMD runs as USER (default root): `whoami`, `$USER`, `$HOME` follow.
+///    Right: with `SimConfig::sudo_then_ask`, that question and one more line of stdin (any
+///    answer); then CMD runs as USER (default root): `whoami`, `$USER`, `$HOME` follow.
 pub(super) async fn sudo<S: Sink>(
     args: &[String],
     ctx: &mut Context,
@@ -362,6 +363,13 @@ pub(super) async fn sudo<S: Sink>(
         })
         .await?;
         return Ok(Flow::Next(1));
+    }
+    if let Some(question) = ctx.sudo_then_ask.clone() {
+        io.err(question.as_bytes().to_vec()).await?;
+        if ctx.stdin.line(MAX_LINE).await.is_none() {
+            io.err_line("sudo: no answer was provided".into()).await?;
+            return Ok(Flow::Next(1));
+        }
     }
 
     let saved = ctx.save();
