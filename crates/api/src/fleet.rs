@@ -1,5 +1,6 @@
 //! A connected fleet: jobs run in turn on kept, authenticated connections.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use fleetsh_core::{Action, GetPlan, HostTarget, Job, PutPlan};
@@ -115,13 +116,16 @@ impl Members {
         Ok(())
     }
 
-    /// The index of the first host still in the fleet equal to `target`.
-    fn find(&self, target: &HostTarget) -> Option<usize> {
-        self.targets
-            .iter()
-            .enumerate()
-            .find(|(i, t)| *t == target && self.live.get(*i).copied().unwrap_or(false))
-            .map(|(i, _)| i)
+    /// The index of the first host still in the fleet equal to each target, for lookups of
+    /// many hosts at once (one pass over the table, not one per host).
+    fn live_index(&self) -> HashMap<&HostTarget, usize> {
+        let mut index = HashMap::with_capacity(self.targets.len());
+        for (i, t) in self.targets.iter().enumerate() {
+            if self.live.get(i).copied().unwrap_or(false) {
+                index.entry(t).or_insert(i);
+            }
+        }
+        index
     }
 }
 
@@ -297,20 +301,17 @@ impl ConnectedFleet {
         let mut m = self.members.lock();
         let mut table: Vec<HostTarget> = m.targets.to_vec();
         let mut added = Vec::new();
-        for host in hosts {
-            let existing = m.find(&host).or_else(|| {
-                let start = m.targets.len();
-                table
-                    .get(start..)
-                    .and_then(|new| new.iter().position(|t| *t == host))
-                    .map(|p| start + p)
-            });
-            match existing {
-                Some(i) => added.push(i),
-                None => {
-                    added.push(table.len());
-                    table.push(host);
+        {
+            let live = m.live_index();
+            let mut new: HashMap<HostTarget, usize> = HashMap::new();
+            for host in hosts {
+                if let Some(&i) = live.get(&host).or_else(|| new.get(&host)) {
+                    added.push(i);
+                    continue;
                 }
+                added.push(table.len());
+                new.insert(host.clone(), table.len());
+                table.push(host);
             }
         }
         let len = table.len();
@@ -354,10 +355,11 @@ impl ConnectedFleet {
         targets: impl IntoIterator<Item = &'a HostTarget>,
     ) -> Result<Vec<usize>, Error> {
         let m = self.members.lock();
+        let live = m.live_index();
         targets
             .into_iter()
             .map(|t| {
-                m.find(t).ok_or_else(|| {
+                live.get(t).copied().ok_or_else(|| {
                     FleetError::NotInFleet {
                         host: t.to_string(),
                     }
