@@ -78,8 +78,8 @@ pub use fleetsh_core::record;
 pub use fleetsh_core::{Action, GetPlan, PutPlan, TransferStats, transfer};
 pub use fleetsh_core::{
     Amount, Cipher, ErrorKind, Event, FileConfig, HostError, HostKeyCheck, HostList, HostResult,
-    HostTarget, Job, Kex, Outcome, PerHost, PerHostFn, RunConfig, StdinData, StreamKind, Sudo,
-    Timings, hosts,
+    HostTarget, Job, Kex, Outcome, PerHost, PerHostFn, RunConfig, ServerInfo, StdinData,
+    StreamKind, Sudo, Timings, hosts,
 };
 pub use fleetsh_core::{Groups, SshConfig, clock, config, fold, groups, ssh_config};
 pub use fleetsh_core::{Part, partition};

@@ -216,6 +216,26 @@ pub struct HostResult {
     /// The job only connected and authenticated ([`Action::Connect`](crate::Action::Connect)):
     /// no command ran, so there is no exit status, and without an error the host is OK.
     pub connect_only: bool,
+    /// What the server is and what the connection negotiated, once the key exchange is done
+    /// (also for a host that then failed, e.g. at authentication); `None` for a host whose
+    /// handshake did not get that far.
+    pub server: Option<ServerInfo>,
+}
+
+/// A server as its SSH connection showed it: its identification and the algorithms the key
+/// exchange settled on. Across a fleet it answers audit questions without running anything:
+/// which hosts still run an old OpenSSH, which lack a post-quantum key exchange.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct ServerInfo {
+    /// The server's identification line without its line end, as sent
+    /// (`SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3`; non-ASCII bytes replaced).
+    pub version: String,
+    /// The key exchange negotiated (`mlkem768x25519-sha256`, `curve25519-sha256`, ...).
+    pub kex: String,
+    /// The server's host key algorithm (`ssh-ed25519`, `rsa-sha2-512`, a certificate type).
+    pub host_key: String,
+    /// The session cipher, client to server (`aes256-gcm@openssh.com`, ...).
+    pub cipher: String,
 }
 
 impl HostResult {
@@ -234,6 +254,7 @@ impl HostResult {
             attempts: 0,
             transfer: None,
             connect_only: false,
+            server: None,
         }
     }
 

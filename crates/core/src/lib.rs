@@ -38,7 +38,9 @@ pub use config::{
     aes_gcm_in_hardware,
 };
 pub use error::Error;
-pub use event::{ErrorKind, Event, HostError, HostResult, Outcome, StreamKind, Timings};
+pub use event::{
+    ErrorKind, Event, HostError, HostResult, Outcome, ServerInfo, StreamKind, Timings,
+};
 pub use groups::Groups;
 pub use hosts::{HostList, HostTarget};
 pub use partition::Part;

@@ -21,6 +21,7 @@
 //! | `timings_ms` | object | Time spent in each phase from the host's start, in milliseconds with three decimals (microseconds): `connect`, `handshake_auth`, `channel_open`, `exec`, `read`, `close`, `first_byte`, `total` ([`Timings`]); `null` for a phase not reached. `total` is always written. |
 //! | `files` | number | Transfers only (absent otherwise): files completely transferred. |
 //! | `bytes` | number | Transfers only (absent otherwise): bytes of file data transferred. |
+//! | `server` | object | Absent when the handshake did not get that far: `{"version": ..., "kex": ..., "host_key": ..., "cipher": ...}`, the server's identification line and the algorithms negotiated ([`ServerInfo`]). |
 //!
 //! A line does not record the host's position in the run's host list (lines are written in the
 //! order hosts finish), whether the job only connected ([`HostResult::connect_only`]), nor the
@@ -50,7 +51,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-use crate::event::{ErrorKind, HostError, HostResult, Timings};
+use crate::event::{ErrorKind, HostError, HostResult, ServerInfo, Timings};
 use crate::hosts::HostTarget;
 use crate::transfer::TransferStats;
 
@@ -74,6 +75,8 @@ pub struct RecordRef<'a> {
     files: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server: Option<&'a ServerInfo>,
 }
 
 #[derive(Debug, Serialize)]
@@ -108,6 +111,7 @@ impl<'a> RecordRef<'a> {
             timings_ms: TimingsMs::from_timings(&r.timings),
             files: r.transfer.map(|t| t.files),
             bytes: r.transfer.map(|t| t.bytes),
+            server: r.server.as_ref(),
         }
     }
 }
@@ -248,6 +252,9 @@ pub struct Record {
     /// `bytes`: bytes of file data transferred (transfers only).
     #[serde(default)]
     pub bytes: Option<u64>,
+    /// `server`: the server's identification and the algorithms negotiated.
+    #[serde(default)]
+    pub server: Option<ServerInfo>,
 }
 
 /// The `error` object, with a kind that must be one of [`ErrorKind::as_str`]'s names.
@@ -311,6 +318,7 @@ impl Record {
             attempts: self.attempts,
             transfer,
             connect_only: false,
+            server: self.server,
         }
     }
 }
@@ -443,7 +451,30 @@ mod tests {
             attempts: 2,
             transfer: None,
             connect_only: false,
+            server: None,
         }
+    }
+
+    #[test]
+    fn the_server_is_written_last_and_read_back() {
+        let mut r = command(Some(0));
+        r.server = Some(ServerInfo {
+            version: "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3".into(),
+            kex: "curve25519-sha256".into(),
+            host_key: "ssh-ed25519".into(),
+            cipher: "aes256-gcm@openssh.com".into(),
+        });
+        let text = line(&r);
+        assert!(
+            text.ends_with(concat!(
+                r#""total":23.841},"server":{"version":"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3","#,
+                r#""kex":"curve25519-sha256","host_key":"ssh-ed25519","#,
+                r#""cipher":"aes256-gcm@openssh.com"}}"#,
+                "\n"
+            )),
+            "{text}"
+        );
+        assert_eq!(round_trip(&r).server, r.server);
     }
 
     #[test]

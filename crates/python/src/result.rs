@@ -189,6 +189,23 @@ impl HostResult {
         Ok(d)
     }
 
+    /// What the server is and what the connection negotiated, once the key exchange was done
+    /// (also for a host that then failed): a dict with `version` (the server's
+    /// identification line), `kex`, `host_key` and `cipher`; None for a host whose handshake
+    /// did not get that far.
+    #[getter]
+    fn server<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(s) = &self.inner.server else {
+            return Ok(None);
+        };
+        let d = PyDict::new(py);
+        d.set_item("version", &s.version)?;
+        d.set_item("kex", &s.kex)?;
+        d.set_item("host_key", &s.host_key)?;
+        d.set_item("cipher", &s.cipher)?;
+        Ok(Some(d))
+    }
+
     /// Whether stdout or stderr is not valid UTF-8, so that `stdout_text` or `stderr_text`
     /// replaced some bytes (U+FFFD); the bytes themselves are in `stdout` and `stderr`.
     #[getter]

@@ -172,6 +172,19 @@ def test_a_signal_handler_interrupts_the_wait_and_cancels_the_run(fleet, engine)
     assert all(r.error_kind is ErrorKind.CANCELLED for r in run.join(timeout=10))
 
 
+def test_a_result_names_the_server_and_the_algorithms_negotiated(fleet, engine):
+    report = engine.run("true", fleet.hosts[:3]).join()
+    for r in report:
+        assert r.ok, r
+        assert set(r.server) == {"version", "kex", "host_key", "cipher"}
+        assert r.server["version"].startswith("SSH-2.0-")
+        assert r.server["kex"] == "mlkem768x25519-sha256"
+        assert r.server["host_key"] == "ssh-ed25519"
+    # A host that was never reached has none.
+    unreachable = engine.run("true", ["127.0.0.1:1"]).join().results[0]
+    assert unreachable.error_kind is not None and unreachable.server is None
+
+
 def test_failing_hosts_are_results_not_exceptions():
     with Fleet(40, faults="exit:3=25,refuse=10,auth-fail=10") as fleet:
         engine = engine_for(fleet)

@@ -141,6 +141,7 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
         .filter(|h| !h.handle.is_closed());
     if let Some(h) = kept {
         let before = result.clone();
+        result.server = h.server.clone();
         act(ctx, profile, &h.handle, &mut result, start, &typed).await;
         let not_started = result.timings.channel_open.is_none()
             && result
@@ -194,6 +195,7 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
         match outcome {
             Ok(h) => {
                 result.timings = progress.timings;
+                result.server = progress.server;
                 break h;
             }
             Err(e) if e.kind.is_retryable() && attempt <= job.retries => {
@@ -210,6 +212,7 @@ pub(crate) async fn run_host(ctx: &HostCtx, index: usize, target: &HostTarget) -
             Err(e) => {
                 result.error = Some(e);
                 result.timings = progress.timings;
+                result.server = progress.server;
                 result.timings.total = start.elapsed();
                 return result;
             }

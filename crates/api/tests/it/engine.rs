@@ -722,3 +722,75 @@ fn kex_guess_is_right_against_agreeing_hosts_and_stops_when_wrong() {
     let report = off.run(f.targets(), job("echo hi")).unwrap().join();
     assert!(report.results.iter().all(|r| r.is_ok()), "{report:?}");
 }
+
+/// Each result names the server and what its key exchange settled on: the key exchange asked
+/// for, the host key checked, the cipher; also for a host whose login then failed, not for one
+/// whose host key was refused; and for every job on a kept connection.
+#[test]
+fn results_name_the_server_and_the_algorithms_negotiated() {
+    let f = fleet(3, 31, None);
+    for (kex, name) in [
+        (Kex::Default, "mlkem768x25519-sha256"),
+        (Kex::Curve25519, "curve25519-sha256"),
+    ] {
+        let report = run(f.engine(2).kex(kex), f.targets(), job("true"));
+        for r in &report.results {
+            assert!(r.is_ok(), "{r:?}");
+            let s = r
+                .server
+                .as_ref()
+                .expect("a server once the handshake is done");
+            assert!(s.version.starts_with("SSH-2.0-"), "{s:?}");
+            assert!(
+                !s.version.ends_with('\n') && !s.version.ends_with('\r'),
+                "{s:?}"
+            );
+            assert_eq!((s.kex.as_str(), s.host_key.as_str()), (name, "ssh-ed25519"));
+            assert!(
+                ["aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com"]
+                    .contains(&s.cipher.as_str()),
+                "{s:?}"
+            );
+        }
+    }
+    // A login refused after the key exchange: the server is known.
+    let stranger = tempfile::tempdir().unwrap();
+    let key = stranger.path().join("id_ed25519");
+    fleetsh_testkit::sshd::keygen(&key);
+    let stranger_engine = Engine::builder()
+        .shards(1)
+        .user("tester")
+        .no_agent()
+        .identity_file(&key)
+        .known_hosts(f.sim.known_hosts_file());
+    let report = run(stranger_engine, f.targets(), job("true"));
+    for r in &report.results {
+        assert_eq!(
+            r.error.as_ref().map(|e| e.kind),
+            Some(ErrorKind::Auth),
+            "{r:?}"
+        );
+        assert!(r.server.is_some(), "{r:?}");
+    }
+    // A host key refused: the handshake stopped before it settled.
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    let report = run(
+        f.engine(1).known_hosts(empty.path()),
+        f.targets(),
+        job("true"),
+    );
+    for r in &report.results {
+        assert_eq!(r.error.as_ref().map(|e| e.kind), Some(ErrorKind::Hostkey));
+        assert_eq!(r.server, None, "{r:?}");
+    }
+    // A connected fleet's later jobs report the server of their kept connection.
+    let engine = f.engine(2).build().unwrap();
+    let fleet = engine.connect(f.targets()).unwrap();
+    let first = fleet.run(job("true")).unwrap().join();
+    let again = fleet.run(job("true")).unwrap().join();
+    for (a, b) in first.results.iter().zip(&again.results) {
+        assert!(b.timings.connect.is_none(), "kept: {b:?}");
+        assert!(a.server.is_some());
+        assert_eq!(a.server, b.server);
+    }
+}

@@ -336,6 +336,43 @@ fn a_sudo_password_is_sent_only_when_sudo_asks() {
     );
 }
 
+/// A result names OpenSSH's identification and what the key exchange settled on with it
+/// (this sshd predates ML-KEM: curve25519, fleetsh's next choice).
+#[test]
+fn results_name_openssh_and_the_algorithms_negotiated() {
+    let sshd = sshd();
+    let report = run(sshd.engine(1), sshd.targets(), job("true"));
+    let version = Command::new("ssh")
+        .arg("-V")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    // `ssh -V` prints "OpenSSH_9.2p1 Debian-2+deb12u3, OpenSSL ..." (the same package).
+    let release = String::from_utf8_lossy(&version.stderr)
+        .split([',', ' '])
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(release.starts_with("OpenSSH_"), "{release}");
+    for r in &report.results {
+        sshd.assert_ok(r);
+        let s = r
+            .server
+            .as_ref()
+            .expect("the server once the handshake is done");
+        assert!(
+            s.version.starts_with(&format!("SSH-2.0-{release}")),
+            "{s:?}"
+        );
+        assert_eq!(s.host_key, "ssh-ed25519", "{s:?}");
+        assert!(
+            ["curve25519-sha256", "mlkem768x25519-sha256"].contains(&s.kex.as_str()),
+            "{s:?}"
+        );
+        assert!(!s.cipher.is_empty(), "{s:?}");
+    }
+}
+
 /// OpenSSH refuses environment variables its AcceptEnv does not list: the host fails with a
 /// `channel` error naming the variable, and the command is not run.
 #[test]

@@ -591,3 +591,23 @@ fn warnings_follow_the_colour_rules() {
     let err = text(&out.stderr);
     assert!(err.contains("\x1b[1;33mwarning\x1b[0m"), "{err:?}");
 }
+
+/// `-o json` names each host's server and the algorithms its connection negotiated: a fleet
+/// audit without running anything on the hosts (`true`).
+#[test]
+fn json_lines_name_the_server_and_its_algorithms() {
+    let out = fleetsh(&["run", "--sim", "3", "-o", "json", "--", "true"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 3);
+    for v in lines {
+        let s = &v["server"];
+        assert!(
+            s["version"].as_str().unwrap().starts_with("SSH-2.0-"),
+            "{v}"
+        );
+        assert_eq!(s["kex"], "mlkem768x25519-sha256", "{v}");
+        assert_eq!(s["host_key"], "ssh-ed25519", "{v}");
+        assert!(s["cipher"].as_str().is_some_and(|c| !c.is_empty()), "{v}");
+    }
+}

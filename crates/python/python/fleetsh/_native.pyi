@@ -644,6 +644,13 @@ class HostResult:
         handshake_auth, channel_open, exec, read, close, first_byte, and total (never None)."""
 
     @property
+    def server(self) -> Optional[dict[str, str]]:
+        """What the server is and what the connection negotiated, once the key exchange was
+        done (also for a host that then failed): ``version`` (the server's identification
+        line, e.g. ``SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3``), ``kex``, ``host_key`` and
+        ``cipher``; None for a host whose handshake did not get that far."""
+
+    @property
     def lossy(self) -> bool:
         """Whether stdout or stderr is not valid UTF-8, so that ``stdout_text`` or
         ``stderr_text`` replaced some bytes (U+FFFD); the bytes are in ``stdout``/``stderr``."""

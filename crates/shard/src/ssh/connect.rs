@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use fleetsh_core::{ErrorKind, HostError};
+use fleetsh_core::{ErrorKind, HostError, ServerInfo};
 use russh::Disconnect;
 
 use super::auth::agent::AgentPool;
@@ -29,14 +29,17 @@ pub(crate) struct Connector {
 /// (killed with it).
 pub(crate) struct Connection {
     pub handle: Handle,
+    /// The server as its key exchange showed it (reported by every job on the connection).
+    pub server: Option<ServerInfo>,
     _tunnel: Option<tokio::sync::OwnedSemaphorePermit>,
     _proxy: Option<ProxyProcess>,
 }
 
 impl Connection {
-    fn direct(handle: Handle) -> Self {
+    fn direct(handle: Handle, server: Option<ServerInfo>) -> Self {
         Connection {
             handle,
+            server,
             _tunnel: None,
             _proxy: None,
         }
@@ -74,6 +77,7 @@ impl Connector {
             {
                 Ok(handle) => Ok(Connection {
                     handle,
+                    server: progress.server.clone(),
                     _tunnel: None,
                     _proxy: Some(process),
                 }),
@@ -108,13 +112,14 @@ impl Connector {
                 .await?;
             return Ok(Connection {
                 handle,
+                server: progress.server.clone(),
                 _tunnel: Some(t.permit),
                 _proxy: None,
             });
         }
         let link = dial::tcp(&target.host, port, progress).await?;
         let handle = client.establish(peer, link, progress).await?;
-        Ok(Connection::direct(handle))
+        Ok(Connection::direct(handle, progress.server.clone()))
     }
 }
 

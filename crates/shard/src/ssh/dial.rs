@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use fleetsh_core::{ErrorKind, HostError, Timings};
+use fleetsh_core::{ErrorKind, HostError, ServerInfo, Timings};
 use tokio::net::TcpStream;
 
 use super::readbuf::ReadBuffered;
@@ -49,6 +49,8 @@ pub(crate) struct Progress {
     pub phase: Phase,
     /// The timings so far.
     pub timings: Timings,
+    /// The server as the key exchange showed it, once done.
+    pub server: Option<ServerInfo>,
 }
 
 impl Progress {
@@ -58,6 +60,7 @@ impl Progress {
             start,
             phase,
             timings: Timings::default(),
+            server: None,
         }
     }
 

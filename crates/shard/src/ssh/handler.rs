@@ -6,6 +6,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use russh::client;
 
+use fleetsh_core::ServerInfo;
+
 use super::known_hosts::{HostKeys, KnownHosts, Verdict};
 
 /// An authenticated session to a host, as russh's client handle.
@@ -23,6 +25,10 @@ pub(crate) struct ClientHandler {
     pub(super) verdict: Arc<Mutex<Option<(Verdict, String)>>>,
     /// The local agent socket, when agent forwarding was asked for.
     pub(super) forward_agent: Option<std::path::PathBuf>,
+    /// The server's identification and the algorithms of the first key exchange, once done.
+    pub(super) server: Arc<Mutex<Option<ServerInfo>>>,
+    /// Whether the first key exchange was recorded (a rekey is not).
+    pub(super) server_seen: bool,
 }
 
 impl client::Handler for ClientHandler {
@@ -45,6 +51,33 @@ impl client::Handler for ClientHandler {
         let ok = verdict.accepted();
         *self.verdict.lock() = Some((verdict, algo));
         Ok(ok)
+    }
+
+    /// Records what the server is and what the first key exchange settled on (for
+    /// [`HostResult::server`](fleetsh_core::HostResult::server)).
+    async fn kex_done(
+        &mut self,
+        _shared_secret: Option<&[u8]>,
+        names: &russh::Names,
+        session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        if self.server_seen {
+            return Ok(());
+        }
+        self.server_seen = true;
+        let version = String::from_utf8_lossy(session.remote_sshid());
+        // The host key algorithm as checked (a certificate's type), else as negotiated.
+        let host_key = match self.verdict.lock().as_ref() {
+            Some((_, algo)) => algo.clone(),
+            None => names.key.as_str().to_string(),
+        };
+        *self.server.lock() = Some(ServerInfo {
+            version: version.trim_end().to_string(),
+            kex: names.kex.as_ref().to_string(),
+            host_key,
+            cipher: names.cipher.as_ref().to_string(),
+        });
+        Ok(())
     }
 
     /// A server may open agent channels only when forwarding was asked for; each one is

@@ -49,6 +49,7 @@ impl Client<'_> {
         progress.phase = Phase::Handshake;
         let guess = settings.guess_fits(link.segment);
         let verdict = Arc::new(Mutex::new(None));
+        let server = Arc::new(Mutex::new(None));
         let known_hosts = profile
             .known_hosts
             .as_ref()
@@ -60,6 +61,8 @@ impl Client<'_> {
             entries,
             host: target.host.clone(),
             verdict: verdict.clone(),
+            server: server.clone(),
+            server_seen: false,
             forward_agent: settings
                 .forward_agent
                 .then(|| settings.auth.agent.clone())
@@ -84,6 +87,8 @@ impl Client<'_> {
             }
         };
 
+        // Known from here on, also if authentication fails.
+        progress.server = server.lock().take();
         progress.phase = Phase::Auth;
         let user = target.user.clone().unwrap_or_default();
         let credentials = Credentials {
