@@ -243,6 +243,7 @@ pub(super) async fn run_command(
     );
     tokio::pin!(idle);
     let cap = job.output_cap;
+    let sudo_bound = connect_timeout.max(SUDO_STEP);
     let mut outlet = Outlet {
         ctx,
         cap,
@@ -254,13 +255,13 @@ pub(super) async fn run_command(
             ready: Some(ready_tx),
             password_sent: false,
             refused: false,
+            bound: sudo_bound,
         }),
     };
     // Each step of sudo's (asking for the password, starting the command once it has it,
     // ending after a refusal) must come within `sudo_bound`: a question fleetsh does not
     // answer (a PAM prompt of its own, a one-time code after the password) would otherwise
     // hold the host until the command timeout, or for ever.
-    let sudo_bound = connect_timeout.max(SUDO_STEP);
     let sudo_wait = tokio::time::sleep(sudo_bound);
     tokio::pin!(sudo_wait);
     let mut exec_confirmed = false;
@@ -306,7 +307,7 @@ pub(super) async fn run_command(
             m = read.wait() => m,
             // After the read: a message already there (READY, sudo's last words) comes first.
             _ = &mut sudo_wait, if outlet.awaiting_sudo() && output_end.is_none() => {
-                break Some(outlet.sudo_stalled(sudo_bound));
+                break Some(outlet.sudo_stalled());
             }
         };
         match msg {
@@ -316,12 +317,11 @@ pub(super) async fn run_command(
                 if result.timings.first_byte.is_none() {
                     result.timings.first_byte = Some(start.elapsed());
                 }
-                match outlet.output(result, StreamKind::Stdout, &data).await {
-                    Ok(true) => sudo_wait
-                        .as_mut()
-                        .reset(tokio::time::Instant::now() + sudo_bound),
-                    Ok(false) => {}
-                    Err(e) => break Some(e),
+                if let Err(e) = outlet
+                    .output(result, StreamKind::Stdout, &data, sudo_wait.as_mut())
+                    .await
+                {
+                    break Some(e);
                 }
             }
             Some(ChannelMsg::ExtendedData { data, ext }) => {
@@ -330,16 +330,12 @@ pub(super) async fn run_command(
                 if result.timings.first_byte.is_none() {
                     result.timings.first_byte = Some(start.elapsed());
                 }
-                if ext == 1 {
-                    match outlet.output(result, StreamKind::Stderr, &data).await {
-                        Ok(true) => {
-                            sudo_wait
-                                .as_mut()
-                                .reset(tokio::time::Instant::now() + sudo_bound);
-                        }
-                        Ok(false) => {}
-                        Err(e) => break Some(e),
-                    }
+                if ext == 1
+                    && let Err(e) = outlet
+                        .output(result, StreamKind::Stderr, &data, sudo_wait.as_mut())
+                        .await
+                {
+                    break Some(e);
                 }
             }
             Some(ChannelMsg::Success) => confirm(result, &mut exec_confirmed),
@@ -439,6 +435,8 @@ struct SudoAnswer<'a> {
     password_sent: bool,
     /// sudo asked again after the password was sent.
     refused: bool,
+    /// How long each of sudo's steps may take.
+    bound: Duration,
 }
 
 /// The least time each of sudo's steps gets (the connect timeout when longer): a login
@@ -464,8 +462,9 @@ impl Outlet<'_> {
         self.sudo.as_ref().is_some_and(|s| s.refused)
     }
 
-    /// The error of a sudo that took longer than `bound` over its current step.
-    fn sudo_stalled(&self, bound: Duration) -> HostError {
+    /// The error of a sudo that took longer than its bound over its current step.
+    fn sudo_stalled(&self) -> HostError {
+        let bound = self.sudo.as_ref().map(|s| s.bound).unwrap_or_default();
         match &self.sudo {
             Some(s) if s.refused => sudo_refused(),
             Some(s) if s.password_sent => HostError::new(
@@ -483,21 +482,22 @@ impl Outlet<'_> {
         }
     }
 
-    /// Takes a chunk of the command's `stream`; `Ok(true)` when sudo moved on (it was sent
-    /// the password, or refused it), so that its next step gets a bound of its own.
+    /// Takes a chunk of the command's `stream`. When sudo moves on (it was sent the password,
+    /// or refused it), `sudo_wait` is set again: each step gets a bound of its own.
     async fn output(
         &mut self,
         result: &mut HostResult,
         stream: StreamKind,
         data: &[u8],
-    ) -> Result<bool, HostError> {
+        sudo_wait: std::pin::Pin<&mut tokio::time::Sleep>,
+    ) -> Result<(), HostError> {
         let Some(s) = self
             .sudo
             .as_mut()
             .filter(|s| s.stream == stream && !s.gate.is_ready())
         else {
             on_output(self.ctx, result, stream, data, self.cap, self.secret).await;
-            return Ok(false);
+            return Ok(());
         };
         let (pass, found) = s.gate.feed(data);
         if !pass.is_empty() {
@@ -542,7 +542,10 @@ impl Outlet<'_> {
                 }
             }
         }
-        Ok(moved)
+        if moved {
+            sudo_wait.reset(tokio::time::Instant::now() + s.bound);
+        }
+        Ok(())
     }
 
     /// Passes on what the gate still holds, at the end of the command.
