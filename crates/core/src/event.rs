@@ -223,16 +223,20 @@ pub struct HostResult {
 }
 
 /// A server as its SSH connection showed it: its identification and the algorithms the key
-/// exchange settled on. Across a fleet it answers audit questions without running anything:
-/// which hosts still run an old OpenSSH, which lack a post-quantum key exchange.
+/// exchange settled on with fleetsh. Across a fleet it answers audit questions: which hosts
+/// run which SSH server, which connections got a post-quantum key exchange (what was
+/// negotiated with fleetsh's offer, not all a server supports: fleetsh does not offer
+/// `sntrup761x25519`, so OpenSSH 9.0 to 9.8 settle on `curve25519-sha256` with it).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ServerInfo {
-    /// The server's identification line without its line end, as sent
-    /// (`SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3`; non-ASCII bytes replaced).
+    /// The server's identification line without its line end
+    /// (`SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3`).
     pub version: String,
     /// The key exchange negotiated (`mlkem768x25519-sha256`, `curve25519-sha256`, ...).
     pub kex: String,
-    /// The server's host key algorithm (`ssh-ed25519`, `rsa-sha2-512`, a certificate type).
+    /// The host key algorithm negotiated (`ssh-ed25519`, `rsa-sha2-512`, a certificate type
+    /// such as `ssh-ed25519-cert-v01@openssh.com`).
     pub host_key: String,
     /// The session cipher, client to server (`aes256-gcm@openssh.com`, ...).
     pub cipher: String,

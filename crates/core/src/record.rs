@@ -475,6 +475,14 @@ mod tests {
             "{text}"
         );
         assert_eq!(round_trip(&r).server, r.server);
+        // A partial object reads with empty fields, as every other field of a line does.
+        let partial =
+            parse_line(1, r#"{"host":"h","server":{"kex":"curve25519-sha256"}}"#).unwrap();
+        let s = partial.server.unwrap();
+        assert_eq!(
+            (s.kex.as_str(), s.version.as_str()),
+            ("curve25519-sha256", "")
+        );
     }
 
     #[test]

@@ -456,6 +456,8 @@ fn host_certificate_from_a_known_ca() {
     );
     for r in &report.results[..2] {
         sshd.assert_ok(r);
+        let s = r.server.as_ref().expect("the server");
+        assert_eq!(s.host_key, "ssh-ed25519-cert-v01@openssh.com", "{s:?}");
     }
     for (i, r) in report.results.iter().enumerate().skip(2) {
         let e = r
@@ -534,6 +536,9 @@ fn host_known_only_by_rsa_passes_strict_check() {
     for r in &report.results {
         sshd.assert_ok(r);
         assert_eq!(String::from_utf8_lossy(&r.stdout), "hello\n");
+        // The algorithm negotiated, not the key's type (`ssh-rsa`).
+        let s = r.server.as_ref().expect("the server");
+        assert!(s.host_key.starts_with("rsa-sha2-"), "{s:?}");
     }
     // Both types known: any match is enough.
     let ed = public_key(&sshd.path("host_ed25519.pub"));

@@ -65,14 +65,20 @@ impl client::Handler for ClientHandler {
             return Ok(());
         }
         self.server_seen = true;
-        let version = String::from_utf8_lossy(session.remote_sshid());
-        // The host key algorithm as checked (a certificate's type), else as negotiated.
-        let host_key = match self.verdict.lock().as_ref() {
-            Some((_, algo)) => algo.clone(),
-            None => names.key.as_str().to_string(),
+        // The host key algorithm negotiated (`rsa-sha2-512`, not the key's type `ssh-rsa`), as
+        // a certificate type when the server's key was a certificate.
+        let certificate = self
+            .verdict
+            .lock()
+            .as_ref()
+            .is_some_and(|(_, algo)| algo.ends_with("-cert-v01@openssh.com"));
+        let host_key = if certificate {
+            names.key.to_certificate_type()
+        } else {
+            names.key.as_str().to_string()
         };
         *self.server.lock() = Some(ServerInfo {
-            version: version.trim_end().to_string(),
+            version: String::from_utf8_lossy(session.remote_sshid()).into_owned(),
             kex: names.kex.as_ref().to_string(),
             host_key,
             cipher: names.cipher.as_ref().to_string(),
